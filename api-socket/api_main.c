@@ -1,0 +1,454 @@
+/* api_main.c: `ember --api-sock PATH` and `ember --config-file FILE`: the
+ * command line, the libuv loop, and the process's end (see api_main.h).
+ *
+ * The main thread runs the loop: the API socket, the 60 s metrics timer,
+ * SIGTERM/SIGINT, and the async that the vCPU thread signals when the guest
+ * ends. Then metrics are flushed a last time, pending responses are written
+ * (so the client of InstanceStart gets its 204 even from a guest that ends at
+ * once), the socket file is removed and the process exits with the guest's
+ * status.
+ */
+#include "api_main.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uv.h>
+
+#include "api_http.h"
+#include "api_log.h"
+#include "api_metrics.h"
+#include "api_router.h"
+#include "api_server.h"
+#include "api_vmm.h"
+#include "exit_codes.h"
+
+#ifndef EMBER_VERSION
+#define EMBER_VERSION "0.0.0"
+#endif
+
+#define DEFAULT_API_SOCK    "/run/ember.socket"
+#define DEFAULT_INSTANCE_ID "anonymous-instance"
+#define METRICS_PERIOD_MS   60000
+#define MAX_PAYLOAD_LIMIT   (64u << 20)
+#define EXIT_DRAIN_MS       1000
+
+struct options {
+    const char *api_sock;
+    const char *id;
+    const char *config_file;
+    bool no_api;
+    const char *log_path;
+    const char *level;
+    bool show_level;
+    bool show_log_origin;
+    const char *metrics_path;
+    bool boot_timer;
+    size_t max_payload;
+    bool no_seccomp;
+    bool has_start_time, has_start_cpu_time;
+    uint64_t start_time_us, start_time_cpu_us;
+};
+
+struct runtime {
+    uv_loop_t *loop;
+    struct api_router router;
+    struct api_vmm vmm;
+    struct api_server *server;
+    uv_timer_t metrics_timer;
+    uv_timer_t exit_timer;
+    uv_signal_t sigterm, sigint;
+    bool exiting;
+    int exit_status;
+};
+
+static struct runtime rt;
+
+static const char usage[] =
+    "usage: ember --api-sock PATH [options]\n"
+    "       ember --config-file FILE [--no-api] [options]\n"
+    "       ember run [options] GUEST [ARGS...]   (see `ember run --help`)\n"
+    "\n"
+    "Serves Firecracker's HTTP API on a Unix socket, or boots the microVM\n"
+    "described by a Firecracker config file.\n"
+    "\n"
+    "  --api-sock PATH                 API socket (default " DEFAULT_API_SOCK ")\n"
+    "  --id ID                         instance id in logs and GET / (default\n"
+    "                                  " DEFAULT_INSTANCE_ID ")\n"
+    "  --config-file FILE              build and start the microVM from FILE\n"
+    "  --no-api                        with --config-file: serve no API socket\n"
+    "  --log-path PATH                 log to this file or named pipe\n"
+    "  --level LEVEL                   Error, Warning, Info (default), Debug, Trace, Off\n"
+    "  --show-level                    write the level on each log line\n"
+    "  --show-log-origin               write file:line on each log line\n"
+    "  --metrics-path PATH             write metrics to this file or named pipe\n"
+    "  --boot-timer                    log the guest's boot time\n"
+    "  --http-api-max-payload-size N   largest request body (default 51200)\n"
+    "  --no-seccomp                    accepted for compatibility\n"
+    "  --start-time-us US              CLOCK_MONOTONIC time the launcher started ember\n"
+    "  --start-time-cpu-us US          CPU time the launcher spent before that\n"
+    "  --version                       print the version and exit\n";
+
+static uint64_t mono_us(clockid_t clk)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int arg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int arg_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "ember: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage);
+    return EMBER_EXIT_ARG_PARSING;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!s[0] || s[0] == '-' || s[0] == '+')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Firecracker's rule for the instance id: 1-64 of [A-Za-z0-9-]. */
+static bool instance_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n < 1 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Returns -1 to go on, or an exit status (0 for --help/--version). */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    static const char *const with_value[] = {
+        "api-sock",
+        "id",
+        "config-file",
+        "log-path",
+        "level",
+        "metrics-path",
+        "http-api-max-payload-size",
+        "start-time-us",
+        "start-time-cpu-us",
+        NULL,
+    };
+    o->max_payload = API_HTTP_DEFAULT_MAX_BODY;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = NULL;
+        char name[64];
+        const char *eq;
+        bool takes = false;
+
+        if (strncmp(a, "--", 2) != 0)
+            return arg_error("unexpected argument '%s'", a);
+        a += 2;
+        eq = strchr(a, '=');
+        snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
+        for (int k = 0; with_value[k]; k++)
+            if (strcmp(name, with_value[k]) == 0)
+                takes = true;
+        if (takes) {
+            if (eq)
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else
+                return arg_error("--%s needs a value", name);
+        } else if (eq) {
+            return arg_error("--%s takes no value", name);
+        }
+
+        if (strcmp(name, "help") == 0 || strcmp(name, "h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (strcmp(name, "version") == 0) {
+            printf("ember v%s\n", EMBER_VERSION);
+            return 0;
+        } else if (strcmp(name, "api-sock") == 0) {
+            o->api_sock = val;
+        } else if (strcmp(name, "id") == 0) {
+            if (!instance_id_valid(val))
+                return arg_error("invalid --id '%s': 1 to 64 characters of A-Z, a-z, 0-9 and -",
+                                 val);
+            o->id = val;
+        } else if (strcmp(name, "config-file") == 0) {
+            o->config_file = val;
+        } else if (strcmp(name, "no-api") == 0) {
+            o->no_api = true;
+        } else if (strcmp(name, "log-path") == 0) {
+            o->log_path = val;
+        } else if (strcmp(name, "level") == 0) {
+            enum api_log_level l;
+            if (api_log_level_parse(val, &l) < 0)
+                return arg_error("invalid --level '%s': Error, Warning, Info, Debug, Trace or "
+                                 "Off",
+                                 val);
+            o->level = val;
+        } else if (strcmp(name, "show-level") == 0) {
+            o->show_level = true;
+        } else if (strcmp(name, "show-log-origin") == 0) {
+            o->show_log_origin = true;
+        } else if (strcmp(name, "metrics-path") == 0) {
+            o->metrics_path = val;
+        } else if (strcmp(name, "boot-timer") == 0) {
+            o->boot_timer = true;
+        } else if (strcmp(name, "http-api-max-payload-size") == 0) {
+            uint64_t v;
+            if (parse_u64(val, &v) < 0 || v == 0 || v > MAX_PAYLOAD_LIMIT)
+                return arg_error("invalid --http-api-max-payload-size '%s': a number of bytes "
+                                 "from 1 to 67108864",
+                                 val);
+            o->max_payload = (size_t)v;
+        } else if (strcmp(name, "no-seccomp") == 0) {
+            o->no_seccomp = true;
+        } else if (strcmp(name, "start-time-us") == 0) {
+            if (parse_u64(val, &o->start_time_us) < 0)
+                return arg_error("invalid --start-time-us '%s'", val);
+            o->has_start_time = true;
+        } else if (strcmp(name, "start-time-cpu-us") == 0) {
+            if (parse_u64(val, &o->start_time_cpu_us) < 0)
+                return arg_error("invalid --start-time-cpu-us '%s'", val);
+            o->has_start_cpu_time = true;
+        } else {
+            return arg_error("unknown argument '--%s'", name);
+        }
+    }
+    if (o->no_api && !o->config_file)
+        return arg_error("%s", "--no-api needs --config-file");
+    if (o->no_api && o->api_sock)
+        return arg_error("%s", "--no-api and --api-sock exclude each other");
+    if (!o->id)
+        o->id = DEFAULT_INSTANCE_ID;
+    if (!o->api_sock)
+        o->api_sock = DEFAULT_API_SOCK;
+    return -1;
+}
+
+/* ---- the end of the process ---- */
+
+static void finish(void *arg)
+{
+    struct api_err e;
+    (void)arg;
+
+    if (api_metrics_configured() && api_metrics_flush(&e) < 0)
+        API_WARN("last metrics flush: %s", e.msg);
+    if (rt.server)
+        api_server_stop(rt.server);
+    fflush(stdout);
+    fflush(stderr);
+    exit(rt.exit_status);
+}
+
+static void on_exit_timer(uv_timer_t *t)
+{
+    (void)t;
+    API_WARN("exiting with responses still unwritten");
+    finish(NULL);
+}
+
+static void begin_exit(int status)
+{
+    if (rt.exiting)
+        return;
+    rt.exiting = true;
+    rt.exit_status = status;
+    uv_timer_stop(&rt.metrics_timer);
+    if (!rt.server) {
+        finish(NULL);
+        return;
+    }
+    uv_timer_start(&rt.exit_timer, on_exit_timer, EXIT_DRAIN_MS, 0);
+    api_server_on_drained(rt.server, finish, NULL);
+}
+
+static void on_guest_exit(struct api_vmm *v, int status)
+{
+    (void)v;
+    API_INFO("guest exited with status %d", status);
+    begin_exit(status);
+}
+
+static void on_signal(uv_signal_t *h, int signo)
+{
+    (void)h;
+    api_metrics_add(signo == SIGTERM ? API_M_SIGNAL_SIGTERM : API_M_SIGNAL_SIGINT, 1);
+    API_INFO("received %s, exiting", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    begin_exit(128 + signo);
+}
+
+static void on_sigpipe(int signo)
+{
+    (void)signo;
+    /* A client went away mid-write: the write fails with EPIPE instead. */
+    api_metrics_add(API_M_SIGNAL_SIGPIPE, 1);
+}
+
+static void on_metrics_timer(uv_timer_t *t)
+{
+    struct api_err e;
+    (void)t;
+    if (api_metrics_configured() && api_metrics_flush(&e) < 0)
+        API_WARN("periodic metrics flush: %s", e.msg);
+}
+
+static void on_request(void *ctx, const struct api_request *req, struct api_response *resp)
+{
+    (void)ctx;
+    API_DEBUG("The API server received a %s request on \"%.200s\".", req->method_name, req->path);
+    api_router_handle(&rt.router, req, resp);
+}
+
+/* ---- start-up ---- */
+
+static int configure_outputs(const struct options *o)
+{
+    struct api_err e;
+
+    if (o->log_path || o->level || o->show_level || o->show_log_origin) {
+        struct api_logger_cfg *c = &rt.router.res.logger;
+        c->set = true;
+        c->level = API_LOG_INFO;
+        if (o->level)
+            api_log_level_parse(o->level, &c->level);
+        c->show_level = o->show_level;
+        c->show_log_origin = o->show_log_origin;
+        c->log_path = o->log_path ? strdup(o->log_path) : NULL;
+        if (api_log_configure(c, &e) < 0) {
+            fprintf(stderr, "ember: %s\n", e.msg);
+            return EMBER_EXIT_GENERIC;
+        }
+    }
+    if (o->metrics_path) {
+        struct api_metrics_cfg *c = &rt.router.res.metrics;
+        c->set = true;
+        c->metrics_path = strdup(o->metrics_path);
+        if (!c->metrics_path || api_metrics_configure(c, o->id, &e) < 0) {
+            fprintf(stderr, "ember: %s\n", c->metrics_path ? e.msg : "out of memory");
+            return EMBER_EXIT_GENERIC;
+        }
+    }
+    return 0;
+}
+
+static int start_from_config_file(const char *path)
+{
+    json_error_t jerr;
+    struct api_err e;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (!root) {
+        fprintf(stderr, "ember: config file %s: %s (line %d, column %d)\n", path, jerr.text,
+                jerr.line, jerr.column);
+        return EMBER_EXIT_BAD_CONFIG;
+    }
+    if (api_router_apply_config(&rt.router, root, &e) < 0) {
+        json_decref(root);
+        fprintf(stderr, "ember: config file %s: %s\n", path, e.msg);
+        return EMBER_EXIT_BAD_CONFIG;
+    }
+    json_decref(root);
+    if (api_vmm_ops.start(&rt.vmm, &rt.router.res, &e) < 0) {
+        fprintf(stderr, "ember: %s\n", e.msg);
+        return rt.vmm.create_status ? rt.vmm.create_status : EMBER_EXIT_BAD_CONFIG;
+    }
+    rt.router.state = API_VM_RUNNING;
+    return 0;
+}
+
+int api_main(int argc, char **argv)
+{
+    uint64_t t_entry = mono_us(CLOCK_MONOTONIC);
+    struct options o;
+    struct sigaction sa;
+    struct api_err e;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigpipe;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGPIPE, &sa, NULL);
+
+    api_log_init(o.id);
+    api_log_set_thread_name("main");
+    api_http_global_init();
+    rt.loop = uv_default_loop();
+    api_router_init(&rt.router, o.id, &api_vmm_ops, &rt.vmm);
+    if (api_vmm_init(&rt.vmm, rt.loop, o.id, o.boot_timer, on_guest_exit) < 0) {
+        fprintf(stderr, "ember: cannot set up the event loop\n");
+        return EMBER_EXIT_GENERIC;
+    }
+    uv_timer_init(rt.loop, &rt.metrics_timer);
+    uv_timer_init(rt.loop, &rt.exit_timer);
+    uv_signal_init(rt.loop, &rt.sigterm);
+    uv_signal_init(rt.loop, &rt.sigint);
+    uv_signal_start(&rt.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&rt.sigint, on_signal, SIGINT);
+
+    rc = configure_outputs(&o);
+    if (rc)
+        return rc;
+    API_INFO("Running ember v%s", EMBER_VERSION);
+    if (o.no_seccomp)
+        API_INFO("--no-seccomp: accepted; ember installs its filters in the monitor");
+    uv_timer_start(&rt.metrics_timer, on_metrics_timer, METRICS_PERIOD_MS, METRICS_PERIOD_MS);
+
+    if (o.config_file) {
+        rc = start_from_config_file(o.config_file);
+        if (rc)
+            return rc;
+    }
+    if (!o.no_api) {
+        if (api_server_start(rt.loop, o.api_sock, o.max_payload, on_request, NULL, &rt.server, &e) <
+            0) {
+            fprintf(stderr, "ember: %s\n", e.msg);
+            API_ERROR("%s", e.msg);
+            return EMBER_EXIT_GENERIC;
+        }
+        api_metrics_store(API_M_PROCESS_STARTUP_TIME_US,
+                          mono_us(CLOCK_MONOTONIC) -
+                              (o.has_start_time ? o.start_time_us : t_entry));
+        api_metrics_store(API_M_PROCESS_STARTUP_TIME_CPU_US,
+                          mono_us(CLOCK_PROCESS_CPUTIME_ID) +
+                              (o.has_start_cpu_time ? o.start_time_cpu_us : 0));
+        API_INFO("API server listening on %s", o.api_sock);
+    }
+    uv_run(rt.loop, UV_RUN_DEFAULT);
+    /* Only begin_exit() ends the process; the loop cannot run dry. */
+    return EMBER_EXIT_UNEXPECTED;
+}

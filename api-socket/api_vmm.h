@@ -1,0 +1,49 @@
+/* api_vmm.h: the router's side effects, backed by the monitor (monitor/vm.h).
+ *
+ * InstanceStart turns the API's resources into a struct vm_config (the same
+ * path as `ember run`), calls vm_create() on the API thread (a failure is a
+ * 400 with vm_create's message), and runs vm_run() on a new vCPU thread. When
+ * the guest ends, that thread wakes the loop through a uv_async and the
+ * process exits with the guest's status once metrics and logs are flushed.
+ * The API thread never waits for the guest: pause and resume only wait for
+ * the vCPU to leave KVM_RUN (vm_pause kicks it).
+ */
+#ifndef EMBER_API_VMM_H
+#define EMBER_API_VMM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "api_router.h"
+#include "vm_config.h"
+
+struct vm;
+
+struct api_vmm {
+    uv_async_t exit_async; /* signalled by the vCPU thread when vm_run returns */
+    struct vm *vm;
+    pthread_t vcpu_thread;
+    bool started;
+    int create_status; /* vm_create's EMBER_EXIT_* code of the last failure */
+    _Atomic int exit_status;
+    bool boot_timer; /* --boot-timer */
+    const char *instance_id;
+    /* Called on the loop thread when the guest has ended. */
+    void (*on_guest_exit)(struct api_vmm *v, int status);
+};
+
+extern const struct api_vmm_ops api_vmm_ops;
+
+/* Registers the exit async on loop. Returns 0 or a negative libuv error. */
+int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bool boot_timer,
+                 void (*on_guest_exit)(struct api_vmm *, int));
+
+/* The vm_config for res: cfg must have been vm_config_init()ed; on failure it
+ * is left for the caller to release. Returns 0 or -1 with e set. */
+int api_vm_config_from(const struct api_resources *res, bool boot_timer, struct vm_config *cfg,
+                       struct api_err *e);
+
+#endif
