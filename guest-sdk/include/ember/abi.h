@@ -1,0 +1,128 @@
+/* ember/abi.h: the boot ABI shared by the ember monitor and the guest SDK.
+ *
+ * One C99 header, included by both sides. Rules that keep it stable:
+ *  - structs only ever grow at the end; a guest checks `size` before reading
+ *    a field that a newer monitor added;
+ *  - a pointer into guest memory is declared with EMBER_GUEST_PTR(T): on the
+ *    guest it is a real pointer, on the host an opaque guest-physical address
+ *    (uint64_t) that host code can only use through the monitor's checked
+ *    translation, never by dereferencing it by accident.
+ *
+ * How a guest is entered (ember ELF note present, see EMBER_NOTE_*):
+ *  - 64-bit long mode, CPL0, paging on with an identity map of guest-physical
+ *    [0, 4 GiB) in which the page at 0 is not present (NULL faults);
+ *  - CS = EMBER_BOOT_CS (64-bit code), DS/ES/SS/FS/GS = EMBER_BOOT_DS;
+ *  - CR0 = PE|MP|ET|NE|WP|PG, CR4 = PAE|OSFXSR|OSXMMEXCPT, EFER = LME|LMA;
+ *  - RFLAGS = 0x2 (interrupts off), RIP = ELF entry point, RSP = 0 (the
+ *    guest brings its own stack), RDI = guest-physical address of struct
+ *    ember_boot_info, RSI = EMBER_BOOT_MAGIC;
+ *  - the GDT, page tables and boot info live below 1 MiB (EMBER_LOW_*),
+ *    the ELF's PT_LOAD segments at or above 1 MiB.
+ *
+ * Ports (32-bit `out`, value = guest-physical address or status):
+ *  - EMBER_PORT_CONSOLE: address of a struct ember_console_write; the whole
+ *    iovec is written to the console in one exit;
+ *  - EMBER_PORT_EXIT: the exit status; the VM ends and `ember` exits with it
+ *    (the same port number as QEMU's isa-debug-exit, so an SDK guest also ends
+ *    QEMU with status (s << 1) | 1 when that device is present);
+ *  - EMBER_PORT_SLEEP: address of a struct ember_sleep; the vCPU sleeps on the
+ *    host for that long (no host CPU burnt while a guest sleeps).
+ * MMIO:
+ *  - EMBER_BOOT_TIMER_GPA: a byte write of EMBER_BOOT_TIMER_MAGIC marks "the
+ *    guest reached main" (Firecracker's boot timer, same address and value).
+ */
+#ifndef EMBER_ABI_H
+#define EMBER_ABI_H
+
+#include <stdint.h>
+
+#ifdef EMBER_HOST
+#define EMBER_GUEST_PTR(T) uint64_t
+#else
+#define EMBER_GUEST_PTR(T) T
+#endif
+
+#define EMBER_ABI_VERSION 1u
+#define EMBER_BOOT_MAGIC 0x524d4245u /* "EMBR" */
+
+/* ELF note that marks an ember guest: name "EMBER", type EMBER_NOTE_GUEST,
+ * descriptor struct ember_note_guest. */
+#define EMBER_NOTE_NAME "EMBER"
+#define EMBER_NOTE_GUEST 0x454d4201u
+
+struct ember_note_guest {
+    uint32_t abi_version; /* EMBER_ABI_VERSION the guest was built for */
+    uint32_t flags;       /* none defined yet, must be 0 */
+};
+
+/* Guest-physical layout below 1 MiB (Firecracker's where a guest could care). */
+#define EMBER_LOW_GDT 0x1000u
+#define EMBER_LOW_BOOT_INFO 0x6000u
+#define EMBER_LOW_PVH_INFO 0x6000u /* hvm_start_info for PVH guests */
+#define EMBER_LOW_PVH_MEMMAP 0x7000u
+#define EMBER_LOW_PML4 0x9000u
+#define EMBER_LOW_PDPT 0xa000u
+#define EMBER_LOW_PD 0xb000u /* four pages: 0xb000-0xefff */
+#define EMBER_LOW_PT0 0xf000u /* 4 KiB pages of the first 2 MiB */
+#define EMBER_LOW_CMDLINE 0x20000u
+#define EMBER_CMDLINE_MAX 4096u
+#define EMBER_KERNEL_MIN 0x100000u /* PT_LOADs start at or above 1 MiB */
+#define EMBER_MMIO_GAP_START 0xc0000000u /* RAM ends here at most */
+
+#define EMBER_BOOT_CS 0x08u
+#define EMBER_BOOT_DS 0x10u
+
+#define EMBER_PORT_CONSOLE 0x510u
+#define EMBER_PORT_EXIT 0x501u
+#define EMBER_PORT_SLEEP 0x511u
+#define EMBER_BOOT_TIMER_GPA 0xc0000000u
+#define EMBER_BOOT_TIMER_MAGIC 123u
+
+#define EMBER_BOOT_F_TIMER 0x1u /* write the boot timer just before main */
+
+#define EMBER_MAX_DEVICES 16u
+#define EMBER_DEV_NONE 0u
+#define EMBER_DEV_VIRTIO_MMIO 1u
+
+struct ember_device {
+    uint32_t type;       /* EMBER_DEV_* */
+    uint32_t irq;        /* GSI */
+    uint64_t mmio_base;  /* guest-physical */
+    uint64_t mmio_size;
+};
+
+struct ember_boot_info {
+    uint32_t magic;       /* EMBER_BOOT_MAGIC */
+    uint32_t version;     /* EMBER_ABI_VERSION of the monitor */
+    uint32_t size;        /* sizeof(struct ember_boot_info) of the monitor */
+    uint32_t flags;       /* EMBER_BOOT_F_* */
+    uint64_t mem_size;    /* bytes of RAM from guest-physical 0 */
+    uint64_t tsc_khz;     /* TSC frequency, 0 if unknown */
+    uint64_t realtime_ns; /* host CLOCK_REALTIME when the guest was entered */
+    EMBER_GUEST_PTR(const char *) progname; /* NUL-terminated, argv[0] */
+    EMBER_GUEST_PTR(const char *) cmdline;  /* NUL-terminated, argv[1..] */
+    uint64_t cmdline_len;                   /* excluding the NUL */
+    uint8_t entropy[32];                    /* seed from the host's getrandom */
+    uint32_t ndevices;
+    uint32_t reserved;
+    struct ember_device devices[EMBER_MAX_DEVICES];
+};
+
+struct ember_iovec {
+    EMBER_GUEST_PTR(const void *) base;
+    uint64_t len;
+};
+
+#define EMBER_CONSOLE_IOV_MAX 64u
+
+struct ember_console_write {
+    EMBER_GUEST_PTR(const struct ember_iovec *) iov;
+    uint32_t iovcnt; /* at most EMBER_CONSOLE_IOV_MAX */
+    uint32_t reserved;
+};
+
+struct ember_sleep {
+    uint64_t ns;
+};
+
+#endif /* EMBER_ABI_H */

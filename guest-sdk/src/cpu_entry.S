@@ -1,0 +1,419 @@
+/* cpu_entry.S: how an SDK guest starts, and the two ways back into the SDK.
+ *
+ * Everything here that runs at CPL0 is short and loop-free: on machines whose
+ * KVM emulates CPL0 guest code instruction by instruction (kvm_pvm, see
+ * KVM-HERE.md) each instruction costs ~0.5 us, while CPL3 code runs natively.
+ * So CPL0 only does what needs privilege (descriptor tables, control
+ * registers, MSRs) and then drops to CPL3 with `iretq`; the rest of start-up
+ * (boot_start.c) runs at CPL3.
+ *
+ *  - ember_entry64: the ELF entry point for ember (64-bit, CPL0, paging on,
+ *    RDI = boot info, RSI = EMBER_BOOT_MAGIC, RSP = 0), see <ember/abi.h>.
+ *  - ember_entry_pvh: the PVH entry (XEN_ELFNOTE_PHYS32_ENTRY; 32-bit
+ *    protected mode, paging off, EBX = struct hvm_start_info), for QEMU
+ *    microvm, Firecracker and other PVH loaders.
+ *  - ember_syscall_entry: the `syscall` target (IA32_LSTAR).
+ *  - ember_exc_<n>: exception entry stubs for vectors 0-31 (IST1).
+ *
+ * Both boot paths load the SDK's own page tables, GDT, TSS and IDT, so the
+ * guest does not depend on what the loader happened to build (the loaders'
+ * page tables need not allow CPL3 access).
+ */
+#include "cpu_defs.h"
+
+/* ---- ELF notes (collected into PT_NOTE by ember.ld) ---------------------- */
+
+    .section .note.ember, "a", @note
+    .balign 4
+    .long 6                 /* namesz: "EMBER\0" */
+    .long 8                 /* descsz: struct ember_note_guest */
+    .long CPU_NOTE_GUEST
+    .asciz "EMBER"
+    .balign 4
+    .long CPU_ABI_VERSION   /* abi_version */
+    .long 0                 /* flags */
+
+    .section .note.Xen, "a", @note
+    .balign 4
+    .long 4                 /* namesz: "Xen\0" */
+    .long 4                 /* descsz */
+    .long 18                /* XEN_ELFNOTE_PHYS32_ENTRY */
+    .asciz "Xen"
+    .balign 4
+    .long ember_entry_pvh
+
+/* ---- Boot code ----------------------------------------------------------- */
+
+    .section .text.ember_entry, "ax"
+
+    .code32
+    .globl ember_entry_pvh
+    .type ember_entry_pvh, @function
+ember_entry_pvh:
+    /* PVH (xen/include/public/arch-x86/hvm/start_info.h): 32-bit flat
+     * protected mode, paging off, EBX = hvm_start_info. Enable long mode
+     * with the SDK's identity page tables (SDM Vol. 3A §9.8.5). */
+    mov %ebx, %edi
+    xor %esi, %esi          /* not EMBER_BOOT_MAGIC: boot_start.c reads PVH */
+    lgdt ember_gdtr
+    mov $(CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT), %eax
+    mov %eax, %cr4
+    mov $ember_pml4, %eax
+    mov %eax, %cr3
+    mov $MSR_EFER, %ecx
+    rdmsr
+    or $EFER_LME, %eax
+    wrmsr
+    mov $CR0_BOOT, %eax
+    mov %eax, %cr0
+    ljmp $GDT_KCODE, $1f
+    .code64
+1:  mov %edi, %edi          /* upper halves are undefined after the switch */
+    mov %esi, %esi
+    jmp ember_entry_common
+    .size ember_entry_pvh, . - ember_entry_pvh
+
+    .globl ember_entry64
+    .type ember_entry64, @function
+ember_entry64:
+    /* ember: RDI = boot info, RSI = EMBER_BOOT_MAGIC. Switch to the SDK's
+     * page tables: they map [0, 4 GiB) with the user bit set, NULL absent. */
+    mov $ember_pml4, %eax
+    mov %rax, %cr3
+    lgdt ember_gdtr(%rip)
+ember_entry_common:
+    mov $GDT_KDATA, %eax
+    mov %eax, %ss
+    mov %eax, %ds
+    mov %eax, %es
+    mov $GDT_TSS, %eax
+    ltr %ax
+    lidt ember_idtr(%rip)   /* gates are written later, at CPL3 */
+
+    /* CR4: SSE state (OSFXSR, OSXMMEXCPT) and, where CPUID.(7,0):EBX[0]
+     * says it exists, FSGSBASE so that arch_prctl(ARCH_SET_FS) works with
+     * wrfsbase at any privilege. Branch-free. */
+    xor %eax, %eax
+    cpuid                   /* EAX = highest basic leaf */
+    cmp $7, %eax
+    sbb %r8d, %r8d          /* r8d = -1 if leaf 7 does not exist, else 0 */
+    not %r8d
+    mov $7, %eax
+    xor %ecx, %ecx
+    cpuid
+    and %r8d, %ebx
+    and $1, %ebx            /* CPUID.(7,0):EBX[0] = FSGSBASE */
+    shl $CR4_FSGSBASE_SHIFT, %ebx
+    mov %cr4, %rax
+    or $(CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT), %eax
+    or %rbx, %rax
+    mov %rax, %cr4
+
+    /* SYSCALL (SDM Vol. 3A §5.8.8): EFER.SCE, selectors, target, flag mask.
+     * The handler never uses sysret (it #GPs on some hypervisors); the
+     * STAR user half is still set as the architecture defines it. */
+    mov $MSR_EFER, %ecx
+    rdmsr
+    or $EFER_SCE, %eax
+    wrmsr
+    mov $MSR_STAR, %ecx
+    xor %eax, %eax
+    mov $(((GDT_UCODE32 | 3) << 16) | GDT_KCODE), %edx
+    wrmsr
+    mov $MSR_LSTAR, %ecx
+    mov $ember_syscall_entry, %eax
+    xor %edx, %edx
+    wrmsr
+    mov $MSR_FMASK, %ecx
+    mov $SYSCALL_FMASK, %eax
+    wrmsr
+
+    /* Drop to CPL3 for good: C start-up runs there (boot_start.c) on the
+     * boot stack, with RDI and RSI still holding the loader's values. RSP is
+     * 8 below a 16-byte boundary, as after a call. */
+    mov $ember_boot_stack_top, %esp
+    pushq $USER_DS
+    pushq $(ember_boot_stack_top - 8)
+    pushq $RFLAGS_USER
+    pushq $USER_CS
+    pushq $ember_start
+    iretq
+    .size ember_entry64, . - ember_entry64
+
+/* ---- System calls -------------------------------------------------------- */
+
+/* `syscall` lands here with RCX = user RIP, R11 = user RFLAGS, RSP = user
+ * stack. On hardware this runs at CPL0; under kvm_pvm it runs at CPL3 (CS is
+ * the user selector). The code is correct in both cases: it uses no
+ * privileged instruction, switches to its own stack (the user's red zone is
+ * left untouched), and returns with `iretq` (same-privilege iretq also pops
+ * SS:RSP in 64-bit mode). Single vCPU, interrupts masked: one global for the
+ * user RSP is enough. Linux's syscall ABI: RAX = number and result, args in
+ * RDI RSI RDX R10 R8 R9, RCX and R11 clobbered, everything else preserved
+ * (including XMM registers: the C side is built -mgeneral-regs-only). */
+    .text
+    .globl ember_syscall_entry
+    .type ember_syscall_entry, @function
+ember_syscall_entry:
+    mov %rsp, ember_user_rsp(%rip)
+    lea ember_syscall_stack_top(%rip), %rsp
+    cld
+    pushq $USER_DS              /* iretq frame */
+    pushq ember_user_rsp(%rip)
+    push %r11
+    pushq $USER_CS
+    push %rcx
+    push %r9                    /* struct ember_syscall_frame */
+    push %r8
+    push %r10
+    push %rdx
+    push %rsi
+    push %rdi
+    push %rax
+    mov %rsp, %rdi
+    call ember_syscall          /* 12 quadwords pushed: RSP is aligned */
+    add $8, %rsp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %r10
+    pop %r8
+    pop %r9
+    mov (%rsp), %rcx            /* as Linux: RCX = RIP, R11 = RFLAGS */
+    mov 16(%rsp), %r11
+    iretq
+    .size ember_syscall_entry, . - ember_syscall_entry
+
+/* void ember_jump_to_start(uintptr_t sp, void (*entry)(void)): enter musl's
+ * _start (crt1.o) on the initial process stack built by boot_start.c, with
+ * the registers the x86-64 psABI (§3.4.1) defines at process entry: RSP at
+ * argc, RBP = 0 (outermost frame), RDX = 0 (no atexit function). */
+    .globl ember_jump_to_start
+    .type ember_jump_to_start, @function
+ember_jump_to_start:
+    mov %rdi, %rsp
+    xor %ebp, %ebp
+    xor %edx, %edx
+    jmp *%rsi
+    .size ember_jump_to_start, . - ember_jump_to_start
+
+/* ---- Privileged helper reachable from CPL3 -------------------------------- */
+
+/* void ember_wrmsr_trap(uint32_t msr, uint64_t value): writes an MSR from
+ * CPL3 through the #UD handler, which recognises this one `ud2` and executes
+ * `wrmsr` at CPL0 (5 instructions there). Used where the system-call path
+ * cannot rely on CPL0 (kvm_pvm) and the CPU lacks another way (FSGSBASE). */
+    .globl ember_wrmsr_trap
+    .type ember_wrmsr_trap, @function
+ember_wrmsr_trap:
+    mov %edi, %ecx
+    mov %esi, %eax
+    mov %rsi, %rdx
+    shr $32, %rdx
+ember_wrmsr_site:
+    ud2
+    ret
+    .size ember_wrmsr_trap, . - ember_wrmsr_trap
+
+/* ---- Exceptions ---------------------------------------------------------- */
+
+/* Each stub makes the frame uniform (error code or 0, then the vector) and
+ * jumps to the common part, which saves the general registers as a struct
+ * ember_fault_frame and calls ember_fault() (cpu_fault.c), which reports and
+ * ends the guest. The CPU aligns the IST stack to 16 bytes before pushing its
+ * 5-quadword frame; 2 + 15 more keep the call aligned. */
+    .macro EXC vec, has_err
+    .globl ember_exc_\vec
+ember_exc_\vec:
+    .if \has_err == 0
+    pushq $0
+    .endif
+    pushq $\vec
+    jmp ember_exc_common
+    .endm
+
+    .globl ember_exc_6
+ember_exc_6:
+    cmpq $ember_wrmsr_site, (%rsp)  /* the ember_wrmsr_trap `ud2`? */
+    jne 1f
+    wrmsr
+    addq $2, (%rsp)
+    iretq
+1:  pushq $0
+    pushq $6
+    jmp ember_exc_common
+
+    EXC 0, 0
+    EXC 1, 0
+    EXC 2, 0
+    EXC 3, 0
+    EXC 4, 0
+    EXC 5, 0
+    EXC 7, 0
+    EXC 8, 1
+    EXC 9, 0
+    EXC 10, 1
+    EXC 11, 1
+    EXC 12, 1
+    EXC 13, 1
+    EXC 14, 1
+    EXC 15, 0
+    EXC 16, 0
+    EXC 17, 1
+    EXC 18, 0
+    EXC 19, 0
+    EXC 20, 0
+    EXC 21, 1
+    EXC 22, 0
+    EXC 23, 0
+    EXC 24, 0
+    EXC 25, 0
+    EXC 26, 0
+    EXC 27, 0
+    EXC 28, 0
+    EXC 29, 1
+    EXC 30, 1
+    EXC 31, 0
+
+ember_exc_common:
+    push %rax
+    push %rbx
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %rbp
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    cld
+    mov %rsp, %rdi
+    call ember_fault            /* does not return */
+    ud2
+
+    .section .rodata
+    .balign 8
+    .globl ember_exc_stubs
+ember_exc_stubs:
+    .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .quad ember_exc_\v
+    .endr
+
+/* ---- Descriptor tables and TSS ------------------------------------------- */
+
+    .data
+    .balign 16
+    .globl ember_gdt
+ember_gdt:
+    .quad 0                         /* null */
+    .quad 0x00af9a000000ffff        /* 0x08 kernel code, 64-bit */
+    .quad 0x00cf92000000ffff        /* 0x10 kernel data */
+    .quad 0x00cffa000000ffff        /* 0x18 user code, 32-bit (SYSRET layout) */
+    .quad 0x00cff2000000ffff        /* 0x20 user data */
+    .quad 0x00affa000000ffff        /* 0x28 user code, 64-bit */
+    .quad ember_tss_desc_lo         /* 0x30 TSS: computed by ember.ld */
+    .quad ember_tss_desc_hi
+ember_gdt_end:
+
+    .balign 8
+    .skip 6                         /* so that the base is 8-aligned */
+ember_gdtr:                         /* also read by lgdt in 32-bit mode */
+    .word ember_gdt_end - ember_gdt - 1
+    .quad ember_gdt
+
+    .balign 8
+    .skip 6
+ember_idtr:
+    .word 256 * 16 - 1
+    .quad ember_idt
+
+    /* 64-bit TSS (SDM Vol. 3A §8.7): RSP0 and IST1 (all exception gates use
+     * IST1, so a fault never runs on the application's stack or red zone). */
+    .balign 16
+    .globl ember_tss, ember_tss_end
+ember_tss:
+    .long 0
+    .quad ember_ist1_stack_top      /* RSP0 */
+    .quad 0                         /* RSP1 */
+    .quad 0                         /* RSP2 */
+    .quad 0
+    .quad ember_ist1_stack_top      /* IST1 */
+    .quad 0, 0, 0, 0, 0, 0          /* IST2-7 */
+    .quad 0
+    .word 0
+    .word ember_tss_iomap - ember_tss
+    /* I/O permission bitmap (SDM Vol. 1 §19.5.2): ports 0-0xfff allowed at
+     * CPL3. With IOPL = 3 hardware never reads it, but kvm_pvm checks CPL3
+     * port I/O against it and ignores IOPL. Ports above 0xfff are denied
+     * (the SDK uses none: devices are MMIO). */
+ember_tss_iomap:
+    .fill 0x1000 / 8, 1, 0
+    .byte 0xff                      /* the bitmap ends with all ones */
+ember_tss_end:
+
+/* ---- Page tables ---------------------------------------------------------- */
+
+/* Identity map of [0, 4 GiB), generated at assembly time so that CPL0 runs no
+ * loop: 4 KiB pages for the first 2 MiB with page 0 absent (NULL faults),
+ * 2 MiB pages above. Every entry has the user bit: the application runs at
+ * CPL3. [3 GiB, 4 GiB) is the MMIO hole (EMBER_MMIO_GAP_START): uncached. */
+    .section .data.ember_pagetables, "aw"
+    .balign 4096
+    .globl ember_pml4
+ember_pml4:
+    .quad ember_pdpt + PTE_RAM
+    .fill 511, 8, 0
+ember_pdpt:
+    .quad ember_pd + PTE_RAM
+    .quad ember_pd + 4096 + PTE_RAM
+    .quad ember_pd + 8192 + PTE_RAM
+    .quad ember_pd + 12288 + PTE_RAM
+    .fill 508, 8, 0
+ember_pd:
+    .quad ember_pt0 + PTE_RAM
+    .set addr, 0x200000
+    .rept 1535
+    .quad addr + PTE_RAM + PTE_PS
+    .set addr, addr + 0x200000
+    .endr
+    .rept 512
+    .quad addr + PTE_RAM + PTE_PS + PTE_PCD + PTE_PWT
+    .set addr, addr + 0x200000
+    .endr
+ember_pt0:
+    .quad 0                         /* page 0: not present */
+    .set addr, 0x1000
+    .rept 511
+    .quad addr + PTE_RAM
+    .set addr, addr + 0x1000
+    .endr
+
+/* ---- Stacks and the IDT ---------------------------------------------------- */
+
+    .bss
+    .balign 4096
+    .globl ember_idt
+ember_idt:                          /* 256 gates, written by boot_start.c */
+    .skip 256 * 16
+    .balign 16
+ember_boot_stack:
+    .skip BOOT_STACK_SIZE
+ember_boot_stack_top:
+    .globl ember_ist1_stack_top
+ember_ist1_stack:
+    .skip IST_STACK_SIZE
+ember_ist1_stack_top:
+ember_syscall_stack:
+    .skip SYSCALL_STACK_SIZE
+ember_syscall_stack_top:
+    .balign 8
+    .globl ember_user_rsp
+ember_user_rsp:
+    .skip 8
+
+    .section .note.GNU-stack, "", @progbits
