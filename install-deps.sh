@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# install-deps.sh: installs the Debian 12 packages ember needs to build, test
+# and benchmark. Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+packages=(
+    # build
+    build-essential cmake pkg-config clang
+    # guest SDK: musl is the guest's libc
+    musl-tools musl-dev
+    # monitor and control plane
+    libuv1-dev libhttp-parser-dev libjansson-dev libcbor-dev libssl-dev
+    libseccomp-dev liburing-dev
+    # tests
+    libcriterion-dev curl
+    # benchmarks: QEMU microvm is the side-by-side peer, gnuplot draws
+    qemu-system-x86 gnuplot-nox
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages present"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}; run as root to install them" >&2
+    exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+apt-get update
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"

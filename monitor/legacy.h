@@ -1,0 +1,46 @@
+/* legacy.h: the small fixed devices a guest reaches by port I/O or by MMIO
+ * exits, answered synchronously on the vCPU thread: the ember console, exit
+ * and sleep ports, an 8250 UART at 0x3f8, the i8042 reset line and
+ * Firecracker's boot timer.
+ */
+#ifndef EMBER_LEGACY_H
+#define EMBER_LEGACY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "guest_mem.h"
+
+#define LEGACY_UART_BASE 0x3f8u
+#define LEGACY_UART_BUF  1024u
+
+enum legacy_result {
+    LEGACY_CONTINUE,
+    LEGACY_EXIT, /* the guest asked to end: status in legacy.exit_status */
+};
+
+struct legacy {
+    const struct guest_mem *mem;
+    int out_fd;      /* console output */
+    bool boot_timer; /* log the boot-timer write */
+    int exit_status;
+    uint8_t uart_regs[8]; /* scratch, IER, LCR, MCR... as last written */
+    uint8_t uart_dll, uart_dlm;
+    uint32_t uart_len;
+    char uart_buf[LEGACY_UART_BUF];
+    uint64_t boot_timer_ns; /* when the guest wrote the boot timer, 0 if not yet */
+    uint64_t console_bytes;
+    uint64_t bad_requests; /* malformed console/sleep requests from the guest */
+};
+
+void legacy_init(struct legacy *lg, const struct guest_mem *mem, int out_fd, bool boot_timer);
+/* A port access; data is the kvm_run buffer of size bytes. */
+enum legacy_result legacy_pio(struct legacy *lg, uint16_t port, bool is_write, uint8_t *data,
+                              uint32_t size);
+/* An MMIO access outside RAM. */
+enum legacy_result legacy_mmio(struct legacy *lg, uint64_t addr, bool is_write, uint8_t *data,
+                               uint32_t len);
+/* Writes out what the UART holds (at exit). */
+void legacy_flush(struct legacy *lg);
+
+#endif

@@ -1,0 +1,29 @@
+/* vm.h: one microVM: KVM VM and vCPU, guest memory, the loaded guest.
+ *
+ * vm_create() does everything that can fail before the guest runs; vm_run()
+ * enters the guest in the calling thread and returns the exit status of the
+ * `ember` process when the guest ends (see exit_codes.h).
+ */
+#ifndef EMBER_VM_H
+#define EMBER_VM_H
+
+#include <stddef.h>
+
+#include "vm_config.h"
+
+struct vm;
+
+/* Builds the VM from a checked configuration. Returns 0, or an EMBER_EXIT_*
+ * code with a one-line message in err. */
+int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t errlen);
+/* Runs the vCPU in the calling thread until the guest exits or fails. Returns
+ * the process exit status: the guest's own, or EMBER_EXIT_GUEST_FAILED (the
+ * message is printed to stderr). */
+int vm_run(struct vm *vm);
+/* Pause/resume from another thread: vm_pause() returns once the vCPU is out
+ * of KVM_RUN and parked; vm_resume() lets it go on. Return 0 or -1. */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+#endif

@@ -1,0 +1,38 @@
+/* vm_config.h: the configuration of one microVM, whatever front built it.
+ *
+ * `ember run` (monitor/cli.c), the HTTP API (api-socket/) and the config file
+ * all fill this struct, validate it with vm_config_check() and hand it to
+ * vm_create(): one path from configuration to a running VM.
+ */
+#ifndef EMBER_VM_CONFIG_H
+#define EMBER_VM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VM_MEM_MIB_DEFAULT 128u
+#define VM_MEM_MIB_MIN     2u
+/* RAM is one slot below the MMIO gap at 3 GiB (see ember/abi.h). */
+#define VM_MEM_MIB_MAX 3072u
+#define VM_CMDLINE_MAX 4096u
+
+struct vm_config {
+    uint32_t mem_mib;    /* guest RAM in MiB */
+    uint32_t vcpu_count; /* always 1: ember runs single-vCPU microVMs */
+    char *kernel_path;   /* guest ELF (ember or PVH) */
+    char *progname;      /* argv[0] for SDK guests; NULL: basename of kernel_path */
+    char *boot_args;     /* command line; NULL: empty */
+    bool boot_timer;     /* report the guest's boot-timer write (Firecracker's --boot-timer) */
+    bool timings;        /* print the start-up timeline to stderr at exit */
+};
+
+/* Defaults: 128 MiB, one vCPU, nothing else set. */
+void vm_config_init(struct vm_config *cfg);
+/* Frees the strings the config owns and resets it to defaults. */
+void vm_config_release(struct vm_config *cfg);
+/* Checks what can be checked without touching the host. Returns 0, or -1 with
+ * a one-line reason (no trailing newline) in err. */
+int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen);
+
+#endif

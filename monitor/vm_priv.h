@@ -1,0 +1,38 @@
+/* vm_priv.h: the inside of struct vm, shared by the monitor's own files only
+ * (vm.c builds it, vcpu.c runs it, legacy.c answers the guest's port and MMIO
+ * accesses). */
+#ifndef EMBER_VM_PRIV_H
+#define EMBER_VM_PRIV_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "boot_elf.h"
+#include "guest_mem.h"
+#include "legacy.h"
+#include "vm.h"
+
+struct vm {
+    int kvm_fd;
+    int vm_fd;
+    int vcpu_fd;
+    struct kvm_run *run;
+    size_t run_size;
+    struct guest_mem mem;
+    struct elf_image image;
+    struct legacy legacy;
+    bool boot_timer; /* report the boot-timer write */
+    bool timings;
+
+    /* Pause/resume (vm_pause from another thread). */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t vcpu_thread;
+    bool running; /* vm_run is in its loop */
+    bool pause_req;
+    bool paused;
+};
+
+#endif
