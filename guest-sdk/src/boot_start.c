@@ -144,8 +144,6 @@ static uintptr_t build_process_stack(uintptr_t top, uintptr_t floor)
     char *words = stack_alloc(&s, len + 1, 1);
     size_t nwords = ember_cmdline_split(ember_bi.cmdline, len, words);
 
-    uint32_t r[4];
-    cpuid(1, 0, r);
     const Elf64_Ehdr *eh = &__ehdr_start;
     uint64_t aux[AUX_MAX][2] = {
         {AT_PHDR, (uintptr_t)eh + eh->e_phoff},
@@ -158,12 +156,13 @@ static uintptr_t build_process_stack(uintptr_t top, uintptr_t floor)
         {AT_GID, 0},
         {AT_EGID, 0},
         {AT_SECURE, 0},
-        {AT_HWCAP, r[3]},
+        {AT_HWCAP, ember_cpuid1[3]}, /* as Linux: CPUID.1:EDX */
         {AT_HWCAP2, 0},
         {AT_CLKTCK, 100},
         {AT_PLATFORM, (uintptr_t)platform},
         {AT_RANDOM, (uintptr_t)random},
         {AT_EXECFN, (uintptr_t)progname},
+        {AT_SYSINFO_EHDR, (uintptr_t)ember_vdso_image()},
         {AT_NULL, 0},
     };
     size_t naux = 0;
@@ -193,12 +192,10 @@ static uintptr_t build_process_stack(uintptr_t top, uintptr_t floor)
 
 void ember_start(uintptr_t info, uint64_t magic)
 {
-    uint64_t tsc = rdtsc();
-
     fpu_init();
     idt_init();
     boot_info_init(info, magic);
-    ember_time_init(tsc);
+    ember_time_init(ember_entry_tsc);
     ember_random_init();
 
     uint64_t mem = ember_bi.mem_size;

@@ -72,10 +72,9 @@
 #define PTE_PS  0x80
 #define PTE_RAM (PTE_P | PTE_W | PTE_U)
 
-/* Stacks owned by the SDK. */
-#define BOOT_STACK_SIZE    16384
-#define IST_STACK_SIZE     16384
-#define SYSCALL_STACK_SIZE 16384
+/* Stacks owned by the SDK (the system-call path reuses the boot stack). */
+#define BOOT_STACK_SIZE 16384
+#define IST_STACK_SIZE  16384
 
 /* Number of exception vectors with a handler. */
 #define EXC_VECTORS 32

@@ -60,6 +60,12 @@ void ember_time_init(uint64_t tsc_at_entry);
 uint64_t ember_monotonic_ns(void);
 void ember_sleep_ns(uint64_t ns);
 uint64_t ember_realtime_ns(void);
+int ember_clock_ns(int clock, uint64_t *ns); /* 0 or -EINVAL */
+
+/* sys_vdso.c */
+struct timespec;
+const char *ember_vdso_image(void); /* for AT_SYSINFO_EHDR */
+int ember_vdso_clock_gettime(int clock, struct timespec *ts);
 
 /* sys_random.c */
 void ember_random_init(void);
@@ -73,6 +79,9 @@ long ember_syscall(struct ember_syscall_frame *f);
 void ember_wrmsr_trap(uint32_t msr, uint64_t value);
 NORETURN void ember_jump_to_start(uintptr_t sp, void (*entry)(void));
 extern const uint64_t ember_exc_stubs[32];
+extern uint64_t ember_entry_tsc;    /* TSC at the first guest instruction */
+extern uint32_t ember_cr4_fsgsbase; /* 1 if CR4.FSGSBASE is on */
+extern uint32_t ember_cpuid1[4];    /* CPUID leaf 1 (ECX, EDX) read at entry */
 
 /* Small helpers: the library does not depend on libc's string functions. */
 static inline void sdk_memset(void *d, int c, size_t n)

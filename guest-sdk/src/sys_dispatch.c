@@ -14,6 +14,8 @@
  * Pointers from the application are identity-mapped guest addresses; they
  * are range-checked against RAM so that a bad one gets EFAULT instead of a
  * page fault. The list of calls and their behaviour is in README.md.
+ * clock_gettime (and so time() and gettimeofday()) normally never gets here:
+ * musl calls the SDK's vDSO function directly (sys_vdso.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +44,6 @@
 _Static_assert(sizeof(struct iovec) == sizeof(struct ember_iovec), "iovec layout");
 
 static uint64_t fs_base, gs_base;
-static int have_fsgsbase = -1;
 
 static long sys_writev(int fd, const struct iovec *iov, long iovcnt)
 {
@@ -74,24 +75,9 @@ static long sys_write(int fd, const void *buf, size_t len)
     return sys_writev(fd, &iov, 1);
 }
 
-static int fsgsbase(void)
-{
-    if (have_fsgsbase < 0) {
-        /* cpu_entry.S set CR4.FSGSBASE exactly when CPUID reports it. */
-        uint32_t r[4];
-        cpuid(0, 0, r);
-        have_fsgsbase = 0;
-        if (r[0] >= 7) {
-            cpuid(7, 0, r);
-            have_fsgsbase = r[1] & 1;
-        }
-    }
-    return have_fsgsbase;
-}
-
 static void write_base(uint32_t msr, uint64_t v)
 {
-    if (fsgsbase()) {
+    if (ember_cr4_fsgsbase) {
         if (msr == MSR_FS_BASE)
             __asm__ volatile("wrfsbase %0" : : "r"(v) : "memory");
         else
@@ -130,44 +116,17 @@ static long sys_arch_prctl(int code, uint64_t addr)
     }
 }
 
-static int clock_ns(clockid_t id, uint64_t *ns)
-{
-    switch (id) {
-    case CLOCK_REALTIME:
-    case CLOCK_REALTIME_COARSE:
-    case CLOCK_TAI:
-        *ns = ember_realtime_ns();
-        return 0;
-    case CLOCK_MONOTONIC:
-    case CLOCK_MONOTONIC_RAW:
-    case CLOCK_MONOTONIC_COARSE:
-    case CLOCK_BOOTTIME:
-    case CLOCK_PROCESS_CPUTIME_ID: /* one vCPU, one process: all the time */
-    case CLOCK_THREAD_CPUTIME_ID:
-        *ns = ember_monotonic_ns();
-        return 0;
-    default:
-        return -EINVAL;
-    }
-}
-
 static long sys_clock_gettime(clockid_t id, struct timespec *ts)
 {
-    uint64_t ns;
-    int r = clock_ns(id, &ns);
-    if (r)
-        return r;
     if (!user_range_ok((uintptr_t)ts, sizeof(*ts)))
         return -EFAULT;
-    ts->tv_sec = (time_t)(ns / NSEC_PER_SEC);
-    ts->tv_nsec = (long)(ns % NSEC_PER_SEC);
-    return 0;
+    return ember_vdso_clock_gettime((int)id, ts);
 }
 
 static long sys_clock_getres(clockid_t id, struct timespec *ts)
 {
     uint64_t ns;
-    int r = clock_ns(id, &ns);
+    int r = ember_clock_ns((int)id, &ns);
     if (r)
         return r;
     if (ts) {
@@ -212,7 +171,7 @@ static long sys_clock_nanosleep(clockid_t id, int flags, const struct timespec *
                                 struct timespec *rem)
 {
     uint64_t now;
-    int r = clock_ns(id, &now);
+    int r = ember_clock_ns((int)id, &now);
     if (r)
         return r;
     if (!user_range_ok((uintptr_t)req, sizeof(*req)))

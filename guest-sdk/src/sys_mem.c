@@ -140,7 +140,10 @@ void ember_mem_init(uintptr_t lo, uintptr_t hi, int assume_dirty)
     size_t meta = ALIGN_UP(2 * words * sizeof(uint64_t), PAGE_SIZE);
     used = (uint64_t *)lo;
     dirty = used + words;
-    sdk_memset(used, 0, 2 * words * sizeof(uint64_t));
+    /* Fresh RAM is zero (see above): then the bitmaps are already clear and
+     * are touched only as the heap is used. */
+    if (assume_dirty)
+        sdk_memset(used, 0, 2 * words * sizeof(uint64_t));
     heap_lo = lo + meta;
     heap_hi = hi;
     npages = (heap_hi - heap_lo) / PAGE_SIZE;

@@ -9,16 +9,9 @@
 #include "sdk.h"
 
 static uint64_t state[4];
-static int have_rdrand = -1;
-
 int ember_cpu_has_rdrand(void)
 {
-    if (have_rdrand < 0) {
-        uint32_t r[4];
-        cpuid(1, 0, r);
-        have_rdrand = (r[2] >> 30) & 1;
-    }
-    return have_rdrand;
+    return (ember_cpuid1[2] >> 30) & 1;
 }
 
 static uint64_t splitmix64(uint64_t *x)

@@ -14,6 +14,9 @@
  * sleeps on the host, so a sleeping guest burns no host CPU. Under PVH the
  * SDK spins with `pause` until the deadline.
  */
+#include <errno.h>
+#include <time.h>
+
 #include "sdk.h"
 
 #define FALLBACK_TSC_KHZ 2000000u
@@ -37,8 +40,7 @@ static uint64_t cpuid_tsc_khz(void)
         if (r[0] & 0xffff)
             return (uint64_t)(r[0] & 0xffff) * 1000;
     }
-    cpuid(1, 0, r);
-    if (r[2] & (1u << 31)) { /* running under a hypervisor */
+    if (ember_cpuid1[2] & (1u << 31)) { /* running under a hypervisor */
         cpuid(0x40000000, 0, r);
         if (r[0] >= 0x40000010 && r[0] < 0x40000100) {
             cpuid(0x40000010, 0, r);
@@ -75,6 +77,27 @@ uint64_t ember_monotonic_ns(void)
 uint64_t ember_realtime_ns(void)
 {
     return ember_bi.realtime_ns + ember_monotonic_ns();
+}
+
+int ember_clock_ns(int clock, uint64_t *ns)
+{
+    switch (clock) {
+    case CLOCK_REALTIME:
+    case CLOCK_REALTIME_COARSE:
+    case CLOCK_TAI:
+        *ns = ember_realtime_ns();
+        return 0;
+    case CLOCK_MONOTONIC:
+    case CLOCK_MONOTONIC_RAW:
+    case CLOCK_MONOTONIC_COARSE:
+    case CLOCK_BOOTTIME:
+    case CLOCK_PROCESS_CPUTIME_ID: /* one vCPU, one process: all the time */
+    case CLOCK_THREAD_CPUTIME_ID:
+        *ns = ember_monotonic_ns();
+        return 0;
+    default:
+        return -EINVAL;
+    }
 }
 
 void ember_sleep_ns(uint64_t ns)
