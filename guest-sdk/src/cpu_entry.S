@@ -114,6 +114,7 @@ ember_entry_common:
     mov %ebx, ember_cr4_fsgsbase(%rip)
     shl $CR4_FSGSBASE_SHIFT, %ebx
     mov %cr4, %rax
+    and $~(CR4_SMEP | CR4_SMAP), %eax /* CPL0 code runs from user pages */
     or $(CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT), %eax
     or %rbx, %rax
     mov %rax, %cr4
