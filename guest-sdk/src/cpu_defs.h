@@ -53,8 +53,8 @@
 #define CR4_OSXMMEXCPT     0x400
 #define CR4_FSGSBASE       0x10000
 #define CR4_FSGSBASE_SHIFT 16
-#define CR4_SMEP 0x100000
-#define CR4_SMAP 0x200000
+#define CR4_SMEP           0x100000
+#define CR4_SMAP           0x200000
 
 /* MSRs (SDM Vol. 4). */
 #define MSR_EFER    0xc0000080
