@@ -172,10 +172,13 @@ int elf_parse(elf_read_fn read, void *ctx, uint64_t file_size, uint64_t mem_size
 
     memset(img, 0, sizeof(*img));
     img->file_size = file_size;
+    memset(&eh, 0, sizeof(eh));
+    if (read_exact(read, ctx, &eh, file_size < sizeof(eh) ? file_size : sizeof(eh), 0) != 0)
+        return fail(err, errlen, "cannot read the ELF header");
+    if (file_size >= SELFMAG && memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
+        return fail(err, errlen, "not an ELF file (bad magic)");
     if (file_size < sizeof(eh))
         return fail(err, errlen, "file too small for an ELF header (%lu bytes)", file_size);
-    if (read_exact(read, ctx, &eh, sizeof(eh), 0) != 0)
-        return fail(err, errlen, "cannot read the ELF header");
     if (check_header(&eh, file_size, err, errlen) != 0)
         return -1;
     if (read_exact(read, ctx, ph, eh.e_phnum * sizeof(Elf64_Phdr), eh.e_phoff) != 0)
