@@ -2,7 +2,7 @@
  *
  * Opens /dev/kvm, creates a VM with 2 MiB of RAM and one vCPU, runs a few
  * real-mode instructions that end in HLT, and exits: the least any monitor
- * must do to run a guest. benches/boot.sh times it next to ember and QEMU.
+ * must do to run a guest. benches/run-boot.sh times it next to ember and QEMU.
  */
 #include <fcntl.h>
 #include <linux/kvm.h>
