@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "boot_x86.h"
+#include "cpuid_cache.h"
 #include "ember/abi.h"
 #include "exit_codes.h"
 #include "timings.h"
@@ -33,8 +34,7 @@
 #define KVM_API_EXPECTED 12
 /* Three pages below the 4 GiB boundary that KVM needs for its VMX real-mode
  * TSS; inside the MMIO gap, never RAM. */
-#define VM_TSS_ADDR       0xfffbd000u
-#define CPUID_MAX_ENTRIES 256
+#define VM_TSS_ADDR 0xfffbd000u
 /* SIGUSR1 kicks the vCPU thread out of KVM_RUN for vm_pause(). */
 #define VM_KICK_SIGNAL SIGUSR1
 
@@ -61,11 +61,9 @@ static int setup_cpuid(struct vm *vm)
 
     if (!cpuid)
         return ENOMEM;
-    cpuid->nent = CPUID_MAX_ENTRIES;
-    if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
-        rc = errno;
+    rc = cpuid_cache_get(vm->kvm_fd, cpuid);
+    if (rc)
         goto out;
-    }
     for (uint32_t i = 0; i < cpuid->nent; i++) {
         struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
         if (e->function == 1) {

@@ -9,9 +9,9 @@
 #include <stddef.h>
 
 struct spawn_result {
-    int status;     /* exit status, or 128+signal */
+    int status; /* exit status, or 128+signal */
     bool timed_out;
-    char *out;      /* NUL-terminated, malloc'd */
+    char *out; /* NUL-terminated, malloc'd */
     char *err;
     size_t out_len, err_len;
 };

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,15 @@ static void ember(struct spawn_result *r, const char *const *args)
     cr_assert_eq(spawn_run(argv, CAP_S, r), 0, "cannot spawn %s", EMBER_BIN);
     cr_assert(!r->timed_out, "ember did not finish within %d s; stdout: %s stderr: %s", CAP_S,
               r->out, r->err);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, data, len), (ssize_t)len);
+    close(fd);
 }
 
 #define EMBER(r, ...) ember(r, (const char *const[]){__VA_ARGS__, NULL})
@@ -224,15 +234,6 @@ Test(cli, bad_configuration_exits_152)
     spawn_free(&r);
 }
 
-static void write_file(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-    cr_assert(fd >= 0);
-    cr_assert_eq(write(fd, data, len), (ssize_t)len);
-    close(fd);
-}
-
 Test(cli, hostile_guest_files_are_rejected_by_name)
 {
     char dir[] = "/tmp/ember-test-XXXXXX", path[64], want[160];
@@ -284,11 +285,27 @@ Test(qemu, hello_boots_in_qemu_microvm)
         fprintf(stderr, "SKIPPED: %s not installed (install-deps.sh installs it)\n", qemu);
         cr_skip_test("needs %s", qemu);
     }
-    char *argv[] = {(char *)qemu, "-M", "microvm,isa-serial=on", "-enable-kvm", "-cpu",
-                    "host,-arch-capabilities", "-m", "128", "-nodefaults", "-no-user-config",
-                    "-nographic", "-serial", "stdio", "-no-reboot", "-device",
-                    "isa-debug-exit,iobase=0x501,iosize=4", "-kernel", EXAMPLES_DIR "/hello",
-                    "-append", "q \"r s\" --exit 3", NULL};
+    char *argv[] = {(char *)qemu,
+                    "-M",
+                    "microvm,isa-serial=on",
+                    "-enable-kvm",
+                    "-cpu",
+                    "host,-arch-capabilities",
+                    "-m",
+                    "128",
+                    "-nodefaults",
+                    "-no-user-config",
+                    "-nographic",
+                    "-serial",
+                    "stdio",
+                    "-no-reboot",
+                    "-device",
+                    "isa-debug-exit,iobase=0x501,iosize=4",
+                    "-kernel",
+                    EXAMPLES_DIR "/hello",
+                    "-append",
+                    "q \"r s\" --exit 3",
+                    NULL};
     cr_assert_eq(spawn_run(argv, CAP_S, &r), 0);
     cr_assert(!r.timed_out, "QEMU did not finish; out: %s err: %s", r.out, r.err);
     /* isa-debug-exit ends QEMU with (status << 1) | 1. */
@@ -296,4 +313,40 @@ Test(qemu, hello_boots_in_qemu_microvm)
     expect(r.out, "Hello from ember!", "QEMU's serial");
     expect(r.out, "\"r s\"", "QEMU's serial");
     spawn_free(&r);
+}
+
+/* The supported-CPUID cache: written on first use, used when intact, and a
+ * damaged or foreign one is ignored (the guest still boots) and replaced. */
+Test(boot, cpuid_cache_is_written_and_survives_damage)
+{
+    char dir[] = "/tmp/ember-cpuid-XXXXXX", path[64];
+    struct spawn_result r;
+    struct stat st;
+
+    need_kvm();
+    cr_assert(mkdtemp(dir));
+    setenv("EMBER_RUN_DIR", dir, 1);
+    snprintf(path, sizeof(path), "%s/kvm-cpuid", dir);
+
+    EMBER(&r, "run", EXAMPLES_DIR "/hello");
+    cr_expect_eq(r.status, 0);
+    spawn_free(&r);
+    cr_assert_eq(stat(path, &st), 0, "no cache written at %s", path);
+    cr_expect_gt(st.st_size, 200);
+
+    write_file(path, "garbage that is not a cache", 27);
+    EMBER(&r, "run", EXAMPLES_DIR "/hello");
+    cr_expect_eq(r.status, 0, "a damaged cache broke the boot: %s", r.err);
+    expect(r.out, "Hello from ember!", "stdout");
+    spawn_free(&r);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_expect_gt(st.st_size, 200, "the damaged cache was not replaced");
+
+    chmod(path, 0666); /* writable by others: must not be trusted */
+    EMBER(&r, "run", EXAMPLES_DIR "/hello");
+    cr_expect_eq(r.status, 0);
+    spawn_free(&r);
+    unsetenv("EMBER_RUN_DIR");
+    unlink(path);
+    rmdir(dir);
 }

@@ -8,7 +8,7 @@
 #include "ember/abi.h"
 
 #define FILE_SIZE 0x3000u
-#define MEM_SIZE (16u << 20)
+#define MEM_SIZE  (16u << 20)
 
 /* A valid ember guest: headers, a note segment, text at 1 MiB, data after. */
 struct image {
@@ -68,19 +68,33 @@ static void build(bool ember_note, bool pvh_note)
     img.eh->e_ehsize = sizeof(Elf64_Ehdr);
     img.eh->e_phentsize = sizeof(Elf64_Phdr);
     img.eh->e_phnum = 3;
-    img.ph[0] = (Elf64_Phdr){.p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = 0x1000,
-                             .p_vaddr = 0x100000, .p_paddr = 0x100000, .p_filesz = 0x100,
-                             .p_memsz = 0x100, .p_align = 0x1000};
-    img.ph[1] = (Elf64_Phdr){.p_type = PT_LOAD, .p_flags = PF_R | PF_W, .p_offset = 0x2000,
-                             .p_vaddr = 0x101000, .p_paddr = 0x101000, .p_filesz = 0x10,
-                             .p_memsz = 0x2000, .p_align = 0x1000};
+    img.ph[0] = (Elf64_Phdr){.p_type = PT_LOAD,
+                             .p_flags = PF_R | PF_X,
+                             .p_offset = 0x1000,
+                             .p_vaddr = 0x100000,
+                             .p_paddr = 0x100000,
+                             .p_filesz = 0x100,
+                             .p_memsz = 0x100,
+                             .p_align = 0x1000};
+    img.ph[1] = (Elf64_Phdr){.p_type = PT_LOAD,
+                             .p_flags = PF_R | PF_W,
+                             .p_offset = 0x2000,
+                             .p_vaddr = 0x101000,
+                             .p_paddr = 0x101000,
+                             .p_filesz = 0x10,
+                             .p_memsz = 0x2000,
+                             .p_align = 0x1000};
     if (ember_note)
-        notes += put_note(img.bytes + 0x200 + notes, EMBER_NOTE_NAME, EMBER_NOTE_GUEST, &g,
-                          sizeof(g));
+        notes +=
+            put_note(img.bytes + 0x200 + notes, EMBER_NOTE_NAME, EMBER_NOTE_GUEST, &g, sizeof(g));
     if (pvh_note)
         notes += put_note(img.bytes + 0x200 + notes, "Xen", 18, &pvh_entry, 4);
-    img.ph[2] = (Elf64_Phdr){.p_type = PT_NOTE, .p_flags = PF_R, .p_offset = 0x200,
-                             .p_filesz = notes, .p_memsz = notes, .p_align = 4};
+    img.ph[2] = (Elf64_Phdr){.p_type = PT_NOTE,
+                             .p_flags = PF_R,
+                             .p_offset = 0x200,
+                             .p_filesz = notes,
+                             .p_memsz = notes,
+                             .p_align = 4};
     memset(img.bytes + 0x1000, 0x90, 0x100);
     memcpy(img.bytes + 0x2000, "guest data here", 16);
 }

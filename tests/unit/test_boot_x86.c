@@ -85,8 +85,7 @@ Test(boot_x86, ember_boot_info)
     cr_expect_eq(bi->tsc_khz, 2600000);
     cr_expect_eq(bi->realtime_ns, 123456789);
     cr_expect_str_eq((char *)guest_mem_slice(&mem, bi->progname, 4), "app");
-    cr_expect_str_eq((char *)guest_mem_slice(&mem, bi->cmdline, bi->cmdline_len + 1),
-                     "a \"b c\"");
+    cr_expect_str_eq((char *)guest_mem_slice(&mem, bi->cmdline, bi->cmdline_len + 1), "a \"b c\"");
     cr_expect_eq(bi->cmdline_len, 7);
     cr_expect_eq(bi->entropy[31], 0xab);
     cr_expect_eq(bi->ndevices, 0);
