@@ -9,8 +9,10 @@
  *    translation, never by dereferencing it by accident.
  *
  * How a guest is entered (ember ELF note present, see EMBER_NOTE_*):
- *  - 64-bit long mode, CPL0, paging on with an identity map of guest-physical
- *    [0, 4 GiB) in which the page at 0 is not present (NULL faults);
+ *  - 64-bit long mode, CPL0, paging on with an identity map of guest RAM and
+ *    of the MMIO gap [3 GiB, 4 GiB), nothing else; the page at 0 is not
+ *    present (NULL faults); every present entry is writable and user-
+ *    accessible (U/S set), so a guest may keep these tables for good;
  *  - CS = EMBER_BOOT_CS (64-bit code), DS/ES/SS/FS/GS = EMBER_BOOT_DS;
  *  - CR0 = PE|MP|ET|NE|WP|PG, CR4 = PAE|OSFXSR|OSXMMEXCPT, EFER = LME|LMA;
  *  - RFLAGS = 0x2 (interrupts off), RIP = ELF entry point, RSP = 0 (the
