@@ -69,15 +69,16 @@ struct probe {
 
 struct config {
     const char *name;
-    const char *skipped; /* why it does not run, or NULL */
-    char *argv[MAX_ARGS];
+    const char *skipped;        /* why it does not run, or NULL */
+    char *argv[MAX_ARGS];       /* the timed runs */
+    char *probe_argv[MAX_ARGS]; /* the probe runs, if they differ */
     int expect_status;
     const char *expect_token; /* must appear on stdout, or NULL */
-    bool ember_lines;         /* parse ember's --timings lines from stderr */
+    bool ember_lines;         /* probe runs: parse ember's --timings lines from stderr */
     int runs, done;
     double *us;       /* wall time of each run */
     double *maxrss;   /* wait4 ru_maxrss of each run, KiB */
-    double *rss_peak; /* ember: its rss-peak, KiB */
+    double *rss_peak; /* ember, per probe run: its rss-peak, KiB */
     double *guest_res;
     double *timeline[TIMELINE_MARKS];
     int nprobes;
@@ -140,7 +141,8 @@ static void print_output(const char *what, const char *buf)
 }
 
 /* The checks every run must pass: exit status and output. Returns 0 or -1 with a message. */
-static int check_run(const struct config *c, int run, int status, const char *out, const char *err)
+static int check_run(const struct config *c, bool probe, int run, int status, const char *out,
+                     const char *err)
 {
     const char *why = NULL;
     char what[96];
@@ -156,14 +158,15 @@ static int check_run(const struct config *c, int run, int status, const char *ou
     } else if (c->expect_token && !strstr(out, c->expect_token)) {
         snprintf(what, sizeof(what), "no \"%s\" on stdout", c->expect_token);
         why = what;
-    } else if (c->ember_lines && !strstr(err, "ember: memory (KiB):")) {
+    } else if (probe && c->ember_lines && !strstr(err, "ember: memory (KiB):")) {
         why = "no \"ember: memory\" line on stderr (--timings)";
     }
     if (!why)
         return 0;
-    fprintf(stderr, "ember-bench-boot: FAILED: %s, run %d: %s\n  command:", c->name, run, why);
-    for (int i = 0; c->argv[i]; i++)
-        fprintf(stderr, " %s", c->argv[i]);
+    fprintf(stderr, "ember-bench-boot: FAILED: %s, %s %d: %s\n  command:", c->name,
+            probe ? "probe run" : "run", run, why);
+    for (int i = 0; (probe ? c->probe_argv : c->argv)[i]; i++)
+        fprintf(stderr, " %s", (probe ? c->probe_argv : c->argv)[i]);
     fprintf(stderr, "\n");
     print_output("stdout", out);
     print_output("stderr", err);
@@ -222,18 +225,12 @@ static int run_once(struct config *c, bool record)
     t1 = now_us();
     slurp_fd(out_fd, out, sizeof(out));
     slurp_fd(err_fd, err, sizeof(err));
-    if (check_run(c, record ? c->done : -1, status, out, err) != 0)
+    if (check_run(c, false, record ? c->done : -1, status, out, err) != 0)
         return -1;
     if (!record)
         return 0;
     c->us[c->done] = t1 - t0;
     c->maxrss[c->done] = (double)ru.ru_maxrss;
-    if (c->ember_lines) {
-        c->rss_peak[c->done] = ember_field(err, "rss-peak");
-        c->guest_res[c->done] = ember_field(err, "guest-resident");
-        for (int m = 0; m < TIMELINE_MARKS; m++)
-            c->timeline[m][c->done] = ember_field(err, timeline_names[m]);
-    }
     c->done++;
     return 0;
 }
@@ -339,7 +336,7 @@ static int probe_once(struct config *c)
         dup2(out_fd, 1);
         dup2(err_fd, 2);
         if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0)
-            execv(c->argv[0], c->argv);
+            execv(c->probe_argv[0], c->probe_argv);
         _exit(127);
     }
     /* First stop: the SIGTRAP of the execve. */
@@ -368,15 +365,20 @@ static int probe_once(struct config *c)
     }
     slurp_fd(out_fd, out, sizeof(out));
     slurp_fd(err_fd, err, sizeof(err));
-    if (check_run(c, -1, status, out, err) != 0)
+    if (check_run(c, true, c->nprobes, status, out, err) != 0)
         return -1;
     if (pr.hwm_kib < 0) {
         fprintf(stderr, "ember-bench-boot: %s: no exit stop in the probe run\n", c->name);
         return -1;
     }
     c->probe_hwm[c->nprobes] = (double)pr.hwm_kib;
-    c->probe_overhead[c->nprobes] =
-        c->ember_lines ? (double)pr.hwm_kib - ember_field(err, "guest-resident") : -1;
+    if (c->ember_lines) {
+        c->rss_peak[c->nprobes] = ember_field(err, "rss-peak");
+        c->guest_res[c->nprobes] = ember_field(err, "guest-resident");
+        c->probe_overhead[c->nprobes] = (double)pr.hwm_kib - c->guest_res[c->nprobes];
+        for (int m = 0; m < TIMELINE_MARKS; m++)
+            c->timeline[m][c->nprobes] = ember_field(err, timeline_names[m]);
+    }
     c->nprobes++;
     c->last_probe = pr;
     return 0;
@@ -470,8 +472,8 @@ static json_t *config_json(const struct config *c)
         json_t *t = json_object();
         for (int m = 0; m < TIMELINE_MARKS; m++)
             json_object_set_new(t, timeline_names[m],
-                                json_real(median_of(c->timeline[m], c->done)));
-        json_object_set_new(o, "timeline_us_median", t);
+                                json_real(median_of(c->timeline[m], c->nprobes)));
+        json_object_set_new(o, "probe_timeline_us_median", t);
     }
     return o;
 }
@@ -482,8 +484,9 @@ static void usage(FILE *f)
             "usage: ember-bench-boot --ember PATH --guest ELF --floor PATH [--qemu PATH]\n"
             "                        [--runs N] [--qemu-runs N] [--warmup N] [--probes N]\n"
             "                        [--out FILE]\n"
-            "Times exec->exit of the floor, `ember run --timings ELF` and QEMU microvm booting\n"
-            "ELF, interleaved round-robin; JSON to stdout or FILE, a summary to stderr.\n"
+            "Times exec->exit of the floor, `ember run ELF` and QEMU microvm booting ELF,\n"
+            "interleaved round-robin; then --probes untimed runs of each under ptrace (ember\n"
+            "with --timings) for peak RSS. JSON to stdout or FILE, a summary to stderr.\n"
             "Without --qemu (or with an empty PATH) QEMU is skipped with a message.\n"
             "Exit status: 0 measured, 1 a boot failed, 2 usage, 77 nothing could run (no KVM).\n");
 }
@@ -515,7 +518,7 @@ static void parse_options(int argc, char **argv, struct options *o)
                                              {NULL, 0, NULL, 0}};
     int ch;
 
-    *o = (struct options){.runs = 200, .qemu_runs = -1, .warmup = 3, .probes = 5};
+    *o = (struct options){.runs = 200, .qemu_runs = -1, .warmup = 3, .probes = 20};
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
         case 'e':
@@ -565,10 +568,10 @@ static void alloc_results(struct config *c, int probes)
 {
     c->us = xcalloc((size_t)c->runs, sizeof(double));
     c->maxrss = xcalloc((size_t)c->runs, sizeof(double));
-    c->rss_peak = xcalloc((size_t)c->runs, sizeof(double));
-    c->guest_res = xcalloc((size_t)c->runs, sizeof(double));
+    c->rss_peak = xcalloc((size_t)probes, sizeof(double));
+    c->guest_res = xcalloc((size_t)probes, sizeof(double));
     for (int m = 0; m < TIMELINE_MARKS; m++)
-        c->timeline[m] = xcalloc((size_t)c->runs, sizeof(double));
+        c->timeline[m] = xcalloc((size_t)probes, sizeof(double));
     c->probe_hwm = xcalloc((size_t)probes, sizeof(double));
     c->probe_overhead = xcalloc((size_t)probes, sizeof(double));
 }
@@ -610,8 +613,11 @@ int main(int argc, char **argv)
         kvm_missing = kvm_why;
     }
     *floor_c = (struct config){.name = "floor", .argv = {(char *)o.floor}, .runs = o.runs};
+    /* Timed without --timings (its mincore of all guest RAM and its prints cost ~0.1-0.2 ms
+     * here); the probe runs add it for ember's own memory line and timeline. */
     *ember_c = (struct config){.name = "ember",
-                               .argv = {(char *)o.ember, "run", "--timings", (char *)o.guest},
+                               .argv = {(char *)o.ember, "run", (char *)o.guest},
+                               .probe_argv = {(char *)o.ember, "run", "--timings", (char *)o.guest},
                                .expect_token = GREETING,
                                .ember_lines = true,
                                .runs = o.runs};
@@ -626,6 +632,9 @@ int main(int argc, char **argv)
         .expect_status = 1,
         .expect_token = GREETING,
         .runs = o.qemu_runs};
+    for (int i = 0; i < ncfg; i++)
+        if (!cfg[i].probe_argv[0])
+            memcpy(cfg[i].probe_argv, cfg[i].argv, sizeof(cfg[i].argv));
     floor_c->skipped = kvm_missing ? kvm_missing : check_program(o.floor, "the floor");
     ember_c->skipped = kvm_missing ? kvm_missing : check_program(o.ember, "ember");
     qemu_c->skipped = kvm_missing ? kvm_missing : check_program(o.qemu, "qemu-system-x86_64");
@@ -686,11 +695,11 @@ int main(int argc, char **argv)
     if (!floor_c->skipped)
         fl = stats_of(floor_c->us, floor_c->done).median;
     if (!ember_c->skipped) {
-        double *ov = xcalloc((size_t)ember_c->done, sizeof(double));
+        double *ov = xcalloc((size_t)ember_c->nprobes, sizeof(double));
         em = stats_of(ember_c->us, ember_c->done).median;
-        for (int i = 0; i < ember_c->done; i++)
+        for (int i = 0; i < ember_c->nprobes; i++)
             ov[i] = ember_c->rss_peak[i] - ember_c->guest_res[i];
-        overhead_self = median_of(ov, ember_c->done);
+        overhead_self = median_of(ov, ember_c->nprobes);
         overhead = median_of(ember_c->probe_overhead, ember_c->nprobes);
         free(ov);
     }
@@ -707,9 +716,9 @@ int main(int argc, char **argv)
     rss = json_object();
     if (!ember_c->skipped) {
         json_object_set_new(rss, "ember_self_reported_rss_peak_kib_median",
-                            json_real(median_of(ember_c->rss_peak, ember_c->done)));
+                            json_real(median_of(ember_c->rss_peak, ember_c->nprobes)));
         json_object_set_new(rss, "ember_guest_resident_kib_median",
-                            json_real(median_of(ember_c->guest_res, ember_c->done)));
+                            json_real(median_of(ember_c->guest_res, ember_c->nprobes)));
         json_object_set_new(rss, "ember_self_reported_overhead_kib_median",
                             json_real(overhead_self));
         json_object_set_new(rss, "ember_overhead_kib_median",
@@ -717,8 +726,9 @@ int main(int argc, char **argv)
         json_object_set_new(
             rss, "note",
             json_string("ember_overhead = VmHWM at exit (probe runs under ptrace) - guest-resident;"
-                        " the self-reported rss-peak is getrusage maxrss, which includes the "
-                        "spawning process's peak RSS folded in at execve"));
+                        " the self-reported rss-peak (probe runs, fork+exec) is getrusage maxrss, "
+                        "which also counts the pre-exec mm: under posix_spawn it is at least the "
+                        "driver's own peak RSS, like wait4_maxrss"));
     }
     if (!qemu_c->skipped) {
         json_object_set_new(rss, "qemu_wait4_maxrss_kib_median",
@@ -726,6 +736,11 @@ int main(int argc, char **argv)
         if (qemu_c->nprobes)
             json_object_set_new(rss, "qemu_vmhwm_kib_median",
                                 json_real(median_of(qemu_c->probe_hwm, qemu_c->nprobes)));
+    }
+    {
+        struct rusage self;
+        getrusage(RUSAGE_SELF, &self);
+        json_object_set_new(rss, "driver_maxrss_kib", json_integer(self.ru_maxrss));
     }
     json_object_set_new(root, "rss", rss);
 
