@@ -164,7 +164,10 @@ static int check_run(const struct config *c, bool probe, int run, int status, co
     if (!why)
         return 0;
     fprintf(stderr, "ember-bench-boot: FAILED: %s, %s %d: %s\n  command:", c->name,
-            probe ? "probe run" : "run", run, why);
+            probe     ? "probe run"
+            : run < 0 ? "warm-up run"
+                      : "run",
+            run < 0 ? -run : run, why);
     for (int i = 0; (probe ? c->probe_argv : c->argv)[i]; i++)
         fprintf(stderr, " %s", (probe ? c->probe_argv : c->argv)[i]);
     fprintf(stderr, "\n");
@@ -199,7 +202,7 @@ static void setup_spawn_actions(void)
 }
 
 /* One run. record: store the time and memory (false for warm-up). Returns 0 or -1. */
-static int run_once(struct config *c, bool record)
+static int run_once(struct config *c, bool record, int warmup)
 {
     static char out[OUTPUT_MAX], err[OUTPUT_MAX];
     struct rusage ru;
@@ -225,7 +228,7 @@ static int run_once(struct config *c, bool record)
     t1 = now_us();
     slurp_fd(out_fd, out, sizeof(out));
     slurp_fd(err_fd, err, sizeof(err));
-    if (check_run(c, false, record ? c->done : -1, status, out, err) != 0)
+    if (check_run(c, false, record ? c->done : -warmup - 1, status, out, err) != 0)
         return -1;
     if (!record)
         return 0;
@@ -664,7 +667,7 @@ int main(int argc, char **argv)
         if (cfg[i].runs > max_runs)
             max_runs = cfg[i].runs;
         for (int w = 0; w < o.warmup; w++)
-            if (run_once(&cfg[i], false) != 0)
+            if (run_once(&cfg[i], false, w) != 0)
                 return 1;
     }
 
@@ -673,7 +676,7 @@ int main(int argc, char **argv)
     for (int r = 0; r < max_runs; r++) {
         for (int k = 0; k < ncfg; k++) {
             struct config *c = &cfg[(r + k) % ncfg];
-            if (!c->skipped && c->done < c->runs && run_once(c, true) != 0)
+            if (!c->skipped && c->done < c->runs && run_once(c, true, 0) != 0)
                 return 1;
         }
     }
