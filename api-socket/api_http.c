@@ -218,6 +218,12 @@ static int on_headers_complete(http_parser *p)
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     bool has_length = p->content_length != ULLONG_MAX && p->content_length > 0;
 
+    if (p->upgrade || p->method == HTTP_CONNECT) {
+        snprintf(c->fault, sizeof(c->fault),
+                 "Malformed HTTP request: protocol upgrades are not supported.");
+        return -1;
+    }
+
     if (has_length && p->content_length > c->max_body)
         return too_large(c, (unsigned long long)p->content_length);
     /* curl waits up to a second for this before it sends a body over 1 KiB. */
