@@ -10,8 +10,11 @@ int guest_mem_map(struct guest_mem *mem, uint64_t size)
                    -1, 0);
     if (p == MAP_FAILED)
         return -1;
-    /* Guest RAM never goes into a core dump of the monitor. */
+    /* Guest RAM never goes into a core dump of the monitor, and is never
+     * backed by transparent huge pages: one guest touch must not cost the
+     * host 2 MiB (hosts with THP "always" would do that). */
     (void)madvise(p, size, MADV_DONTDUMP);
+    (void)madvise(p, size, MADV_NOHUGEPAGE);
     mem->host = p;
     mem->size = size;
     return 0;

@@ -20,7 +20,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -352,13 +351,34 @@ static int handle_exit(struct vm *vm, bool *done)
     return 0;
 }
 
-/* With --timings: the monitor's own peak RSS against the guest pages that are
+/* The monitor's own peak RSS (VmHWM: this process only, unlike getrusage,
+ * which also counts what the parent had before exec). */
+static long peak_rss_kib(void)
+{
+    char buf[4096];
+    long kib = -1;
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0)
+        return -1;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "VmHWM:");
+    if (p)
+        kib = strtol(p + 6, NULL, 10);
+    return kib;
+}
+
+/* With --timings: the monitor's peak RSS against the guest pages that are
  * resident, so a user sees what a VM costs the host beyond its guest. */
 static void print_memory(struct vm *vm)
 {
     uint64_t pages = vm->mem.size / 4096, resident = 0;
     unsigned char *vec = malloc(pages);
-    struct rusage ru;
 
     if (!vec || mincore(vm->mem.host, vm->mem.size, vec) != 0) {
         free(vec);
@@ -367,8 +387,7 @@ static void print_memory(struct vm *vm)
     for (uint64_t i = 0; i < pages; i++)
         resident += vec[i] & 1;
     free(vec);
-    getrusage(RUSAGE_SELF, &ru);
-    fprintf(stderr, "ember: memory (KiB): rss-peak=%ld guest-resident=%lu\n", ru.ru_maxrss,
+    fprintf(stderr, "ember: memory (KiB): rss-peak=%ld guest-resident=%lu\n", peak_rss_kib(),
             resident * 4);
 }
 
