@@ -75,6 +75,42 @@ static int parse_mib(const char *s, uint32_t *out)
     return 0;
 }
 
+/* --drive PATH[,ro][,id=ID][,writeback][,async] */
+static int parse_drive(struct vm_config *cfg, const char *spec, char *err, size_t errlen)
+{
+    struct blk_config d;
+    char *copy = strdup(spec), *save = NULL, *tok;
+    int rc = -1;
+
+    if (!copy)
+        return fail(err, errlen, "out of memory");
+    memset(&d, 0, sizeof(d));
+    snprintf(d.id, sizeof(d.id), "drive%u", cfg->ndrives);
+    d.path = strtok_r(copy, ",", &save);
+    if (!d.path || !d.path[0]) {
+        fail(err, errlen, "--drive needs a path");
+        goto out;
+    }
+    while ((tok = strtok_r(NULL, ",", &save)) != NULL) {
+        if (strcmp(tok, "ro") == 0)
+            d.read_only = true;
+        else if (strcmp(tok, "writeback") == 0)
+            d.writeback = true;
+        else if (strcmp(tok, "async") == 0)
+            d.async = true;
+        else if (strncmp(tok, "id=", 3) == 0 && strlen(tok + 3) <= BLK_ID_MAX)
+            memcpy(d.id, tok + 3, strlen(tok + 3) + 1);
+        else {
+            fail(err, errlen, "--drive: unknown option \"%s\"", tok);
+            goto out;
+        }
+    }
+    rc = vm_config_add_drive(cfg, &d, err, errlen);
+out:
+    free(copy);
+    return rc;
+}
+
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
 {
     int i = 1;
@@ -97,6 +133,11 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
             cfg->timings = true;
         } else if (strcmp(a, "--boot-timer") == 0) {
             cfg->boot_timer = true;
+        } else if (strcmp(a, "--drive") == 0) {
+            if (i + 1 >= argc)
+                return fail(err, errlen, "--drive needs a path");
+            if (parse_drive(cfg, argv[++i], err, errlen) != 0)
+                return -1;
         } else {
             return fail(err, errlen, "unknown option %s", a);
         }

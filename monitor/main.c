@@ -1,13 +1,67 @@
 /* main.c: the `ember` command. `ember run ...` boots a guest from the quick
  * command line; the Firecracker-style front (--api-sock, --config-file) is in
  * api-socket/. Both build the VM through vm_config and vm_create(). */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 
 #include "cli.h"
 #include "exit_codes.h"
 #include "vm.h"
+
+/* With devices, the main thread serves them on a libuv loop while the vCPU
+ * runs in a thread of its own (DESIGN.md, "Threads"). */
+struct run_state {
+    struct vm *vm;
+    uv_async_t done;
+    int status;
+};
+
+static void *vcpu_thread(void *arg)
+{
+    struct run_state *rs = arg;
+
+    rs->status = vm_run(rs->vm);
+    uv_async_send(&rs->done);
+    return NULL;
+}
+
+static void on_done(uv_async_t *a)
+{
+    uv_stop(a->loop);
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static int run_with_loop(struct vm *vm)
+{
+    struct run_state rs = {.vm = vm, .status = EMBER_EXIT_GENERIC};
+    pthread_t thread;
+    uv_loop_t loop;
+
+    if (uv_loop_init(&loop) != 0 || uv_async_init(&loop, &rs.done, on_done) != 0 ||
+        vm_attach_loop(vm, &loop) != 0) {
+        fprintf(stderr, "ember: cannot start the device loop\n");
+        return EMBER_EXIT_GENERIC;
+    }
+    if (pthread_create(&thread, NULL, vcpu_thread, &rs) != 0) {
+        fprintf(stderr, "ember: cannot start the vCPU thread\n");
+        return EMBER_EXIT_GENERIC;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    pthread_join(thread, NULL);
+    uv_walk(&loop, close_handle, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return rs.status;
+}
 
 static int cmd_run(int argc, char **argv)
 {
@@ -29,7 +83,7 @@ static int cmd_run(int argc, char **argv)
         return rc;
     }
     vm_config_release(&cfg);
-    rc = vm_run(vm);
+    rc = vm_has_devices(vm) ? run_with_loop(vm) : vm_run(vm);
     vm_destroy(vm);
     return rc;
 }

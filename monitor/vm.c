@@ -86,8 +86,7 @@ out:
  * interrupts never needs it, so it is created only when one is configured. */
 static bool vm_needs_irqchip(const struct vm_config *cfg)
 {
-    (void)cfg; /* no interrupting device exists yet: virtio devices will */
-    return false;
+    return cfg->ndrives > 0;
 }
 
 static void kick_handler(int sig)
@@ -136,9 +135,15 @@ static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err, siz
             return fail(err, errlen, EMBER_EXIT_BAD_CONFIG,
                         "command line too long (at most %u bytes with the program name)",
                         EMBER_CMDLINE_MAX - 2);
+        devices_boot_info(&vm->devices, guest_mem_slice(mem, EMBER_LOW_BOOT_INFO,
+                                                        sizeof(struct ember_boot_info)));
         boot_x86_regs_ember(&regs, &sregs, vm->image.entry);
     } else {
-        if (boot_x86_pvh_info(mem, cfg->boot_args ? cfg->boot_args : "") != 0)
+        char cmdline[EMBER_CMDLINE_MAX];
+        if (snprintf(cmdline, sizeof(cmdline), "%s", cfg->boot_args ? cfg->boot_args : "") >=
+                (int)sizeof(cmdline) ||
+            devices_cmdline(&vm->devices, cmdline, sizeof(cmdline)) != 0 ||
+            boot_x86_pvh_info(mem, cmdline) != 0)
             return fail(err, errlen, EMBER_EXIT_BAD_CONFIG,
                         "command line too long (at most %u bytes)", EMBER_CMDLINE_MAX - 1);
         boot_x86_regs_pvh(&regs, &sregs, vm->image.entry);
@@ -214,6 +219,10 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
         rc = fail(err, errlen, EMBER_EXIT_BAD_CONFIG, "%s", why);
         goto err;
     }
+    if (devices_create(&vm->devices, cfg, &vm->mem, vm->vm_fd, why, sizeof(why)) != 0) {
+        rc = fail(err, errlen, EMBER_EXIT_BAD_CONFIG, "%s", why);
+        goto err;
+    }
     cpuid_err = setup_cpuid(vm);
     if (cpuid_err) {
         rc = fail(err, errlen, EMBER_EXIT_GENERIC, "setting CPUID: %s", strerror(cpuid_err));
@@ -235,6 +244,7 @@ void vm_destroy(struct vm *vm)
 {
     if (!vm)
         return;
+    devices_destroy(&vm->devices);
     if (vm->run)
         munmap(vm->run, vm->run_size);
     if (vm->vcpu_fd >= 0)
@@ -315,6 +325,9 @@ static int handle_exit(struct vm *vm, bool *done)
         break;
     }
     case KVM_EXIT_MMIO:
+        if (devices_mmio(&vm->devices, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data,
+                         run->mmio.len))
+            break;
         r = legacy_mmio(&vm->legacy, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data,
                         run->mmio.len);
         break;
@@ -430,6 +443,21 @@ int vm_run(struct vm *vm)
         print_memory(vm);
     }
     return status;
+}
+
+bool vm_has_devices(const struct vm *vm)
+{
+    return vm->devices.n > 0;
+}
+
+int vm_attach_loop(struct vm *vm, struct uv_loop_s *loop)
+{
+    return devices_attach(&vm->devices, loop);
+}
+
+struct devices *vm_devices(struct vm *vm)
+{
+    return &vm->devices;
 }
 
 int vm_pause(struct vm *vm)

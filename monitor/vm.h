@@ -7,6 +7,7 @@
 #ifndef EMBER_VM_H
 #define EMBER_VM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "vm_config.h"
@@ -25,5 +26,15 @@ int vm_run(struct vm *vm);
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+struct uv_loop_s;
+struct devices;
+/* Whether the VM has devices, which are served by a main loop while the vCPU
+ * runs in a thread of its own. */
+bool vm_has_devices(const struct vm *vm);
+/* Starts serving the devices on loop (the main thread's). Returns 0 or -1. */
+int vm_attach_loop(struct vm *vm, struct uv_loop_s *loop);
+/* The device set, for the control plane (PATCH /drives, metrics). */
+struct devices *vm_devices(struct vm *vm);
 
 #endif

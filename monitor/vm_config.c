@@ -1,6 +1,7 @@
 /* vm_config.c: defaults and host-independent checks of a VM configuration. */
 #include "vm_config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +15,56 @@ void vm_config_init(struct vm_config *cfg)
 
 void vm_config_release(struct vm_config *cfg)
 {
+    for (unsigned i = 0; i < cfg->ndrives; i++)
+        free(cfg->drives[i].path);
     free(cfg->kernel_path);
     free(cfg->progname);
     free(cfg->boot_args);
     vm_config_init(cfg);
+}
+
+static bool valid_id(const char *id)
+{
+    size_t n = strlen(id);
+
+    if (n == 0 || n > BLK_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]) && id[i] != '_')
+            return false;
+    return true;
+}
+
+int vm_config_add_drive(struct vm_config *cfg, const struct blk_config *drive, char *err,
+                        size_t errlen)
+{
+    if (!valid_id(drive->id)) {
+        snprintf(err, errlen, "drive id \"%s\": use 1 to %u of [A-Za-z0-9_]", drive->id,
+                 BLK_ID_MAX);
+        return -1;
+    }
+    if (!drive->path || !drive->path[0]) {
+        snprintf(err, errlen, "drive \"%s\": no path_on_host", drive->id);
+        return -1;
+    }
+    for (unsigned i = 0; i < cfg->ndrives; i++) {
+        if (strcmp(cfg->drives[i].id, drive->id) == 0) {
+            snprintf(err, errlen, "drive \"%s\" given twice", drive->id);
+            return -1;
+        }
+    }
+    if (cfg->ndrives == VM_DRIVES_MAX) {
+        snprintf(err, errlen, "too many drives (at most %u)", VM_DRIVES_MAX);
+        return -1;
+    }
+    cfg->drives[cfg->ndrives] = *drive;
+    cfg->drives[cfg->ndrives].path = strdup(drive->path);
+    if (!cfg->drives[cfg->ndrives].path) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->ndrives++;
+    return 0;
 }
 
 int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen)

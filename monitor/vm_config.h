@@ -11,11 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blk.h"
+
 #define VM_MEM_MIB_DEFAULT 128u
 #define VM_MEM_MIB_MIN     2u
 /* RAM is one slot below the MMIO gap at 3 GiB (see ember/abi.h). */
 #define VM_MEM_MIB_MAX 3072u
 #define VM_CMDLINE_MAX 4096u
+#define VM_DRIVES_MAX  8u
 
 struct vm_config {
     uint32_t mem_mib;    /* guest RAM in MiB */
@@ -25,7 +28,13 @@ struct vm_config {
     char *boot_args;     /* command line; NULL: empty */
     bool boot_timer;     /* report the guest's boot-timer write (Firecracker's --boot-timer) */
     bool timings;        /* print the start-up timeline to stderr at exit */
+    unsigned ndrives;    /* virtio-blk drives, in the order the guest sees them */
+    struct blk_config drives[VM_DRIVES_MAX];
 };
+
+/* Adds a drive (the config copies path). Returns 0, or -1 with a reason. */
+int vm_config_add_drive(struct vm_config *cfg, const struct blk_config *drive, char *err,
+                        size_t errlen);
 
 /* Defaults: 128 MiB, one vCPU, nothing else set. */
 void vm_config_init(struct vm_config *cfg);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "boot_elf.h"
+#include "devices.h"
 #include "guest_mem.h"
 #include "legacy.h"
 #include "vm.h"
@@ -23,6 +24,7 @@ struct vm {
     struct guest_mem mem;
     struct elf_image image;
     struct legacy legacy;
+    struct devices devices;
     bool boot_timer; /* report the boot-timer write */
     bool timings;
 

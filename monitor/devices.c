@@ -1,0 +1,121 @@
+/* devices.c: create virtio devices and wire them into KVM (see devices.h). */
+#include "devices.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <linux/virtio_mmio.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "ember/abi.h"
+
+static int wire(struct virtio_mmio *t, int vm_fd, char *err, size_t errlen)
+{
+    struct kvm_irqfd irqfd = {.fd = (uint32_t)t->irq_fd, .gsi = t->gsi};
+
+    for (unsigned q = 0; q < t->ops->nqueues; q++) {
+        struct kvm_ioeventfd ev = {
+            .datamatch = q,
+            .addr = t->base + VIRTIO_MMIO_QUEUE_NOTIFY,
+            .len = 4,
+            .fd = t->notify_fd[q],
+            .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+        };
+        if (ioctl(vm_fd, KVM_IOEVENTFD, &ev) < 0) {
+            snprintf(err, errlen, "%s at 0x%lx: KVM_IOEVENTFD: %s", t->ops->name, t->base,
+                     strerror(errno));
+            return -1;
+        }
+    }
+    if (ioctl(vm_fd, KVM_IRQFD, &irqfd) < 0) {
+        snprintf(err, errlen, "%s at 0x%lx: KVM_IRQFD: %s", t->ops->name, t->base, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int devices_create(struct devices *d, const struct vm_config *cfg, const struct guest_mem *mem,
+                   int vm_fd, char *err, size_t errlen)
+{
+    memset(d, 0, sizeof(*d));
+    for (unsigned i = 0; i < cfg->ndrives; i++) {
+        uint64_t base = DEVICES_MMIO_BASE + (uint64_t)d->n * VIRTIO_MMIO_WINDOW;
+        struct blk *b =
+            blk_create(&cfg->drives[i], mem, base, DEVICES_GSI_BASE + d->n, err, errlen);
+        if (!b)
+            return -1;
+        d->blk[d->nblk++] = b;
+        d->transport[d->n++] = blk_transport(b);
+        if (wire(blk_transport(b), vm_fd, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int devices_attach(struct devices *d, struct uv_loop_s *loop)
+{
+    for (unsigned i = 0; i < d->nblk; i++)
+        if (blk_attach(d->blk[i], loop) != 0)
+            return -1;
+    return 0;
+}
+
+void devices_destroy(struct devices *d)
+{
+    for (unsigned i = 0; i < d->nblk; i++)
+        blk_destroy(d->blk[i]);
+    memset(d, 0, sizeof(*d));
+}
+
+bool devices_mmio(struct devices *d, uint64_t addr, bool is_write, uint8_t *data, uint32_t len)
+{
+    uint64_t i;
+
+    if (addr < DEVICES_MMIO_BASE)
+        return false;
+    i = (addr - DEVICES_MMIO_BASE) / VIRTIO_MMIO_WINDOW;
+    if (i >= d->n)
+        return false;
+    struct virtio_mmio *t = d->transport[i];
+    if (is_write)
+        virtio_mmio_write(t, addr - t->base, data, len);
+    else
+        virtio_mmio_read(t, addr - t->base, data, len);
+    return true;
+}
+
+void devices_boot_info(const struct devices *d, struct ember_boot_info *bi)
+{
+    bi->ndevices = d->n;
+    for (unsigned i = 0; i < d->n; i++) {
+        bi->devices[i] = (struct ember_device){
+            .type = EMBER_DEV_VIRTIO_MMIO,
+            .irq = d->transport[i]->gsi,
+            .mmio_base = d->transport[i]->base,
+            .mmio_size = VIRTIO_MMIO_WINDOW,
+        };
+    }
+}
+
+int devices_cmdline(const struct devices *d, char *cmdline, size_t size)
+{
+    size_t len = strlen(cmdline);
+
+    for (unsigned i = 0; i < d->n; i++) {
+        int n = snprintf(cmdline + len, size - len, "%svirtio_mmio.device=4K@0x%lx:%u",
+                         len ? " " : "", d->transport[i]->base, d->transport[i]->gsi);
+        if (n < 0 || (size_t)n >= size - len)
+            return -1;
+        len += (size_t)n;
+    }
+    return 0;
+}
+
+struct blk *devices_find_blk(struct devices *d, const char *id)
+{
+    for (unsigned i = 0; i < d->nblk; i++)
+        if (strcmp(blk_get_config(d->blk[i])->id, id) == 0)
+            return d->blk[i];
+    return NULL;
+}

@@ -1,0 +1,293 @@
+/* mmio.c: virtio-mmio version 2 register file and status machine
+ * (virtio 1.2 §4.2.2, §2.1 status, §3.1 initialisation). */
+#include "mmio.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
+#include <linux/virtio_ring.h>
+
+#define MAGIC  0x74726976u /* "virt" */
+#define VENDOR 0x52424d45u /* "EMBR" */
+
+int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, void *dev,
+                     const struct guest_mem *mem, uint64_t base, uint32_t gsi)
+{
+    memset(t, 0, sizeof(*t));
+    t->ops = ops;
+    t->dev = dev;
+    t->mem = mem;
+    t->base = base;
+    t->gsi = gsi;
+    t->irq_fd = -1;
+    for (unsigned q = 0; q < VIRTIO_MMIO_QUEUES_MAX; q++)
+        t->notify_fd[q] = -1;
+    if (ops->nqueues > VIRTIO_MMIO_QUEUES_MAX)
+        return -1;
+    pthread_mutex_init(&t->lock, NULL);
+    t->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (t->irq_fd < 0)
+        return -1;
+    for (unsigned q = 0; q < ops->nqueues; q++) {
+        t->notify_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (t->notify_fd[q] < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void virtio_mmio_destroy(struct virtio_mmio *t)
+{
+    if (t->irq_fd >= 0)
+        close(t->irq_fd);
+    for (unsigned q = 0; q < VIRTIO_MMIO_QUEUES_MAX; q++)
+        if (t->notify_fd[q] >= 0)
+            close(t->notify_fd[q]);
+    pthread_mutex_destroy(&t->lock);
+}
+
+static uint64_t offered(const struct virtio_mmio *t)
+{
+    return t->ops->features(t->dev) | (1ull << VIRTIO_F_VERSION_1);
+}
+
+static void raise_irq(struct virtio_mmio *t, uint32_t bit)
+{
+    uint64_t one = 1;
+
+    __atomic_fetch_or(&t->int_status, bit, __ATOMIC_SEQ_CST);
+    if (t->irq_fd >= 0 && write(t->irq_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        fprintf(stderr, "ember: %s: raising interrupt: %s\n", t->ops->name, strerror(errno));
+}
+
+void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned q)
+{
+    if (vq_should_interrupt(&t->queues[q], t->mem))
+        raise_irq(t, VIRTIO_MMIO_INT_VRING);
+}
+
+void virtio_mmio_config_changed(struct virtio_mmio *t)
+{
+    t->config_gen++;
+    raise_irq(t, VIRTIO_MMIO_INT_CONFIG);
+}
+
+void virtio_mmio_fail(struct virtio_mmio *t, unsigned q, const char *why)
+{
+    t->queues[q].broken = true;
+    t->needs_reset_events++;
+    fprintf(stderr, "ember: %s at 0x%lx: queue %u: %s; device needs reset\n", t->ops->name, t->base,
+            q, why);
+    if (t->status & VIRTIO_CONFIG_S_DRIVER_OK) {
+        t->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+        virtio_mmio_config_changed(t);
+    }
+}
+
+static void device_reset(struct virtio_mmio *t)
+{
+    uint64_t drain;
+
+    t->ops->reset(t->dev);
+    for (unsigned q = 0; q < VIRTIO_MMIO_QUEUES_MAX; q++) {
+        vq_reset(&t->queues[q]);
+        if (t->notify_fd[q] >= 0 && read(t->notify_fd[q], &drain, sizeof(drain)) < 0)
+            (void)0; /* nothing pending: fine */
+    }
+    t->status = 0;
+    t->dev_feat_sel = t->drv_feat_sel = t->queue_sel = 0;
+    t->drv_features = 0;
+    __atomic_store_n(&t->int_status, 0, __ATOMIC_SEQ_CST);
+}
+
+static struct vq *selected(struct virtio_mmio *t)
+{
+    return t->queue_sel < t->ops->nqueues ? &t->queues[t->queue_sel] : NULL;
+}
+
+static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
+{
+    struct vq *vq = selected(t);
+
+    switch (off) {
+    case VIRTIO_MMIO_MAGIC_VALUE:
+        return MAGIC;
+    case VIRTIO_MMIO_VERSION:
+        return 2;
+    case VIRTIO_MMIO_DEVICE_ID:
+        return t->ops->device_id;
+    case VIRTIO_MMIO_VENDOR_ID:
+        return VENDOR;
+    case VIRTIO_MMIO_DEVICE_FEATURES:
+        return t->dev_feat_sel > 1 ? 0 : (uint32_t)(offered(t) >> (32 * t->dev_feat_sel));
+    case VIRTIO_MMIO_QUEUE_NUM_MAX:
+        return vq ? VQ_SIZE_MAX : 0;
+    case VIRTIO_MMIO_QUEUE_READY:
+        return vq ? vq->ready : 0;
+    case VIRTIO_MMIO_INTERRUPT_STATUS:
+        return __atomic_load_n(&t->int_status, __ATOMIC_SEQ_CST);
+    case VIRTIO_MMIO_STATUS:
+        return t->status;
+    case VIRTIO_MMIO_CONFIG_GENERATION:
+        return t->config_gen;
+    case VIRTIO_MMIO_SHM_LEN_LOW:
+    case VIRTIO_MMIO_SHM_LEN_HIGH:
+        return 0xffffffffu; /* no shared memory regions */
+    default:
+        return 0;
+    }
+}
+
+static void set_low(uint64_t *v, uint32_t lo)
+{
+    *v = (*v & ~0xffffffffull) | lo;
+}
+
+static void set_high(uint64_t *v, uint32_t hi)
+{
+    *v = (*v & 0xffffffffull) | ((uint64_t)hi << 32);
+}
+
+static void queue_ready(struct virtio_mmio *t, struct vq *vq, uint32_t v)
+{
+    char why[160];
+
+    if (!v) {
+        vq->ready = false;
+        return;
+    }
+    vq->event_idx = virtio_mmio_has(t, VIRTIO_RING_F_EVENT_IDX);
+    vq->indirect = virtio_mmio_has(t, VIRTIO_RING_F_INDIRECT_DESC);
+    if (vq_check_layout(vq, t->mem, why, sizeof(why)) != 0) {
+        virtio_mmio_fail(t, t->queue_sel, why);
+        return;
+    }
+    vq->ready = true;
+}
+
+static void write_status(struct virtio_mmio *t, uint32_t v)
+{
+    if (v == 0) {
+        device_reset(t);
+        return;
+    }
+    /* FEATURES_OK holds only if the driver accepted VERSION_1 and asked for
+     * nothing we did not offer (virtio 1.2 §3.1.1). */
+    if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(t->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+        if (!virtio_mmio_has(t, VIRTIO_F_VERSION_1) || (t->drv_features & ~offered(t)))
+            v &= ~VIRTIO_CONFIG_S_FEATURES_OK;
+    }
+    /* The device keeps NEEDS_RESET until reset; the driver cannot clear it. */
+    t->status = v | (t->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
+{
+    struct vq *vq = selected(t);
+    bool queue_writable = vq && !vq->ready && !(t->status & VIRTIO_CONFIG_S_DRIVER_OK);
+    uint64_t one = 1;
+
+    switch (off) {
+    case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
+        t->dev_feat_sel = v;
+        break;
+    case VIRTIO_MMIO_DRIVER_FEATURES:
+        if (!(t->status & VIRTIO_CONFIG_S_FEATURES_OK) && t->drv_feat_sel < 2) {
+            if (t->drv_feat_sel == 0)
+                set_low(&t->drv_features, v);
+            else
+                set_high(&t->drv_features, v);
+        }
+        break;
+    case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
+        t->drv_feat_sel = v;
+        break;
+    case VIRTIO_MMIO_QUEUE_SEL:
+        t->queue_sel = v;
+        break;
+    case VIRTIO_MMIO_QUEUE_NUM:
+        if (queue_writable)
+            vq->size = (uint16_t)(v > 0xffff ? 0 : v);
+        break;
+    case VIRTIO_MMIO_QUEUE_READY:
+        if (vq)
+            queue_ready(t, vq, v);
+        break;
+    case VIRTIO_MMIO_QUEUE_NOTIFY:
+        /* Normally caught by the ioeventfd inside KVM; this path serves hosts
+         * without it and goes to the same place. */
+        if (v < t->ops->nqueues && write(t->notify_fd[v], &one, sizeof(one)) < 0)
+            (void)0;
+        break;
+    case VIRTIO_MMIO_INTERRUPT_ACK:
+        __atomic_fetch_and(&t->int_status, ~v, __ATOMIC_SEQ_CST);
+        break;
+    case VIRTIO_MMIO_STATUS:
+        write_status(t, v);
+        break;
+    case VIRTIO_MMIO_QUEUE_DESC_LOW:
+        if (queue_writable)
+            set_low(&vq->desc_gpa, v);
+        break;
+    case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+        if (queue_writable)
+            set_high(&vq->desc_gpa, v);
+        break;
+    case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
+        if (queue_writable)
+            set_low(&vq->avail_gpa, v);
+        break;
+    case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
+        if (queue_writable)
+            set_high(&vq->avail_gpa, v);
+        break;
+    case VIRTIO_MMIO_QUEUE_USED_LOW:
+        if (queue_writable)
+            set_low(&vq->used_gpa, v);
+        break;
+    case VIRTIO_MMIO_QUEUE_USED_HIGH:
+        if (queue_writable)
+            set_high(&vq->used_gpa, v);
+        break;
+    default:
+        break; /* read-only or unknown: ignored, as the spec asks of devices */
+    }
+}
+
+void virtio_mmio_read(struct virtio_mmio *t, uint64_t off, void *data, uint32_t len)
+{
+    uint32_t v;
+
+    memset(data, 0, len);
+    pthread_mutex_lock(&t->lock);
+    if (off >= VIRTIO_MMIO_CONFIG) {
+        uint64_t coff = off - VIRTIO_MMIO_CONFIG;
+        if (len <= 8 && coff + len <= t->ops->config_size)
+            t->ops->config_read(t->dev, (uint32_t)coff, data, len);
+    } else if (len == 4 && off % 4 == 0) {
+        v = read_reg(t, off);
+        memcpy(data, &v, 4);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+void virtio_mmio_write(struct virtio_mmio *t, uint64_t off, const void *data, uint32_t len)
+{
+    uint32_t v;
+
+    pthread_mutex_lock(&t->lock);
+    if (off >= VIRTIO_MMIO_CONFIG) {
+        uint64_t coff = off - VIRTIO_MMIO_CONFIG;
+        if (len <= 8 && coff + len <= t->ops->config_size && t->ops->config_write)
+            t->ops->config_write(t->dev, (uint32_t)coff, data, len);
+    } else if (len == 4 && off % 4 == 0) {
+        memcpy(&v, data, 4);
+        write_reg(t, off, v);
+    }
+    pthread_mutex_unlock(&t->lock);
+}

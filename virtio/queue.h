@@ -1,0 +1,74 @@
+/* queue.h: split virtqueues (virtio 1.2 §2.7), walked through guest memory
+ * that the guest can rewrite at any moment.
+ *
+ * Every ring index, descriptor and buffer address comes from the guest, so
+ * every one is copied to a local once, checked, and only then used: heads and
+ * `next` below the queue size, chains no longer than the queue (no loops),
+ * buffers inside guest RAM with overflow checked, device-readable buffers
+ * before device-writable ones, indirect tables only when negotiated and never
+ * nested. A chain that breaks a rule is reported as VQ_BROKEN with the reason;
+ * the device then stops the queue and sets DEVICE_NEEDS_RESET. Nothing here
+ * ever reads or writes outside guest RAM.
+ */
+#ifndef EMBER_VIRTIO_QUEUE_H
+#define EMBER_VIRTIO_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guest_mem.h"
+
+#define VQ_SIZE_MAX 256u
+/* Buffers per chain, indirect ones included. */
+#define VQ_SEGS_MAX 256u
+
+struct vq {
+    uint16_t size; /* QueueNum, a power of two <= VQ_SIZE_MAX */
+    bool ready;
+    bool event_idx; /* VIRTIO_F_RING_EVENT_IDX negotiated */
+    bool indirect;  /* VIRTIO_F_INDIRECT_DESC negotiated */
+    bool broken;    /* stopped until the driver resets the device */
+    uint64_t desc_gpa, avail_gpa, used_gpa;
+    uint16_t last_avail; /* next avail ring slot to consume */
+    uint16_t used_idx;   /* next used ring slot to fill */
+    uint16_t signalled;  /* used_idx when the driver was last interrupted */
+};
+
+struct vq_seg {
+    uint8_t *host; /* inside guest RAM, checked */
+    uint32_t len;
+    bool write; /* device-writable */
+};
+
+struct vq_chain {
+    uint16_t head;
+    unsigned nsegs;
+    uint64_t readable; /* bytes in device-readable segments */
+    uint64_t writable; /* bytes in device-writable segments */
+    struct vq_seg segs[VQ_SEGS_MAX];
+};
+
+enum vq_result {
+    VQ_EMPTY = 0,
+    VQ_CHAIN = 1,
+    VQ_BROKEN = -1,
+};
+
+/* Resets the queue to its state after device reset. */
+void vq_reset(struct vq *vq);
+/* Checks the ring addresses the driver set (alignment, inside RAM) before the
+ * queue goes live. Returns 0 or -1 with why. */
+int vq_check_layout(const struct vq *vq, const struct guest_mem *mem, char *why, size_t whylen);
+/* Takes the next available chain. */
+enum vq_result vq_pop(struct vq *vq, const struct guest_mem *mem, struct vq_chain *c, char *why,
+                      size_t whylen);
+/* Returns a chain to the driver with len bytes written into it. */
+int vq_push(struct vq *vq, const struct guest_mem *mem, uint16_t head, uint32_t len);
+/* Whether the driver wants an interrupt for what was pushed since the last
+ * one (virtio 1.2 §2.7.10: flags or used_event). Updates the bookkeeping. */
+bool vq_should_interrupt(struct vq *vq, const struct guest_mem *mem);
+/* Tells the driver (avail_event) to notify when it adds past what we consumed. */
+void vq_update_avail_event(struct vq *vq, const struct guest_mem *mem);
+
+#endif
