@@ -21,7 +21,8 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 void cli_usage(FILE *out)
 {
-    fprintf(out, "usage: ember run [--mem MIB] [--timings] [--boot-timer] GUEST.elf [ARGS...]\n"
+    fprintf(out, "usage: ember run [--mem MIB] [--timings] [--boot-timer] [--no-seccomp]\n"
+                 "                 [--drive PATH[,ro]...] GUEST.elf [ARGS...]\n"
                  "       ember --api-sock PATH [--id ID] | --config-file FILE [--no-api]\n"
                  "       ember --version\n");
 }
@@ -138,6 +139,17 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
                 return fail(err, errlen, "--drive needs a path");
             if (parse_drive(cfg, argv[++i], err, errlen) != 0)
                 return -1;
+        } else if (strcmp(a, "--no-seccomp") == 0) {
+            cfg->no_seccomp = true;
+            fprintf(stderr, "ember: warning: --no-seccomp: the monitor runs without its "
+                            "system-call filters\n");
+        } else if (strcmp(a, "--id") == 0 || strcmp(a, "--start-time-us") == 0 ||
+                   strcmp(a, "--start-time-cpu-us") == 0) {
+            /* Passed by ember-jailer to every exec (jailer/README.md); `ember
+             * run` has no use for them yet. */
+            if (i + 1 >= argc)
+                return fail(err, errlen, "%s needs a value", a);
+            i++;
         } else {
             return fail(err, errlen, "unknown option %s", a);
         }

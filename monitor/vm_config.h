@@ -28,6 +28,7 @@ struct vm_config {
     char *boot_args;     /* command line; NULL: empty */
     bool boot_timer;     /* report the guest's boot-timer write (Firecracker's --boot-timer) */
     bool timings;        /* print the start-up timeline to stderr at exit */
+    bool no_seccomp;     /* no system-call filters (--no-seccomp; seccomp_filter.h): debugging */
     unsigned ndrives;    /* virtio-blk drives, in the order the guest sees them */
     struct blk_config drives[VM_DRIVES_MAX];
 };
