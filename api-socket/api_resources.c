@@ -108,7 +108,9 @@ static int body_id(const json_t *body, const char *key, const char *what, const 
     return 0;
 }
 
-/* A host file the device will use: must exist and be a file or block device. */
+/* A host file the device will use: must exist and be a file or block device.
+ * stat() comes first, so that a request never makes ember open a character
+ * device or a FIFO (opening some devices has side effects). */
 static int check_host_file(const char *what, const char *id, const char *path, bool writable,
                            struct api_err *e)
 {
@@ -117,13 +119,13 @@ static int check_host_file(const char *what, const char *id, const char *path, b
 
     if (!path[0])
         return api_errf(e, "%s \"%s\": path_on_host must not be empty", what, id);
+    if (stat(path, &st) < 0)
+        return api_errf(e, "%s \"%s\": %.200s: %s", what, id, path, strerror(errno));
+    if (!(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+        return api_errf(e, "%s \"%s\": %.200s: not a regular file or block device", what, id, path);
     fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return api_errf(e, "%s \"%s\": %.200s: %s", what, id, path, strerror(errno));
-    if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
-        close(fd);
-        return api_errf(e, "%s \"%s\": %.200s: not a regular file or block device", what, id, path);
-    }
     close(fd);
     return 0;
 }
@@ -250,13 +252,14 @@ int api_put_boot_source(struct api_resources *r, const json_t *body, struct api_
     if (args && strlen(args) >= VM_CMDLINE_MAX)
         return api_errf(e, "field \"boot_args\" is longer than %u bytes", VM_CMDLINE_MAX - 1);
     /* Fail now, not at InstanceStart, when the file cannot be read. */
+    if (stat(kernel, &st) < 0)
+        return api_errf(e, "kernel image %.200s: %s", kernel, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return api_errf(e, "kernel image %.200s: not a regular file", kernel);
     fd = open(kernel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return api_errf(e, "kernel image %.200s: %s", kernel, strerror(errno));
-    rc = fstat(fd, &st);
     close(fd);
-    if (rc < 0 || !S_ISREG(st.st_mode))
-        return api_errf(e, "kernel image %.200s: not a regular file", kernel);
 
     k = strdup(kernel);
     a = dup_or_null(args);

@@ -95,7 +95,7 @@ fault PUT /drives/d1 '{"drive_id":"d1"}' 'missing field "is_root_device"'
 fault PUT /drives/d1 '{"drive_id":"d1","is_root_device":false}' 'missing field "path_on_host"'
 fault PUT /drives/d1 '{"is_root_device":false}' 'missing field "drive_id"'
 fault PUT /drives/d1 '{"drive_id":"d1","is_root_device":false,"path_on_host":"/nonexistent.img"}' 'drive "d1": /nonexistent.img: No such file or directory'
-fault PUT /drives/d1 "{\"drive_id\":\"d1\",\"is_root_device\":false,\"path_on_host\":\"$WORK\"}" "drive \"d1\": $WORK: Is a directory"
+fault PUT /drives/d1 "{\"drive_id\":\"d1\",\"is_root_device\":false,\"path_on_host\":\"$WORK\"}" "drive \"d1\": $WORK: not a regular file or block device"
 fault PUT /drives/d1 '{"drive_id":"d1","is_root_device":false,"socket":"/run/vhost.sock"}' 'field "socket": ember does not offer vhost-user block devices'
 fault PUT /drives/d1 "{\"drive_id\":\"d1\",\"is_root_device\":false,\"path_on_host\":\"$WORK/disk2.img\",\"cache_type\":\"Fast\"}" 'field "cache_type" must be one of: Unsafe, Writeback'
 fault PUT /drives/d1 "{\"drive_id\":\"d1\",\"is_root_device\":false,\"path_on_host\":\"$WORK/disk2.img\",\"io_engine\":\"Uring\"}" 'field "io_engine" must be one of: Sync, Async'
