@@ -23,13 +23,12 @@ static int wire(struct virtio_mmio *t, int vm_fd, char *err, size_t errlen)
             .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
         };
         if (ioctl(vm_fd, KVM_IOEVENTFD, &ev) < 0) {
-            snprintf(err, errlen, "%s at 0x%lx: KVM_IOEVENTFD: %s", t->ops->name, t->base,
-                     strerror(errno));
+            snprintf(err, errlen, "%s: KVM_IOEVENTFD: %s", t->label, strerror(errno));
             return -1;
         }
     }
     if (ioctl(vm_fd, KVM_IRQFD, &irqfd) < 0) {
-        snprintf(err, errlen, "%s at 0x%lx: KVM_IRQFD: %s", t->ops->name, t->base, strerror(errno));
+        snprintf(err, errlen, "%s: KVM_IRQFD: %s", t->label, strerror(errno));
         return -1;
     }
     return 0;

@@ -532,7 +532,9 @@ struct blk *blk_create(const struct blk_config *cfg, const struct guest_mem *mem
     b->ring_efd = -1;
     if (!b->cfg.path || open_backing(cfg, &b->fd, &b->sectors, err, errlen) != 0)
         goto err;
-    if (virtio_mmio_init(&b->t, &blk_ops, b, mem, base, gsi) != 0) {
+    char label[96];
+    snprintf(label, sizeof(label), "virtio-blk \"%s\"", cfg->id);
+    if (virtio_mmio_init(&b->t, &blk_ops, b, label, mem, base, gsi) != 0) {
         fail(err, errlen, "drive \"%s\": %s", cfg->id, strerror(errno));
         goto err;
     }

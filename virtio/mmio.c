@@ -16,11 +16,12 @@
 #define VENDOR 0x52424d45u /* "EMBR" */
 
 int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, void *dev,
-                     const struct guest_mem *mem, uint64_t base, uint32_t gsi)
+                     const char *label, const struct guest_mem *mem, uint64_t base, uint32_t gsi)
 {
     memset(t, 0, sizeof(*t));
     t->ops = ops;
     t->dev = dev;
+    snprintf(t->label, sizeof(t->label), "%s", label);
     t->mem = mem;
     t->base = base;
     t->gsi = gsi;
@@ -62,7 +63,7 @@ static void raise_irq(struct virtio_mmio *t, uint32_t bit)
 
     __atomic_fetch_or(&t->int_status, bit, __ATOMIC_SEQ_CST);
     if (t->irq_fd >= 0 && write(t->irq_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        fprintf(stderr, "ember: %s: raising interrupt: %s\n", t->ops->name, strerror(errno));
+        fprintf(stderr, "ember: %s: raising interrupt: %s\n", t->label, strerror(errno));
 }
 
 void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned q)
@@ -81,12 +82,10 @@ void virtio_mmio_fail(struct virtio_mmio *t, unsigned q, const char *why)
 {
     t->queues[q].broken = true;
     t->needs_reset_events++;
-    fprintf(stderr, "ember: %s at 0x%lx: queue %u: %s; device needs reset\n", t->ops->name, t->base,
-            q, why);
-    if (t->status & VIRTIO_CONFIG_S_DRIVER_OK) {
-        t->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-        virtio_mmio_config_changed(t);
-    }
+    fprintf(stderr, "ember: %s: queue %u: %s; device needs reset\n", t->label, q, why);
+    t->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+    if (t->status & VIRTIO_CONFIG_S_DRIVER_OK)
+        virtio_mmio_config_changed(t); /* virtio 1.2 §2.1.2: tell a live driver */
 }
 
 static void device_reset(struct virtio_mmio *t)

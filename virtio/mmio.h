@@ -45,6 +45,7 @@ struct virtio_dev_ops {
 struct virtio_mmio {
     const struct virtio_dev_ops *ops;
     void *dev;
+    char label[96]; /* for messages: `virtio-blk "rootfs"` */
     const struct guest_mem *mem;
     uint64_t base; /* guest-physical base of the 4 KiB window */
     uint32_t gsi;
@@ -63,7 +64,7 @@ struct virtio_mmio {
 };
 
 int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, void *dev,
-                     const struct guest_mem *mem, uint64_t base, uint32_t gsi);
+                     const char *label, const struct guest_mem *mem, uint64_t base, uint32_t gsi);
 void virtio_mmio_destroy(struct virtio_mmio *t);
 
 /* A guest access to the window (offset relative to base), vCPU thread. */
