@@ -90,7 +90,7 @@ static const char usage[] =
     "  --metrics-path PATH             write metrics to this file or named pipe\n"
     "  --boot-timer                    log the guest's boot time\n"
     "  --http-api-max-payload-size N   largest request body (default 51200)\n"
-    "  --no-seccomp                    accepted for compatibility\n"
+    "  --no-seccomp                    run without system-call filters (debugging)\n"
     "  --start-time-us US              CLOCK_MONOTONIC time the launcher started ember\n"
     "  --start-time-cpu-us US          CPU time the launcher spent before that\n"
     "  --version                       print the version and exit\n";
@@ -409,7 +409,7 @@ int api_main(int argc, char **argv)
     api_http_global_init();
     rt.loop = uv_default_loop();
     api_router_init(&rt.router, o.id, &api_vmm_ops, &rt.vmm);
-    if (api_vmm_init(&rt.vmm, rt.loop, o.id, o.boot_timer, on_guest_exit) < 0) {
+    if (api_vmm_init(&rt.vmm, rt.loop, o.id, o.boot_timer, o.no_seccomp, on_guest_exit) < 0) {
         fprintf(stderr, "ember: cannot set up the event loop\n");
         return EMBER_EXIT_GENERIC;
     }
@@ -425,7 +425,7 @@ int api_main(int argc, char **argv)
         return rc;
     API_INFO("Running ember v%s", EMBER_VERSION);
     if (o.no_seccomp)
-        API_INFO("--no-seccomp: accepted; ember installs its filters in the monitor");
+        API_WARN("--no-seccomp: the microVM will run without system-call filters");
     uv_timer_start(&rt.metrics_timer, on_metrics_timer, METRICS_PERIOD_MS, METRICS_PERIOD_MS);
 
     if (o.config_file) {

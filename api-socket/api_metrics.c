@@ -106,6 +106,16 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int out_fd = -1;
 static json_t *properties;
 static char *emit_id;
+static void (*sampler)(void *);
+static void *sampler_arg;
+
+void api_metrics_set_sampler(void (*fn)(void *), void *arg)
+{
+    pthread_mutex_lock(&lock);
+    sampler = fn;
+    sampler_arg = arg;
+    pthread_mutex_unlock(&lock);
+}
 
 void api_metrics_add(enum api_metric m, uint64_t n)
 {
@@ -161,6 +171,8 @@ static char *take_line_locked(void)
 
     if (!root)
         return NULL;
+    if (sampler)
+        sampler(sampler_arg);
     clock_gettime(CLOCK_REALTIME, &ts);
     json_object_set_new(root, "utc_timestamp_ms",
                         json_integer((json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000));

@@ -100,6 +100,9 @@ void api_metrics_add(enum api_metric m, uint64_t n);
 void api_metrics_store(enum api_metric m, uint64_t v);
 uint64_t api_metrics_peek(enum api_metric m);
 void api_metrics_request(enum api_method method, enum api_resource res, bool failed);
+/* fn(arg) is called before each flush, on the flushing thread, to pull
+ * counters kept elsewhere (device statistics) in with api_metrics_add(). */
+void api_metrics_set_sampler(void (*fn)(void *), void *arg);
 
 /* Opens the output and writes the first line. Fails if already configured
  * ("Reinitialization of metrics not allowed", as Firecracker). The instance

@@ -410,6 +410,9 @@ int api_put_drive(struct api_resources *r, const char *path_id, const json_t *bo
                 return api_errf(e, "drive \"%s\": drive \"%s\" is already the root device", id,
                                 r->drives[i].id);
     slot = find_drive(r, id);
+    if (!slot && r->ndrives >= VM_DRIVES_MAX)
+        return api_errf(e, "cannot add drive \"%s\": a microVM has at most %u drives", id,
+                        VM_DRIVES_MAX);
     if (!slot && device_room(r, "drive", id, e) < 0)
         return -1;
 
@@ -428,40 +431,51 @@ int api_put_drive(struct api_resources *r, const char *path_id, const json_t *bo
     return 0;
 }
 
-int api_patch_drive(struct api_resources *r, const char *path_id, const json_t *body,
-                    struct api_err *e)
+int api_decode_drive_update(struct api_resources *r, const char *path_id, const json_t *body,
+                            struct api_drive_update *u, struct api_err *e)
 {
     struct api_drive *d;
-    struct api_rate_limiter rl;
-    const char *id, *path = NULL;
-    char *p = NULL;
+    const char *id;
     int has_rl;
 
+    memset(u, 0, sizeof(*u));
     if (api_id_check("drive", path_id, e) < 0)
         return -1;
     if (api_json_only_fields(body, "", partial_drive_fields, e) < 0)
         return -1;
     if (body_id(body, "drive_id", "drive", path_id, &id, e) < 0)
         return -1;
-    if (api_json_string(body, "", "path_on_host", false, &path, e) < 0)
+    if (api_json_string(body, "", "path_on_host", false, &u->path, e) < 0)
         return -1;
-    has_rl = decode_limiter(body, "rate_limiter", &rl, e);
+    has_rl = decode_limiter(body, "rate_limiter", &u->rate_limiter, e);
     if (has_rl < 0)
         return -1;
+    u->has_rate_limiter = has_rl > 0;
     d = find_drive(r, id);
     if (!d)
         return api_errf(e, "drive \"%s\" does not exist", id);
-    if (path) {
-        if (check_host_file("drive", id, path, !d->is_read_only, e) < 0)
-            return -1;
-        p = strdup(path);
+    if (u->path && check_host_file("drive", id, u->path, !d->is_read_only, e) < 0)
+        return -1;
+    u->id = d->id;
+    return 0;
+}
+
+int api_apply_drive_update(struct api_resources *r, const struct api_drive_update *u,
+                           struct api_err *e)
+{
+    struct api_drive *d = find_drive(r, u->id);
+
+    if (!d)
+        return api_errf(e, "drive \"%s\" does not exist", u->id);
+    if (u->path) {
+        char *p = strdup(u->path);
         if (!p)
             return api_errf(e, "out of memory");
         free(d->path_on_host);
         d->path_on_host = p;
     }
-    if (has_rl)
-        d->rate_limiter = rl;
+    if (u->has_rate_limiter)
+        d->rate_limiter = u->rate_limiter;
     return 0;
 }
 

@@ -135,8 +135,18 @@ int api_patch_machine_config(struct api_resources *r, const json_t *body, struct
 int api_put_boot_source(struct api_resources *r, const json_t *body, struct api_err *e);
 int api_put_drive(struct api_resources *r, const char *path_id, const json_t *body,
                   struct api_err *e);
-int api_patch_drive(struct api_resources *r, const char *path_id, const json_t *body,
-                    struct api_err *e);
+/* PATCH /drives/{id} (post-boot): decoded and checked first, so that the
+ * live device can be updated before the stored configuration is. */
+struct api_drive_update {
+    const char *id;   /* the stored drive's id */
+    const char *path; /* new path_on_host (borrowed from the body), or NULL */
+    bool has_rate_limiter;
+    struct api_rate_limiter rate_limiter;
+};
+int api_decode_drive_update(struct api_resources *r, const char *path_id, const json_t *body,
+                            struct api_drive_update *u, struct api_err *e);
+int api_apply_drive_update(struct api_resources *r, const struct api_drive_update *u,
+                           struct api_err *e);
 int api_put_net(struct api_resources *r, const char *path_id, const json_t *body,
                 struct api_err *e);
 int api_patch_net(struct api_resources *r, const char *path_id, const json_t *body,

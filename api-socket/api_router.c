@@ -165,7 +165,12 @@ static int put_drive(struct ctx *c)
 
 static int patch_drive(struct ctx *c)
 {
-    return api_patch_drive(&c->r->res, c->id, c->body, &c->e);
+    struct api_drive_update u;
+
+    if (api_decode_drive_update(&c->r->res, c->id, c->body, &u, &c->e) < 0 ||
+        c->r->ops->update_drive(c->r->ctx, &u, &c->e) < 0)
+        return -1;
+    return api_apply_drive_update(&c->r->res, &u, &c->e);
 }
 
 static int put_net(struct ctx *c)

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "api_log.h"
+#include "blk.h"
+#include "devices.h"
 #include "api_metrics.h"
 #include "exit_codes.h"
 #include "vm.h"
@@ -23,14 +25,43 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-int api_vm_config_from(const struct api_resources *res, bool boot_timer, struct vm_config *cfg,
-                       struct api_err *e)
+static void bucket_to(const struct api_token_bucket *b, struct token_bucket_config *out)
+{
+    out->size = b->set ? b->size : 0;
+    out->refill_time_ms = b->set ? b->refill_time : 0;
+    out->one_time_burst = b->set && b->has_one_time_burst ? b->one_time_burst : 0;
+}
+
+static void limiter_to(const struct api_rate_limiter *l, struct rate_limiter_config *out)
+{
+    memset(out, 0, sizeof(*out));
+    bucket_to(&l->bandwidth, &out->bandwidth);
+    bucket_to(&l->ops, &out->ops);
+}
+
+int api_vm_config_from(const struct api_resources *res, bool boot_timer, bool no_seccomp,
+                       struct vm_config *cfg, struct api_err *e)
 {
     char err[256];
 
     cfg->mem_mib = res->machine.mem_size_mib;
     cfg->vcpu_count = res->machine.vcpu_count;
     cfg->boot_timer = boot_timer;
+    cfg->no_seccomp = no_seccomp;
+    for (unsigned i = 0; i < res->ndrives; i++) {
+        const struct api_drive *d = &res->drives[i];
+        struct blk_config b;
+
+        memset(&b, 0, sizeof(b));
+        snprintf(b.id, sizeof(b.id), "%s", d->id);
+        b.path = d->path_on_host; /* vm_config_add_drive copies it */
+        b.read_only = d->is_read_only;
+        b.writeback = d->cache_type == API_CACHE_WRITEBACK;
+        b.async = d->io_engine == API_IO_ASYNC;
+        limiter_to(&d->rate_limiter, &b.rate_limiter);
+        if (vm_config_add_drive(cfg, &b, err, sizeof(err)) < 0)
+            return api_errf(e, "drive \"%s\": %s", d->id, err);
+    }
     cfg->kernel_path = strdup(res->boot.kernel_image_path);
     if (!cfg->kernel_path)
         return api_errf(e, "out of memory");
@@ -82,12 +113,43 @@ static void on_exit_async(uv_async_t *a)
     v->on_guest_exit(v, atomic_load(&v->exit_status));
 }
 
+/* Metrics sampler: the block devices' counters since the last flush. Runs on
+ * the loop thread, where the devices do their I/O. */
+static void sample_devices(void *arg)
+{
+    struct api_vmm *v = arg;
+    uint64_t now[5] = {0};
+    static const enum api_metric ids[5] = {API_M_BLOCK_READ_BYTES, API_M_BLOCK_WRITE_BYTES,
+                                           API_M_BLOCK_READ_COUNT, API_M_BLOCK_WRITE_COUNT,
+                                           API_M_BLOCK_FLUSH_COUNT};
+    struct devices *d;
+
+    if (!v->vm)
+        return;
+    d = vm_devices(v->vm);
+    for (unsigned i = 0; i < d->nblk; i++) {
+        const struct blk_stats *st = blk_get_stats(d->blk[i]);
+        now[0] += st->read_bytes;
+        now[1] += st->write_bytes;
+        now[2] += st->read_count;
+        now[3] += st->write_count;
+        now[4] += st->flush_count;
+    }
+    for (int i = 0; i < 5; i++) {
+        api_metrics_add(ids[i], now[i] - v->blk_seen[i]);
+        v->blk_seen[i] = now[i];
+    }
+}
+
 int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bool boot_timer,
-                 void (*on_guest_exit)(struct api_vmm *, int))
+                 bool no_seccomp, void (*on_guest_exit)(struct api_vmm *, int))
 {
     memset(v, 0, sizeof(*v));
     v->instance_id = instance_id;
     v->boot_timer = boot_timer;
+    v->no_seccomp = no_seccomp;
+    v->loop = loop;
+    api_metrics_set_sampler(sample_devices, v);
     v->on_guest_exit = on_guest_exit;
     v->exit_async.data = v;
     return uv_async_init(loop, &v->exit_async, on_exit_async);
@@ -104,7 +166,7 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
     if (v->started)
         return api_errf(e, API_MSG_AFTER_BOOT);
     vm_config_init(&cfg);
-    if (api_vm_config_from(res, v->boot_timer, &cfg, e) < 0) {
+    if (api_vm_config_from(res, v->boot_timer, v->no_seccomp, &cfg, e) < 0) {
         vm_config_release(&cfg);
         v->create_status = EMBER_EXIT_BAD_CONFIG;
         return -1;
@@ -117,6 +179,11 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
         v->create_status = rc;
         API_ERROR("InstanceStart: %s", err);
         return api_errf(e, "%s", err[0] ? err : "cannot create the microVM");
+    }
+    if (vm_attach_loop(v->vm, v->loop) != 0) {
+        vm_destroy(v->vm);
+        v->vm = NULL;
+        return api_errf(e, "cannot serve the devices on the main loop");
     }
     if (res->serial.set && res->serial.serial_out_path &&
         redirect_console(res->serial.serial_out_path, e) < 0) {
@@ -160,6 +227,23 @@ static int op_ctrl_alt_del(void *ctx, struct api_err *e)
                        "controller");
 }
 
+static int op_update_drive(void *ctx, const struct api_drive_update *u, struct api_err *e)
+{
+    struct api_vmm *v = ctx;
+    struct rate_limiter_config rl;
+    struct blk *b;
+    char err[256];
+
+    if (!v->vm || !(b = devices_find_blk(vm_devices(v->vm), u->id)))
+        return api_errf(e, "drive \"%s\" is not attached to the microVM", u->id);
+    if (u->has_rate_limiter)
+        limiter_to(&u->rate_limiter, &rl);
+    if (blk_update(b, u->path, u->has_rate_limiter ? &rl : NULL, err, sizeof(err)) < 0)
+        return api_errf(e, "drive \"%s\": %s", u->id, err);
+    API_INFO("drive \"%s\" updated", u->id);
+    return 0;
+}
+
 static int op_configure_logger(void *ctx, const struct api_logger_cfg *cfg, struct api_err *e)
 {
     (void)ctx;
@@ -183,6 +267,7 @@ const struct api_vmm_ops api_vmm_ops = {
     .pause = op_pause,
     .resume = op_resume,
     .ctrl_alt_del = op_ctrl_alt_del,
+    .update_drive = op_update_drive,
     .configure_logger = op_configure_logger,
     .configure_metrics = op_configure_metrics,
     .flush_metrics = op_flush_metrics,

@@ -6,7 +6,9 @@
  * the guest ends, that thread wakes the loop through a uv_async and the
  * process exits with the guest's status once metrics and logs are flushed.
  * The API thread never waits for the guest: pause and resume only wait for
- * the vCPU to leave KVM_RUN (vm_pause kicks it).
+ * the vCPU to leave KVM_RUN (vm_pause kicks it). The devices are served by
+ * the same loop as the API (vm_attach_loop), so PATCH /drives updates a live
+ * device on the thread that does its I/O, and metrics read its counters there.
  */
 #ifndef EMBER_API_VMM_H
 #define EMBER_API_VMM_H
@@ -29,7 +31,10 @@ struct api_vmm {
     bool started;
     int create_status; /* vm_create's EMBER_EXIT_* code of the last failure */
     _Atomic int exit_status;
-    bool boot_timer; /* --boot-timer */
+    bool boot_timer;      /* --boot-timer */
+    bool no_seccomp;      /* --no-seccomp */
+    uv_loop_t *loop;      /* the main loop: the API and the device backends */
+    uint64_t blk_seen[5]; /* block counters already added to the metrics */
     const char *instance_id;
     /* Called on the loop thread when the guest has ended. */
     void (*on_guest_exit)(struct api_vmm *v, int status);
@@ -39,11 +44,11 @@ extern const struct api_vmm_ops api_vmm_ops;
 
 /* Registers the exit async on loop. Returns 0 or a negative libuv error. */
 int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bool boot_timer,
-                 void (*on_guest_exit)(struct api_vmm *, int));
+                 bool no_seccomp, void (*on_guest_exit)(struct api_vmm *, int));
 
 /* The vm_config for res: cfg must have been vm_config_init()ed; on failure it
  * is left for the caller to release. Returns 0 or -1 with e set. */
-int api_vm_config_from(const struct api_resources *res, bool boot_timer, struct vm_config *cfg,
-                       struct api_err *e);
+int api_vm_config_from(const struct api_resources *res, bool boot_timer, bool no_seccomp,
+                       struct vm_config *cfg, struct api_err *e);
 
 #endif

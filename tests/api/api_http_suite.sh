@@ -132,14 +132,19 @@ fault PUT /vsock '{"guest_cid":3}' 'missing field "uds_path"'
 fault PUT /vsock '{"guest_cid":3,"uds_path":""}' 'field "uds_path" must be 1 to 107 bytes'
 expect GET /vm/config "" 200 - FullVmConfiguration
 
-echo "== device limit"
-# Sixteen virtio devices at most (EMBER_MAX_DEVICES): 2 drives, 1 net and
-# vsock are configured, 12 more drives fit.
-for i in $(seq 2 13); do
-    expect PUT "/drives/x$i" "{\"drive_id\":\"x$i\",\"is_root_device\":false,\"path_on_host\":\"$WORK/disk2.img\"}" 204 >/dev/null
+echo "== device limits"
+# Eight drives (VM_DRIVES_MAX) and sixteen virtio devices (EMBER_MAX_DEVICES)
+# at most: rootfs and d1 are there, six more drives fit.
+for i in $(seq 2 7); do
+    expect PUT "/drives/x$i" "{\"drive_id\":\"x$i\",\"is_root_device\":false,\"path_on_host\":\"$WORK/disk2.img\"}" 204
 done
-fault PUT /drives/x14 "{\"drive_id\":\"x14\",\"is_root_device\":false,\"path_on_host\":\"$WORK/disk2.img\"}" 'cannot add drive "x14": a microVM has at most 16 devices'
-expect PUT /drives/x13 "{\"drive_id\":\"x13\",\"is_root_device\":false,\"path_on_host\":\"$WORK/disk.img\"}" 204
+fault PUT /drives/x8 "{\"drive_id\":\"x8\",\"is_root_device\":false,\"path_on_host\":\"$WORK/disk2.img\"}" 'cannot add drive "x8": a microVM has at most 8 drives'
+expect PUT /drives/x7 "{\"drive_id\":\"x7\",\"is_root_device\":false,\"path_on_host\":\"$WORK/disk.img\"}" 204
+# 8 drives, eth0 and vsock: six more interfaces make sixteen devices.
+for i in $(seq 1 6); do
+    expect PUT "/network-interfaces/eth$i" "{\"iface_id\":\"eth$i\",\"host_dev_name\":\"tap$i\"}" 204
+done
+fault PUT /network-interfaces/eth7 '{"iface_id":"eth7","host_dev_name":"tap7"}' 'cannot add network interface "eth7": a microVM has at most 16 devices'
 expect GET /vm/config "" 200 - FullVmConfiguration
 
 echo "== serial, logger, metrics"

@@ -26,6 +26,11 @@ static int ok(void *ctx, struct api_err *e)
     (void)ctx, (void)e;
     return 0;
 }
+static int ok_drive(void *ctx, const struct api_drive_update *u, struct api_err *e)
+{
+    (void)ctx, (void)u, (void)e;
+    return 0;
+}
 static int ok_logger(void *ctx, const struct api_logger_cfg *c, struct api_err *e)
 {
     (void)ctx, (void)c, (void)e;
@@ -42,6 +47,7 @@ static const struct api_vmm_ops stub_ops = {
     .pause = ok,
     .resume = ok,
     .ctrl_alt_del = ok,
+    .update_drive = ok_drive,
     .configure_logger = ok_logger,
     .configure_metrics = ok_metrics,
     .flush_metrics = ok,

@@ -28,6 +28,11 @@ static int st_ok(void *ctx, struct api_err *e)
     (void)ctx, (void)e;
     return 0;
 }
+static int st_drive(void *ctx, const struct api_drive_update *u, struct api_err *e)
+{
+    (void)ctx, (void)u, (void)e;
+    return 0;
+}
 static int st_logger(void *ctx, const struct api_logger_cfg *c, struct api_err *e)
 {
     (void)ctx, (void)c, (void)e;
@@ -38,8 +43,16 @@ static int st_metrics(void *ctx, const struct api_metrics_cfg *c, struct api_err
     (void)ctx, (void)c, (void)e;
     return 0;
 }
-static const struct api_vmm_ops ops = {st_start,  st_pause,   st_ok, st_ok,
-                                       st_logger, st_metrics, st_ok};
+static const struct api_vmm_ops ops = {
+    .start = st_start,
+    .pause = st_pause,
+    .resume = st_ok,
+    .ctrl_alt_del = st_ok,
+    .update_drive = st_drive,
+    .configure_logger = st_logger,
+    .configure_metrics = st_metrics,
+    .flush_metrics = st_ok,
+};
 
 static struct api_router router;
 static struct api_http_conn conn;
