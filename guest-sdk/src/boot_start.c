@@ -8,13 +8,17 @@
  *  2. the IDT gates for vectors 0-31 (stubs in cpu_entry.S, IST1, DPL 0);
  *  3. the boot info: ember's, copied, or one made from PVH's hvm_start_info;
  *  4. clocks, random generator, and the memory layout:
- *       [1 MiB, _end)             the image
- *       [_end, stack)             the heap (brk + mmap, sys_mem.c)
- *       [top - stack size, top)   main thread's stack: min(1 MiB, RAM / 8)
+ *       [1 MiB, _end)             the image, which includes the main
+ *                                 thread's stack (1 MiB, ember.ld)
+ *       [_end, top)               the heap (brk + mmap, sys_mem.c)
  *     where top is the end of RAM (below the MMIO hole at 3 GiB);
  *  5. the initial process stack as Linux builds it for a static executable
  *     (psABI §3.4.1: argc, argv, envp, auxv; strings above), then a jump to
  *     musl's _start (crt1.o), which calls __libc_start_main and main.
+ * The main stack's top shares a page with the boot stack, and the stack
+ * lies inside the image rather than at the top of RAM: on kvm_pvm each page
+ * first touched costs ~22 us, and this way start-up touches one page for
+ * both stacks (ember.ld explains the layout).
  * The boot timer (EMBER_BOOT_TIMER_GPA) is written just before that jump,
  * and only when the monitor asked for it (each MMIO exit costs 10-30 us).
  */
@@ -28,10 +32,10 @@ _Static_assert(CPU_ABI_VERSION == EMBER_ABI_VERSION, "cpu_defs.h vs abi.h");
 _Static_assert(CPU_NOTE_GUEST == EMBER_NOTE_GUEST, "cpu_defs.h vs abi.h");
 _Static_assert(GDT_KCODE == EMBER_BOOT_CS && GDT_KDATA == EMBER_BOOT_DS, "selectors");
 _Static_assert(sizeof(struct ember_idt_gate) == 16, "IDT gate");
+_Static_assert(EXC_VECTORS == EMBER_IDT_VECTORS, "cpu_defs.h vs guest.h");
 
-#define MAIN_STACK_MAX (1u << 20)
-#define MIN_HEAP       (64u * 1024)
-#define AUX_MAX        20
+#define MIN_HEAP (64u * 1024)
+#define AUX_MAX  20
 
 struct ember_boot_info ember_bi;
 enum ember_boot_kind ember_kind;
@@ -39,7 +43,8 @@ uintptr_t ember_ram_top;
 
 extern const Elf64_Ehdr __ehdr_start; /* ember.ld loads the headers */
 extern char __ember_image_end[];
-extern void _start(void); /* musl's crt1.o */
+extern char __ember_main_stack_lo[], ember_main_stack_top[]; /* ember.ld, cpu_entry.S */
+extern void _start(void);                                    /* musl's crt1.o */
 
 NORETURN void ember_start(uintptr_t info, uint64_t magic);
 
@@ -203,15 +208,13 @@ void ember_start(uintptr_t info, uint64_t magic)
         mem = EMBER_MMIO_GAP_START;
     uintptr_t top = ALIGN_DOWN((uintptr_t)mem, PAGE_SIZE);
     uintptr_t image_end = ALIGN_UP((uintptr_t)__ember_image_end, PAGE_SIZE);
-    uintptr_t stack_size =
-        ALIGN_DOWN(top / 8 < MAIN_STACK_MAX ? top / 8 : MAIN_STACK_MAX, PAGE_SIZE);
-    if (top < image_end + stack_size + MIN_HEAP)
-        die("not enough memory for the image, a stack and a heap");
+    if (top < image_end + MIN_HEAP)
+        die("not enough memory for the image and a heap");
     ember_ram_top = top;
-    uintptr_t stack_lo = top - stack_size;
-    ember_mem_init(image_end, stack_lo, ember_kind != EMBER_BOOT_KIND_EMBER);
+    ember_mem_init(image_end, top, ember_kind != EMBER_BOOT_KIND_EMBER);
 
-    uintptr_t sp = build_process_stack(top, stack_lo);
+    uintptr_t sp =
+        build_process_stack((uintptr_t)ember_main_stack_top, (uintptr_t)__ember_main_stack_lo);
 
     if (ember_bi.flags & EMBER_BOOT_F_TIMER)
         *(volatile uint8_t *)(uintptr_t)EMBER_BOOT_TIMER_GPA = EMBER_BOOT_TIMER_MAGIC;

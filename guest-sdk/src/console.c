@@ -55,7 +55,7 @@ void ember_console_puts(const char *s)
     ember_console_writev(&iov, 1);
 }
 
-void ember_triple_fault(void)
+COLD void ember_triple_fault(void)
 {
     /* With no present exception gate, any exception escalates to a double
      * fault and then a shutdown (SDM Vol. 3A §6.15, interrupt 8). Clearing

@@ -74,8 +74,12 @@
 #define PTE_PS  0x80
 #define PTE_RAM (PTE_P | PTE_W | PTE_U)
 
-/* Stacks owned by the SDK (the system-call path reuses the boot stack). */
-#define BOOT_STACK_SIZE 16384
+/* Stacks owned by the SDK. The boot stack shares its page with the top of
+ * the main stack (cpu_entry.S, ember.ld) and is reused by the system-call
+ * path after start-up; both need far less than this (the deepest chain,
+ * ember_start -> build_process_stack -> die -> console, is ~600 bytes; check
+ * with -fstack-usage when changing them). */
+#define BOOT_STACK_SIZE 1536
 #define IST_STACK_SIZE  16384
 
 /* Number of exception vectors with a handler. */

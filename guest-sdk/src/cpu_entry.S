@@ -15,9 +15,18 @@
  *  - ember_syscall_entry: the `syscall` target (IA32_LSTAR).
  *  - ember_exc_<n>: exception entry stubs for vectors 0-31 (IST1).
  *
- * Both boot paths load the SDK's own page tables, GDT, TSS and IDT, so the
- * guest does not depend on what the loader happened to build (the loaders'
- * page tables need not allow CPL3 access).
+ * Both boot paths load the SDK's own GDT, TSS and IDT. The PVH path also
+ * loads the SDK's page tables (a PVH loader enters with paging off); the
+ * ember path keeps the monitor's, which <ember/abi.h> defines as a complete,
+ * user-accessible identity map that a guest may keep.
+ *
+ * Where the code goes (ember.ld): what runs at CPL3 on every boot (the
+ * system-call entry, the jump to _start) is in
+ * .text.ember_hot, packed with the rest of start-up into the first text
+ * pages; the CPL0 boot code (.text.ember_entry) and the exception stubs
+ * (.text.ember_cold) go after it. On kvm_pvm CPL0 code is read by KVM's
+ * instruction emulator, which does not fault pages in for CPL3, so its place
+ * costs nothing; at CPL3 every first touch of a page costs ~22 us.
  */
 #include "cpu_defs.h"
 
@@ -73,6 +82,10 @@ ember_entry_pvh:
     .code64
 1:  mov %edi, %edi          /* upper halves are undefined after the switch */
     mov %esi, %esi
+    mov $GDT_KDATA, %eax    /* the loader's data selectors meant its GDT */
+    mov %eax, %ss
+    mov %eax, %ds
+    mov %eax, %es
     jmp ember_entry_common
     .size ember_entry_pvh, . - ember_entry_pvh
 
@@ -80,19 +93,21 @@ ember_entry_pvh:
     .type ember_entry64, @function
 ember_entry64:
     /* ember: RDI = boot info, RSI = EMBER_BOOT_MAGIC. The TSC at entry is
-     * where CLOCK_MONOTONIC starts. Then the SDK's page tables: they map
-     * [0, 4 GiB) with the user bit set, NULL absent. */
+     * where CLOCK_MONOTONIC starts.
+     * No CR3 load: the monitor's page tables stay (abi.h: an identity map of
+     * RAM and the MMIO gap, user-accessible, NULL absent). Loading the SDK's
+     * own would only add work (on kvm_pvm a second shadow root). The MMIO
+     * gap is not marked uncached there, which is harmless: every device
+     * access is trapped and emulated by the monitor, whatever the cache type
+     * (and KVM makes non-RAM uncacheable in EPT).
+     * No segment reloads: SS/DS/ES hold EMBER_BOOT_DS with a flat data
+     * descriptor in their hidden parts (abi.h), which is exactly what the
+     * SDK's GDT has at that selector; the `iretq` below loads SS for CPL3. */
     rdtsc
     mov %eax, ember_entry_tsc
     mov %edx, ember_entry_tsc + 4
-    mov $ember_pml4, %eax
-    mov %rax, %cr3
     lgdt ember_gdtr(%rip)
 ember_entry_common:
-    mov $GDT_KDATA, %eax
-    mov %eax, %ss
-    mov %eax, %ds
-    mov %eax, %es
     mov $GDT_TSS, %eax
     ltr %ax
     lidt ember_idtr(%rip)   /* gates are written later, at CPL3 */
@@ -113,10 +128,11 @@ ember_entry_common:
     and $1, %ebx            /* CPUID.(7,0):EBX[0] = FSGSBASE */
     mov %ebx, ember_cr4_fsgsbase(%rip)
     shl $CR4_FSGSBASE_SHIFT, %ebx
-    mov %cr4, %rax
-    and $~(CR4_SMEP | CR4_SMAP), %eax /* CPL0 code runs from user pages */
-    or $(CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT), %eax
-    or %rbx, %rax
+    /* The whole of CR4 (both entry paths arrive with PAE, OSFXSR and
+     * OSXMMEXCPT at most): notably no SMEP/SMAP, CPL0 code runs from user
+     * pages. */
+    mov $(CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT), %eax
+    or %ebx, %eax
     mov %rax, %cr4
 
     /* SYSCALL (SDM Vol. 3A §5.8.8): EFER.SCE, selectors, target, flag mask.
@@ -164,7 +180,7 @@ ember_entry_common:
  * user RSP is enough. Linux's syscall ABI: RAX = number and result, args in
  * RDI RSI RDX R10 R8 R9, RCX and R11 clobbered, everything else preserved
  * (including XMM registers: the C side is built -mgeneral-regs-only). */
-    .text
+    .section .text.ember_hot, "ax"
     .globl ember_syscall_entry
     .type ember_syscall_entry, @function
 ember_syscall_entry:
@@ -222,7 +238,10 @@ ember_jump_to_start:
     jmp *%rsi
     .size ember_jump_to_start, . - ember_jump_to_start
 
+
 /* ---- Privileged helper reachable from CPL3 -------------------------------- */
+
+    .section .text.ember_cold, "ax"
 
 /* void ember_wrmsr_trap(uint32_t msr, uint64_t value): writes an MSR from
  * CPL3 through the #UD handler, which recognises this one `ud2` and executes
@@ -331,7 +350,7 @@ ember_exc_stubs:
 
 /* ---- Descriptor tables and TSS ------------------------------------------- */
 
-    .data
+    .section .data.ember_hot, "aw"
     .balign 16
     .globl ember_gdt
 ember_gdt:
@@ -354,7 +373,7 @@ ember_gdtr:                         /* also read by lgdt in 32-bit mode */
     .balign 8
     .skip 6
 ember_idtr:
-    .word 256 * 16 - 1
+    .word EXC_VECTORS * 16 - 1     /* vectors 0-31 only, see ember_idt */
     .quad ember_idt
 
     /* 64-bit TSS (SDM Vol. 3A §8.7): RSP0 and IST1 (all exception gates use
@@ -387,7 +406,7 @@ ember_tss_end:
  * loop: 4 KiB pages for the first 2 MiB with page 0 absent (NULL faults),
  * 2 MiB pages above. Every entry has the user bit: the application runs at
  * CPL3. [3 GiB, 4 GiB) is the MMIO hole (EMBER_MMIO_GAP_START): uncached. */
-    .section .data.ember_pagetables, "aw"
+    .section .ember.pagetables, "aw"
     .balign 4096
     .globl ember_pml4
 ember_pml4:
@@ -420,25 +439,31 @@ ember_pt0:
 
 /* ---- Stacks and the IDT ---------------------------------------------------- */
 
-/* Where these go is chosen for start-up speed: on kvm_pvm the first touch of
- * each page costs ~20 us, so ember.ld puts the boot stack's top, the small
- * globals and the start of the IDT next to each other, and the IST stack
- * (touched only on a fault) last. */
-    .section .ember.bss.boot_stack, "aw", @nobits
-    .balign 16
-ember_boot_stack:
+/* The page that holds the top of the main thread's stack also holds the
+ * boot stack, which the system-call path reuses once start-up is over: one
+ * page for both (ember.ld places it, with the rest of the main stack below
+ * it, and boot_start.c builds the initial process stack at
+ * __ember_main_stack_top). On kvm_pvm each first touch of a page costs
+ * ~22 us. */
+    .section .ember.stack_page, "aw", @nobits
+    .balign 4096
+    .skip 4096 - BOOT_STACK_SIZE
+    .globl ember_main_stack_top
+ember_main_stack_top:               /* grows down, below this page too */
     .skip BOOT_STACK_SIZE
-    /* After start-up the boot stack is free: the system-call path reuses
-     * it (one page fewer to touch). */
     .globl ember_boot_stack_top, ember_syscall_stack_top
 ember_boot_stack_top:
 ember_syscall_stack_top:
 
+/* The IDT has gates for vectors 0-31 only, and IDTR's limit says so: a
+ * vector above 31 (none is set up) is beyond the limit and raises #GP
+ * (SDM Vol. 3A §6.10), which its gate reports. 512 bytes instead of 4 KiB
+ * keep it in the page of the other start-up data. */
     .section .ember.bss.idt, "aw", @nobits
     .balign 16
     .globl ember_idt
-ember_idt:                          /* 256 gates, written by boot_start.c */
-    .skip 256 * 16
+ember_idt:                          /* written by boot_start.c */
+    .skip EXC_VECTORS * 16
 
     .section .ember.bss.ist, "aw", @nobits
     .balign 16
@@ -447,7 +472,7 @@ ember_ist1_stack:
     .globl ember_ist1_stack_top
 ember_ist1_stack_top:
 
-    .data
+    .section .data.ember_hot, "aw"
     .balign 8
     .globl ember_user_rsp
 ember_user_rsp:

@@ -17,6 +17,9 @@
 #define ALIGN_UP(x, a)   (((x) + (a)-1) & ~((uintptr_t)(a)-1))
 #define ALIGN_DOWN(x, a) ((x) & ~((uintptr_t)(a)-1))
 #define NORETURN         __attribute__((noreturn))
+/* Rarely run: GCC places it in .text.unlikely.*, which ember.ld keeps out of
+ * the start-up pages. */
+#define COLD __attribute__((cold, noinline))
 
 /* Registers as ember_syscall_entry (cpu_entry.S) saves them. */
 struct ember_syscall_frame {

@@ -26,10 +26,12 @@ struct ember_idt_gate {
     uint32_t reserved;
 };
 
-/* The IDT (256 gates; vectors 0-31 report the fault and end the guest). It
- * is writable by the application: clobbering it is how a test provokes a
- * triple fault. */
-extern struct ember_idt_gate ember_idt[256];
+/* The IDT: gates for the exception vectors 0-31, which report the fault and
+ * end the guest (IDTR's limit ends there too, so any higher vector raises
+ * #GP). It is writable by the application: clobbering it is how a test
+ * provokes a triple fault. */
+#define EMBER_IDT_VECTORS 32
+extern struct ember_idt_gate ember_idt[EMBER_IDT_VECTORS];
 
 /* The boot information the guest started with (under PVH, converted from
  * hvm_start_info). Never NULL once main() runs. */
