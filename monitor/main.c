@@ -4,11 +4,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
 #include "cli.h"
 #include "exit_codes.h"
+#include "seccomp_filter.h"
 #include "vm.h"
 
 /* With devices, the main thread serves them on a libuv loop while the vCPU
@@ -40,7 +42,7 @@ static void close_handle(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static int run_with_loop(struct vm *vm)
+static int run_with_loop(struct vm *vm, bool seccomp)
 {
     struct run_state rs = {.vm = vm, .status = EMBER_EXIT_GENERIC};
     pthread_t thread;
@@ -54,6 +56,13 @@ static int run_with_loop(struct vm *vm)
     if (pthread_create(&thread, NULL, vcpu_thread, &rs) != 0) {
         fprintf(stderr, "ember: cannot start the vCPU thread\n");
         return EMBER_EXIT_GENERIC;
+    }
+    /* The loop's filter: after the vCPU thread exists (it must not inherit
+     * it), before the loop serves the guest's first request. */
+    char err[256];
+    if (seccomp && seccomp_filter_install(SECCOMP_ROLE_MAIN, -1, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ember: %s\n", err);
+        exit(EMBER_EXIT_GENERIC);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     pthread_join(thread, NULL);
@@ -82,8 +91,9 @@ static int cmd_run(int argc, char **argv)
         vm_config_release(&cfg);
         return rc;
     }
+    bool seccomp = !cfg.no_seccomp;
     vm_config_release(&cfg);
-    rc = vm_has_devices(vm) ? run_with_loop(vm) : vm_run(vm);
+    rc = vm_has_devices(vm) ? run_with_loop(vm, seccomp) : vm_run(vm);
     vm_destroy(vm);
     return rc;
 }

@@ -27,6 +27,7 @@
 #include "cpuid_cache.h"
 #include "ember/abi.h"
 #include "exit_codes.h"
+#include "seccomp_filter.h"
 #include "timings.h"
 #include "vm_priv.h"
 
@@ -167,6 +168,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
         return fail(err, errlen, EMBER_EXIT_GENERIC, "out of memory");
     vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
     vm->timings = cfg->timings;
+    vm->no_seccomp = cfg->no_seccomp;
     vm->boot_timer = cfg->boot_timer;
     pthread_mutex_init(&vm->lock, NULL);
     pthread_cond_init(&vm->cond, NULL);
@@ -409,6 +411,7 @@ int vm_run(struct vm *vm)
     struct sigaction sa = {.sa_handler = kick_handler};
     bool done = false;
     int status = 0;
+    char why[256];
 
     sigemptyset(&sa.sa_mask);
     sigaction(VM_KICK_SIGNAL, &sa, NULL);
@@ -417,6 +420,14 @@ int vm_run(struct vm *vm)
     vm->running = true;
     pthread_mutex_unlock(&vm->lock);
 
+    /* Last step before the guest's first instruction (seccomp_filter.h). */
+    if (!vm->no_seccomp &&
+        seccomp_filter_install(vm->timings ? SECCOMP_ROLE_VCPU_TIMINGS : SECCOMP_ROLE_VCPU,
+                               vm->vcpu_fd, why, sizeof(why)) != 0) {
+        fprintf(stderr, "ember: %s\n", why);
+        done = true;
+        status = EMBER_EXIT_GENERIC;
+    }
     timings_mark(TIMING_FIRST_RUN);
     while (!done) {
         if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {

@@ -27,6 +27,7 @@ struct vm {
     struct devices devices;
     bool boot_timer; /* report the boot-timer write */
     bool timings;
+    bool no_seccomp; /* --no-seccomp: vm_run() installs no filter */
 
     /* Pause/resume (vm_pause from another thread). */
     pthread_mutex_t lock;

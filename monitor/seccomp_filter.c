@@ -1,0 +1,220 @@
+/* seccomp_filter.c: install the prebuilt filters (see seccomp_filter.h and,
+ * for what each role allows and why, seccomp_gen.c). */
+#include "seccomp_filter.h"
+
+#include <errno.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "exit_codes.h"
+#include "seccomp_bpf.h"
+#include "seccomp_placeholders.h"
+
+/* Descriptors looked at for eventfds; the monitor opens a few dozen. */
+#define SCAN_FDS 1024
+
+static const struct {
+    const char *name;
+    const struct sock_filter *prog;
+    size_t len;
+    const char *const *allowed;
+} roles[] = {
+    [SECCOMP_ROLE_VCPU] = {"vcpu", seccomp_bpf_vcpu,
+                           sizeof(seccomp_bpf_vcpu) / sizeof(seccomp_bpf_vcpu[0]),
+                           seccomp_names_vcpu},
+    [SECCOMP_ROLE_VCPU_TIMINGS] = {"vcpu", seccomp_bpf_vcpu_timings,
+                                   sizeof(seccomp_bpf_vcpu_timings) /
+                                       sizeof(seccomp_bpf_vcpu_timings[0]),
+                                   seccomp_names_vcpu_timings},
+    [SECCOMP_ROLE_MAIN] = {"main", seccomp_bpf_main,
+                           sizeof(seccomp_bpf_main) / sizeof(seccomp_bpf_main[0]),
+                           seccomp_names_main},
+};
+
+static __thread const char *thread_role = "unfiltered";
+static void (*volatile violation_hook)(int nr);
+
+void seccomp_filter_set_violation_hook(void (*hook)(int nr))
+{
+    violation_hook = hook;
+}
+
+const char *const *seccomp_filter_allowed(enum seccomp_role role)
+{
+    return roles[role].allowed;
+}
+
+/* Async-signal-safe formatting: append s to buf at *pos. */
+static void put(char *buf, size_t len, size_t *pos, const char *s)
+{
+    while (*s && *pos + 1 < len)
+        buf[(*pos)++] = *s++;
+}
+
+static void put_num(char *buf, size_t len, size_t *pos, long v)
+{
+    char tmp[24];
+    int n = 0;
+    unsigned long u = v < 0 ? (unsigned long)-v : (unsigned long)v;
+
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) && n < 23);
+    if (v < 0)
+        tmp[n++] = '-';
+    while (n && *pos + 1 < len)
+        buf[(*pos)++] = tmp[--n];
+}
+
+/* SIGSYS from SECCOMP_RET_TRAP: name the call, end the process with 148. */
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+    char line[160];
+    size_t pos = 0;
+    int nr = si->si_syscall;
+    const char *name =
+        nr >= 0 && nr <= SECCOMP_SYSCALL_NAMES_MAX ? seccomp_syscall_names[nr] : NULL;
+    void (*hook)(int) = violation_hook;
+
+    (void)sig;
+    (void)uc;
+    if (hook)
+        hook(nr);
+    put(line, sizeof(line), &pos, "ember: seccomp: forbidden system call ");
+    put(line, sizeof(line), &pos, name ? name : "?");
+    put(line, sizeof(line), &pos, " (");
+    put_num(line, sizeof(line), &pos, nr);
+    put(line, sizeof(line), &pos, ") in the ");
+    put(line, sizeof(line), &pos, thread_role);
+    put(line, sizeof(line), &pos, " thread\n");
+    if (write(STDERR_FILENO, line, pos) < 0) {
+        /* nothing more can be done */
+    }
+    _exit(EMBER_EXIT_BAD_SYSCALL);
+}
+
+/* Replaces every compared constant `from` with `to`. Returns how many. */
+static int patch(struct sock_filter *p, size_t n, uint32_t from, uint32_t to)
+{
+    int hits = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (BPF_CLASS(p[i].code) == BPF_JMP && BPF_SRC(p[i].code) == BPF_K && p[i].k == from) {
+            p[i].k = to;
+            hits++;
+        }
+    return hits;
+}
+
+/* The anonymous-inode descriptors open now (eventfds, KVM, epoll, io_uring):
+ * one poll() finds the open ones without /proc (absent in a jail). */
+static int anon_fds(int *out, int max)
+{
+    static __thread struct pollfd pfd[SCAN_FDS];
+    int n = 0;
+
+    for (int i = 0; i < SCAN_FDS; i++)
+        pfd[i] = (struct pollfd){.fd = i, .events = 0};
+    if (poll(pfd, SCAN_FDS, 0) < 0)
+        return -1;
+    for (int i = 3; i < SCAN_FDS; i++) {
+        struct stat st;
+        if (pfd[i].revents & POLLNVAL)
+            continue;
+        if (fstat(i, &st) != 0 || (st.st_mode & S_IFMT) != 0)
+            continue;
+        if (n == max)
+            return -2;
+        out[n++] = i;
+    }
+    return n;
+}
+
+int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, char *err, size_t errlen)
+{
+    static struct sock_filter prog[4096];
+    static bool sigsys_set;
+    struct sock_fprog fprog;
+    struct sigaction sa;
+    int fds[SECCOMP_ANON_SLOTS], n_fds;
+    size_t len = roles[role].len;
+
+#if defined(__SANITIZE_ADDRESS__)
+    /* The sanitizers' runtime makes calls of its own at any time. */
+    (void)vcpu_fd;
+    (void)prog;
+    (void)fds;
+    (void)n_fds;
+    (void)len;
+    (void)sa;
+    (void)fprog;
+    (void)sigsys_set;
+    fprintf(stderr, "ember: warning: sanitizer build: no seccomp filter for the %s thread\n",
+            roles[role].name);
+    snprintf(err, errlen, "unused");
+    return 0;
+#else
+    if (len > sizeof(prog) / sizeof(prog[0])) {
+        snprintf(err, errlen, "seccomp: the %s filter is too long", roles[role].name);
+        return -1;
+    }
+    /* One thread at a time: the program is patched in a shared buffer. */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    memcpy(prog, roles[role].prog, len * sizeof(prog[0]));
+    if (role != SECCOMP_ROLE_MAIN) {
+        n_fds = anon_fds(fds, SECCOMP_ANON_SLOTS);
+        if (n_fds < 0) {
+            pthread_mutex_unlock(&lock);
+            snprintf(err, errlen, "seccomp: %s",
+                     n_fds == -2 ? "more eventfds than the vCPU filter has slots for"
+                                 : strerror(errno));
+            return -1;
+        }
+        if (vcpu_fd < 0 || patch(prog, len, SECCOMP_PH_VCPU_FD, (uint32_t)vcpu_fd) == 0) {
+            pthread_mutex_unlock(&lock);
+            snprintf(err, errlen, "seccomp: no vCPU fd for the vCPU filter");
+            return -1;
+        }
+        for (unsigned i = 0; i < SECCOMP_ANON_SLOTS; i++)
+            patch(prog, len, SECCOMP_PH_ANON_FD(i),
+                  (int)i < n_fds ? (uint32_t)fds[i] : SECCOMP_NO_FD);
+    }
+    if (!sigsys_set) {
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_sigaction = on_sigsys;
+        sa.sa_flags = SA_SIGINFO;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGSYS, &sa, NULL) != 0) {
+            pthread_mutex_unlock(&lock);
+            snprintf(err, errlen, "seccomp: SIGSYS handler: %s", strerror(errno));
+            return -1;
+        }
+        sigsys_set = true;
+    }
+    /* Needed to filter without CAP_SYS_ADMIN (the jailed monitor has none);
+     * and nothing ember execs could gain privileges anyway. */
+    fprog.len = (unsigned short)len;
+    fprog.filter = prog;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) {
+        int e = errno;
+        pthread_mutex_unlock(&lock);
+        snprintf(err, errlen, "seccomp: installing the %s filter: %s", roles[role].name,
+                 strerror(e));
+        return -1;
+    }
+    thread_role = roles[role].name;
+    pthread_mutex_unlock(&lock);
+    return 0;
+#endif
+}
