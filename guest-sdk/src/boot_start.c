@@ -23,6 +23,7 @@
  * and only when the monitor asked for it (each MMIO exit costs 10-30 us).
  */
 #include <elf.h>
+#include <stdio.h>
 
 #include "cpu_defs.h"
 #include "sdk.h"
@@ -109,6 +110,21 @@ static void boot_info_init(uintptr_t info, uint64_t magic)
     ember_kind = EMBER_BOOT_KIND_PVH;
     if (ember_pvh_boot_info(info, &ember_bi) != 0)
         die("no ember boot info and no PVH start info");
+}
+
+/* musl asks TIOCGWINSZ on the first write to stdout to decide whether to
+ * line-buffer it (a system call, ~20 us on kvm_pvm). The SDK's console is a
+ * terminal (sys_ioctl says so), so the answer is always "line-buffered":
+ * setvbuf(_IOLBF) says it up front, which is what musl's F_SVB flag is for,
+ * and stdout behaves exactly as before. Done before _start, so before any
+ * use of the stream, as setvbuf requires. stdout is a weak reference: a
+ * program that never uses stdio does not get it linked in. */
+extern FILE *const stdout __attribute__((weak));
+
+static void stdout_line_buffered(void)
+{
+    if (&stdout != NULL)
+        setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
 /* The initial process stack, built downwards from sp. */
@@ -215,6 +231,7 @@ void ember_start(uintptr_t info, uint64_t magic)
 
     uintptr_t sp =
         build_process_stack((uintptr_t)ember_main_stack_top, (uintptr_t)__ember_main_stack_lo);
+    stdout_line_buffered();
 
     if (ember_bi.flags & EMBER_BOOT_F_TIMER)
         *(volatile uint8_t *)(uintptr_t)EMBER_BOOT_TIMER_GPA = EMBER_BOOT_TIMER_MAGIC;

@@ -65,6 +65,10 @@
 #define EFER_SCE    0x1
 #define EFER_LME    0x100
 
+/* Linux x86-64 system-call number and arch_prctl code the assembly uses. */
+#define SYS_ARCH_PRCTL 158
+#define ARCH_SET_FS    0x1002
+
 /* Paging (SDM §4.5): present, writable, user. */
 #define PTE_P   0x1
 #define PTE_W   0x2

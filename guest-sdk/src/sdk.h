@@ -77,6 +77,7 @@ int ember_cpu_has_rdrand(void);
 
 /* sys_dispatch.c */
 long ember_syscall(struct ember_syscall_frame *f);
+extern uint64_t ember_fs_base; /* what ARCH_SET_FS or __set_thread_area set */
 
 /* cpu_entry.S */
 void ember_wrmsr_trap(uint32_t msr, uint64_t value);

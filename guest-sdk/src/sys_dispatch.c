@@ -49,7 +49,8 @@
 
 _Static_assert(sizeof(struct iovec) == sizeof(struct ember_iovec), "iovec layout");
 
-static uint64_t fs_base, gs_base;
+uint64_t ember_fs_base; /* also written by __set_thread_area (cpu_entry.S) */
+static uint64_t gs_base;
 
 static long sys_writev(int fd, const struct iovec *iov, long iovcnt)
 {
@@ -107,7 +108,7 @@ static long sys_arch_prctl(int code, uint64_t addr)
             return -EPERM; /* not canonical */
         write_base(code == ARCH_SET_FS ? MSR_FS_BASE : MSR_GS_BASE, addr);
         if (code == ARCH_SET_FS)
-            fs_base = addr;
+            ember_fs_base = addr;
         else
             gs_base = addr;
         return 0;
@@ -115,7 +116,7 @@ static long sys_arch_prctl(int code, uint64_t addr)
     case ARCH_GET_GS:
         if (!user_range_ok(addr, sizeof(uint64_t)))
             return -EFAULT;
-        *(uint64_t *)addr = code == ARCH_GET_FS ? fs_base : gs_base;
+        *(uint64_t *)addr = code == ARCH_GET_FS ? ember_fs_base : gs_base;
         return 0;
     default:
         return -EINVAL;
