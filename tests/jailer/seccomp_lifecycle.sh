@@ -1,0 +1,99 @@
+#!/bin/bash
+# seccomp_lifecycle.sh: real VM lifecycles under `strace -f`, with ember's
+# filters on. For every thread that installed a filter, each system call it
+# made afterwards must be in that filter's list (seccomp_probe list ROLE):
+# the lists must hold everything a boot really needs, so no false kill. The
+# runs must also end as they do without filters (arguments are checked by
+# the filters themselves: a call with a forbidden argument would end in 148).
+# Prints, per role, the calls seen and the allowed calls never seen.
+#
+# usage: seccomp_lifecycle.sh EMBER SECCOMP_PROBE HELLO GUEST_DIR
+set -u
+EMBER=$1 PROBE=$2 HELLO=$3 GUESTS=$4
+work=$(mktemp -d /tmp/ember-seccomp-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail=0
+
+if ! command -v strace >/dev/null; then
+    echo "SKIPPED: strace is not installed"; exit 77
+fi
+if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+    echo "SKIPPED: /dev/kvm is not usable"; exit 77
+fi
+for role in vcpu vcpu_timings main; do
+    "$PROBE" list $role | sort > "$work/allowed-$role"
+done
+if [ ! -s "$work/allowed-vcpu" ]; then
+    echo "FAIL: no allowed list from $PROBE"; exit 1
+fi
+truncate -s 1M "$work/disk.img"
+
+# name, expected status, ember arguments
+scenarios=(
+    "hello|0|run $HELLO"
+    "hello-timings|0|run --timings $HELLO"
+    "hello-args|0|run --mem 16 $HELLO a b"
+    "time|0|run $GUESTS/time_mono"
+    "null-deref|255|run $GUESTS/null_deref"
+    "div-zero|255|run $GUESTS/div_zero"
+    "triple-fault|160|run $GUESTS/triple_fault"
+    "abort|134|run $GUESTS/abort"
+    "oom|0|run --mem 8 $GUESTS/oom"
+    "virtio-sync|0|run --drive $work/disk.img,id=victim $GUESTS/virtio_hostile"
+    "virtio-io_uring|0|run --drive $work/disk.img,async $GUESTS/virtio_hostile"
+    "virtio-timings|0|run --timings --drive $work/disk.img $GUESTS/virtio_hostile"
+)
+
+for s in "${scenarios[@]}"; do
+    IFS='|' read -r name want args <<<"$s"
+    # shellcheck disable=SC2086
+    strace -f -qq -o "$work/$name.trace" "$EMBER" $args >"$work/$name.out" 2>"$work/$name.err"
+    got=$?
+    if [ "$got" != "$want" ]; then
+        echo "FAIL: $name: status $got, expected $want: $(tail -2 "$work/$name.err")"
+        fail=1
+    fi
+    timings=0
+    case "$args" in *--timings*) timings=1 ;; esac
+    # pid -> role (vcpu if it runs KVM_RUN after its filter), calls after it.
+    awk -v timings=$timings -v out="$work/$name" '
+        { pid = $1; name = "" }
+        $2 ~ /^[a-z_0-9]+\(/ { name = substr($2, 1, index($2, "(") - 1) }
+        $2 == "<..." { name = $3 }
+        name == "" { next }
+        filtered[pid] { used[pid, name] = 1; names[name] = 1
+                        if (name == "ioctl" && /KVM_RUN/) vcpu[pid] = 1 }
+        name == "seccomp" && /SECCOMP_SET_MODE_FILTER/ && / = 0$/ { filtered[pid] = 1 }
+        END {
+            for (k in used) {
+                split(k, p, SUBSEP)
+                role = vcpu[p[1]] ? (timings ? "vcpu_timings" : "vcpu") : "main"
+                print p[2] > (out "." role ".used")
+            }
+            n = 0; for (pid in filtered) n++
+            print n > (out ".threads")
+        }' "$work/$name.trace"
+    if [ "$(cat "$work/$name.threads")" = 0 ]; then
+        echo "FAIL: $name: no thread installed a filter"
+        fail=1
+    fi
+    for role in vcpu vcpu_timings main; do
+        [ -f "$work/$name.$role.used" ] || continue
+        sort -u "$work/$name.$role.used" -o "$work/$name.$role.used"
+        cat "$work/$name.$role.used" >> "$work/seen-$role"
+        missing=$(comm -23 "$work/$name.$role.used" "$work/allowed-$role")
+        if [ -n "$missing" ]; then
+            echo "FAIL: $name: the $role thread called what its filter lacks:" $missing
+            fail=1
+        fi
+    done
+done
+
+for role in vcpu vcpu_timings main; do
+    [ -f "$work/seen-$role" ] || continue
+    sort -u "$work/seen-$role" -o "$work/seen-$role"
+    echo "$role: seen:" $(cat "$work/seen-$role")
+    echo "$role: allowed, not seen in these runs:" $(comm -13 "$work/seen-$role" "$work/allowed-$role")
+done
+[ $fail = 0 ] && echo "PASS: every call made after a filter went in is in its list"
+exit $fail
