@@ -87,8 +87,23 @@ Test(boot_x86, ember_boot_info)
     cr_expect_str_eq((char *)guest_mem_slice(&mem, bi->progname, 4), "app");
     cr_expect_str_eq((char *)guest_mem_slice(&mem, bi->cmdline, bi->cmdline_len + 1), "a \"b c\"");
     cr_expect_eq(bi->cmdline_len, 7);
+    cr_expect_eq(bi->progname / 4096, EMBER_LOW_BOOT_INFO / 4096,
+                 "short strings share the boot-info page (one page fewer to touch)");
     cr_expect_eq(bi->entropy[31], 0xab);
     cr_expect_eq(bi->ndevices, 0);
+}
+
+Test(boot_x86, long_command_line_goes_to_its_own_area)
+{
+    static char big[3000];
+    uint8_t entropy[32] = {0};
+    struct boot_x86_args args = {.progname = "app", .cmdline = big, .entropy = entropy};
+
+    memset(big, 'y', sizeof(big) - 1);
+    cr_assert_eq(boot_x86_ember_info(&mem, &args), 0);
+    struct ember_boot_info *bi = guest_mem_slice(&mem, EMBER_LOW_BOOT_INFO, sizeof(*bi));
+    cr_expect_eq(bi->progname, EMBER_LOW_CMDLINE);
+    cr_expect_str_eq((char *)guest_mem_slice(&mem, bi->cmdline, sizeof(big)), big);
 }
 
 Test(boot_x86, command_line_too_long_is_refused)
