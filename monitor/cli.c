@@ -22,7 +22,9 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 void cli_usage(FILE *out)
 {
     fprintf(out, "usage: ember run [--mem MIB] [--timings] [--boot-timer] [--no-seccomp]\n"
-                 "                 [--drive PATH[,ro]...] GUEST.elf [ARGS...]\n"
+                 "                 [--drive PATH[,ro]...] [--vsock UDS_PATH[,cid=N]]\n"
+                 "                 GUEST.elf [ARGS...]\n"
+                 "       ember invoke --uds PATH [--port N] [--timeout MS] [--wait] [FILE|-]\n"
                  "       ember --api-sock PATH [--id ID] | --config-file FILE [--no-api]\n"
                  "       ember --version\n");
 }
@@ -112,6 +114,43 @@ out:
     return rc;
 }
 
+/* --vsock UDS_PATH[,cid=N] */
+static int parse_vsock(struct vm_config *cfg, const char *spec, char *err, size_t errlen)
+{
+    char *copy = strdup(spec), *save = NULL, *tok, *path;
+    int rc = -1;
+
+    if (!copy)
+        return fail(err, errlen, "out of memory");
+    path = strtok_r(copy, ",", &save);
+    if (!path || !path[0] || cfg->has_vsock) {
+        fail(err, errlen, cfg->has_vsock ? "--vsock given twice" : "--vsock needs a path");
+        goto out;
+    }
+    cfg->vsock.guest_cid = 3;
+    while ((tok = strtok_r(NULL, ",", &save)) != NULL) {
+        char *end;
+        if (strncmp(tok, "cid=", 4) == 0 && tok[4] >= '0' && tok[4] <= '9') {
+            errno = 0;
+            cfg->vsock.guest_cid = strtoull(tok + 4, &end, 10);
+            if (!errno && !*end)
+                continue;
+        }
+        fail(err, errlen, "--vsock: unknown option \"%s\"", tok);
+        goto out;
+    }
+    cfg->vsock.uds_path = strdup(path);
+    if (!cfg->vsock.uds_path) {
+        fail(err, errlen, "out of memory");
+        goto out;
+    }
+    cfg->has_vsock = true;
+    rc = 0;
+out:
+    free(copy);
+    return rc;
+}
+
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
 {
     int i = 1;
@@ -138,6 +177,11 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
             if (i + 1 >= argc)
                 return fail(err, errlen, "--drive needs a path");
             if (parse_drive(cfg, argv[++i], err, errlen) != 0)
+                return -1;
+        } else if (strcmp(a, "--vsock") == 0) {
+            if (i + 1 >= argc)
+                return fail(err, errlen, "--vsock needs a path");
+            if (parse_vsock(cfg, argv[++i], err, errlen) != 0)
                 return -1;
         } else if (strcmp(a, "--no-seccomp") == 0) {
             cfg->no_seccomp = true;

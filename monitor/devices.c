@@ -49,6 +49,15 @@ int devices_create(struct devices *d, const struct vm_config *cfg, const struct 
         if (wire(blk_transport(b), vm_fd, err, errlen) != 0)
             return -1;
     }
+    if (cfg->has_vsock) {
+        uint64_t base = DEVICES_MMIO_BASE + (uint64_t)d->n * VIRTIO_MMIO_WINDOW;
+        d->vsock = vsock_create(&cfg->vsock, mem, base, DEVICES_GSI_BASE + d->n, err, errlen);
+        if (!d->vsock)
+            return -1;
+        d->transport[d->n++] = vsock_transport(d->vsock);
+        if (wire(vsock_transport(d->vsock), vm_fd, err, errlen) != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -57,6 +66,8 @@ int devices_attach(struct devices *d, struct uv_loop_s *loop)
     for (unsigned i = 0; i < d->nblk; i++)
         if (blk_attach(d->blk[i], loop) != 0)
             return -1;
+    if (d->vsock && vsock_attach(d->vsock, loop) != 0)
+        return -1;
     return 0;
 }
 
@@ -64,6 +75,7 @@ void devices_destroy(struct devices *d)
 {
     for (unsigned i = 0; i < d->nblk; i++)
         blk_destroy(d->blk[i]);
+    vsock_destroy(d->vsock);
     memset(d, 0, sizeof(*d));
 }
 

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "blk.h"
+#include "vsock.h"
 #include "guest_mem.h"
 #include "vm_config.h"
 
@@ -32,6 +33,7 @@ struct devices {
     struct virtio_mmio *transport[DEVICES_MAX];
     unsigned nblk;
     struct blk *blk[VM_DRIVES_MAX];
+    struct vsock *vsock; /* NULL when not configured */
 };
 
 /* Creates the configured devices and wires them into the VM (needs the

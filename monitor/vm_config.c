@@ -17,6 +17,7 @@ void vm_config_release(struct vm_config *cfg)
 {
     for (unsigned i = 0; i < cfg->ndrives; i++)
         free(cfg->drives[i].path);
+    free(cfg->vsock.uds_path);
     free(cfg->kernel_path);
     free(cfg->progname);
     free(cfg->boot_args);
@@ -86,6 +87,16 @@ int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen)
     if (cfg->boot_args && strlen(cfg->boot_args) >= VM_CMDLINE_MAX) {
         snprintf(err, errlen, "command line too long (%zu bytes, at most %u)",
                  strlen(cfg->boot_args), VM_CMDLINE_MAX - 1);
+        return -1;
+    }
+    /* CIDs 0-2 are the hypervisor, local and host; Linux keeps CIDs in 32 bits. */
+    if (cfg->has_vsock && (cfg->vsock.guest_cid < 3 || cfg->vsock.guest_cid > UINT32_MAX)) {
+        snprintf(err, errlen, "vsock: guest_cid %lu out of range (3 to %u)",
+                 (unsigned long)cfg->vsock.guest_cid, UINT32_MAX);
+        return -1;
+    }
+    if (cfg->has_vsock && (!cfg->vsock.uds_path || !cfg->vsock.uds_path[0])) {
+        snprintf(err, errlen, "vsock: no uds_path");
         return -1;
     }
     return 0;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "blk.h"
+#include "vsock.h"
 
 #define VM_MEM_MIB_DEFAULT 128u
 #define VM_MEM_MIB_MIN     2u
@@ -31,6 +32,8 @@ struct vm_config {
     bool no_seccomp;     /* no system-call filters (--no-seccomp; seccomp_filter.h): debugging */
     unsigned ndrives;    /* virtio-blk drives, in the order the guest sees them */
     struct blk_config drives[VM_DRIVES_MAX];
+    bool has_vsock; /* one virtio-vsock device, after the drives */
+    struct vsock_config vsock;
 };
 
 /* Adds a drive (the config copies path). Returns 0, or -1 with a reason. */
