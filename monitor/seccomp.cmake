@@ -14,7 +14,8 @@ add_custom_command(
   OUTPUT ${EMBER_SECCOMP_GEN_DIR}/seccomp_bpf.h
   COMMAND ${CMAKE_COMMAND} -E make_directory ${EMBER_SECCOMP_GEN_DIR}
   COMMAND ember_seccomp_gen ${EMBER_SECCOMP_GEN_DIR}/seccomp_bpf.h
-  DEPENDS ember_seccomp_gen
+  DEPENDS ember_seccomp_gen ${CMAKE_CURRENT_LIST_DIR}/seccomp_gen.c
+          ${CMAKE_CURRENT_LIST_DIR}/seccomp_placeholders.h
   COMMENT "Generating ember's seccomp filters")
 add_custom_target(ember_seccomp_bpf DEPENDS ${EMBER_SECCOMP_GEN_DIR}/seccomp_bpf.h)
 

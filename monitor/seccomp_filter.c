@@ -22,23 +22,33 @@
 /* Descriptors looked at for eventfds; the monitor opens a few dozen. */
 #define SCAN_FDS 1024
 
-static const struct {
-    const char *name;
+struct variant {
+    unsigned slots;
     const struct sock_filter *prog;
     size_t len;
+};
+#define VARIANT(role, n)                                                                           \
+    {                                                                                              \
+        n, seccomp_bpf_##role##_##n, sizeof(seccomp_bpf_##role##_##n) / 8                          \
+    }
+
+static const struct {
+    const char *name;
+    struct variant v[3]; /* by slots, ascending; main has one */
     const char *const *allowed;
 } roles[] = {
-    [SECCOMP_ROLE_VCPU] = {"vcpu", seccomp_bpf_vcpu,
-                           sizeof(seccomp_bpf_vcpu) / sizeof(seccomp_bpf_vcpu[0]),
+    [SECCOMP_ROLE_VCPU] = {"vcpu",
+                           {VARIANT(vcpu, 2), VARIANT(vcpu, 12), VARIANT(vcpu, 48)},
                            seccomp_names_vcpu},
-    [SECCOMP_ROLE_VCPU_TIMINGS] = {"vcpu", seccomp_bpf_vcpu_timings,
-                                   sizeof(seccomp_bpf_vcpu_timings) /
-                                       sizeof(seccomp_bpf_vcpu_timings[0]),
+    [SECCOMP_ROLE_VCPU_TIMINGS] = {"vcpu",
+                                   {VARIANT(vcpu_timings, 2), VARIANT(vcpu_timings, 12),
+                                    VARIANT(vcpu_timings, 48)},
                                    seccomp_names_vcpu_timings},
-    [SECCOMP_ROLE_MAIN] = {"main", seccomp_bpf_main,
-                           sizeof(seccomp_bpf_main) / sizeof(seccomp_bpf_main[0]),
+    [SECCOMP_ROLE_MAIN] = {"main",
+                           {{0, seccomp_bpf_main, sizeof(seccomp_bpf_main) / 8}},
                            seccomp_names_main},
 };
+_Static_assert(sizeof(struct sock_filter) == 8, "BPF instructions are 8 bytes");
 
 static __thread const char *thread_role = "unfiltered";
 static void (*volatile violation_hook)(int nr);
@@ -116,8 +126,9 @@ static int patch(struct sock_filter *p, size_t n, uint32_t from, uint32_t to)
 }
 
 /* The anonymous-inode descriptors open now (eventfds, KVM, epoll, io_uring):
- * one poll() finds the open ones without /proc (absent in a jail). */
-static int anon_fds(int *out, int max)
+ * one poll() finds the open ones without /proc (absent in a jail). The vCPU
+ * fd (except) needs no slot: nothing reads or writes it. */
+static int anon_fds(int *out, int max, int except)
 {
     static __thread struct pollfd pfd[SCAN_FDS];
     int n = 0;
@@ -130,7 +141,7 @@ static int anon_fds(int *out, int max)
         struct stat st;
         if (pfd[i].revents & POLLNVAL)
             continue;
-        if (fstat(i, &st) != 0 || (st.st_mode & S_IFMT) != 0)
+        if (i == except || fstat(i, &st) != 0 || (st.st_mode & S_IFMT) != 0)
             continue;
         if (n == max)
             return -2;
@@ -145,8 +156,8 @@ int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, char *err, size_
     static bool sigsys_set;
     struct sock_fprog fprog;
     struct sigaction sa;
-    int fds[SECCOMP_ANON_SLOTS], n_fds;
-    size_t len = roles[role].len;
+    int fds[SECCOMP_ANON_SLOTS], n_fds = 0;
+    const struct variant *v = &roles[role].v[0];
 
 #if defined(__SANITIZE_ADDRESS__)
     /* The sanitizers' runtime makes calls of its own at any time. */
@@ -154,7 +165,7 @@ int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, char *err, size_
     (void)prog;
     (void)fds;
     (void)n_fds;
-    (void)len;
+    (void)v;
     (void)sa;
     (void)fprog;
     (void)sigsys_set;
@@ -163,16 +174,11 @@ int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, char *err, size_
     snprintf(err, errlen, "unused");
     return 0;
 #else
-    if (len > sizeof(prog) / sizeof(prog[0])) {
-        snprintf(err, errlen, "seccomp: the %s filter is too long", roles[role].name);
-        return -1;
-    }
     /* One thread at a time: the program is patched in a shared buffer. */
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&lock);
-    memcpy(prog, roles[role].prog, len * sizeof(prog[0]));
     if (role != SECCOMP_ROLE_MAIN) {
-        n_fds = anon_fds(fds, SECCOMP_ANON_SLOTS);
+        n_fds = anon_fds(fds, SECCOMP_ANON_SLOTS, vcpu_fd);
         if (n_fds < 0) {
             pthread_mutex_unlock(&lock);
             snprintf(err, errlen, "seccomp: %s",
@@ -180,13 +186,23 @@ int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, char *err, size_
                                  : strerror(errno));
             return -1;
         }
-        if (vcpu_fd < 0 || patch(prog, len, SECCOMP_PH_VCPU_FD, (uint32_t)vcpu_fd) == 0) {
+        while ((int)v->slots < n_fds)
+            v++;
+    }
+    if (v->len > sizeof(prog) / sizeof(prog[0])) {
+        pthread_mutex_unlock(&lock);
+        snprintf(err, errlen, "seccomp: the %s filter is too long", roles[role].name);
+        return -1;
+    }
+    memcpy(prog, v->prog, v->len * sizeof(prog[0]));
+    if (role != SECCOMP_ROLE_MAIN) {
+        if (vcpu_fd < 0 || patch(prog, v->len, SECCOMP_PH_VCPU_FD, (uint32_t)vcpu_fd) == 0) {
             pthread_mutex_unlock(&lock);
             snprintf(err, errlen, "seccomp: no vCPU fd for the vCPU filter");
             return -1;
         }
-        for (unsigned i = 0; i < SECCOMP_ANON_SLOTS; i++)
-            patch(prog, len, SECCOMP_PH_ANON_FD(i),
+        for (unsigned i = 0; i < v->slots; i++)
+            patch(prog, v->len, SECCOMP_PH_ANON_FD(i),
                   (int)i < n_fds ? (uint32_t)fds[i] : SECCOMP_NO_FD);
     }
     if (!sigsys_set) {
@@ -203,7 +219,7 @@ int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, char *err, size_
     }
     /* Needed to filter without CAP_SYS_ADMIN (the jailed monitor has none);
      * and nothing ember execs could gain privileges anyway. */
-    fprog.len = (unsigned short)len;
+    fprog.len = (unsigned short)v->len;
     fprog.filter = prog;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) {

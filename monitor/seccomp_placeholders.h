@@ -9,7 +9,11 @@
 #define SECCOMP_PH_VCPU_FD 0x5ecc0000u
 /* Anonymous-inode descriptors (eventfds) that may be read and written 8
  * bytes at a time: slot i. Unused slots become SECCOMP_NO_FD. */
-#define SECCOMP_ANON_SLOTS    48u
+#define SECCOMP_ANON_SLOTS 48u
+/* The vCPU filters come with this many slots (seccomp_gen.c says why). */
+// clang-format off
+#define SECCOMP_SLOT_VARIANTS {2u, 12u, 48u}
+// clang-format on
 #define SECCOMP_PH_ANON_FD(i) (0x5ecc0100u + (unsigned)(i))
 /* No descriptor has this number: RLIMIT_NOFILE is capped by fs.nr_open,
  * which is at most 2^30. */
