@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "exit_codes.h"
+#include "invoke.h"
 #include "seccomp_filter.h"
 #include "vm.h"
 
@@ -102,6 +103,8 @@ int main(int argc, char **argv)
 {
     /* A closed console must not kill the monitor: writes just fail. */
     signal(SIGPIPE, SIG_IGN);
+    if (argc >= 2 && strcmp(argv[1], "invoke") == 0)
+        return ember_invoke_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
