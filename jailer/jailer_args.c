@@ -3,7 +3,8 @@
  * Options take their value as `--opt VALUE` or `--opt=VALUE`, like
  * Firecracker's jailer. Paths must be absolute and free of ".." so what the
  * message names is what gets used; numeric uids and gids need no passwd entry
- * (jails usually run as unique ids nobody created), names are looked up.
+ * (jails usually run as unique ids nobody created), names are looked up in
+ * /etc/passwd and /etc/group.
  */
 #include "jailer_args.h"
 
@@ -142,16 +143,30 @@ static int parse_id(const char *opt, const char *s, bool user, uint32_t *out, ch
     if (s[0] == '-' || s[0] == '+' || !s[0])
         return fail(err, errlen, "%s \"%s\": not a valid %s (0 to 4294967294)", opt, s,
                     user ? "uid" : "gid");
+    /* Only the local files: the jailer is static, and a root process should
+     * not load NSS modules (LDAP and the like) anyway. */
     if (user) {
-        struct passwd *pw = getpwnam(s);
+        FILE *f = fopen("/etc/passwd", "re");
+        struct passwd *pw = NULL;
+        while (f && (pw = fgetpwent(f)) != NULL && strcmp(pw->pw_name, s) != 0)
+            ;
+        if (pw)
+            *out = pw->pw_uid;
+        if (f)
+            fclose(f);
         if (!pw)
-            return fail(err, errlen, "%s \"%s\": no such user", opt, s);
-        *out = pw->pw_uid;
+            return fail(err, errlen, "%s \"%s\": no such user in /etc/passwd", opt, s);
     } else {
-        struct group *gr = getgrnam(s);
+        FILE *f = fopen("/etc/group", "re");
+        struct group *gr = NULL;
+        while (f && (gr = fgetgrent(f)) != NULL && strcmp(gr->gr_name, s) != 0)
+            ;
+        if (gr)
+            *out = gr->gr_gid;
+        if (f)
+            fclose(f);
         if (!gr)
-            return fail(err, errlen, "%s \"%s\": no such group", opt, s);
-        *out = gr->gr_gid;
+            return fail(err, errlen, "%s \"%s\": no such group in /etc/group", opt, s);
     }
     return 0;
 }

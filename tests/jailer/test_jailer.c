@@ -490,10 +490,10 @@ Test(jailer, bad_arguments)
         "components");
     bad(ARGS("--id", "x", "--exec-file", PROBE_BIN, "--uid", "ember-no-such-user", "--gid", GID,
              "--chroot-base-dir", sub),
-        "ember-jailer: --uid \"ember-no-such-user\": no such user");
+        "ember-jailer: --uid \"ember-no-such-user\": no such user in /etc/passwd");
     bad(ARGS("--id", "x", "--exec-file", PROBE_BIN, "--uid", UID, "--gid", "ember-no-such-group",
              "--chroot-base-dir", sub),
-        "ember-jailer: --gid \"ember-no-such-group\": no such group");
+        "ember-jailer: --gid \"ember-no-such-group\": no such group in /etc/group");
     bad(ARGS("--id", "x", "--exec-file", PROBE_BIN, "--uid", "4294967295", "--gid", GID,
              "--chroot-base-dir", sub),
         "ember-jailer: --uid \"4294967295\": not a valid uid (0 to 4294967294)");
