@@ -100,34 +100,6 @@ static int send_all(int fd, struct iovec *iov, int n, int64_t deadline, char *er
     return 0;
 }
 
-/* Receives exactly len bytes. */
-static int recv_all(int fd, void *buf, size_t len, int64_t deadline, char *err, size_t errlen)
-{
-    uint8_t *p = buf;
-
-    while (len) {
-        ssize_t r = recv(fd, p, len, MSG_DONTWAIT);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int rc = wait_fd(fd, POLLIN, deadline);
-            if (rc)
-                return fail(rc, err, errlen, "%s waiting for the response",
-                            rc == EMBER_INVOKE_ETIMEDOUT ? "timed out" : "poll failed");
-            continue;
-        }
-        if (r == 0)
-            return fail(EMBER_INVOKE_ECLOSED, err, errlen,
-                        "connection closed before the whole response arrived");
-        if (r < 0)
-            return fail(errno == ECONNRESET ? EMBER_INVOKE_ECLOSED : EMBER_INVOKE_EIO, err, errlen,
-                        "receiving: %s", strerror(errno));
-        p += r;
-        len -= (size_t)r;
-    }
-    return 0;
-}
-
 /* Reads the handshake answer without consuming a byte past its newline (the
  * guest may start talking right after it). */
 static int read_ok_line(int fd, uint32_t port, int64_t deadline, char *err, size_t errlen)
@@ -219,6 +191,66 @@ int ember_invoke_connect_wait(const char *uds, uint32_t port, int timeout_ms, ch
     }
 }
 
+/* The response being received. */
+struct resp_rx {
+    uint8_t hdr[EMBER_FAAS_HDR_LEN];
+    size_t hdr_got, body_got;
+    bool have_hdr, done;
+    struct ember_faas_hdr h;
+};
+
+/* Receives what is there of the response; 0 (maybe incomplete) or an error. */
+static int recv_some(int fd, struct resp_rx *rx, void **resp, size_t *resp_cap,
+                     uint64_t max_response, bool *progress, char *err, size_t errlen)
+{
+    while (!rx->done) {
+        uint8_t *dst = rx->have_hdr ? (uint8_t *)*resp + rx->body_got : rx->hdr + rx->hdr_got;
+        size_t want =
+            rx->have_hdr ? (size_t)rx->h.length - rx->body_got : EMBER_FAAS_HDR_LEN - rx->hdr_got;
+        ssize_t r = recv(fd, dst, want, MSG_DONTWAIT);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (r == 0)
+            return fail(EMBER_INVOKE_ECLOSED, err, errlen,
+                        "connection closed before the whole response arrived");
+        if (r < 0)
+            return fail(errno == ECONNRESET ? EMBER_INVOKE_ECLOSED : EMBER_INVOKE_EIO, err, errlen,
+                        "receiving: %s", strerror(errno));
+        *progress = true;
+        if (rx->have_hdr) {
+            rx->body_got += (size_t)r;
+            rx->done = rx->body_got == rx->h.length;
+            continue;
+        }
+        rx->hdr_got += (size_t)r;
+        if (rx->hdr_got < EMBER_FAAS_HDR_LEN)
+            continue;
+        ember_faas_decode(&rx->h, rx->hdr);
+        if (!ember_faas_hdr_ok(&rx->h))
+            return fail(EMBER_INVOKE_EPROTO, err, errlen,
+                        "response with magic 0x%08x version %u (want 0x%08x version %u)",
+                        rx->h.magic, rx->h.version, EMBER_FAAS_MAGIC, EMBER_FAAS_VERSION);
+        uint64_t limit = rx->h.status == EMBER_FAAS_S_OK ? max_response : EMBER_FAAS_ERROR_MAX;
+        if (rx->h.length > limit)
+            return fail(EMBER_INVOKE_EPROTO, err, errlen,
+                        "response body of %llu bytes is above the limit of %llu",
+                        (unsigned long long)rx->h.length, (unsigned long long)limit);
+        if (rx->h.length > *resp_cap || !*resp) {
+            size_t cap = rx->h.length > 4096 ? (size_t)rx->h.length : 4096;
+            void *nb = realloc(*resp, cap);
+            if (!nb)
+                return fail(EMBER_INVOKE_ENOMEM, err, errlen, "no memory for %zu bytes", cap);
+            *resp = nb;
+            *resp_cap = cap;
+        }
+        rx->have_hdr = true;
+        rx->done = rx->h.length == 0;
+    }
+    return 0;
+}
+
 int ember_invoke(int fd, const void *req, size_t len, void **resp, size_t *resp_len,
                  size_t *resp_cap, uint64_t max_response, int timeout_ms, char *err, size_t errlen)
 {
@@ -230,6 +262,7 @@ int ember_invoke(int fd, const void *req, size_t len, void **resp, size_t *resp_
         .length = len,
         .max_response = max_response,
     };
+    struct resp_rx rx;
     int rc;
 
     *resp_len = 0;
@@ -239,40 +272,58 @@ int ember_invoke(int fd, const void *req, size_t len, void **resp, size_t *resp_
     if (max_response == 0)
         max_response = EMBER_FAAS_BODY_MAX_DEFAULT;
     ember_faas_encode(hdr, &h);
-    struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)req, len}};
-    rc = send_all(fd, iov, len ? 2 : 1, deadline, err, errlen);
-    if (rc)
-        return rc;
+    memset(&rx, 0, sizeof(rx));
+    struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)req, len}}, *io = iov;
+    int niov = len ? 2 : 1;
 
-    rc = recv_all(fd, hdr, sizeof(hdr), deadline, err, errlen);
-    if (rc)
-        return rc;
-    ember_faas_decode(&h, hdr);
-    if (!ember_faas_hdr_ok(&h))
-        return fail(EMBER_INVOKE_EPROTO, err, errlen,
-                    "response with magic 0x%08x version %u (want 0x%08x version %u)", h.magic,
-                    h.version, EMBER_FAAS_MAGIC, EMBER_FAAS_VERSION);
-    uint64_t limit = h.status == EMBER_FAAS_S_OK ? max_response : EMBER_FAAS_ERROR_MAX;
-    if (h.length > limit)
-        return fail(EMBER_INVOKE_EPROTO, err, errlen,
-                    "response body of %llu bytes is above the limit of %llu",
-                    (unsigned long long)h.length, (unsigned long long)limit);
-    if (h.length > *resp_cap || !*resp) {
-        size_t cap = h.length > 4096 ? (size_t)h.length : 4096;
-        void *nb = realloc(*resp, cap);
-        if (!nb)
-            return fail(EMBER_INVOKE_ENOMEM, err, errlen, "no memory for %zu bytes", cap);
-        *resp = nb;
-        *resp_cap = cap;
+    /* Send and receive at once: a function may stream its answer while the
+     * request is still arriving (an echo does), and neither side's buffers
+     * are unbounded. */
+    while (niov > 0 || !rx.done) {
+        bool progress = false;
+        if (niov > 0) {
+            struct msghdr m = {.msg_iov = io, .msg_iovlen = (size_t)niov};
+            ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+                return fail(errno == EPIPE || errno == ECONNRESET ? EMBER_INVOKE_ECLOSED
+                                                                  : EMBER_INVOKE_EIO,
+                            err, errlen, "sending: %s", strerror(errno));
+            if (w > 0) {
+                size_t done = (size_t)w;
+                progress = true;
+                while (niov > 0 && done >= io->iov_len) {
+                    done -= io->iov_len;
+                    io++;
+                    niov--;
+                }
+                if (niov > 0) {
+                    io->iov_base = (uint8_t *)io->iov_base + done;
+                    io->iov_len -= done;
+                }
+            }
+        }
+        rc = recv_some(fd, &rx, resp, resp_cap, max_response, &progress, err, errlen);
+        if (rc)
+            return rc;
+        if (progress)
+            continue;
+        struct pollfd p = {.fd = fd, .events = (short)((niov > 0 ? POLLOUT : 0) | POLLIN)};
+        int left = -1;
+        if (deadline >= 0) {
+            int64_t d = deadline - now_ms();
+            if (d <= 0)
+                return fail(EMBER_INVOKE_ETIMEDOUT, err, errlen, "timed out %s",
+                            niov > 0 ? "sending the request" : "waiting for the response");
+            left = d > 1000000 ? 1000000 : (int)d;
+        }
+        if (poll(&p, 1, left) < 0 && errno != EINTR)
+            return fail(EMBER_INVOKE_EIO, err, errlen, "poll: %s", strerror(errno));
     }
-    rc = recv_all(fd, *resp, (size_t)h.length, deadline, err, errlen);
-    if (rc)
-        return rc;
-    *resp_len = (size_t)h.length;
-    if (h.status != EMBER_FAAS_S_OK)
-        fail(h.status, err, errlen, "%s: %.*s", ember_invoke_strerror(h.status), (int)h.length,
-             (const char *)*resp);
-    return h.status;
+    *resp_len = (size_t)rx.h.length;
+    if (rx.h.status != EMBER_FAAS_S_OK)
+        fail(rx.h.status, err, errlen, "%s: %.*s", ember_invoke_strerror(rx.h.status),
+             (int)rx.h.length, (const char *)*resp);
+    return rx.h.status;
 }
 
 const char *ember_invoke_strerror(int result)
