@@ -9,7 +9,8 @@
 #   benches/jailer_bench.sh [RUNS]        (default 300; needs root and KVM)
 #
 # EMBER_BENCH_BUILD: the build directory (default: build-bench at the root).
-# Writes the hyperfine table to stdout and to benches/jailer_results-DATE.md.
+# Writes the hyperfine table and the medians to stdout and to
+# benches/jailer_results-DATE.md.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,7 +49,8 @@ jail="$jailer --id bench --exec-file $ember --uid 10000 --gid 10000 --chroot-bas
 --parent-cgroup $parent"
 out=$root/benches/jailer_results-$(date +%Y%m%d-%H%M%S).md
 
-hyperfine -N --warmup 20 --runs "$runs" --export-markdown "$out" --prepare "$prepare" \
+hyperfine -N --warmup 20 --runs "$runs" --export-markdown "$out" --export-json "$base/h.json" \
+    --prepare "$prepare" \
     -n "ember run hello" "$ember run $hello" \
     -n "ember run --no-seccomp hello" "$ember run --no-seccomp $hello" \
     -n "jailed" "$jail -- run /hello" \
@@ -56,4 +58,11 @@ hyperfine -N --warmup 20 --runs "$runs" --export-markdown "$out" --prepare "$pre
         "$jail --cgroup cpu.shares=512 --cgroup pids.max=64 -- run /hello" \
     -n "jailed --no-seccomp" "$jail -- run --no-seccomp /hello" \
     >&2
+# Medians: this host is shared and noisy, a mean is pulled by the outliers.
+{
+    echo
+    echo "Medians (ms), $runs runs each:"
+    awk -F'"' '/"command":/ {c = $4} /"median":/ {split($0, a, ": "); sub(",", "", a[2]);
+        printf "- %s: %.2f\n", c, a[2] * 1000}' "$base/h.json"
+} >>"$out"
 cat "$out"
