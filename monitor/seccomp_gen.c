@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "seccomp_placeholders.h"
@@ -194,6 +195,10 @@ static void build_main(struct role *r)
     allow(r, "shutdown", 0);
     allow(r, "recvmsg", 0);
     allow(r, "sendmsg", 0);
+    /* vsock: a connection the guest opens goes to the Unix socket
+     * UDS_PATH_<port> (Firecracker's hybrid vsock): Unix sockets only */
+    allow(r, "socket", 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+    allow(r, "connect", 0);
     /* PATCH /drives after boot opens the new backing file; in a jail only
      * files inside the root are reachable */
     allow(r, "openat", 0);
