@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -439,6 +441,69 @@ Test(jailer, jailed_ember_boots_hello)
     cr_expect(strstr(r.out, "Hello from ember!") != NULL, "stdout: %s", r.out);
     spawn_free(&r);
     cleanup_jail("hello-1", EMBER_BIN);
+}
+
+/* One HTTP request over the API socket; returns the status code. */
+static int api_request(const char *sock, const char *method, const char *path, const char *body)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char req[1024], resp[1024];
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), code = -1;
+    ssize_t n;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+    for (int i = 0; i < 200 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0; i++)
+        usleep(10000); /* ember is still starting */
+    n = snprintf(req, sizeof(req),
+                 "%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 method, path, strlen(body), body);
+    if (write(fd, req, (size_t)n) == n && (n = read(fd, resp, sizeof(resp) - 1)) > 0) {
+        resp[n] = '\0';
+        sscanf(resp, "HTTP/1.1 %d", &code);
+    }
+    close(fd);
+    return code;
+}
+
+/* The API socket inside the jail: configure and start hello through it. */
+Test(jailer, jailed_ember_boots_hello_through_the_api_socket)
+{
+    struct spawn_result v;
+    struct jail_run j;
+    char root[512], path[600], sock[600];
+    const char *why = spawn_kvm_unusable();
+    char *version[] = {EMBER_BIN, "--version", NULL};
+
+    if (why) {
+        fprintf(stderr, "SKIPPED: needs KVM: %s\n", why);
+        cr_skip_test("needs KVM: %s", why);
+    }
+    cr_assert_eq(spawn_run(version, CAP_S, &v), 0);
+    bool has_api = strncmp(v.out, "ember v", 7) == 0;
+    spawn_free(&v);
+    if (!has_api) {
+        fprintf(stderr, "SKIPPED: this ember has no API front yet (`ember --version` fails): "
+                        "the API-socket-in-jail test waits for api-socket/ in monitor/main.c\n");
+        cr_skip_test("ember has no --api-sock yet");
+    }
+    snprintf(root, sizeof(root), "%s/ember/api-1/root", base);
+    snprintf(path, sizeof(path), "mkdir -p %s", root);
+    cr_assert_eq(system(path), 0);
+    snprintf(path, sizeof(path), "%s/hello", root);
+    copy(HELLO_BIN, path);
+    snprintf(sock, sizeof(sock), "%s/api.sock", root);
+    jail_start(&j, ARGS("--id", "api-1", "--exec-file", EMBER_BIN, "--uid", UID, "--gid", GID,
+                        "--chroot-base-dir", base, "--", "--api-sock", "/api.sock"));
+    cr_expect_eq(api_request(sock, "PUT", "/boot-source", "{\"kernel_image_path\": \"/hello\"}"),
+                 204);
+    cr_expect_eq(
+        api_request(sock, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 32}"),
+        204);
+    cr_expect_eq(api_request(sock, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+    cr_expect_eq(jail_finish(&j), 0, "output: %s", j.buf);
+    cr_expect(strstr(j.buf, "Hello from ember!") != NULL, "output: %s", j.buf);
+    cleanup_jail("api-1", EMBER_BIN);
 }
 
 /* ---- bad command lines: exit 2, the exact message, nothing created ---- */
