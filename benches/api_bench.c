@@ -129,6 +129,9 @@ static int wait_ready(pid_t pid)
             return fd;
         if (waitpid(pid, NULL, WNOHANG) == pid)
             return -1;
+        /* Between bind() and listen(): let ember run if it shares our CPU
+         * (spinning here would hold it off until the next timer tick). */
+        sched_yield();
     }
 }
 

@@ -154,6 +154,10 @@ raw_fault() {
 
 # schema_run NODE_TOOLS SPEC: validates every logged body against the spec.
 schema_run() {
+    if ! [ -f "$2" ]; then
+        fail "schema check: no specification at $2 (shared/ must sit beside the repository)"
+        return
+    fi
     if node "$1/check.js" "$2" "$SCHEMA_LOG"; then pass; else fail "schema check"; fi
 }
 
