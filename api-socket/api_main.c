@@ -428,11 +428,8 @@ int api_main(int argc, char **argv)
         API_WARN("--no-seccomp: the microVM will run without system-call filters");
     uv_timer_start(&rt.metrics_timer, on_metrics_timer, METRICS_PERIOD_MS, METRICS_PERIOD_MS);
 
-    if (o.config_file) {
-        rc = start_from_config_file(o.config_file);
-        if (rc)
-            return rc;
-    }
+    /* The socket first, as Firecracker does: the config file's VM starts
+     * with the main loop's seccomp filter, which allows no bind(). */
     if (!o.no_api) {
         if (api_server_start(rt.loop, o.api_sock, o.max_payload, on_request, NULL, &rt.server, &e) <
             0) {
@@ -447,6 +444,14 @@ int api_main(int argc, char **argv)
                           mono_us(CLOCK_PROCESS_CPUTIME_ID) +
                               (o.has_start_cpu_time ? o.start_time_cpu_us : 0));
         API_INFO("API server listening on %s", o.api_sock);
+    }
+    if (o.config_file) {
+        rc = start_from_config_file(o.config_file);
+        if (rc) {
+            if (rt.server)
+                api_server_stop(rt.server);
+            return rc;
+        }
     }
     uv_run(rt.loop, UV_RUN_DEFAULT);
     /* Only begin_exit() ends the process; the loop cannot run dry. */

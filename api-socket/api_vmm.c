@@ -16,6 +16,7 @@
 #include "devices.h"
 #include "api_metrics.h"
 #include "exit_codes.h"
+#include "seccomp_filter.h"
 #include "vm.h"
 
 static uint64_t now_us(void)
@@ -95,6 +96,14 @@ static int redirect_console(const char *path, struct api_err *e)
     return 0;
 }
 
+/* SIGSYS: count the fault. Nothing more: the handler may interrupt malloc,
+ * so no metrics line can be written from it. */
+static void on_seccomp_violation(int nr)
+{
+    (void)nr;
+    api_metrics_add(API_M_SECCOMP_FAULTS, 1);
+}
+
 static void *vcpu_main(void *arg)
 {
     struct api_vmm *v = arg;
@@ -150,6 +159,7 @@ int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bo
     v->no_seccomp = no_seccomp;
     v->loop = loop;
     api_metrics_set_sampler(sample_devices, v);
+    seccomp_filter_set_violation_hook(on_seccomp_violation);
     v->on_guest_exit = on_guest_exit;
     v->exit_async.data = v;
     return uv_async_init(loop, &v->exit_async, on_exit_async);
@@ -196,6 +206,14 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
         vm_destroy(v->vm);
         v->vm = NULL;
         return api_errf(e, "cannot start the vCPU thread: %s", strerror(rc));
+    }
+    /* The loop's filter: after the vCPU thread exists (it installs its own
+     * in vm_run() and must not inherit this one), before the loop serves
+     * anything after boot. As with `ember run`, failing here ends ember. */
+    if (!v->no_seccomp && seccomp_filter_install(SECCOMP_ROLE_MAIN, -1, err, sizeof(err)) != 0) {
+        API_ERROR("%s", err);
+        fprintf(stderr, "ember: %s\n", err);
+        exit(EMBER_EXIT_GENERIC);
     }
     v->started = true;
     api_metrics_store(API_M_INSTANCE_START_US, now_us() - t0);
