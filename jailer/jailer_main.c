@@ -251,6 +251,20 @@ int main(int argc, char **argv)
     }
     if (e)
         jail_fail(failed, e);
+    /* Below the base, every component must be a real directory: a symlink
+     * planted there would move the bind mount and the chown of step 9 onto
+     * whatever it points at. */
+    for (int up = 0; up < 3; up++) {
+        char comp[4096];
+        struct stat st;
+        snprintf(comp, sizeof(comp), "%s", root);
+        for (int k = 0; k < up; k++)
+            *strrchr(comp, '/') = '\0';
+        if (lstat(comp, &st) != 0)
+            jail_fail(comp, errno);
+        if (!S_ISDIR(st.st_mode))
+            jail_failf(comp, "not a directory (a symbolic link?)");
+    }
 
     /* 5. The exec file, and its shared libraries when it has any. */
     jail_step_enter(JAIL_STEP_COPY);

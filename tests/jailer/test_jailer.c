@@ -219,6 +219,13 @@ static pid_t netns_holder(char *path, size_t len)
     return pid;
 }
 
+static int jail_mkdir_for_test(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "mkdir -p %s", dir);
+    return system(cmd);
+}
+
 static void cleanup_jail(const char *id, const char *exec)
 {
     struct spawn_result r;
@@ -613,6 +620,28 @@ Test(jailer, failed_step_names_step_and_path)
     snprintf(msg, sizeof(msg),
              "ember-jailer: create jail directory: %s/jailer_probe: Not a directory\n", file);
     cr_expect_str_eq(r.err, msg);
+    spawn_free(&r);
+}
+
+/* A symlink planted in the jail directory is refused, not followed. */
+Test(jailer, symlink_in_the_jail_directory_is_refused)
+{
+    struct spawn_result r;
+    char dir[256], link[300], msg[512];
+    struct stat st;
+
+    snprintf(dir, sizeof(dir), "%s/jailer_probe/evil", base);
+    snprintf(link, sizeof(link), "%s/root", dir);
+    cr_assert_eq(jail_mkdir_for_test(dir), 0);
+    cr_assert_eq(symlink("/", link), 0);
+    char *argv[] = {JAILER_BIN, "--id", "evil", STD, "--chroot-base-dir", base, NULL};
+    cr_assert_eq(spawn_run(argv, CAP_S, &r), 0);
+    cr_expect_eq(r.status, 12);
+    snprintf(msg, sizeof(msg),
+             "ember-jailer: create jail directory: %s: not a directory (a symbolic link?)\n", link);
+    cr_expect_str_eq(r.err, msg);
+    cr_expect_eq(lstat("/", &st), 0);
+    cr_expect_eq(st.st_uid, 0, "/ was chowned");
     spawn_free(&r);
 }
 
