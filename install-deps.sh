@@ -11,11 +11,17 @@ packages=(
     # monitor and control plane
     libuv1-dev libhttp-parser-dev libjansson-dev libcbor-dev libssl-dev
     libseccomp-dev liburing-dev
-    # tests
-    libcriterion-dev curl
+    # tests (libclang-rt: libFuzzer's runtime for the fuzz targets)
+    libcriterion-dev curl strace libclang-rt-14-dev
     # benchmarks: QEMU microvm is the side-by-side peer, gnuplot draws
     qemu-system-x86 gnuplot-nox
 )
+
+# The API tests check responses against the OpenAPI schemas with an npm
+# validator: Node.js from Debian when the machine has none.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

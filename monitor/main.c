@@ -8,6 +8,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "api_main.h"
 #include "cli.h"
 #include "exit_codes.h"
 #include "invoke.h"
@@ -107,10 +108,6 @@ int main(int argc, char **argv)
         return ember_invoke_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 1, argv + 1);
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        cli_usage(stdout);
-        return EMBER_EXIT_OK;
-    }
-    cli_usage(stderr);
-    return EMBER_EXIT_ARG_PARSING;
+    /* Firecracker's front: --api-sock, --config-file, --version, --help... */
+    return api_main(argc, argv);
 }
