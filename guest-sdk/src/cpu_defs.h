@@ -62,6 +62,7 @@
 #define MSR_LSTAR   0xc0000082
 #define MSR_FMASK   0xc0000084
 #define MSR_FS_BASE 0xc0000100
+#define MSR_TSC_DEADLINE 0x6e0
 #define EFER_SCE    0x1
 #define EFER_LME    0x100
 
@@ -85,6 +86,10 @@
  * with -fstack-usage when changing them). */
 #define BOOT_STACK_SIZE 1536
 #define IST_STACK_SIZE  16384
+#define IST2_STACK_SIZE 4096 /* interrupt stubs push 6 quadwords */
+
+/* Local APIC EOI register, xAPIC MMIO (SDM Vol. 3A §11.8.5). */
+#define LAPIC_EOI_GPA 0xfee000b0
 
 /* Number of exception vectors with a handler. */
 #define EXC_VECTORS 32

@@ -14,6 +14,7 @@
  *    microvm, Firecracker and other PVH loaders.
  *  - ember_syscall_entry: the `syscall` target (IA32_LSTAR).
  *  - ember_exc_<n>: exception entry stubs for vectors 0-31 (IST1).
+ *  - ember_irq_stubs: device interrupt entry (IST2), see cpu_irq.c.
  *
  * Both boot paths load the SDK's own GDT, TSS and IDT. The PVH path also
  * loads the SDK's page tables (a PVH loader enters with paging off); the
@@ -282,6 +283,66 @@ ember_wrmsr_site:
     ret
     .size ember_wrmsr_trap, . - ember_wrmsr_trap
 
+/* void ember_hlt_trap(uint32_t irq_count_seen, uint64_t tsc_deadline) and
+ * void ember_lidt_trap(const void *idtr): `hlt` and `lidt` for CPL3, through
+ * the #UD handler (below). cpu_irq.c uses them. Caller-saved registers
+ * (RAX, RCX, RDX) are clobbered. */
+    .globl ember_hlt_trap
+    .type ember_hlt_trap, @function
+ember_hlt_trap:
+ember_hlt_site:
+    ud2
+    ret
+    .size ember_hlt_trap, . - ember_hlt_trap
+
+    .globl ember_lidt_trap
+    .type ember_lidt_trap, @function
+ember_lidt_trap:
+ember_lidt_site:
+    ud2
+    ret
+    .size ember_lidt_trap, . - ember_lidt_trap
+
+/* ---- Interrupts ------------------------------------------------------------ */
+
+/* Device interrupts (cpu_irq.c sets the gates up on first use: vector
+ * IRQ_VECTOR_BASE + GSI, and the TSC-deadline timer). Every stub is 16 bytes
+ * (cpu_irq.c computes its address) and records "GSI n fired" in
+ * ember_irq_pending, counts in ember_irq_count, and EOIs the local APIC.
+ * Loop-free, a few instructions at CPL0. The gates use IST2: an interrupt
+ * taken while an exception is being handled on IST1 must not reset that
+ * stack under it. Single vCPU: one instruction is atomic against the
+ * application, no lock prefix needed. */
+    .macro IRQ gsi
+    .balign 16
+    push %rax
+    mov $\gsi, %eax
+    jmp ember_irq_common
+    .endm
+
+    .balign 16
+    .globl ember_irq_stubs
+ember_irq_stubs:
+    .irp g, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23
+    IRQ \g
+    .endr
+    .irp g, 24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
+    IRQ \g
+    .endr
+    IRQ 63                          /* index 48: the deadline timer */
+    .balign 16
+    .globl ember_irq_spurious
+ember_irq_spurious:                 /* SDM Vol. 3A §11.9: no EOI */
+    iretq
+
+ember_irq_common:
+    bts %rax, ember_irq_pending(%rip)
+    incl ember_irq_count(%rip)
+    mov $LAPIC_EOI_GPA, %eax
+    movl $0, (%rax)
+    pop %rax
+    iretq
+
 /* ---- Exceptions ---------------------------------------------------------- */
 
 /* Each stub makes the frame uniform (error code or 0, then the vector) and
@@ -299,16 +360,46 @@ ember_exc_\vec:
     jmp ember_exc_common
     .endm
 
+    /* #UD: three `ud2` sites are requests from the SDK for one privileged
+     * step (loop-free, a handful of instructions at CPL0); any other #UD is
+     * a fault. The iretq returns after the ud2 to CPL3, or to CPL0 when the
+     * request came from the system-call path on hardware. */
     .globl ember_exc_6
 ember_exc_6:
     cmpq $ember_wrmsr_site, (%rsp)  /* the ember_wrmsr_trap `ud2`? */
-    jne 1f
-    wrmsr
-    addq $2, (%rsp)
-    iretq
-1:  pushq $0
+    je 2f
+    cmpq $ember_hlt_site, (%rsp)    /* ember_hlt_trap? */
+    je 3f
+    cmpq $ember_lidt_site, (%rsp)   /* ember_lidt_trap? */
+    je 4f
+    pushq $0
     pushq $6
     jmp ember_exc_common
+2:  wrmsr
+    addq $2, (%rsp)
+    iretq
+3:  /* Sleep until an interrupt, unless one came after the caller read
+     * ember_irq_count (EDI): interrupts are off here (interrupt gate), and
+     * `sti; hlt` opens them only for the hlt (the STI shadow, SDM Vol. 2B
+     * STI), so no wake-up is lost between the check and the hlt. RSI: TSC
+     * deadline to arm (IA32_TSC_DEADLINE, SDM Vol. 3A §11.5.4.1), 0 = none. */
+    cmpl %edi, ember_irq_count(%rip)
+    jne 5f
+    test %rsi, %rsi
+    jz 6f
+    mov $MSR_TSC_DEADLINE, %ecx
+    mov %esi, %eax
+    mov %rsi, %rdx
+    shr $32, %rdx
+    wrmsr
+6:  sti
+    hlt
+    cli
+5:  addq $2, (%rsp)
+    iretq
+4:  lidt (%rdi)
+    addq $2, (%rsp)
+    iretq
 
     EXC 0, 0
     EXC 1, 0
@@ -410,7 +501,8 @@ ember_tss:
     .quad 0                         /* RSP2 */
     .quad 0
     .quad ember_ist1_stack_top      /* IST1 */
-    .quad 0, 0, 0, 0, 0, 0          /* IST2-7 */
+    .quad ember_ist2_stack_top      /* IST2: interrupts */
+    .quad 0, 0, 0, 0, 0             /* IST3-7 */
     .quad 0
     .word 0
     .word ember_tss_iomap - ember_tss
@@ -494,6 +586,11 @@ ember_ist1_stack:
     .skip IST_STACK_SIZE
     .globl ember_ist1_stack_top
 ember_ist1_stack_top:
+    .balign 16
+ember_ist2_stack:
+    .skip IST2_STACK_SIZE
+    .globl ember_ist2_stack_top
+ember_ist2_stack_top:
 
     .section .data.ember_hot, "aw"
     .balign 8

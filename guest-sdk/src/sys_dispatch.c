@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -37,6 +38,7 @@
 #include <time.h>
 
 #include "sdk.h"
+#include "sys_fd.h"
 
 #define ARCH_SET_GS   0x1001
 #define ARCH_SET_FS   0x1002
@@ -54,8 +56,10 @@ static uint64_t gs_base;
 
 static long sys_writev(int fd, const struct iovec *iov, long iovcnt)
 {
+    if (fd >= FD_FIRST)
+        return fd_sys_writev(fd, iov, iovcnt);
     if (fd != 1 && fd != 2)
-        return fd == 0 ? -EBADF : -EBADF;
+        return -EBADF;
     if (iovcnt < 0 || iovcnt > IOV_MAX_LINUX)
         return -EINVAL;
     if (!user_range_ok((uintptr_t)iov, (size_t)iovcnt * sizeof(*iov)))
@@ -286,6 +290,8 @@ static long sys_kill_self(long sig)
 
 static long sys_ioctl(int fd, unsigned long req, uintptr_t arg)
 {
+    if (fd >= FD_FIRST)
+        return fd_sys_ioctl(fd, req, arg);
     if (fd < 0 || fd > 2)
         return -EBADF;
     if (req != TIOCGWINSZ)
@@ -304,6 +310,8 @@ static long sys_ioctl(int fd, unsigned long req, uintptr_t arg)
 
 static long sys_fstat(int fd, struct stat *st)
 {
+    if (fd >= FD_FIRST)
+        return fd_sys_fstat(fd, st);
     if (fd < 0 || fd > 2)
         return -EBADF;
     if (!user_range_ok((uintptr_t)st, sizeof(*st)))
@@ -366,20 +374,79 @@ static long sys_getcwd(char *buf, size_t size)
     return 2;
 }
 
+static long sys_fcntl_console(int cmd)
+{
+    switch (cmd) {
+    case F_GETFD:
+    case F_SETFD:
+    case F_SETFL:
+        return 0;
+    case F_GETFL:
+        return O_RDWR;
+    default:
+        return -EINVAL;
+    }
+}
+
+static long sys_ppoll(struct pollfd *fds, unsigned long n, const struct timespec *ts)
+{
+    uint64_t ns = UINT64_MAX;
+    if (ts) {
+        if (!user_range_ok((uintptr_t)ts, sizeof(*ts)))
+            return -EFAULT;
+        struct timespec t = *ts;
+        if (t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= (long)NSEC_PER_SEC)
+            return -EINVAL;
+        ns = (uint64_t)t.tv_sec > UINT64_MAX / NSEC_PER_SEC - 1
+                 ? UINT64_MAX
+                 : (uint64_t)t.tv_sec * NSEC_PER_SEC + (uint64_t)t.tv_nsec;
+    }
+    return fd_sys_poll(fds, n, ns); /* the signal mask is ignored: no signals */
+}
+
 static COLD long sys_other(struct ember_syscall_frame *f)
 {
     uint64_t a0 = f->rdi, a1 = f->rsi, a2 = f->rdx, a3 = f->r10, a4 = f->r8, a5 = f->r9;
 
     switch (f->nr) {
     case SYS_read:
-    case SYS_readv:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_read((int)a0, (void *)a1, a2);
         return (int)a0 == 0 ? 0 : -EBADF; /* stdin is at end of file */
+    case SYS_readv:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_readv((int)a0, (const struct iovec *)a1, (long)a2);
+        return (int)a0 == 0 ? 0 : -EBADF;
     case SYS_pread64:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_pread((int)a0, (void *)a1, a2, (int64_t)a3);
+        return (int)a0 >= 0 && (int)a0 <= 2 ? -ESPIPE : -EBADF;
     case SYS_pwrite64:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_pwrite((int)a0, (const void *)a1, a2, (int64_t)a3);
+        return (int)a0 >= 0 && (int)a0 <= 2 ? -ESPIPE : -EBADF;
     case SYS_lseek:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_lseek((int)a0, (int64_t)a1, (int)a2);
         return (int)a0 >= 0 && (int)a0 <= 2 ? -ESPIPE : -EBADF;
     case SYS_close:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_close((int)a0);
         return (int)a0 >= 0 && (int)a0 <= 2 ? 0 : -EBADF;
+    case SYS_fsync:
+    case SYS_fdatasync:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_fsync((int)a0, f->nr == SYS_fdatasync);
+        return (int)a0 >= 0 && (int)a0 <= 2 ? -EINVAL : -EBADF;
+    case SYS_fcntl:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_fcntl((int)a0, (int)a1, a2);
+        return (int)a0 >= 0 && (int)a0 <= 2 ? sys_fcntl_console((int)a1) : -EBADF;
+    case SYS_poll:
+        return fd_sys_poll((struct pollfd *)a0, a1,
+                           (int)a2 < 0 ? UINT64_MAX : (uint64_t)(int)a2 * 1000000u);
+    case SYS_ppoll:
+        return sys_ppoll((struct pollfd *)a0, a1, (const struct timespec *)a2);
     case SYS_ioctl:
         return sys_ioctl((int)a0, a1, a2);
     case SYS_fstat:
@@ -389,8 +456,9 @@ static COLD long sys_other(struct ember_syscall_frame *f)
             return -ENOENT;
         return sys_fstat((int)a0, (struct stat *)a2);
     case SYS_open:
+        return fd_sys_openat(AT_FDCWD, (const char *)a0, (int)a1, (int)a2);
     case SYS_openat:
-        return -ENOENT; /* no file system (yet) */
+        return fd_sys_openat((int)a0, (const char *)a1, (int)a2, (int)a3);
 
     case SYS_mremap:
         return -ENOMEM; /* musl's realloc then copies */

@@ -1,0 +1,87 @@
+/* sys_fd.h: the SDK's file-descriptor table (see sys_fd.c).
+ *
+ * fds 0-2 are the console and are answered by sys_dispatch.c itself; every
+ * fd from 3 up is an entry here: an ops table and the driver's private
+ * pointer. A NULL op answers what Linux answers for a kind of file that
+ * cannot do it (listed per op below).
+ */
+#ifndef EMBER_SYS_FD_H
+#define EMBER_SYS_FD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define FD_FIRST 3
+#define FD_MAX   1024 /* fds 3 .. FD_MAX-1 */
+
+struct fd_entry;
+struct iovec;
+struct stat;
+struct pollfd;
+struct timespec;
+
+/* All return >= 0 or -errno, as the system call does. */
+struct fd_ops {
+    const char *kind;                                        /* for messages: "blk", "vsock" */
+    long (*read)(struct fd_entry *f, void *buf, size_t len); /* NULL: EINVAL */
+    long (*write)(struct fd_entry *f, const void *buf, size_t len); /* NULL: EINVAL */
+    /* NULL: read/write per iovec, stopping at the first short transfer */
+    long (*readv)(struct fd_entry *f, const struct iovec *iov, int cnt);
+    long (*writev)(struct fd_entry *f, const struct iovec *iov, int cnt);
+    long (*pread)(struct fd_entry *f, void *buf, size_t len, int64_t off);        /* ESPIPE */
+    long (*pwrite)(struct fd_entry *f, const void *buf, size_t len, int64_t off); /* ESPIPE */
+    long (*lseek)(struct fd_entry *f, int64_t off, int whence);                   /* ESPIPE */
+    long (*fstat)(struct fd_entry *f, struct stat *st); /* NULL: zeroed, st_mode 0 */
+    long (*ioctl)(struct fd_entry *f, unsigned long req, uintptr_t arg); /* ENOTTY */
+    long (*fsync)(struct fd_entry *f, int datasync);                     /* EINVAL */
+    /* POLLIN/POLLOUT/POLLHUP/POLLERR now, without blocking. NULL: always
+     * POLLIN | POLLOUT (a regular file). */
+    int (*poll_ready)(struct fd_entry *f);
+    long (*shutdown)(struct fd_entry *f, int how); /* NULL: ENOTSOCK */
+    long (*close)(struct fd_entry *f);             /* NULL: nothing to release */
+};
+
+struct fd_entry {
+    const struct fd_ops *ops;
+    void *priv;
+    int flags;   /* O_ACCMODE | O_NONBLOCK | O_APPEND ... as open() got them */
+    int fdflags; /* FD_CLOEXEC */
+    int64_t pos; /* file position, for drivers that have one */
+};
+
+/* The lowest free fd >= FD_FIRST for (ops, priv), or -EMFILE / -ENOMEM. */
+int fd_alloc(const struct fd_ops *ops, void *priv);
+/* The entry of an open fd >= FD_FIRST, or NULL. */
+struct fd_entry *fd_get(int fd);
+/* Forgets fd (does not call ops->close). */
+void fd_free(int fd);
+
+/* The system calls for fds >= FD_FIRST, called by sys_dispatch.c. */
+long fd_sys_read(int fd, void *buf, size_t len);
+long fd_sys_write(int fd, const void *buf, size_t len);
+long fd_sys_readv(int fd, const struct iovec *iov, long cnt);
+long fd_sys_writev(int fd, const struct iovec *iov, long cnt);
+long fd_sys_pread(int fd, void *buf, size_t len, int64_t off);
+long fd_sys_pwrite(int fd, const void *buf, size_t len, int64_t off);
+long fd_sys_lseek(int fd, int64_t off, int whence);
+long fd_sys_fstat(int fd, struct stat *st);
+long fd_sys_ioctl(int fd, unsigned long req, uintptr_t arg);
+long fd_sys_fsync(int fd, int datasync);
+long fd_sys_close(int fd);
+long fd_sys_fcntl(int fd, int cmd, unsigned long arg);
+long fd_sys_openat(int dirfd, const char *path, int flags, int mode);
+/* poll/ppoll over all fds (the console's too); timeout_ns UINT64_MAX =
+ * forever. */
+long fd_sys_poll(struct pollfd *fds, unsigned long nfds, uint64_t timeout_ns);
+
+/* Opening a path: a driver claims a name prefix ("/dev/vd"; a relative
+ * path is taken relative to "/"). open(path) calls the first provider whose
+ * prefix matches with the rest of the name ("a" for "/dev/vda"); it returns
+ * an fd or -errno. */
+struct fd_path_provider {
+    const char *prefix;
+    long (*open)(const char *rest, int flags, int mode);
+};
+
+#endif /* EMBER_SYS_FD_H */
