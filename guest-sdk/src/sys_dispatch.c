@@ -39,6 +39,7 @@
 
 #include "sdk.h"
 #include "sys_fd.h"
+#include "sys_socket.h"
 
 #define ARCH_SET_GS   0x1001
 #define ARCH_SET_FS   0x1002
@@ -459,6 +460,24 @@ static COLD long sys_other(struct ember_syscall_frame *f)
         return fd_sys_openat(AT_FDCWD, (const char *)a0, (int)a1, (int)a2);
     case SYS_openat:
         return fd_sys_openat((int)a0, (const char *)a1, (int)a2, (int)a3);
+
+    case SYS_socket:
+    case SYS_socketpair:
+    case SYS_bind:
+    case SYS_connect:
+    case SYS_listen:
+    case SYS_accept:
+    case SYS_accept4:
+    case SYS_sendto:
+    case SYS_recvfrom:
+    case SYS_sendmsg:
+    case SYS_recvmsg:
+    case SYS_shutdown:
+    case SYS_getsockname:
+    case SYS_getpeername:
+    case SYS_setsockopt:
+    case SYS_getsockopt:
+        return ember_sys_socketcall(f); /* sys_socket.c: AF_VSOCK */
 
     case SYS_mremap:
         return -ENOMEM; /* musl's realloc then copies */

@@ -308,6 +308,7 @@ struct poll_ctx {
     struct pollfd *fds;
     unsigned long n;
     long ready;
+    bool armed;
 };
 
 static bool poll_scan(void *arg)
@@ -338,6 +339,23 @@ static bool poll_scan(void *arg)
     return ready > 0;
 }
 
+/* Before poll() sleeps, the polled fds' devices turn their interrupts on
+ * (they keep them off while the guest spins); off again afterwards. */
+static void poll_arm_all(struct poll_ctx *c, int on)
+{
+    for (unsigned long i = 0; i < c->n; i++) {
+        struct fd_entry *f = c->fds[i].fd >= FD_FIRST ? fd_get(c->fds[i].fd) : NULL;
+        if (f && f->ops->poll_arm)
+            f->ops->poll_arm(f, on);
+    }
+    c->armed = on;
+}
+
+static void poll_arm(void *arg)
+{
+    poll_arm_all(arg, 1);
+}
+
 long fd_sys_poll(struct pollfd *fds, unsigned long nfds, uint64_t timeout_ns)
 {
     if (nfds > FD_MAX)
@@ -347,6 +365,8 @@ long fd_sys_poll(struct pollfd *fds, unsigned long nfds, uint64_t timeout_ns)
     struct poll_ctx c = {.fds = fds, .n = nfds, .ready = 0};
     if (poll_scan(&c) || timeout_ns == 0)
         return c.ready;
-    ember_wait(poll_scan, &c, timeout_ns);
+    ember_wait_armed(poll_scan, poll_arm, &c, timeout_ns);
+    if (c.armed)
+        poll_arm_all(&c, 0);
     return c.ready;
 }

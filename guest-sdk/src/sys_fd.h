@@ -40,6 +40,9 @@ struct fd_ops {
     int (*poll_ready)(struct fd_entry *f);
     long (*shutdown)(struct fd_entry *f, int how); /* NULL: ENOTSOCK */
     long (*close)(struct fd_entry *f);             /* NULL: nothing to release */
+    /* poll() is about to sleep (on = 1: turn the device's interrupts on) or
+     * is done (on = 0). NULL: the fd never waits on a device. */
+    void (*poll_arm)(struct fd_entry *f, int on);
 };
 
 struct fd_entry {
