@@ -122,8 +122,10 @@ static void guest_sleep(struct legacy *lg, uint64_t req_gpa)
     memcpy(&ns, &reqp->ns, sizeof(ns));
     ts.tv_sec = (time_t)(ns / 1000000000u);
     ts.tv_nsec = (long)(ns % 1000000000u);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        if (lg->park)
+            lg->park(lg->park_arg);
+    }
 }
 
 void legacy_flush(struct legacy *lg)
@@ -220,7 +222,7 @@ enum legacy_result legacy_mmio(struct legacy *lg, uint64_t addr, bool is_write, 
 {
     if (addr == EMBER_BOOT_TIMER_GPA && is_write && len >= 1 && data[0] == EMBER_BOOT_TIMER_MAGIC) {
         if (!lg->boot_timer_ns) {
-            lg->boot_timer_ns = timings_now_ns();
+            __atomic_store_n(&lg->boot_timer_ns, timings_now_ns(), __ATOMIC_RELAXED);
             timings_mark(TIMING_GUEST_MAIN);
             if (lg->boot_timer)
                 fprintf(stderr, "ember: guest boot time: %ld us since process start\n",

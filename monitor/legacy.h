@@ -31,6 +31,9 @@ struct legacy {
     uint64_t boot_timer_ns; /* when the guest wrote the boot timer, 0 if not yet */
     uint64_t console_bytes;
     uint64_t bad_requests; /* malformed console/sleep requests from the guest */
+    /* Called when a guest sleep is interrupted by a signal (vm_pause\'s kick). */
+    void (*park)(void *arg);
+    void *park_arg;
 };
 
 void legacy_init(struct legacy *lg, const struct guest_mem *mem, int out_fd, bool boot_timer);

@@ -90,6 +90,8 @@ static bool vm_needs_irqchip(const struct vm_config *cfg)
     return cfg->ndrives > 0 || cfg->has_vsock;
 }
 
+static void park_hook(void *arg);
+
 static void kick_handler(int sig)
 {
     (void)sig;
@@ -234,6 +236,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
     if (rc != 0)
         goto err;
     legacy_init(&vm->legacy, &vm->mem, STDOUT_FILENO, cfg->boot_timer);
+    vm->legacy.park = park_hook;
+    vm->legacy.park_arg = vm;
     timings_mark(TIMING_VM_CREATED);
     *out = vm;
     return 0;
@@ -312,11 +316,61 @@ static void pause_point(struct vm *vm)
     pthread_mutex_unlock(&vm->lock);
 }
 
+static void bump(uint64_t *c)
+{
+    __atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+
+static void count_exit(struct vm *vm, const struct kvm_run *run)
+{
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+        bump(run->io.direction == KVM_EXIT_IO_OUT ? &vm->stats.exits_io_out
+                                                  : &vm->stats.exits_io_in);
+        break;
+    case KVM_EXIT_MMIO:
+        bump(run->mmio.is_write ? &vm->stats.exits_mmio_write : &vm->stats.exits_mmio_read);
+        break;
+    case KVM_EXIT_HLT:
+        bump(&vm->stats.exits_hlt);
+        break;
+    case KVM_EXIT_SHUTDOWN:
+        bump(&vm->stats.exits_shutdown);
+        break;
+    case KVM_EXIT_INTR:
+        bump(&vm->stats.exits_intr);
+        break;
+    default:
+        bump(&vm->stats.exits_other);
+    }
+}
+
+void vm_get_stats(const struct vm *vm, struct vm_stats *out)
+{
+    const uint64_t *src = (const uint64_t *)&vm->stats;
+    uint64_t *dst = (uint64_t *)out;
+
+    for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    out->boot_timer_ns = __atomic_load_n(&vm->legacy.boot_timer_ns, __ATOMIC_RELAXED);
+}
+
+/* A guest sleeping in the sleep port must not hold up vm_pause(): the kick
+ * interrupts the host sleep, the vCPU parks, and the sleep goes on after. */
+static void park_hook(void *arg)
+{
+    struct vm *vm = arg;
+
+    if (__atomic_load_n(&vm->pause_req, __ATOMIC_ACQUIRE))
+        pause_point(vm);
+}
+
 static int handle_exit(struct vm *vm, bool *done)
 {
     struct kvm_run *run = vm->run;
     enum legacy_result r = LEGACY_CONTINUE;
 
+    count_exit(vm, run);
     switch (run->exit_reason) {
     case KVM_EXIT_IO: {
         uint8_t *data = (uint8_t *)run + run->io.data_offset;
@@ -447,6 +501,7 @@ int vm_run(struct vm *vm)
     legacy_flush(&vm->legacy);
     pthread_mutex_lock(&vm->lock);
     vm->running = false;
+    vm->finished = true;
     pthread_cond_broadcast(&vm->cond);
     pthread_mutex_unlock(&vm->lock);
     if (vm->timings) {
@@ -474,11 +529,17 @@ struct devices *vm_devices(struct vm *vm)
 int vm_pause(struct vm *vm)
 {
     pthread_mutex_lock(&vm->lock);
-    if (!vm->running) {
+    if (vm->finished) {
         pthread_mutex_unlock(&vm->lock);
         return -1;
     }
     vm->pause_req = true;
+    if (!vm->running) {
+        /* Not started yet: KVM_RUN returns at once with EINTR and parks. */
+        vm->run->immediate_exit = 1;
+        pthread_mutex_unlock(&vm->lock);
+        return 0;
+    }
     /* immediate_exit covers a kick that lands before KVM_RUN is entered. */
     vm->run->immediate_exit = 1;
     pthread_kill(vm->vcpu_thread, VM_KICK_SIGNAL);

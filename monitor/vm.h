@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vm_config.h"
 
@@ -22,10 +23,20 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
  * message is printed to stderr). */
 int vm_run(struct vm *vm);
 /* Pause/resume from another thread: vm_pause() returns once the vCPU is out
- * of KVM_RUN and parked; vm_resume() lets it go on. Return 0 or -1. */
+ * of KVM_RUN and parked (or, before vm_run has started, once the request is
+ * recorded: the vCPU then parks before its first instruction); vm_resume()
+ * lets it go on. vm_pause() fails (-1) only when the guest has ended. */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+/* Counters of the vCPU's life, readable from any thread. */
+struct vm_stats {
+    uint64_t exits_io_in, exits_io_out, exits_mmio_read, exits_mmio_write;
+    uint64_t exits_hlt, exits_shutdown, exits_intr, exits_other;
+    uint64_t boot_timer_ns; /* when the guest wrote the boot timer (CLOCK_MONOTONIC), 0 if not */
+};
+void vm_get_stats(const struct vm *vm, struct vm_stats *out);
 
 struct uv_loop_s;
 struct devices;

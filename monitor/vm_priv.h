@@ -25,7 +25,8 @@ struct vm {
     struct elf_image image;
     struct legacy legacy;
     struct devices devices;
-    bool boot_timer; /* report the boot-timer write */
+    struct vm_stats stats; /* updated with relaxed atomics by the vCPU thread */
+    bool boot_timer;       /* report the boot-timer write */
     bool timings;
     bool no_seccomp; /* --no-seccomp: vm_run() installs no filter */
 
@@ -33,7 +34,8 @@ struct vm {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     pthread_t vcpu_thread;
-    bool running; /* vm_run is in its loop */
+    bool running;  /* vm_run is in its loop */
+    bool finished; /* vm_run has returned */
     bool pause_req;
     bool paused;
 };
