@@ -122,6 +122,34 @@ static void on_exit_async(uv_async_t *a)
     v->on_guest_exit(v, atomic_load(&v->exit_status));
 }
 
+/* The vCPU's exit counters since the last flush, and the boot time once the
+ * guest has written the boot timer. */
+static void sample_vcpu(struct api_vmm *v)
+{
+    static const enum api_metric ids[7] = {API_M_VCPU_EXIT_IO_IN,     API_M_VCPU_EXIT_IO_OUT,
+                                           API_M_VCPU_EXIT_MMIO_READ, API_M_VCPU_EXIT_MMIO_WRITE,
+                                           API_M_VCPU_EXIT_HLT,       API_M_VCPU_EXIT_SHUTDOWN,
+                                           API_M_VCPU_EXIT_OTHER};
+    struct vm_stats st;
+
+    vm_get_stats(v->vm, &st);
+    const uint64_t now[7] = {st.exits_io_in,
+                             st.exits_io_out,
+                             st.exits_mmio_read,
+                             st.exits_mmio_write,
+                             st.exits_hlt,
+                             st.exits_shutdown,
+                             st.exits_other + st.exits_intr};
+    for (int i = 0; i < 7; i++) {
+        api_metrics_add(ids[i], now[i] - v->exits_seen[i]);
+        v->exits_seen[i] = now[i];
+    }
+    if (st.boot_timer_ns && !v->boot_time_stored && st.boot_timer_ns > v->start_mono_ns) {
+        api_metrics_store(API_M_BOOT_TIME_US, (st.boot_timer_ns - v->start_mono_ns) / 1000);
+        v->boot_time_stored = true;
+    }
+}
+
 /* Metrics sampler: the block devices' counters since the last flush. Runs on
  * the loop thread, where the devices do their I/O. */
 static void sample_devices(void *arg)
@@ -148,6 +176,7 @@ static void sample_devices(void *arg)
         api_metrics_add(ids[i], now[i] - v->blk_seen[i]);
         v->blk_seen[i] = now[i];
     }
+    sample_vcpu(v);
 }
 
 int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bool boot_timer,
@@ -171,6 +200,10 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
     struct vm_config cfg;
     char err[256];
     uint64_t t0 = now_us();
+    struct timespec mono;
+
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    v->start_mono_ns = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
     int rc;
 
     if (v->started)

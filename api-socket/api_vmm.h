@@ -31,10 +31,13 @@ struct api_vmm {
     bool started;
     int create_status; /* vm_create's EMBER_EXIT_* code of the last failure */
     _Atomic int exit_status;
-    bool boot_timer;      /* --boot-timer */
-    bool no_seccomp;      /* --no-seccomp */
-    uv_loop_t *loop;      /* the main loop: the API and the device backends */
-    uint64_t blk_seen[5]; /* block counters already added to the metrics */
+    bool boot_timer;        /* --boot-timer */
+    bool no_seccomp;        /* --no-seccomp */
+    uv_loop_t *loop;        /* the main loop: the API and the device backends */
+    uint64_t blk_seen[5];   /* block counters already added to the metrics */
+    uint64_t exits_seen[7]; /* vCPU exit counters already added */
+    uint64_t start_mono_ns; /* CLOCK_MONOTONIC at InstanceStart, for boot_time_us */
+    bool boot_time_stored;
     const char *instance_id;
     /* Called on the loop thread when the guest has ended. */
     void (*on_guest_exit)(struct api_vmm *v, int status);
