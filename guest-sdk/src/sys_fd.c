@@ -34,8 +34,10 @@
 
 static struct fd_entry *table; /* FD_MAX entries, NULL until the first open */
 
+long blk_posix_open(const char *rest, int flags, int mode); /* blk_posix.c */
+
 static const struct fd_path_provider providers[] = {
-    {NULL, NULL}, /* the blk driver's "/dev/vd" comes here */
+    {"/dev/vd", blk_posix_open},
 };
 
 int fd_alloc(const struct fd_ops *ops, void *priv)
