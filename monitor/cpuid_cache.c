@@ -16,6 +16,7 @@
 #define CACHE_MAGIC   0x43504d45u /* "EMPC" */
 #define CACHE_VERSION 1u
 #define CACHE_FILE    "kvm-cpuid"
+#define SEALED_ID     "sealed-by-ember-jailer"
 
 /* What must match for the cached answer to hold. */
 struct cache_key {
@@ -63,6 +64,20 @@ static int make_key(struct cache_key *key)
     return 0;
 }
 
+/* The key of a sealed copy: the marker and what a jail can still see. */
+static int make_sealed_key(struct cache_key *key)
+{
+    struct utsname u;
+
+    memset(key, 0, sizeof(*key));
+    if (uname(&u) != 0)
+        return -1;
+    memcpy(key->boot_id, SEALED_ID, sizeof(SEALED_ID));
+    memcpy(key->release, u.release, sizeof(key->release) - 1);
+    memcpy(key->version, u.version, sizeof(key->version) - 1);
+    return 0;
+}
+
 static const char *run_dir(void)
 {
     const char *d = getenv("EMBER_RUN_DIR");
@@ -71,7 +86,8 @@ static const char *run_dir(void)
 }
 
 /* Reads the cache if it is ours, intact and for this very host state. */
-static int cache_read(const char *path, const struct cache_key *key, struct kvm_cpuid2 *cpuid)
+static int cache_read(const char *path, const struct cache_key *key, bool sealed,
+                      struct kvm_cpuid2 *cpuid)
 {
     struct cache_header h;
     struct stat st;
@@ -83,7 +99,7 @@ static int cache_read(const char *path, const struct cache_key *key, struct kvm_
         return -1;
     /* Only a regular file that nobody else could have written. */
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
-        (st.st_mode & 022))
+        (st.st_mode & 022) || (sealed && st.st_uid != 0))
         goto out;
     if (read(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) || h.magic != CACHE_MAGIC ||
         h.version != CACHE_VERSION || memcmp(&h.key, key, sizeof(*key)) != 0 || h.nent == 0 ||
@@ -131,10 +147,13 @@ int cpuid_cache_get(int kvm_fd, struct kvm_cpuid2 *cpuid)
     struct cache_key key;
     char path[4096];
     const char *dir = run_dir();
-    bool usable = make_key(&key) == 0 &&
-                  snprintf(path, sizeof(path), "%s/%s", dir, CACHE_FILE) < (int)sizeof(path);
+    bool fits = snprintf(path, sizeof(path), "%s/%s", dir, CACHE_FILE) < (int)sizeof(path);
+    bool usable = fits && make_key(&key) == 0;
 
-    if (usable && cache_read(path, &key, cpuid) == 0)
+    if (usable && cache_read(path, &key, false, cpuid) == 0)
+        return 0;
+    /* No /proc: inside a jail, where only the jailer's sealed copy can do. */
+    if (fits && !usable && make_sealed_key(&key) == 0 && cache_read(path, &key, true, cpuid) == 0)
         return 0;
     cpuid->nent = CPUID_MAX_ENTRIES;
     if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0)
@@ -142,4 +161,37 @@ int cpuid_cache_get(int kvm_fd, struct kvm_cpuid2 *cpuid)
     if (usable)
         cache_write(dir, path, &key, cpuid);
     return 0;
+}
+
+int cpuid_cache_seal(int kvm_fd, const char *path)
+{
+    size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
+    struct kvm_cpuid2 *cpuid = calloc(1, sz);
+    struct cache_header h = {.magic = CACHE_MAGIC, .version = CACHE_VERSION};
+    size_t body;
+    int fd, rc;
+
+    if (!cpuid)
+        return ENOMEM;
+    rc = cpuid_cache_get(kvm_fd, cpuid);
+    if (rc == 0 && make_sealed_key(&h.key) != 0)
+        rc = errno;
+    if (rc) {
+        free(cpuid);
+        return rc;
+    }
+    h.nent = cpuid->nent;
+    body = cpuid->nent * sizeof(struct kvm_cpuid_entry2);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
+    if (fd < 0) {
+        free(cpuid);
+        return errno;
+    }
+    if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
+        write(fd, cpuid->entries, body) != (ssize_t)body)
+        rc = errno ? errno : EIO;
+    if (close(fd) != 0 && !rc)
+        rc = errno;
+    free(cpuid);
+    return rc;
 }

@@ -21,4 +21,12 @@
  * from the cache or from the ioctl on kvm_fd. Returns 0 or an errno. */
 int cpuid_cache_get(int kvm_fd, struct kvm_cpuid2 *cpuid);
 
+/* For ember-jailer: a jail has neither /proc nor /sys, so the ember inside
+ * cannot check the cache key. The jailer, which can, writes a sealed copy at
+ * path (read-only, owned by root): its key says "sealed by the jailer" plus
+ * the kernel's uname, and a jailed ember trusts such a file only when no
+ * ordinary key can be made, root owns it and nobody else may write it.
+ * Returns 0 or an errno. */
+int cpuid_cache_seal(int kvm_fd, const char *path);
+
 #endif

@@ -276,8 +276,12 @@ Test(jailer, probe_sees_only_its_jail)
     /* Limits. */
     expect_line(out, "rlimit-nofile=512,512");
     expect_line(out, "rlimit-fsize=1048576,1048576");
-    /* The root: the probe, its pid file, three devices owned by uid:gid. */
-    cr_expect_eq(count(out, "\nentry="), 7, "root contents:\n%s", out);
+    /* The root: the probe, its pid file, three devices owned by uid:gid, and
+     * the CPUID answer sealed for ember, read-only and root's. */
+    cr_expect_eq(count(out, "\nentry="), 10, "root contents:\n%s", out);
+    expect_line(out, "entry=/run dir 0755 0:0");
+    expect_line(out, "entry=/run/ember dir 0755 0:0");
+    expect_line(out, "entry=/run/ember/kvm-cpuid file 0444 0:0");
     expect_line(out, "entry=/jailer_probe file 0755 0:0");
     expect_line(out, "entry=/jailer_probe.pid file 0644 0:0");
     expect_line(out, "entry=/dev dir 0755 0:0");
