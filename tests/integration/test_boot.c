@@ -350,3 +350,17 @@ Test(boot, cpuid_cache_is_written_and_survives_damage)
     unlink(path);
     rmdir(dir);
 }
+
+/* A guest built without the SDK, entered only through its PVH note: 32-bit
+ * protected mode, hvm_start_info in EBX, output through the 8250 UART. */
+Test(boot, pvh_guest_boots_with_start_info)
+{
+    struct spawn_result r;
+
+    need_kvm();
+    EMBER(&r, "run", GUEST_DIR "/pvh_raw", "console=ttyS0", "reboot=k");
+    cr_expect_eq(r.status, 42, "status %d (1: the PVH entry state was wrong), err: %s", r.status,
+                 r.err);
+    cr_expect_str_eq(r.out, "pvh: magic ok, cmdline: console=ttyS0 reboot=k\n");
+    spawn_free(&r);
+}

@@ -96,3 +96,21 @@ Test(virtio, bad_drive_options_are_named)
     expect(r.err, "ember: --drive: unknown option \"fast\"\n", "stderr");
     spawn_free(&r);
 }
+
+/* Guests without the SDK learn of devices from their command line. */
+Test(virtio, pvh_guest_finds_devices_on_its_command_line)
+{
+    struct spawn_result r;
+    char drive[160];
+
+    need_kvm();
+    snprintf(drive, sizeof(drive), "%s", make_disk("pvh", 1 << 20));
+    run(&r, (char *[]){EMBER_BIN, "run", "--drive", drive, "--drive", drive, GUEST_DIR "/pvh_raw",
+                       "console=ttyS0", NULL});
+    cr_expect_eq(r.status, 42, "err: %s", r.err);
+    cr_expect_str_eq(r.out, "pvh: magic ok, cmdline: console=ttyS0 "
+                            "virtio_mmio.device=4K@0xc0001000:5 "
+                            "virtio_mmio.device=4K@0xc0002000:6\n");
+    spawn_free(&r);
+    unlink(drive);
+}
