@@ -37,7 +37,7 @@
 #include <ember/faas_runtime.h>
 #include <ember/vsock.h>
 
-#define IN_CAP_MIN  (64u * 1024u)
+#define IN_CAP_MIN  (4u * 1024u)
 #define IN_CAP_KEEP (1u << 20) /* shrink back to IN_CAP_MIN after bigger requests */
 #define BACKLOG     128
 #define MSG_MAX     160

@@ -98,7 +98,10 @@ static int start(void)
     for (unsigned i = TX_SLOTS; i-- > 0;)
         if (i < vq[Q_TX].size)
             tx_free[ntx_free++] = (uint8_t)i;
-    cid = vdev_cfg64(&dev, CFG_GUEST_CID);
+    /* The low half of the le64 guest_cid: CIDs are 32-bit in the socket API
+     * (svm_cid), and one register read instead of four (generation, two
+     * halves, generation) saves ~0.2 ms on kvm_pvm. */
+    cid = vdev_cfg32(&dev, CFG_GUEST_CID);
     if ((r = vdev_driver_ok(&dev)) != 0)
         return r;
     vq_kick(&dev, &vq[Q_RX]);
@@ -189,7 +192,7 @@ static void event_process(void)
         uint32_t *ev = tok;
         if (len >= 4 && ev[0] == EVENT_TRANSPORT_RESET) {
             /* §5.10.6.7: connections are gone; the CID may have changed. */
-            cid = vdev_cfg64(&dev, CFG_GUEST_CID);
+            cid = vdev_cfg32(&dev, CFG_GUEST_CID);
             vsock_sock_transport_reset();
         }
         event_give(ev);

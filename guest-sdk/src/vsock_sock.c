@@ -8,17 +8,14 @@
  * until an interrupt), bounded by SO_RCVTIMEO/SO_SNDTIMEO and the connect
  * timeout.
  *
- * Receive side: each connection has a ring of buf_alloc bytes (allocated on
- * its first data, pages touched only as data flows; rings of closed sockets
- * are kept for reuse). Payload is copied into it out of the RX buffer, which
- * goes straight back to the device. The peer may send at most buf_alloc -
- * (rx_cnt - fwd_cnt) bytes (virtio 1.2 §5.10.6.3); we tell it fwd_cnt in every
- * packet and send a CREDIT_UPDATE once half the buffer was consumed without
- * the peer hearing of it, or when it asks (CREDIT_REQUEST). A peer that sends
- * beyond its credit is reset.
- * Send side: at most the peer's credit, in packets of up to
- * VSOCK_TX_PAYLOAD_MAX bytes; a writer with no credit asks for it
- * (CREDIT_REQUEST) and waits.
+ * Receive side: each connection has a ring, allocated on its first data,
+ * VSK_RING_MIN bytes and doubled up to buf_alloc while data waits in it
+ * (rings of closed sockets are kept for reuse). Payload is copied into it out of the RX buffer,
+ * which goes straight back to the device. The peer may send at most buf_alloc - (rx_cnt - fwd_cnt)
+ * bytes (virtio 1.2 §5.10.6.3); we tell it fwd_cnt in every packet and send a CREDIT_UPDATE once
+ * half the buffer was consumed without the peer hearing of it, or when it asks (CREDIT_REQUEST). A
+ * peer that sends beyond its credit is reset. Send side: at most the peer's credit, in packets of
+ * up to VSOCK_TX_PAYLOAD_MAX bytes; a writer with no credit asks for it (CREDIT_REQUEST) and waits.
  *
  * Closing follows Linux: close() of a live connection sends SHUTDOWN
  * (both directions) and keeps the connection until the peer's RST, at most
@@ -52,6 +49,7 @@
 #define VSK_EPHEMERAL_FIRST    49152u
 #define VSK_HASH               256u
 #define VSK_RING_CACHE         16u
+#define VSK_RING_MIN           (16u * 1024u)
 #define VSK_RST_OWED           64u
 #define NO_DEADLINE            UINT64_MAX
 
@@ -446,6 +444,35 @@ static void conn_reset(struct vsk *s, int err)
 
 /* ---- receiving -------------------------------------------------------------- */
 
+/* Makes room for len more bytes: the ring starts small and doubles up to
+ * buf_alloc (rounded to pages) as data waits in it, so an idle or
+ * promptly-read connection holds little memory. */
+static bool ring_room(struct vsk *s, uint32_t len)
+{
+    uint32_t need = s->rlen + len;
+    if (need <= s->rcap)
+        return true;
+    uint32_t max = (uint32_t)ALIGN_UP(s->buf_alloc, PAGE_SIZE);
+    uint32_t cap = s->rcap ? s->rcap : VSK_RING_MIN;
+    while (cap < need && cap < max)
+        cap = cap > max / 2 ? max : cap * 2;
+    if (cap < need)
+        return false; /* cannot happen: the credit check bounds need */
+    uint8_t *n = ring_get(cap);
+    if (!n)
+        return false;
+    uint32_t first = s->rcap - s->rhead < s->rlen ? s->rcap - s->rhead : s->rlen;
+    if (s->rlen) {
+        sdk_memcpy(n, s->rbuf + s->rhead, first);
+        sdk_memcpy(n + first, s->rbuf, s->rlen - first);
+    }
+    ring_put(s->rbuf, s->rcap);
+    s->rbuf = n;
+    s->rcap = cap;
+    s->rhead = 0;
+    return true;
+}
+
 static void rx_data(struct vsk *s, const uint8_t *p, uint32_t len)
 {
     if (s->shut & VSOCK_SHUTDOWN_RCV || s->state == VS_ZOMBIE) {
@@ -458,15 +485,9 @@ static void rx_data(struct vsk *s, const uint8_t *p, uint32_t len)
         conn_reset(s, EPROTO); /* beyond the credit we gave */
         return;
     }
-    if (!s->rbuf) {
-        uint32_t cap = (uint32_t)ALIGN_UP(s->buf_alloc, PAGE_SIZE);
-        s->rbuf = ring_get(cap);
-        if (!s->rbuf) {
-            conn_reset(s, ENOMEM);
-            return;
-        }
-        s->rcap = cap;
-        s->rhead = 0;
+    if (!ring_room(s, len)) {
+        conn_reset(s, ENOMEM);
+        return;
     }
     uint32_t at = s->rhead + s->rlen;
     if (at >= s->rcap)
