@@ -238,6 +238,9 @@ long fd_sys_ioctl(int fd, unsigned long req, uintptr_t arg)
     struct fd_entry *f = fd_get(fd);
     if (!f)
         return -EBADF;
+    /* Linux takes the request as an unsigned int; musl passes an int,
+     * which arrives sign-extended (BLKGETSIZE64 has bit 31 set). */
+    req = (unsigned int)req;
     return f->ops->ioctl ? f->ops->ioctl(f, req, arg) : -ENOTTY;
 }
 
