@@ -175,6 +175,7 @@ int main(int argc, char **argv)
     vr_setup(&v, VR_BUF);
     printf("vsock-echo: cid %lu, port %u\n", (unsigned long)v.cid, port);
     fflush(stdout);
+    uint64_t next_check = 0;
     while (served < want) {
         uint32_t id, len;
         struct vr_hdr *h;
@@ -190,9 +191,13 @@ int main(int argc, char **argv)
         for (unsigned i = 0; i < MAXC; i++)
             if (conns[i].used)
                 pump(&conns[i]);
-        if (vr_needs_reset(&v)) {
-            printf("vsock-echo: device needs reset\n");
-            return 3;
+        /* Reading the status register is a VM exit: not on every turn. */
+        if (ember_monotonic_ns() >= next_check) {
+            next_check = ember_monotonic_ns() + 100000000ull;
+            if (vr_needs_reset(&v)) {
+                printf("vsock-echo: device needs reset\n");
+                return 3;
+            }
         }
     }
     printf("vsock-echo: served %u connections, %lu bytes\n", served, (unsigned long)echoed);

@@ -197,14 +197,20 @@ static inline void vr_tx_reclaim(struct vr *v)
  * device needs a reset). */
 static inline uint8_t *vr_tx_begin(struct vr *v, uint32_t *slot)
 {
-    uint64_t deadline = ember_monotonic_ns() + 2000000000ull;
+    uint64_t start = ember_monotonic_ns(), check = start + 1000000ull;
 
     for (;;) {
         vr_tx_reclaim(v);
         if (v->ntx_free)
             break;
-        if (vr_needs_reset(v) || ember_monotonic_ns() > deadline)
+        uint64_t now = ember_monotonic_ns();
+        if (now > start + 2000000000ull)
             return NULL;
+        if (now > check) { /* a register read is a VM exit: once a millisecond */
+            check = now + 1000000ull;
+            if (vr_needs_reset(v))
+                return NULL;
+        }
     }
     *slot = v->tx_free[--v->ntx_free];
     return v->tx[*slot];
