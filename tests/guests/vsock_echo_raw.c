@@ -61,8 +61,16 @@ static void handle(const struct vr_hdr *h, uint32_t total)
     const uint8_t *payload = (const uint8_t *)h + VR_HDR;
     struct conn *c;
 
-    if (h->dst_cid != v.cid || h->type != 1 || h->dst_port != port)
+    if (h->dst_cid != v.cid || h->type != 1)
         return;
+    if (h->dst_port != port) {
+        if (h->op != VR_OP_RST) { /* nothing listens there */
+            struct vr_hdr r;
+            vr_hdr_init(&v, &r, h->dst_port, h->src_port, VR_OP_RST, 0, 0);
+            vr_send(&v, &r, NULL);
+        }
+        return;
+    }
     c = find(h->src_port);
     if (h->op == VR_OP_REQUEST) {
         if (c)
