@@ -2,9 +2,9 @@
  *
  * The transport is virtio 1.2 §4.2 (MMIO, version 2), the queues are split
  * virtqueues (§2.7). Devices are found in the boot info's device list
- * (ember: base, 4 KiB window, GSI) or, under PVH, in the
- * virtio_mmio.device=<size>@<base>:<gsi> words QEMU microvm appends to the
- * command line (auto-kernel-cmdline, on by default there).
+ * (ember: base, 4 KiB window, GSI) or, under PVH, in
+ * virtio_mmio.device=<size>@<base>:<gsi> words on the command line (the
+ * Linux convention), else at QEMU microvm's fixed places.
  *
  * Every register access is an exit to the monitor (10-80 us on kvm_pvm), so
  * the hot path touches exactly one register: QueueNotify, which ember turns
@@ -149,6 +149,33 @@ static int cmdline_device(unsigned n, struct ember_device *out)
     return -1;
 }
 
+/* QEMU microvm's fixed layout (hw/i386/microvm.c), for when the command
+ * line names no device: QEMU 7 appends its virtio_mmio.device= words only
+ * to a Linux kernel's command line, not to a PVH ELF's. Transports are
+ * 512-byte windows from 0xfeb00000; with the second IOAPIC (ACPI on, the
+ * default) there are 24 on GSIs 24-47, else 8 on GSIs 5-12 (ACPI on with
+ * ioapic2=off puts them on 16-23: name them on the command line then). */
+#define MICROVM_MMIO_BASE  0xfeb00000u
+#define MICROVM_MMIO_SIZE  512u
+#define IOAPIC2_BASE       0xfec10000u
+#define IOAPIC_VERSION_REG 1u
+
+static int microvm_device(unsigned n, struct ember_device *out)
+{
+    volatile uint32_t *io2 = (volatile uint32_t *)(uintptr_t)IOAPIC2_BASE;
+    io2[0] = IOAPIC_VERSION_REG;
+    uint32_t ver = io2[4]; /* IOWIN; nothing there reads as 0 or all ones */
+    bool two = ver != 0 && ver != 0xffffffffu && (ver & 0xff) >= 0x11;
+    unsigned count = two ? 24 : 8, gsi0 = two ? 24 : 5;
+    if (n >= count)
+        return -1;
+    out->type = EMBER_DEV_VIRTIO_MMIO;
+    out->irq = gsi0 + n;
+    out->mmio_base = MICROVM_MMIO_BASE + (uint64_t)n * MICROVM_MMIO_SIZE;
+    out->mmio_size = MICROVM_MMIO_SIZE;
+    return 0;
+}
+
 int vdev_find(uint32_t device_id, unsigned index, struct ember_device *out)
 {
     const struct ember_boot_info *bi = ember_boot_info();
@@ -168,7 +195,15 @@ int vdev_find(uint32_t device_id, unsigned index, struct ember_device *out)
         return -ENODEV;
     }
     struct ember_device e;
-    for (unsigned i = 0; cmdline_device(i, &e) == 0; i++)
+    unsigned i;
+    for (i = 0; cmdline_device(i, &e) == 0; i++)
+        if (mmio_device_id(e.mmio_base) == device_id && found++ == index) {
+            *out = e;
+            return 0;
+        }
+    if (i > 0)
+        return -ENODEV;
+    for (i = 0; microvm_device(i, &e) == 0; i++)
         if (mmio_device_id(e.mmio_base) == device_id && found++ == index) {
             *out = e;
             return 0;

@@ -17,6 +17,8 @@
  *                    the drive still works afterwards
  *   ack              writes block n with its number and prints "acked n"
  *                    once the device has completed it, until killed
+ * A mode prefixed "hlt:" waits without spinning (every completion through
+ * the interrupt and hlt) and prints the wait counters.
  * The pattern is word(seed, offset) per 8-byte word: test_virtio.c computes
  * the same. */
 #include <errno.h>
@@ -30,6 +32,7 @@
 #include <unistd.h>
 
 #include <ember/blk.h>
+#include <ember/wait.h>
 
 #define BLKGETSIZE64 0x80081272
 #define BLKGETSIZE   0x1260
@@ -334,6 +337,11 @@ static int mode_ack(void)
 int main(int argc, char **argv)
 {
     const char *m = argc > 1 ? argv[1] : "";
+    bool hlt = !strncmp(m, "hlt:", 4);
+    if (hlt) { /* no spinning: every wait sleeps in hlt until the interrupt */
+        ember_wait_set_spin_ns(0);
+        m += 4;
+    }
     uint64_t seed = argc > 3 ? strtoull(argv[3], NULL, 0) : 1;
     int r;
     if (!strcmp(m, "fill") && argc > 2)
@@ -355,6 +363,14 @@ int main(int argc, char **argv)
     else {
         printf("blk_data: unknown mode \"%s\"\n", m);
         return 2;
+    }
+    if (hlt) {
+        struct ember_wait_stats st;
+        ember_wait_stats(&st);
+        printf("blk_data: hlt waits=%llu hlts=%llu irqs=%llu\n", (unsigned long long)st.waits,
+               (unsigned long long)st.hlts, (unsigned long long)st.irqs);
+        if (st.hlts == 0 || st.irqs == 0)
+            r = 1;
     }
     return r ? 1 : 0;
 }
