@@ -2,6 +2,7 @@
  * behind the Unix-socket bridge (handshake, `ember invoke`, the client
  * library, sizes, many invocations, concurrency) and a hostile guest. */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -381,4 +382,74 @@ Test(vsock, bad_vsock_options_are_named)
     cr_assert_eq(spawn_run((char *[]){EMBER_BIN, "invoke", "--port", "x", NULL}, CAP_S, &r), 0);
     cr_expect_eq(r.status, 2);
     spawn_free(&r);
+}
+
+/* Waits until the file at path contains needle. */
+static bool wait_for_output(const char *path, const char *needle, int cap_s)
+{
+    for (int i = 0; i < cap_s * 100; i++) {
+        char *out = slurp(path);
+        bool found = strstr(out, needle) != NULL;
+        free(out);
+        if (found)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+Test(vsock, hostile_guest_is_contained)
+{
+    struct vm vm;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    static char buf[1 << 20];
+    size_t got = 0;
+
+    need_kvm();
+    vm_start(&vm, "hostile", (char *[]){GUEST_DIR "/vsock_hostile", NULL});
+    cr_assert(wait_for_output(vm.out, "hostile: ready", 30), "guest never got ready");
+    /* Connect, and read nothing until the guest has sent past its credit. */
+    struct timeval tv = {10, 0};
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    memcpy(sa.sun_path, vm.uds, strlen(vm.uds) + 1);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(write(fd, "CONNECT 5000\n", 13), 13);
+    cr_expect(wait_for_output(vm.out, "hostile: credit lie:", 30));
+    for (;;) {
+        ssize_t n = read(fd, buf + got, sizeof(buf) - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    cr_expect(strncmp(buf, "OK ", 3) == 0);
+    /* At most the credit the device gave: 256 KiB of data after the OK line. */
+    cr_expect_leq(got, 256 * 1024 + 16, "host got %zu bytes", got);
+
+    int ember_rc = vm_wait(&vm, CAP_S);
+    char *out = slurp(vm.out), *err = slurp(vm.err);
+    cr_expect_eq(ember_rc, 0, "ember: %d\nout: %s\nerr: %s", ember_rc, out, err);
+    static const char *lines[] = {
+        "hostile: credit lie: reset\n",
+        "hostile: bad type: rst\n",
+        "hostile: len beyond the chain: rst\n",
+        "hostile: unknown op: rst\n",
+        "hostile: wrong src_cid: rst\n",
+        "hostile: flood: 1087 rsts, bounded\n",
+        "hostile: short header: needs reset\n",
+        "hostile: RX buffer without room for data: needs reset\n",
+        "hostile: recovered\n",
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+        cr_expect(strstr(out, lines[i]) != NULL, "guest output lacks \"%s\":\n%s", lines[i], out);
+    cr_expect(strstr(err, "ember: virtio-vsock: queue 1: TX packet of 20 bytes, shorter than its "
+                          "44-byte header; device needs reset") != NULL,
+              "%s", err);
+    cr_expect(strstr(err, "ember: virtio-vsock: queue 0: RX buffer of 44 writable bytes (at "
+                          "least 45 needed); device needs reset") != NULL,
+              "%s", err);
+    free(out);
+    free(err);
+    vm_cleanup(&vm);
 }
