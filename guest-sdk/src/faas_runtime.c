@@ -417,9 +417,10 @@ int ember_faas_serve_with(const struct ember_faas_options *opt, ember_faas_handl
     if (opt->on_listen)
         opt->on_listen(port);
 
-    unsigned n = 0; /* conns[0, n) are open */
+    unsigned n = 0;      /* conns[0, n) are open */
+    bool paused = false; /* accept() ran out of fds or memory: wait for a close */
     for (;;) {
-        pfd[0].fd = n < max_conns ? (int)lfd : -1;
+        pfd[0].fd = n < max_conns && !paused ? (int)lfd : -1;
         pfd[0].events = POLLIN;
         for (unsigned i = 0; i < n; i++) {
             pfd[1 + i].fd = conns[i].fd;
@@ -433,8 +434,12 @@ int ember_faas_serve_with(const struct ember_faas_options *opt, ember_faas_handl
         if (pfd[0].revents & POLLIN) {
             while (n < max_conns) {
                 long fd = sys(SYS_accept4, lfd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC, 0, 0);
-                if (fd < 0)
+                if (fd < 0) {
+                    /* EMFILE, ENOMEM: the connection stays queued until
+                     * one of ours closes. */
+                    paused = fd != -EAGAIN;
                     break;
+                }
                 memset(&conns[n], 0, sizeof(conns[n]));
                 conns[n].fd = (int)fd;
                 stats.connections++;
@@ -453,10 +458,12 @@ int ember_faas_serve_with(const struct ember_faas_options *opt, ember_faas_handl
         }
         /* Drop the closed ones (order does not matter). */
         for (unsigned i = 0; i < n;) {
-            if (conns[i].fd < 0)
+            if (conns[i].fd < 0) {
                 conns[i] = conns[--n];
-            else
+                paused = false;
+            } else {
                 i++;
+            }
         }
         if (opt->max_invocations && stats.invocations >= opt->max_invocations) {
             for (unsigned i = 0; i < n; i++) {
