@@ -462,3 +462,33 @@ Test(virtio, blk_killed_mid_io_keeps_acknowledged_writes_async)
 {
     blk_killed_mid_io(",async");
 }
+
+/* Every wait through hlt and the device's interrupt (irqfd -> IOAPIC ->
+ * LAPIC), no spinning: the data must be the same, and the guest fails
+ * ("hlt:" mode) unless it really slept and took interrupts. */
+static void blk_interrupt_path(const char *engine_opt)
+{
+    struct spawn_result r;
+    char *disk = blk_disk("irq", 4 * MIB), opts[256];
+
+    need_kvm();
+    snprintf(opts, sizeof(opts), "%s%s", disk, engine_opt);
+    blk_run(&r, opts, (const char *[]){"hlt:fill", "/dev/vda", "77", NULL});
+    cr_expect_eq(r.status, 0, "status %d\nout: %s\nerr: %s", r.status, r.out, r.err);
+    expect(r.out, "blk_data: fill ok 4194304\n", "guest output");
+    expect(r.out, "blk_data: hlt waits=", "guest output");
+    spawn_free(&r);
+    cr_expect_eq(blk_pattern_mismatch(disk, 77, 4 * MIB), -1, "host file differs");
+    unlink(disk);
+    free(disk);
+}
+
+Test(virtio, blk_interrupt_path_sync)
+{
+    blk_interrupt_path("");
+}
+
+Test(virtio, blk_interrupt_path_async)
+{
+    blk_interrupt_path(",async");
+}
