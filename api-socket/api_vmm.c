@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api_log.h"
+#include "vsock.h"
 #include "blk.h"
 #include "devices.h"
 #include "api_metrics.h"
@@ -62,6 +63,13 @@ int api_vm_config_from(const struct api_resources *res, bool boot_timer, bool no
         limiter_to(&d->rate_limiter, &b.rate_limiter);
         if (vm_config_add_drive(cfg, &b, err, sizeof(err)) < 0)
             return api_errf(e, "drive \"%s\": %s", d->id, err);
+    }
+    if (res->vsock.set) {
+        cfg->has_vsock = true;
+        cfg->vsock.guest_cid = res->vsock.guest_cid;
+        cfg->vsock.uds_path = strdup(res->vsock.uds_path);
+        if (!cfg->vsock.uds_path)
+            return api_errf(e, "out of memory");
     }
     cfg->kernel_path = strdup(res->boot.kernel_image_path);
     if (!cfg->kernel_path)
@@ -175,6 +183,21 @@ static void sample_devices(void *arg)
     for (int i = 0; i < 5; i++) {
         api_metrics_add(ids[i], now[i] - v->blk_seen[i]);
         v->blk_seen[i] = now[i];
+    }
+    if (d->vsock) {
+        static const enum api_metric vids[5] = {API_M_VSOCK_RX_BYTES, API_M_VSOCK_TX_BYTES,
+                                                API_M_VSOCK_CONNS_ADDED, API_M_VSOCK_CONNS_REMOVED,
+                                                API_M_VSOCK_FAILURES};
+        struct vsock_stats vs;
+        vsock_get_stats(d->vsock, &vs);
+        uint64_t added = vs.conns_host + vs.conns_guest;
+        const uint64_t vnow[5] = {vs.rx_bytes, vs.tx_bytes, added, added - vs.conns_active,
+                                  vs.malformed + vs.credit_violations + vs.conns_refused +
+                                      vs.conns_timed_out};
+        for (int i = 0; i < 5; i++) {
+            api_metrics_add(vids[i], vnow[i] - v->vsock_seen[i]);
+            v->vsock_seen[i] = vnow[i];
+        }
     }
     sample_vcpu(v);
 }

@@ -36,6 +36,7 @@ struct api_vmm {
     uv_loop_t *loop;        /* the main loop: the API and the device backends */
     uint64_t blk_seen[5];   /* block counters already added to the metrics */
     uint64_t exits_seen[7]; /* vCPU exit counters already added */
+    uint64_t vsock_seen[5]; /* vsock counters already added */
     uint64_t start_mono_ns; /* CLOCK_MONOTONIC at InstanceStart, for boot_time_us */
     bool boot_time_stored;
     const char *instance_id;
