@@ -171,6 +171,23 @@ st=$?
 check "the exported configuration boots (status 9, got $st)" test "$st" -eq 9
 check "with its arguments" grep -qx 'argv\[2\] = "trip"' "$WORK/stdout"
 
+echo "== PUT /vsock: a function answers through the Unix-socket bridge"
+FAAS="$(dirname "$HELLO")/faas-echo"
+if [ -f "$FAAS" ]; then
+    start_ember --level Off --metrics-path "$WORK/m-vsock.json"
+    expect PUT /machine-config '{"vcpu_count":1,"mem_size_mib":16}' 204
+    expect PUT /boot-source "{\"kernel_image_path\":\"$FAAS\"}" 204
+    expect PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$WORK/fn.sock\"}" 204
+    expect PUT /actions '{"action_type":"InstanceStart"}' 204
+    out=$(printf 'payload through the api' | "$EMBER" invoke --uds "$WORK/fn.sock" --wait --timeout 10000)
+    check "ember invoke gets the echo back (got \"$out\")" test "$out" = "payload through the api"
+    expect PUT /actions '{"action_type":"FlushMetrics"}' 204
+    check "metrics: vsock bytes counted" grep -q '"vsock":{"rx_bytes_count":[1-9]' "$WORK/m-vsock.json"
+    stop_ember
+else
+    echo "SKIPPED: $FAAS was not built"
+fi
+
 echo "== schema of every answer"
 schema_run "$TOOLS" "$SPEC"
 summary
