@@ -23,6 +23,7 @@
  * the same. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include <ember/blk.h>
+#include <ember/guest.h>
 #include <ember/wait.h>
 
 #define BLKGETSIZE64 0x80081272
@@ -308,6 +310,20 @@ static int mode_range(void)
     CHECK(pwrite(fd, big, 4096, (off_t)size - 512) == 512, "pwrite across the end");
     CHECK(pread(fd, big, 512, -1) < 0 && errno == EINVAL, "negative offset");
     CHECK(lseek(fd, -1, SEEK_SET) < 0 && errno == EINVAL, "lseek before 0");
+    /* poll: a drive is always ready; with nothing to wait for, poll sleeps
+     * (hlt, woken by the TSC-deadline timer) until its timeout. */
+    struct pollfd pf = {.fd = fd, .events = POLLIN | POLLOUT};
+    CHECK(poll(&pf, 1, 0) == 1 && pf.revents == (POLLIN | POLLOUT), "poll: %d", pf.revents);
+    struct ember_wait_stats w0, w1;
+    ember_wait_stats(&w0);
+    uint64_t t0 = ember_monotonic_ns();
+    CHECK(poll(NULL, 0, 30) == 0, "poll timeout");
+    uint64_t waited = ember_monotonic_ns() - t0;
+    ember_wait_stats(&w1);
+    CHECK(waited >= 30000000 && waited < 2000000000, "poll(30 ms) took %llu ns",
+          (unsigned long long)waited);
+    CHECK(w1.timeouts == w0.timeouts + 1 && w1.hlts > w0.hlts, "poll did not sleep");
+    printf("blk_data: poll timeout ok\n");
     /* The device still serves good requests. */
     pattern(3, 0, chk, 4096);
     CHECK(pwrite(fd, chk, 4096, 0) == 4096 && pread(fd, big, 4096, 0) == 4096 &&

@@ -379,6 +379,7 @@ Test(virtio, blk_out_of_range_fails_cleanly)
     cr_expect_eq(r.status, 0, "status %d\nout: %s\nerr: %s", r.status, r.out, r.err);
     expect(r.out, "blk_data: read at capacity=-5\n", "output"); /* IOERR */
     expect(r.out, "blk_data: unknown type=-95\n", "output");    /* UNSUPP */
+    expect(r.out, "blk_data: poll timeout ok\n", "output");     /* hlt + TSC deadline */
     expect(r.out, "blk_data: range ok\n", "output");            /* and it went on */
     cr_expect(strstr(r.err, "needs reset") == NULL, "a bad request broke the queue: %s", r.err);
     spawn_free(&r);
