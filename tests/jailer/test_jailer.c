@@ -530,6 +530,55 @@ Test(jailer, jailed_ember_boots_hello_through_the_api_socket)
     cleanup_jail("api-1", EMBER_BIN);
 }
 
+/* A function VM in a jail: configured through the jail's API socket, invoked
+ * from the host through the vsock Unix socket inside the jail's root. */
+Test(jailer, jailed_function_answers_through_vsock)
+{
+    struct spawn_result r;
+    struct jail_run j;
+    char root[512], path[600], sock[600], vsock[600];
+    const char *why = spawn_kvm_unusable();
+
+    if (why) {
+        fprintf(stderr, "SKIPPED: needs KVM: %s\n", why);
+        cr_skip_test("needs KVM: %s", why);
+    }
+    need_plain_ember();
+    snprintf(root, sizeof(root), "%s/ember/fn-1/root", base);
+    snprintf(path, sizeof(path), "mkdir -p %s", root);
+    cr_assert_eq(system(path), 0);
+    snprintf(path, sizeof(path), "%s/faas-echo", root);
+    copy(FAAS_BIN, path);
+    snprintf(sock, sizeof(sock), "%s/api.sock", root);
+    snprintf(vsock, sizeof(vsock), "%s/fn.sock", root);
+    jail_start(&j, ARGS("--id", "fn-1", "--exec-file", EMBER_BIN, "--uid", UID, "--gid", GID,
+                        "--chroot-base-dir", base, "--", "--api-sock", "/api.sock"));
+    cr_expect_eq(
+        api_request(sock, "PUT", "/boot-source", "{\"kernel_image_path\": \"/faas-echo\"}"), 204);
+    cr_expect_eq(
+        api_request(sock, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 16}"),
+        204);
+    cr_expect_eq(
+        api_request(sock, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/fn.sock\"}"), 204);
+    cr_expect_eq(api_request(sock, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+
+    char in[] = "/tmp/ember-jail-fn-XXXXXX";
+    int fd = mkstemp(in);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, "jailed payload", 14), 14);
+    close(fd);
+    char *argv[] = {EMBER_BIN, "invoke", "--uds", vsock, "--wait", "--timeout", "10000", in, NULL};
+    cr_assert_eq(spawn_run(argv, CAP_S, &r), 0);
+    cr_expect_eq(r.status, 0, "invoke failed: %s", r.err);
+    cr_expect_str_eq(r.out, "jailed payload");
+    spawn_free(&r);
+    unlink(in);
+
+    kill(j.pid, SIGTERM); /* a function VM serves until told to stop */
+    cr_expect_eq(jail_finish(&j), 128 + SIGTERM, "output: %s", j.buf);
+    cleanup_jail("fn-1", EMBER_BIN);
+}
+
 /* ---- bad command lines: exit 2, the exact message, nothing created ---- */
 
 static void bad(const char *const *args, const char *message)
