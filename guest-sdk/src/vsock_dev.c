@@ -4,7 +4,8 @@
  * Set up on the first socket() (never at boot): find the device, negotiate
  * VERSION_1 and EVENT_IDX, three queues, the guest CID from config space.
  *
- * Buffers (allocated once, pages touched only as packets use them):
+ * Buffers (allocated once, 1 MiB for RX and 2 MiB for TX of the guest's
+ * heap, pages touched only as packets use them):
  *  - RX: RX_BUFS buffers of RX_BUF_SIZE bytes, each one descriptor holding
  *    header and payload (the device fills both, §5.10.6.1). A packet is
  *    handed to vsock_sock_rx(), which copies the payload into the socket's
@@ -33,8 +34,8 @@
 #define Q_EVENT               2u
 #define RX_BUFS               64u
 #define RX_BUF_SIZE           16384u
-#define TX_SLOTS              64u
-#define TX_SLOT_SIZE          16384u
+#define TX_SLOTS              32u
+#define TX_SLOT_SIZE          65536u
 #define EVENT_BUFS            4u
 #define HDR                   ((uint32_t)sizeof(struct vsock_hdr))
 #define CFG_GUEST_CID         0u /* virtio 1.2 §5.10.4: le64 guest_cid */

@@ -47,9 +47,11 @@ enum {
 #define VSOCK_SHUTDOWN_RCV  1u
 #define VSOCK_SHUTDOWN_SEND 2u
 
-/* Largest payload the driver puts in one TX packet (the host takes up to
- * 64 KiB; a TX slot holds header and payload in one buffer). */
-#define VSOCK_TX_PAYLOAD_MAX (16384u - 64u)
+/* Largest payload the driver puts in one TX packet: a 64 KiB TX slot holds
+ * header and payload in one buffer (the host takes up to 64 KiB of
+ * payload). Big slots mean few packets, and few QueueNotify exits, for a
+ * big write: 16 per MiB. */
+#define VSOCK_TX_PAYLOAD_MAX (65536u - 64u)
 
 /* Probes and sets up the device on first call. 0, -ENODEV (no vsock
  * device) or -ENOMEM; the result is remembered. */

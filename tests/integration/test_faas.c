@@ -583,9 +583,12 @@ Test(faas, connection_limit)
         fds[i] = ember_invoke_connect(vm.uds, EMBER_FAAS_PORT, TIMEOUT, err, sizeof(err));
         cr_assert(fds[i] >= 0, "connection %u: %s", i + 1, err);
     }
-    /* One more than the device allows: refused, promptly. */
+    /* One more than the device allows: refused, promptly (the device
+     * accepts and closes at once, so the client may see the close while it
+     * still writes its CONNECT line: EPIPE, reported as ECLOSED). */
     int extra = ember_invoke_connect(vm.uds, EMBER_FAAS_PORT, TIMEOUT, err, sizeof(err));
-    cr_expect_eq(extra, EMBER_INVOKE_ECONNECT, "connection %u: %d %s", MAX_CONNS + 1, extra, err);
+    cr_expect(extra == EMBER_INVOKE_ECONNECT || extra == EMBER_INVOKE_ECLOSED,
+              "connection %u: %d %s", MAX_CONNS + 1, extra, err);
     /* The guest has fds for about a thousand sockets (the SDK's FD_MAX, as
      * Linux's default RLIMIT_NOFILE): the runtime serves what it could
      * accept, and the rest, established but still in the accept queue,
