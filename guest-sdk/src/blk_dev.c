@@ -228,8 +228,13 @@ int ember_blk_open_id(const char *id, struct ember_blk **out)
     return -ENODEV;
 }
 
-void ember_blk_info(const struct ember_blk *b, struct ember_blk_info *info)
+void ember_blk_info(struct ember_blk *b, struct ember_blk_info *info)
 {
+    /* The size is read again: PATCH /drives may have swapped the backing
+     * file (the I/O path uses the size read at open or at the last query,
+     * and the device refuses what lies beyond the real end anyway). */
+    if (!b->broken)
+        b->sectors = vdev_cfg64(&b->dev, CFG_CAPACITY);
     *info = (struct ember_blk_info){
         .index = b->index,
         .size = b->sectors * EMBER_BLK_SECTOR,

@@ -51,7 +51,10 @@ unsigned ember_blk_count(void);
 int ember_blk_open(unsigned index, struct ember_blk **out);
 int ember_blk_open_id(const char *id, struct ember_blk **out);
 
-void ember_blk_info(const struct ember_blk *b, struct ember_blk_info *info);
+/* Reads the size from the device again (a drive's backing file can be
+ * swapped after boot, PATCH /drives); ember_blk_size gives the last one
+ * read, without a VM exit. */
+void ember_blk_info(struct ember_blk *b, struct ember_blk_info *info);
 uint64_t ember_blk_size(const struct ember_blk *b);
 bool ember_blk_read_only(const struct ember_blk *b);
 
