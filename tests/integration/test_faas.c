@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,30 @@ struct vm {
     char uds[108], out[128], err[128];
 };
 
+/* The VMs a test started, killed by the suite's fini even when an
+ * assertion ends the test early. */
+static pid_t started[8];
+static int nstarted;
+
+static void kill_started(void)
+{
+    for (int i = 0; i < nstarted; i++) {
+        if (kill(started[i], SIGKILL) == 0)
+            waitpid(started[i], NULL, 0);
+    }
+    nstarted = 0;
+}
+
+TestSuite(faas, .fini = kill_started);
+
+/* A reaped pid may be reused: never signal it again. */
+static void forget(pid_t pid)
+{
+    for (int i = 0; i < nstarted; i++)
+        if (started[i] == pid)
+            started[i] = started[--nstarted];
+}
+
 static void vm_start(struct vm *vm, const char *name, const char *mem, char *const guest_argv[])
 {
     posix_spawn_file_actions_t fa;
@@ -73,6 +98,8 @@ static void vm_start(struct vm *vm, const char *name, const char *mem, char *con
     posix_spawn_file_actions_addopen(&fa, 2, vm->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     cr_assert_eq(posix_spawn(&vm->pid, EMBER_BIN, &fa, NULL, argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
+    if (nstarted < 8)
+        started[nstarted++] = vm->pid;
 }
 
 static char *slurp(const char *path)
@@ -94,12 +121,15 @@ static int vm_wait(struct vm *vm, int cap_s)
     int st = 0;
 
     for (int i = 0; i < cap_s * 100; i++) {
-        if (waitpid(vm->pid, &st, WNOHANG) == vm->pid)
+        if (waitpid(vm->pid, &st, WNOHANG) == vm->pid) {
+            forget(vm->pid);
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
         usleep(10000);
     }
     kill(vm->pid, SIGKILL);
     waitpid(vm->pid, &st, 0);
+    forget(vm->pid);
     return -1;
 }
 
@@ -107,6 +137,7 @@ static void vm_stop(struct vm *vm)
 {
     kill(vm->pid, SIGKILL);
     waitpid(vm->pid, NULL, 0);
+    forget(vm->pid);
     unlink(vm->out);
     unlink(vm->err);
     unlink(vm->uds);
@@ -345,6 +376,7 @@ Test(faas, socket_calls_follow_linux)
     char port_path[128];
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int cfd[8], nc = 0;
+    bool ended = false;
 
     need_kvm();
     vm_start(&vm, "api", NULL, (char *[]){GUEST_DIR "/vsock_api", NULL});
@@ -363,8 +395,11 @@ Test(faas, socket_calls_follow_linux)
         for (int i = 0; i < nc; i++)
             p[n++] = (struct pollfd){.fd = cfd[i], .events = POLLIN};
         int r = poll(p, (nfds_t)n, 100);
-        if (waitpid(vm.pid, NULL, WNOHANG) == vm.pid)
+        if (waitpid(vm.pid, NULL, WNOHANG) == vm.pid) {
+            forget(vm.pid);
+            ended = true;
             break;
+        }
         if (r <= 0)
             continue;
         for (int i = 0; i < nc; i++) {
@@ -392,7 +427,11 @@ Test(faas, socket_calls_follow_linux)
         close(cfd[i]);
     close(lfd);
     unlink(port_path);
-    vm_stop(&vm);
+    if (!ended)
+        vm_stop(&vm); /* it hung: the expectation above has failed already */
+    unlink(vm.out);
+    unlink(vm.err);
+    unlink(vm.uds);
 }
 
 Test(faas, host_disconnects_mid_request)
