@@ -115,7 +115,8 @@ static struct vsk *hash[VSK_HASH];
 static struct vsk *free_socks;
 static struct vsk *pend_head;
 static uint32_t next_ephemeral = VSK_EPHEMERAL_FIRST;
-static unsigned ntimed; /* sockets with a deadline */
+static unsigned ntimed;                 /* sockets with a deadline */
+static uint64_t earliest = NO_DEADLINE; /* no deadline passes before this */
 static struct {
     void *p;
     uint32_t cap;
@@ -263,6 +264,8 @@ static void set_deadline(struct vsk *s, uint64_t t)
     else if (s->deadline != NO_DEADLINE && t == NO_DEADLINE)
         ntimed--;
     s->deadline = t;
+    if (t < earliest)
+        earliest = t;
 }
 
 static void pend_del(struct vsk *s)
@@ -615,9 +618,11 @@ void vsock_sock_transport_reset(void)
 }
 
 /* Connect and close timeouts. */
+/* Connect and close timeouts. Cheap until the earliest deadline: poll()
+ * calls this for every socket it watches, every time it looks. */
 static void timers(void)
 {
-    if (!ntimed)
+    if (!ntimed || ember_monotonic_ns() < earliest)
         return;
     uint64_t now = ember_monotonic_ns();
     for (struct vsk *s = all_head.all_next, *n; s != &all_head; s = n) {
@@ -636,6 +641,7 @@ static void timers(void)
             set_deadline(s, NO_DEADLINE);
         }
     }
+    earliest = vsk_next_deadline();
 }
 
 void vsk_service(void)
