@@ -409,8 +409,10 @@ int vq_add(struct vring_q *vq, const struct vbuf *out, unsigned nout, const stru
 void vq_kick(struct vdev *d, struct vring_q *vq)
 {
     (void)d;
-    mb();
     uint16_t old = vq->kicked_idx, now = vq->avail_idx;
+    if (old == now)
+        return; /* nothing new since the last notification */
+    mb();
     bool need;
     if (vq->event_idx) {
         uint16_t ev = *avail_event(vq);
