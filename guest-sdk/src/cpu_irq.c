@@ -94,11 +94,6 @@ static void mmio_w32(uintptr_t a, uint32_t v)
     *(volatile uint32_t *)a = v;
 }
 
-static uint32_t mmio_r32(uintptr_t a)
-{
-    return *(volatile uint32_t *)a;
-}
-
 static struct irq_state *state(void)
 {
     if (!st) {
@@ -175,7 +170,6 @@ int ember_irq_attach(uint32_t gsi)
      * fixed delivery (bits 8-10 = 0). */
     ioapic_write(base, IOAPIC_REDTBL + 2 * pin + 1, 0);
     ioapic_write(base, IOAPIC_REDTBL + 2 * pin, IRQ_VECTOR_BASE + gsi);
-    (void)mmio_r32;
     return 0;
 }
 
