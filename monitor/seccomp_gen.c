@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <linux/falloc.h>
 #include <seccomp.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -184,6 +185,10 @@ static void build_main(struct role *r)
     allow(r, "pwrite64", 0);
     allow(r, "fdatasync", 0);
     allow(r, "fsync", 0);
+    /* virtio-blk DISCARD and WRITE_ZEROES: punch a hole, or zero a range,
+     * never change the file's size */
+    allow(r, "fallocate", 1, SCMP_A1(SCMP_CMP_EQ, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE));
+    allow(r, "fallocate", 1, SCMP_A1(SCMP_CMP_EQ, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE));
     /* virtio-blk, io_uring engine: submit and reap on the ring made before */
     allow(r, "io_uring_enter", 0);
     /* API connections: accept, non-blocking, errors, half-close */
