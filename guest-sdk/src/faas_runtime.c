@@ -382,6 +382,26 @@ static int conn_step(struct conn *c, uint64_t max_request, ember_faas_handler ha
 
 /* ---- the loop ----------------------------------------------------------------- */
 
+/* The connection table grows by doubling as connections arrive: a table
+ * for all max_conns up front would be over a megabyte that calloc()
+ * zeroes, i.e. hundreds of first page touches on the cold-start path. */
+static int grow(struct conn **conns, struct pollfd **pfd, unsigned *cap, unsigned max)
+{
+    unsigned n = *cap ? *cap * 2 : 16;
+    if (n > max)
+        n = max;
+    struct conn *c = realloc(*conns, n * sizeof(**conns));
+    if (!c)
+        return -1;
+    *conns = c;
+    struct pollfd *p = realloc(*pfd, (n + 1) * sizeof(**pfd));
+    if (!p)
+        return -1;
+    *pfd = p;
+    *cap = n;
+    return 0;
+}
+
 int ember_faas_serve(ember_faas_handler handler)
 {
     struct ember_faas_options o = {0};
@@ -403,9 +423,10 @@ int ember_faas_serve_with(const struct ember_faas_options *opt, ember_faas_handl
     long r = sys(SYS_bind, lfd, (long)&a, sizeof(a), 0, 0, 0);
     if (r == 0)
         r = sys(SYS_listen, lfd, BACKLOG, 0, 0, 0, 0);
-    struct conn *conns = calloc(max_conns, sizeof(*conns));
-    struct pollfd *pfd = calloc(max_conns + 1, sizeof(*pfd));
-    if (r == 0 && (!conns || !pfd))
+    struct conn *conns = NULL;
+    struct pollfd *pfd = NULL;
+    unsigned cap = 0; /* conns has room for cap, pfd for cap + 1 */
+    if (r == 0 && grow(&conns, &pfd, &cap, max_conns) != 0)
         r = -ENOMEM;
     if (r) {
         free(conns);
@@ -433,6 +454,10 @@ int ember_faas_serve_with(const struct ember_faas_options *opt, ember_faas_handl
         unsigned ready_conns = n; /* accepted below are stepped next round */
         if (pfd[0].revents & POLLIN) {
             while (n < max_conns) {
+                if (n == cap && grow(&conns, &pfd, &cap, max_conns) != 0) {
+                    paused = true; /* no memory for another: wait for a close */
+                    break;
+                }
                 long fd = sys(SYS_accept4, lfd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC, 0, 0);
                 if (fd < 0) {
                     /* EMFILE, ENOMEM: the connection stays queued until
