@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "ember/abi.h"
 
@@ -129,4 +130,60 @@ struct blk *devices_find_blk(struct devices *d, const char *id)
         if (strcmp(blk_get_config(d->blk[i])->id, id) == 0)
             return d->blk[i];
     return NULL;
+}
+
+/* Side-effect-free transport registers (virtio 1.2 §4.2.2): offsets and
+ * sizes of the ranges whose stores may be deferred to the next exit. */
+static const struct {
+    uint32_t off, len;
+} coalescable[] = {
+    {VIRTIO_MMIO_DEVICE_FEATURES_SEL, 4},
+    {VIRTIO_MMIO_DRIVER_FEATURES, 8}, /* DriverFeatures, DriverFeaturesSel */
+    {VIRTIO_MMIO_QUEUE_SEL, 4},
+    {VIRTIO_MMIO_QUEUE_NUM, 4},
+    {VIRTIO_MMIO_QUEUE_DESC_LOW, VIRTIO_MMIO_QUEUE_USED_HIGH + 4 - VIRTIO_MMIO_QUEUE_DESC_LOW},
+};
+
+#define RING_ENTRIES                                                                               \
+    ((4096 - sizeof(struct kvm_coalesced_mmio_ring)) / sizeof(struct kvm_coalesced_mmio))
+
+void devices_coalesce(struct devices *d, int kvm_fd, int vm_fd, struct kvm_run *run)
+{
+    int page = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+
+    if (d->n == 0 || page <= 0)
+        return;
+    /* Set first: whatever zones get registered are drained from here on. */
+    d->ring = (struct kvm_coalesced_mmio_ring *)((uint8_t *)run + (size_t)page * 4096);
+    for (unsigned i = 0; i < d->n; i++) {
+        for (size_t z = 0; z < sizeof(coalescable) / sizeof(coalescable[0]); z++) {
+            struct kvm_coalesced_mmio_zone zone = {
+                .addr = d->transport[i]->base + coalescable[z].off,
+                .size = coalescable[z].len,
+            };
+            if (ioctl(vm_fd, KVM_REGISTER_COALESCED_MMIO, &zone) < 0)
+                return; /* the rest of the stores simply exit */
+        }
+    }
+}
+
+void devices_drain_coalesced(struct devices *d)
+{
+    struct kvm_coalesced_mmio_ring *ring = d->ring;
+
+    if (!ring)
+        return;
+    for (;;) {
+        uint32_t first = ring->first;
+        if (first == __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE))
+            return;
+        if (first >= RING_ENTRIES)
+            return; /* never from KVM; keeps a bad index from reading past the page */
+        struct kvm_coalesced_mmio *m = &ring->coalesced_mmio[first];
+        uint8_t data[8];
+        uint32_t len = m->len <= sizeof(data) ? m->len : sizeof(data);
+        memcpy(data, m->data, len);
+        devices_mmio(d, m->phys_addr, true, data, len);
+        __atomic_store_n(&ring->first, (first + 1) % RING_ENTRIES, __ATOMIC_RELEASE);
+    }
 }
