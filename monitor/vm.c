@@ -41,41 +41,42 @@
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
-  va_list ap;
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    va_list ap;
 
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return code;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return code;
 }
 
 /* CPUID as KVM supports it, with what a single-vCPU guest should see.
  * Returns 0 or an errno. */
-static int setup_cpuid(struct vm *vm) {
-  size_t sz = sizeof(struct kvm_cpuid2) +
-              CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
-  struct kvm_cpuid2 *cpuid = calloc(1, sz);
-  int rc = 0;
+static int setup_cpuid(struct vm *vm)
+{
+    size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
+    struct kvm_cpuid2 *cpuid = calloc(1, sz);
+    int rc = 0;
 
-  if (!cpuid)
-    return ENOMEM;
-  rc = cpuid_cache_get(vm->kvm_fd, cpuid);
-  if (rc)
-    goto out;
-  for (uint32_t i = 0; i < cpuid->nent; i++) {
-    struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-    if (e->function == 1) {
-      e->ebx &= 0x00ffffffu;                        /* initial APIC id 0 */
-      e->ebx = (e->ebx & 0xff00ffffu) | (1u << 16); /* one logical CPU */
-      e->ecx |= 1u << 31; /* running under a hypervisor */
+    if (!cpuid)
+        return ENOMEM;
+    rc = cpuid_cache_get(vm->kvm_fd, cpuid);
+    if (rc)
+        goto out;
+    for (uint32_t i = 0; i < cpuid->nent; i++) {
+        struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+        if (e->function == 1) {
+            e->ebx &= 0x00ffffffu;                        /* initial APIC id 0 */
+            e->ebx = (e->ebx & 0xff00ffffu) | (1u << 16); /* one logical CPU */
+            e->ecx |= 1u << 31;                           /* running under a hypervisor */
+        }
     }
-  }
-  if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid) < 0)
-    rc = errno;
+    if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid) < 0)
+        rc = errno;
 out:
-  free(cpuid);
-  return rc;
+    free(cpuid);
+    return rc;
 }
 
 /* The in-kernel irqchip (PIC, IOAPIC, LAPIC) is what devices raise their
@@ -84,481 +85,481 @@ out:
  * period per emulated device, measured at ~14 ms per VM on our development
  * hosts against ~0.5 ms for a whole VM without it. A VM with no device that
  * interrupts never needs it, so it is created only when one is configured. */
-static bool vm_needs_irqchip(const struct vm_config *cfg) {
-  return cfg->ndrives > 0 || cfg->has_vsock;
+static bool vm_needs_irqchip(const struct vm_config *cfg)
+{
+    return cfg->ndrives > 0 || cfg->has_vsock;
 }
 
 static void park_hook(void *arg);
 
-static void kick_handler(int sig) { (void)sig; }
+static void kick_handler(int sig)
+{
+    (void)sig;
+}
 
-static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err,
-                      size_t errlen) {
-  struct kvm_regs regs;
-  struct kvm_sregs sregs;
-  const struct guest_mem *mem = &vm->mem;
+static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+    const struct guest_mem *mem = &vm->mem;
 
-  if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
-    return fail(err, errlen, EMBER_EXIT_GENERIC, "KVM_GET_SREGS: %s",
-                strerror(errno));
-  if (boot_x86_gdt(mem) != 0)
-    return fail(err, errlen, EMBER_EXIT_UNEXPECTED, "cannot write the GDT");
+    if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+        return fail(err, errlen, EMBER_EXIT_GENERIC, "KVM_GET_SREGS: %s", strerror(errno));
+    if (boot_x86_gdt(mem) != 0)
+        return fail(err, errlen, EMBER_EXIT_UNEXPECTED, "cannot write the GDT");
 
-  if (vm->image.kind == ELF_BOOT_EMBER) {
-    uint8_t entropy[32] = {0};
-    struct timespec now;
-    char *path_copy = NULL;
-    const char *progname = cfg->progname;
-    int tsc_khz = ioctl(vm->vcpu_fd, KVM_GET_TSC_KHZ, 0);
+    if (vm->image.kind == ELF_BOOT_EMBER) {
+        uint8_t entropy[32] = {0};
+        struct timespec now;
+        char *path_copy = NULL;
+        const char *progname = cfg->progname;
+        int tsc_khz = ioctl(vm->vcpu_fd, KVM_GET_TSC_KHZ, 0);
 
-    if (getrandom(entropy, sizeof(entropy), GRND_NONBLOCK) !=
-        (ssize_t)sizeof(entropy))
-      return fail(err, errlen, EMBER_EXIT_GENERIC, "getrandom: %s",
-                  strerror(errno));
-    clock_gettime(CLOCK_REALTIME, &now);
-    if (!progname) {
-      path_copy = strdup(cfg->kernel_path);
-      if (!path_copy)
-        return fail(err, errlen, EMBER_EXIT_GENERIC, "out of memory");
-      progname = basename(path_copy);
+        if (getrandom(entropy, sizeof(entropy), GRND_NONBLOCK) != (ssize_t)sizeof(entropy))
+            return fail(err, errlen, EMBER_EXIT_GENERIC, "getrandom: %s", strerror(errno));
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (!progname) {
+            path_copy = strdup(cfg->kernel_path);
+            if (!path_copy)
+                return fail(err, errlen, EMBER_EXIT_GENERIC, "out of memory");
+            progname = basename(path_copy);
+        }
+        struct boot_x86_args args = {
+            .progname = progname,
+            .cmdline = cfg->boot_args ? cfg->boot_args : "",
+            .flags = (cfg->boot_timer || cfg->timings) ? EMBER_BOOT_F_TIMER : 0,
+            .tsc_khz = tsc_khz > 0 ? (uint64_t)tsc_khz : 0,
+            .realtime_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec,
+            .entropy = entropy,
+        };
+        int rc = boot_x86_page_tables(mem) || boot_x86_ember_info(mem, &args);
+        free(path_copy);
+        if (rc)
+            return fail(err, errlen, EMBER_EXIT_BAD_CONFIG,
+                        "command line too long (at most %u bytes with the program name)",
+                        EMBER_CMDLINE_MAX - 2);
+        devices_boot_info(&vm->devices, guest_mem_slice(mem, EMBER_LOW_BOOT_INFO,
+                                                        sizeof(struct ember_boot_info)));
+        boot_x86_regs_ember(&regs, &sregs, vm->image.entry);
+    } else {
+        char cmdline[EMBER_CMDLINE_MAX];
+        if (snprintf(cmdline, sizeof(cmdline), "%s", cfg->boot_args ? cfg->boot_args : "") >=
+                (int)sizeof(cmdline) ||
+            devices_cmdline(&vm->devices, cmdline, sizeof(cmdline)) != 0 ||
+            boot_x86_pvh_info(mem, cmdline) != 0)
+            return fail(err, errlen, EMBER_EXIT_BAD_CONFIG,
+                        "command line too long (at most %u bytes)", EMBER_CMDLINE_MAX - 1);
+        boot_x86_regs_pvh(&regs, &sregs, vm->image.entry);
     }
-    struct boot_x86_args args = {
-        .progname = progname,
-        .cmdline = cfg->boot_args ? cfg->boot_args : "",
-        .flags = (cfg->boot_timer || cfg->timings) ? EMBER_BOOT_F_TIMER : 0,
-        .tsc_khz = tsc_khz > 0 ? (uint64_t)tsc_khz : 0,
-        .realtime_ns =
-            (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec,
-        .entropy = entropy,
+    if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0 ||
+        ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
+        return fail(err, errlen, EMBER_EXIT_GENERIC, "setting vCPU registers: %s", strerror(errno));
+    return 0;
+}
+
+int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t errlen)
+{
+    struct vm *vm;
+    int rc, mmap_size, cpuid_err;
+    char why[256];
+
+    if (vm_config_check(cfg, why, sizeof(why)) != 0)
+        return fail(err, errlen, EMBER_EXIT_BAD_CONFIG, "%s", why);
+    vm = calloc(1, sizeof(*vm));
+    if (!vm)
+        return fail(err, errlen, EMBER_EXIT_GENERIC, "out of memory");
+    vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+    vm->timings = cfg->timings;
+    vm->no_seccomp = cfg->no_seccomp;
+    vm->boot_timer = cfg->boot_timer;
+    pthread_mutex_init(&vm->lock, NULL);
+    pthread_cond_init(&vm->cond, NULL);
+
+    vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (vm->kvm_fd < 0) {
+        rc = fail(err, errlen, EMBER_EXIT_GENERIC, "/dev/kvm: %s", strerror(errno));
+        goto err;
+    }
+    if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_EXPECTED) {
+        rc = fail(err, errlen, EMBER_EXIT_GENERIC, "/dev/kvm: unsupported KVM API version");
+        goto err;
+    }
+    vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+    if (vm->vm_fd < 0) {
+        rc = fail(err, errlen, EMBER_EXIT_GENERIC, "KVM_CREATE_VM: %s", strerror(errno));
+        goto err;
+    }
+    if (guest_mem_map(&vm->mem, (uint64_t)cfg->mem_mib << 20) != 0) {
+        rc = fail(err, errlen, EMBER_EXIT_GENERIC, "guest memory (%u MiB): %s", cfg->mem_mib,
+                  strerror(errno));
+        goto err;
+    }
+    struct kvm_userspace_memory_region region = {
+        .slot = 0,
+        .guest_phys_addr = 0,
+        .memory_size = vm->mem.size,
+        .userspace_addr = (uint64_t)(uintptr_t)vm->mem.host,
     };
-    int rc = boot_x86_page_tables(mem) || boot_x86_ember_info(mem, &args);
-    free(path_copy);
-    if (rc)
-      return fail(
-          err, errlen, EMBER_EXIT_BAD_CONFIG,
-          "command line too long (at most %u bytes with the program name)",
-          EMBER_CMDLINE_MAX - 2);
-    devices_boot_info(&vm->devices,
-                      guest_mem_slice(mem, EMBER_LOW_BOOT_INFO,
-                                      sizeof(struct ember_boot_info)));
-    boot_x86_regs_ember(&regs, &sregs, vm->image.entry);
-  } else {
-    char cmdline[EMBER_CMDLINE_MAX];
-    if (snprintf(cmdline, sizeof(cmdline), "%s",
-                 cfg->boot_args ? cfg->boot_args : "") >=
-            (int)sizeof(cmdline) ||
-        devices_cmdline(&vm->devices, cmdline, sizeof(cmdline)) != 0 ||
-        boot_x86_pvh_info(mem, cmdline) != 0)
-      return fail(err, errlen, EMBER_EXIT_BAD_CONFIG,
-                  "command line too long (at most %u bytes)",
-                  EMBER_CMDLINE_MAX - 1);
-    boot_x86_regs_pvh(&regs, &sregs, vm->image.entry);
-  }
-  if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0 ||
-      ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
-    return fail(err, errlen, EMBER_EXIT_GENERIC, "setting vCPU registers: %s",
-                strerror(errno));
-  return 0;
-}
-
-int vm_create(const struct vm_config *cfg, struct vm **out, char *err,
-              size_t errlen) {
-  struct vm *vm;
-  int rc, mmap_size, cpuid_err;
-  char why[256];
-
-  if (vm_config_check(cfg, why, sizeof(why)) != 0)
-    return fail(err, errlen, EMBER_EXIT_BAD_CONFIG, "%s", why);
-  vm = calloc(1, sizeof(*vm));
-  if (!vm)
-    return fail(err, errlen, EMBER_EXIT_GENERIC, "out of memory");
-  vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
-  vm->timings = cfg->timings;
-  vm->no_seccomp = cfg->no_seccomp;
-  vm->boot_timer = cfg->boot_timer;
-  pthread_mutex_init(&vm->lock, NULL);
-  pthread_cond_init(&vm->cond, NULL);
-
-  vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (vm->kvm_fd < 0) {
-    rc = fail(err, errlen, EMBER_EXIT_GENERIC, "/dev/kvm: %s", strerror(errno));
-    goto err;
-  }
-  if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_EXPECTED) {
-    rc = fail(err, errlen, EMBER_EXIT_GENERIC,
-              "/dev/kvm: unsupported KVM API version");
-    goto err;
-  }
-  vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-  if (vm->vm_fd < 0) {
-    rc = fail(err, errlen, EMBER_EXIT_GENERIC, "KVM_CREATE_VM: %s",
-              strerror(errno));
-    goto err;
-  }
-  if (guest_mem_map(&vm->mem, (uint64_t)cfg->mem_mib << 20) != 0) {
-    rc = fail(err, errlen, EMBER_EXIT_GENERIC, "guest memory (%u MiB): %s",
-              cfg->mem_mib, strerror(errno));
-    goto err;
-  }
-  struct kvm_userspace_memory_region region = {
-      .slot = 0,
-      .guest_phys_addr = 0,
-      .memory_size = vm->mem.size,
-      .userspace_addr = (uint64_t)(uintptr_t)vm->mem.host,
-  };
-  if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ||
-      ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, VM_TSS_ADDR) < 0 ||
-      (vm_needs_irqchip(cfg) && ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)) {
-    rc = fail(err, errlen, EMBER_EXIT_GENERIC, "setting up the VM: %s",
-              strerror(errno));
-    goto err;
-  }
-  vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
-  mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-  if (vm->vcpu_fd < 0 || mmap_size <= 0) {
-    rc = fail(err, errlen, EMBER_EXIT_GENERIC, "KVM_CREATE_VCPU: %s",
-              strerror(errno));
-    goto err;
-  }
-  vm->run_size = (size_t)mmap_size;
-  vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                 vm->vcpu_fd, 0);
-  if (vm->run == MAP_FAILED) {
-    vm->run = NULL;
-    rc = fail(err, errlen, EMBER_EXIT_GENERIC, "mapping kvm_run: %s",
-              strerror(errno));
-    goto err;
-  }
-  if (elf_load_file(cfg->kernel_path, &vm->mem, &vm->image, why, sizeof(why)) !=
-      0) {
-    rc = fail(err, errlen, EMBER_EXIT_BAD_CONFIG, "%s", why);
-    goto err;
-  }
-  if (devices_create(&vm->devices, cfg, &vm->mem, vm->vm_fd, why,
-                     sizeof(why)) != 0) {
-    rc = fail(err, errlen, EMBER_EXIT_BAD_CONFIG, "%s", why);
-    goto err;
-  }
-  devices_coalesce(&vm->devices, vm->kvm_fd, vm->vm_fd, vm->run);
-  cpuid_err = setup_cpuid(vm);
-  if (cpuid_err) {
-    rc = fail(err, errlen, EMBER_EXIT_GENERIC, "setting CPUID: %s",
-              strerror(cpuid_err));
-    goto err;
-  }
-  rc = setup_regs(vm, cfg, err, errlen);
-  if (rc != 0)
-    goto err;
-  legacy_init(&vm->legacy, &vm->mem, STDOUT_FILENO, cfg->boot_timer);
-  vm->legacy.park = park_hook;
-  vm->legacy.park_arg = vm;
-  timings_mark(TIMING_VM_CREATED);
-  *out = vm;
-  return 0;
+    if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ||
+        ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, VM_TSS_ADDR) < 0 ||
+        (vm_needs_irqchip(cfg) && ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)) {
+        rc = fail(err, errlen, EMBER_EXIT_GENERIC, "setting up the VM: %s", strerror(errno));
+        goto err;
+    }
+    vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+    mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (vm->vcpu_fd < 0 || mmap_size <= 0) {
+        rc = fail(err, errlen, EMBER_EXIT_GENERIC, "KVM_CREATE_VCPU: %s", strerror(errno));
+        goto err;
+    }
+    vm->run_size = (size_t)mmap_size;
+    vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
+    if (vm->run == MAP_FAILED) {
+        vm->run = NULL;
+        rc = fail(err, errlen, EMBER_EXIT_GENERIC, "mapping kvm_run: %s", strerror(errno));
+        goto err;
+    }
+    if (elf_load_file(cfg->kernel_path, &vm->mem, &vm->image, why, sizeof(why)) != 0) {
+        rc = fail(err, errlen, EMBER_EXIT_BAD_CONFIG, "%s", why);
+        goto err;
+    }
+    if (devices_create(&vm->devices, cfg, &vm->mem, vm->vm_fd, why, sizeof(why)) != 0) {
+        rc = fail(err, errlen, EMBER_EXIT_BAD_CONFIG, "%s", why);
+        goto err;
+    }
+    devices_coalesce(&vm->devices, vm->kvm_fd, vm->vm_fd, vm->run);
+    cpuid_err = setup_cpuid(vm);
+    if (cpuid_err) {
+        rc = fail(err, errlen, EMBER_EXIT_GENERIC, "setting CPUID: %s", strerror(cpuid_err));
+        goto err;
+    }
+    rc = setup_regs(vm, cfg, err, errlen);
+    if (rc != 0)
+        goto err;
+    legacy_init(&vm->legacy, &vm->mem, STDOUT_FILENO, cfg->boot_timer);
+    vm->legacy.park = park_hook;
+    vm->legacy.park_arg = vm;
+    timings_mark(TIMING_VM_CREATED);
+    *out = vm;
+    return 0;
 err:
-  vm_destroy(vm);
-  return rc;
+    vm_destroy(vm);
+    return rc;
 }
 
-void vm_destroy(struct vm *vm) {
-  if (!vm)
-    return;
-  devices_destroy(&vm->devices);
-  if (vm->run)
-    munmap(vm->run, vm->run_size);
-  if (vm->vcpu_fd >= 0)
-    close(vm->vcpu_fd);
-  if (vm->vm_fd >= 0)
-    close(vm->vm_fd);
-  if (vm->kvm_fd >= 0)
-    close(vm->kvm_fd);
-  guest_mem_unmap(&vm->mem);
-  pthread_mutex_destroy(&vm->lock);
-  pthread_cond_destroy(&vm->cond);
-  free(vm);
+void vm_destroy(struct vm *vm)
+{
+    if (!vm)
+        return;
+    devices_destroy(&vm->devices);
+    if (vm->run)
+        munmap(vm->run, vm->run_size);
+    if (vm->vcpu_fd >= 0)
+        close(vm->vcpu_fd);
+    if (vm->vm_fd >= 0)
+        close(vm->vm_fd);
+    if (vm->kvm_fd >= 0)
+        close(vm->kvm_fd);
+    guest_mem_unmap(&vm->mem);
+    pthread_mutex_destroy(&vm->lock);
+    pthread_cond_destroy(&vm->cond);
+    free(vm);
 }
 
 /* A guest failure: one line that says the guest failed, how, and where. */
+static int guest_failed(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static int guest_failed(struct vm *vm, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+{
+    struct kvm_regs regs;
+    char how[256];
+    va_list ap;
 
-static int guest_failed(struct vm *vm, const char *fmt, ...) {
-  struct kvm_regs regs;
-  char how[256];
-  va_list ap;
-
-  va_start(ap, fmt);
-  vsnprintf(how, sizeof(how), fmt, ap);
-  va_end(ap);
-  legacy_flush(&vm->legacy);
-  if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) == 0)
-    fprintf(stderr, "ember: guest failed: %s at rip 0x%llx (rsp 0x%llx)\n", how,
-            regs.rip, regs.rsp);
-  else
-    fprintf(stderr, "ember: guest failed: %s\n", how);
-  return EMBER_EXIT_GUEST_FAILED;
+    va_start(ap, fmt);
+    vsnprintf(how, sizeof(how), fmt, ap);
+    va_end(ap);
+    legacy_flush(&vm->legacy);
+    if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) == 0)
+        fprintf(stderr, "ember: guest failed: %s at rip 0x%llx (rsp 0x%llx)\n", how, regs.rip,
+                regs.rsp);
+    else
+        fprintf(stderr, "ember: guest failed: %s\n", how);
+    return EMBER_EXIT_GUEST_FAILED;
 }
 
-static const char *internal_error_name(uint32_t suberror) {
-  switch (suberror) {
-  case KVM_INTERNAL_ERROR_EMULATION:
-    return "emulation failure";
-  case KVM_INTERNAL_ERROR_SIMUL_EX:
-    return "exception while delivering an exception";
-  case KVM_INTERNAL_ERROR_DELIVERY_EV:
-    return "event delivery failed";
-  default:
-    return "internal error";
-  }
+static const char *internal_error_name(uint32_t suberror)
+{
+    switch (suberror) {
+    case KVM_INTERNAL_ERROR_EMULATION:
+        return "emulation failure";
+    case KVM_INTERNAL_ERROR_SIMUL_EX:
+        return "exception while delivering an exception";
+    case KVM_INTERNAL_ERROR_DELIVERY_EV:
+        return "event delivery failed";
+    default:
+        return "internal error";
+    }
 }
 
 /* Parks the vCPU while a pause is requested. Called with the lock not held. */
-static void pause_point(struct vm *vm) {
-  pthread_mutex_lock(&vm->lock);
-  if (vm->pause_req) {
-    vm->paused = true;
-    pthread_cond_broadcast(&vm->cond);
-    while (vm->pause_req)
-      pthread_cond_wait(&vm->cond, &vm->lock);
-    vm->paused = false;
-    pthread_cond_broadcast(&vm->cond);
-  }
-  vm->run->immediate_exit = 0;
-  pthread_mutex_unlock(&vm->lock);
+static void pause_point(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    if (vm->pause_req) {
+        vm->paused = true;
+        pthread_cond_broadcast(&vm->cond);
+        while (vm->pause_req)
+            pthread_cond_wait(&vm->cond, &vm->lock);
+        vm->paused = false;
+        pthread_cond_broadcast(&vm->cond);
+    }
+    vm->run->immediate_exit = 0;
+    pthread_mutex_unlock(&vm->lock);
 }
 
-static void bump(uint64_t *c) { __atomic_fetch_add(c, 1, __ATOMIC_RELAXED); }
-
-static void count_exit(struct vm *vm, const struct kvm_run *run) {
-  switch (run->exit_reason) {
-  case KVM_EXIT_IO:
-    bump(run->io.direction == KVM_EXIT_IO_OUT ? &vm->stats.exits_io_out
-                                              : &vm->stats.exits_io_in);
-    break;
-  case KVM_EXIT_MMIO:
-    bump(run->mmio.is_write ? &vm->stats.exits_mmio_write
-                            : &vm->stats.exits_mmio_read);
-    break;
-  case KVM_EXIT_HLT:
-    bump(&vm->stats.exits_hlt);
-    break;
-  case KVM_EXIT_SHUTDOWN:
-    bump(&vm->stats.exits_shutdown);
-    break;
-  case KVM_EXIT_INTR:
-    bump(&vm->stats.exits_intr);
-    break;
-  default:
-    bump(&vm->stats.exits_other);
-  }
+static void bump(uint64_t *c)
+{
+    __atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
 }
 
-void vm_get_stats(const struct vm *vm, struct vm_stats *out) {
-  const uint64_t *src = (const uint64_t *)&vm->stats;
-  uint64_t *dst = (uint64_t *)out;
+static void count_exit(struct vm *vm, const struct kvm_run *run)
+{
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+        bump(run->io.direction == KVM_EXIT_IO_OUT ? &vm->stats.exits_io_out
+                                                  : &vm->stats.exits_io_in);
+        break;
+    case KVM_EXIT_MMIO:
+        bump(run->mmio.is_write ? &vm->stats.exits_mmio_write : &vm->stats.exits_mmio_read);
+        break;
+    case KVM_EXIT_HLT:
+        bump(&vm->stats.exits_hlt);
+        break;
+    case KVM_EXIT_SHUTDOWN:
+        bump(&vm->stats.exits_shutdown);
+        break;
+    case KVM_EXIT_INTR:
+        bump(&vm->stats.exits_intr);
+        break;
+    default:
+        bump(&vm->stats.exits_other);
+    }
+}
 
-  for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
-    dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
-  out->boot_timer_ns =
-      __atomic_load_n(&vm->legacy.boot_timer_ns, __ATOMIC_RELAXED);
+void vm_get_stats(const struct vm *vm, struct vm_stats *out)
+{
+    const uint64_t *src = (const uint64_t *)&vm->stats;
+    uint64_t *dst = (uint64_t *)out;
+
+    for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    out->boot_timer_ns = __atomic_load_n(&vm->legacy.boot_timer_ns, __ATOMIC_RELAXED);
 }
 
 /* A guest sleeping in the sleep port must not hold up vm_pause(): the kick
  * interrupts the host sleep, the vCPU parks, and the sleep goes on after. */
-static void park_hook(void *arg) {
-  struct vm *vm = arg;
+static void park_hook(void *arg)
+{
+    struct vm *vm = arg;
 
-  if (__atomic_load_n(&vm->pause_req, __ATOMIC_ACQUIRE))
-    pause_point(vm);
+    if (__atomic_load_n(&vm->pause_req, __ATOMIC_ACQUIRE))
+        pause_point(vm);
 }
 
-static int handle_exit(struct vm *vm, bool *done) {
-  struct kvm_run *run = vm->run;
-  enum legacy_result r = LEGACY_CONTINUE;
+static int handle_exit(struct vm *vm, bool *done)
+{
+    struct kvm_run *run = vm->run;
+    enum legacy_result r = LEGACY_CONTINUE;
 
-  count_exit(vm, run);
-  switch (run->exit_reason) {
-  case KVM_EXIT_IO: {
-    uint8_t *data = (uint8_t *)run + run->io.data_offset;
-    /* String I/O repeats the access count times over the data buffer. */
-    for (uint32_t i = 0; i < run->io.count && r == LEGACY_CONTINUE; i++)
-      r = legacy_pio(&vm->legacy, run->io.port,
-                     run->io.direction == KVM_EXIT_IO_OUT,
-                     data + i * run->io.size, run->io.size);
-    break;
-  }
-  case KVM_EXIT_MMIO:
-    if (devices_mmio(&vm->devices, run->mmio.phys_addr, run->mmio.is_write,
-                     run->mmio.data, run->mmio.len))
-      break;
-    r = legacy_mmio(&vm->legacy, run->mmio.phys_addr, run->mmio.is_write,
-                    run->mmio.data, run->mmio.len);
-    break;
-  case KVM_EXIT_INTR:
+    count_exit(vm, run);
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO: {
+        uint8_t *data = (uint8_t *)run + run->io.data_offset;
+        /* String I/O repeats the access count times over the data buffer. */
+        for (uint32_t i = 0; i < run->io.count && r == LEGACY_CONTINUE; i++)
+            r = legacy_pio(&vm->legacy, run->io.port, run->io.direction == KVM_EXIT_IO_OUT,
+                           data + i * run->io.size, run->io.size);
+        break;
+    }
+    case KVM_EXIT_MMIO:
+        if (devices_mmio(&vm->devices, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data,
+                         run->mmio.len))
+            break;
+        r = legacy_mmio(&vm->legacy, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data,
+                        run->mmio.len);
+        break;
+    case KVM_EXIT_INTR:
+        return 0;
+    case KVM_EXIT_SHUTDOWN:
+        *done = true;
+        return guest_failed(vm, "triple fault (KVM_EXIT_SHUTDOWN)");
+    case KVM_EXIT_INTERNAL_ERROR:
+        *done = true;
+        return guest_failed(vm, "KVM internal error, %s (suberror %u)",
+                            internal_error_name(run->internal.suberror), run->internal.suberror);
+    case KVM_EXIT_FAIL_ENTRY:
+        *done = true;
+        return guest_failed(vm, "VM entry failed (hardware reason 0x%llx)",
+                            (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+    case KVM_EXIT_SYSTEM_EVENT:
+        *done = true;
+        if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ||
+            run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+            return 0;
+        return guest_failed(vm, "system event %u", run->system_event.type);
+    case KVM_EXIT_HLT:
+        *done = true;
+        return guest_failed(vm, "halted with no way to wake up (KVM_EXIT_HLT)");
+    default:
+        *done = true;
+        return guest_failed(vm, "unexpected exit reason %u", run->exit_reason);
+    }
+    if (r == LEGACY_EXIT) {
+        *done = true;
+        return vm->legacy.exit_status;
+    }
     return 0;
-  case KVM_EXIT_SHUTDOWN:
-    *done = true;
-    return guest_failed(vm, "triple fault (KVM_EXIT_SHUTDOWN)");
-  case KVM_EXIT_INTERNAL_ERROR:
-    *done = true;
-    return guest_failed(vm, "KVM internal error, %s (suberror %u)",
-                        internal_error_name(run->internal.suberror),
-                        run->internal.suberror);
-  case KVM_EXIT_FAIL_ENTRY:
-    *done = true;
-    return guest_failed(
-        vm, "VM entry failed (hardware reason 0x%llx)",
-        (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-  case KVM_EXIT_SYSTEM_EVENT:
-    *done = true;
-    if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ||
-        run->system_event.type == KVM_SYSTEM_EVENT_RESET)
-      return 0;
-    return guest_failed(vm, "system event %u", run->system_event.type);
-  case KVM_EXIT_HLT:
-    *done = true;
-    return guest_failed(vm, "halted with no way to wake up (KVM_EXIT_HLT)");
-  default:
-    *done = true;
-    return guest_failed(vm, "unexpected exit reason %u", run->exit_reason);
-  }
-  if (r == LEGACY_EXIT) {
-    *done = true;
-    return vm->legacy.exit_status;
-  }
-  return 0;
 }
 
 /* The monitor's own peak RSS (VmHWM: this process only, unlike getrusage,
  * which also counts what the parent had before exec). */
-static long peak_rss_kib(void) {
-  char buf[4096];
-  long kib = -1;
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  ssize_t n;
+static long peak_rss_kib(void)
+{
+    char buf[4096];
+    long kib = -1;
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    ssize_t n;
 
-  if (fd < 0)
-    return -1;
-  n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  if (n <= 0)
-    return -1;
-  buf[n] = '\0';
-  const char *p = strstr(buf, "VmHWM:");
-  if (p)
-    kib = strtol(p + 6, NULL, 10);
-  return kib;
+    if (fd < 0)
+        return -1;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "VmHWM:");
+    if (p)
+        kib = strtol(p + 6, NULL, 10);
+    return kib;
 }
 
 /* With --timings: the monitor's peak RSS against the guest pages that are
  * resident, so a user sees what a VM costs the host beyond its guest. */
-static void print_memory(struct vm *vm) {
-  uint64_t pages = vm->mem.size / 4096, resident = 0;
-  unsigned char *vec = malloc(pages);
+static void print_memory(struct vm *vm)
+{
+    uint64_t pages = vm->mem.size / 4096, resident = 0;
+    unsigned char *vec = malloc(pages);
 
-  if (!vec || mincore(vm->mem.host, vm->mem.size, vec) != 0) {
-    free(vec);
-    return;
-  }
-  for (uint64_t i = 0; i < pages; i++)
-    resident += vec[i] & 1;
-  free(vec);
-  fprintf(stderr, "ember: memory (KiB): rss-peak=%ld guest-resident=%lu\n",
-          peak_rss_kib(), resident * 4);
-}
-
-int vm_run(struct vm *vm) {
-  struct sigaction sa = {.sa_handler = kick_handler};
-  bool done = false;
-  int status = 0;
-  char why[256];
-
-  sigemptyset(&sa.sa_mask);
-  sigaction(VM_KICK_SIGNAL, &sa, NULL);
-  pthread_mutex_lock(&vm->lock);
-  vm->vcpu_thread = pthread_self();
-  vm->running = true;
-  pthread_mutex_unlock(&vm->lock);
-
-  /* Last step before the guest's first instruction (seccomp_filter.h). */
-  if (!vm->no_seccomp &&
-      seccomp_filter_install(vm->timings ? SECCOMP_ROLE_VCPU_TIMINGS
-                                         : SECCOMP_ROLE_VCPU,
-                             vm->vcpu_fd, why, sizeof(why)) != 0) {
-    fprintf(stderr, "ember: %s\n", why);
-    done = true;
-    status = EMBER_EXIT_GENERIC;
-  }
-  timings_mark(TIMING_FIRST_RUN);
-  while (!done) {
-    if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
-      if (errno == EINTR || errno == EAGAIN) {
-        pause_point(vm);
-        continue;
-      }
-      status = EMBER_EXIT_GENERIC;
-      fprintf(stderr, "ember: KVM_RUN: %s\n", strerror(errno));
-      break;
+    if (!vec || mincore(vm->mem.host, vm->mem.size, vec) != 0) {
+        free(vec);
+        return;
     }
-    /* Register stores the guest made without exiting (coalesced MMIO)
-     * take effect before anything else it did. */
-    devices_drain_coalesced(&vm->devices);
-    status = handle_exit(vm, &done);
-    if (!done && __atomic_load_n(&vm->pause_req, __ATOMIC_ACQUIRE))
-      pause_point(vm);
-  }
-  timings_mark(TIMING_EXIT);
-  legacy_flush(&vm->legacy);
-  pthread_mutex_lock(&vm->lock);
-  vm->running = false;
-  vm->finished = true;
-  pthread_cond_broadcast(&vm->cond);
-  pthread_mutex_unlock(&vm->lock);
-  if (vm->timings) {
-    timings_print(STDERR_FILENO);
-    print_memory(vm);
-  }
-  return status;
+    for (uint64_t i = 0; i < pages; i++)
+        resident += vec[i] & 1;
+    free(vec);
+    fprintf(stderr, "ember: memory (KiB): rss-peak=%ld guest-resident=%lu\n", peak_rss_kib(),
+            resident * 4);
 }
 
-bool vm_has_devices(const struct vm *vm) { return vm->devices.n > 0; }
+int vm_run(struct vm *vm)
+{
+    struct sigaction sa = {.sa_handler = kick_handler};
+    bool done = false;
+    int status = 0;
+    char why[256];
 
-int vm_attach_loop(struct vm *vm, struct uv_loop_s *loop) {
-  return devices_attach(&vm->devices, loop);
-}
-
-struct devices *vm_devices(struct vm *vm) {
-  return &vm->devices;
-}
-
-int vm_pause(struct vm *vm) {
-  pthread_mutex_lock(&vm->lock);
-  if (vm->finished) {
+    sigemptyset(&sa.sa_mask);
+    sigaction(VM_KICK_SIGNAL, &sa, NULL);
+    pthread_mutex_lock(&vm->lock);
+    vm->vcpu_thread = pthread_self();
+    vm->running = true;
     pthread_mutex_unlock(&vm->lock);
-    return -1;
-  }
-  vm->pause_req = true;
-  if (!vm->running) {
-    /* Not started yet: KVM_RUN returns at once with EINTR and parks. */
+
+    /* Last step before the guest's first instruction (seccomp_filter.h). */
+    if (!vm->no_seccomp &&
+        seccomp_filter_install(vm->timings ? SECCOMP_ROLE_VCPU_TIMINGS : SECCOMP_ROLE_VCPU,
+                               vm->vcpu_fd, why, sizeof(why)) != 0) {
+        fprintf(stderr, "ember: %s\n", why);
+        done = true;
+        status = EMBER_EXIT_GENERIC;
+    }
+    timings_mark(TIMING_FIRST_RUN);
+    while (!done) {
+        if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+            if (errno == EINTR || errno == EAGAIN) {
+                pause_point(vm);
+                continue;
+            }
+            status = EMBER_EXIT_GENERIC;
+            fprintf(stderr, "ember: KVM_RUN: %s\n", strerror(errno));
+            break;
+        }
+        /* Register stores the guest made without exiting (coalesced MMIO)
+         * take effect before anything else it did. */
+        devices_drain_coalesced(&vm->devices);
+        status = handle_exit(vm, &done);
+        if (!done && __atomic_load_n(&vm->pause_req, __ATOMIC_ACQUIRE))
+            pause_point(vm);
+    }
+    timings_mark(TIMING_EXIT);
+    legacy_flush(&vm->legacy);
+    pthread_mutex_lock(&vm->lock);
+    vm->running = false;
+    vm->finished = true;
+    pthread_cond_broadcast(&vm->cond);
+    pthread_mutex_unlock(&vm->lock);
+    if (vm->timings) {
+        timings_print(STDERR_FILENO);
+        print_memory(vm);
+    }
+    return status;
+}
+
+bool vm_has_devices(const struct vm *vm)
+{
+    return vm->devices.n > 0;
+}
+
+int vm_attach_loop(struct vm *vm, struct uv_loop_s *loop)
+{
+    return devices_attach(&vm->devices, loop);
+}
+
+struct devices *vm_devices(struct vm *vm)
+{
+    return &vm->devices;
+}
+
+int vm_pause(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    if (vm->finished) {
+        pthread_mutex_unlock(&vm->lock);
+        return -1;
+    }
+    vm->pause_req = true;
+    if (!vm->running) {
+        /* Not started yet: KVM_RUN returns at once with EINTR and parks. */
+        vm->run->immediate_exit = 1;
+        pthread_mutex_unlock(&vm->lock);
+        return 0;
+    }
+    /* immediate_exit covers a kick that lands before KVM_RUN is entered. */
     vm->run->immediate_exit = 1;
+    pthread_kill(vm->vcpu_thread, VM_KICK_SIGNAL);
+    while (!vm->paused && vm->running)
+        pthread_cond_wait(&vm->cond, &vm->lock);
     pthread_mutex_unlock(&vm->lock);
     return 0;
-  }
-  /* immediate_exit covers a kick that lands before KVM_RUN is entered. */
-  vm->run->immediate_exit = 1;
-  pthread_kill(vm->vcpu_thread, VM_KICK_SIGNAL);
-  while (!vm->paused && vm->running)
-    pthread_cond_wait(&vm->cond, &vm->lock);
-  pthread_mutex_unlock(&vm->lock);
-  return 0;
 }
 
-int vm_resume(struct vm *vm) {
-  pthread_mutex_lock(&vm->lock);
-  vm->pause_req = false;
-  pthread_cond_broadcast(&vm->cond);
-  while (vm->paused)
-    pthread_cond_wait(&vm->cond, &vm->lock);
-  pthread_mutex_unlock(&vm->lock);
-  return 0;
+int vm_resume(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    vm->pause_req = false;
+    pthread_cond_broadcast(&vm->cond);
+    while (vm->paused)
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    pthread_mutex_unlock(&vm->lock);
+    return 0;
 }
