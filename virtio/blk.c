@@ -419,6 +419,12 @@ static void process(struct blk *b)
         return;
     for (;;) {
         enum vq_result r = vq_pop(vq, b->mem, &b->chain, why, sizeof(why));
+        if (r == VQ_EMPTY) {
+            /* Ask for a notification, then look once more: a request added
+             * before the driver could see avail_event gets no notify. */
+            vq_update_avail_event(vq, b->mem);
+            r = vq_pop(vq, b->mem, &b->chain, why, sizeof(why));
+        }
         if (r == VQ_EMPTY)
             break;
         if (r == VQ_BROKEN) {
@@ -439,7 +445,6 @@ static void process(struct blk *b)
     }
     if (b->ring_ok && io_uring_sq_ready(&b->ring))
         io_uring_submit(&b->ring);
-    vq_update_avail_event(vq, b->mem);
     if (pushed)
         virtio_mmio_notify_used(&b->t, 0);
 }

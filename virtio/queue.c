@@ -210,4 +210,8 @@ void vq_update_avail_event(struct vq *vq, const struct guest_mem *mem)
 
     if (used && vq->event_idx)
         store16_release(used + 4 + 8 * vq->size, vq->last_avail);
+    /* The caller looks at the available index once more after this: the
+     * store must be visible before that load (a store-load barrier), or a
+     * chain the driver adds meanwhile is neither seen nor notified. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }

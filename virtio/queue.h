@@ -68,7 +68,9 @@ int vq_push(struct vq *vq, const struct guest_mem *mem, uint16_t head, uint32_t 
 /* Whether the driver wants an interrupt for what was pushed since the last
  * one (virtio 1.2 §2.7.10: flags or used_event). Updates the bookkeeping. */
 bool vq_should_interrupt(struct vq *vq, const struct guest_mem *mem);
-/* Tells the driver (avail_event) to notify when it adds past what we consumed. */
+/* Tells the driver (avail_event) to notify when it adds past what we consumed.
+ * With EVENT_IDX a driver that added a chain just before this store will not
+ * notify for it: after calling this, pop once more before going idle. */
 void vq_update_avail_event(struct vq *vq, const struct guest_mem *mem);
 
 #endif
