@@ -31,6 +31,15 @@ void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uin
 /* cpu_entry.S */
 void ember_hlt_trap(uint32_t irq_count_seen, uint64_t tsc_deadline);
 void ember_lidt_trap(const void *idtr);
+
+/* 32-bit MMIO accesses done at CPL0 in one trap, in order (cpu_entry.S):
+ * a write stores value, a read stores into it. */
+struct ember_mmio_op {
+    uint64_t addr;
+    uint32_t value;
+    uint32_t write;
+};
+void ember_mmio_batch_trap(struct ember_mmio_op *ops, uint32_t n);
 extern const char ember_irq_stubs[];
 extern const char ember_irq_spurious[];
 

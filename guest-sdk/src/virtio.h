@@ -40,12 +40,18 @@
 #define VIRTIO_INT_VRING  1u
 #define VIRTIO_INT_CONFIG 2u
 
+#define VDEV_PROBED_QUEUES 3u
+
 struct vdev {
     volatile uint32_t *regs; /* the 4 KiB (ember) or 512-byte (QEMU) window */
     uint32_t gsi;
     uint32_t device_id;
     uint64_t features; /* negotiated */
     bool ack_irq;      /* write InterruptACK on each interrupt (level lines) */
+    /* QueueReady and QueueNumMax of the first queues, read during
+     * vdev_init() in the same batch as the feature handshake. */
+    uint32_t q_ready[VDEV_PROBED_QUEUES];
+    uint32_t q_max[VDEV_PROBED_QUEUES];
 };
 
 /* A split virtqueue (virtio 1.2 §2.7), driver side. */
