@@ -257,7 +257,7 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
         v->vm = NULL;
         return -1;
     }
-    rc = pthread_create(&v->vcpu_thread, NULL, vcpu_main, v);
+    rc = vm_thread_start(&v->vcpu_thread, vcpu_main, v);
     if (rc != 0) {
         vm_destroy(v->vm);
         v->vm = NULL;

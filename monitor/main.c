@@ -55,7 +55,7 @@ static int run_with_loop(struct vm *vm, bool seccomp)
         fprintf(stderr, "ember: cannot start the device loop\n");
         return EMBER_EXIT_GENERIC;
     }
-    if (pthread_create(&thread, NULL, vcpu_thread, &rs) != 0) {
+    if (vm_thread_start(&thread, vcpu_thread, &rs) != 0) {
         fprintf(stderr, "ember: cannot start the vCPU thread\n");
         return EMBER_EXIT_GENERIC;
     }

@@ -266,6 +266,20 @@ void vm_destroy(struct vm *vm)
     free(vm);
 }
 
+int vm_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+
+    if (rc != 0)
+        return rc;
+    rc = pthread_attr_setstacksize(&attr, (size_t)VM_VCPU_STACK_KIB * 1024);
+    if (rc == 0)
+        rc = pthread_create(thread, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
 /* A guest failure: one line that says the guest failed, how, and where. */
 static int guest_failed(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -7,6 +7,7 @@
 #ifndef EMBER_VM_H
 #define EMBER_VM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,18 @@ int vm_run(struct vm *vm);
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+/* Starts the thread that will call vm_run(), with a stack sized for it
+ * (VM_VCPU_STACK_KIB) instead of glibc's default of RLIMIT_STACK (8 MiB):
+ * the KVM_RUN loop and its exit handlers need a few KiB, and a big stack
+ * costs every VM a page-table page and 8 MiB of address space. Returns 0 or
+ * an errno, as pthread_create(). */
+#ifdef __SANITIZE_ADDRESS__
+#define VM_VCPU_STACK_KIB 4096u /* ASan's redzones and fake frames */
+#else
+#define VM_VCPU_STACK_KIB 256u
+#endif
+int vm_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 
 /* Counters of the vCPU's life, readable from any thread. */
 struct vm_stats {
