@@ -124,6 +124,7 @@ static struct {
     double duration;
     unsigned concurrency, count, start_conc, invoke_conc, sample;
     bool no_seccomp;
+    bool ready_line; /* launch: connect on the runtime's listening line, not on the socket */
 } opt = {
     .mem_mib = 16,
     .duration = 60,
@@ -149,6 +150,7 @@ static unsigned next_id;
 static unsigned alive; /* spawned and not reaped */
 static unsigned booting;
 static unsigned failures;
+static unsigned retries; /* connections the guest refused (not listening yet) */
 static char first_failure[512];
 
 static double now_s(void)
@@ -468,8 +470,8 @@ static void make_jail(struct vm *v, char *root, size_t rootlen)
     if (link(guest_in_dir, lnk) != 0)
         die("%s: %s", lnk, strerror(errno));
     path_fmt(v->sock_path, sizeof(v->sock_path), "%s/v.sock", root);
-    if (opt.mode != M_LAUNCH)
-        return; /* density waits for the ready line instead */
+    if (opt.mode != M_LAUNCH || opt.ready_line)
+        return; /* waits for the ready line instead */
     v->wd = inotify_add_watch(inofd, root, IN_CREATE | IN_ONLYDIR);
     if (v->wd < 0)
         die("inotify_add_watch %s: %s", root, strerror(errno));
@@ -484,7 +486,7 @@ static void spawn_vm(unsigned slot)
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none;
-    bool ready_line = opt.mode == M_DENSITY || opt.kind == K_QEMU;
+    bool ready_line = opt.mode == M_DENSITY || opt.kind == K_QEMU || opt.ready_line;
 
     memset(v, 0, sizeof(*v));
     v->sock = v->out = v->wd = -1;
@@ -626,6 +628,7 @@ static void start_invoke(unsigned slot)
         /* Not bound or not listening yet, or its backlog is full: later. */
         close(v->sock);
         v->sock = -1;
+        retries++;
         if (++v->retries > RETRIES_MAX) {
             fail_vm(v, "connect %s: %s", v->sock_path, strerror(errno));
             v->st = opt.mode == M_LAUNCH ? S_DONE : S_IDLE;
@@ -667,6 +670,7 @@ static void sock_readable(unsigned slot, struct series *lat)
             if (!memchr(v->rx, '\n', v->rx_len) && v->retries < RETRIES_MAX) {
                 close_fd(&v->sock);
                 v->retries++;
+                retries++;
                 v->st = S_WAIT_RETRY;
                 v->retry_at = now_s() + RETRY_US / 1e6;
                 return;
@@ -1015,12 +1019,13 @@ static json_t *run_launch(void)
     free(per);
 
     json_t *r = json_pack(
-        "{s:I,s:I,s:I,s:f,s:f,s:o,s:o,s:o,s:o,s:o,s:f,s:o}", "spawned", (json_int_t)c.spawned,
-        "completed", (json_int_t)c.completed, "failed", (json_int_t)failures, "sustained_vms_per_s",
-        in_window / (opt.duration - w0), "overall_vms_per_s", c.completed / wall, "cold_invoke_ms",
-        dist_json(&c.cold, 1e3), "lifetime_ms", dist_json(&c.life, 1e3), "response_to_exit_ms",
-        dist_json(&c.tail, 1e3), "per_second", ts, "ready_ms", dist_json(&c.ready, 1e3),
-        "host_cpu_busy", t1j > t0j ? (double)(b1 - b0) / (double)(t1j - t0j) : 0.0, "cpu",
+        "{s:I,s:I,s:I,s:I,s:f,s:f,s:o,s:o,s:o,s:o,s:o,s:f,s:o}", "refused_connects",
+        (json_int_t)retries, "spawned", (json_int_t)c.spawned, "completed", (json_int_t)c.completed,
+        "failed", (json_int_t)failures, "sustained_vms_per_s", in_window / (opt.duration - w0),
+        "overall_vms_per_s", c.completed / wall, "cold_invoke_ms", dist_json(&c.cold, 1e3),
+        "lifetime_ms", dist_json(&c.life, 1e3), "response_to_exit_ms", dist_json(&c.tail, 1e3),
+        "per_second", ts, "ready_ms", dist_json(&c.ready, 1e3), "host_cpu_busy",
+        t1j > t0j ? (double)(b1 - b0) / (double)(t1j - t0j) : 0.0, "cpu",
         rusage_json(wall, c.completed));
     fprintf(stderr,
             "fleet_bench: %s launch: %u completed in %.1f s, sustained %.1f VMs/s, "
@@ -1212,6 +1217,7 @@ static void usage(FILE *f)
                "         [--mem MIB] [--duration S] [--concurrency C]          (launch)\n"
                "         [--count N] [--start-concurrency K] [--invoke-concurrency K]\n"
                "         [--sample M]                                          (density)\n"
+               "         [--ready-line]                                        (launch)\n"
                "         [--label NAME] [--no-seccomp] [--out FILE]\n");
 }
 
@@ -1233,6 +1239,7 @@ int main(int argc, char **argv)
         {"sample", required_argument, 0, 'S'},
         {"label", required_argument, 0, 'l'},
         {"no-seccomp", no_argument, 0, 'N'},
+        {"ready-line", no_argument, 0, 'R'},
         {"out", required_argument, 0, 'o'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -1286,6 +1293,9 @@ int main(int argc, char **argv)
             break;
         case 'N':
             opt.no_seccomp = true;
+            break;
+        case 'R':
+            opt.ready_line = true;
             break;
         case 'o':
             opt.out_path = optarg;
@@ -1374,7 +1384,7 @@ int main(int argc, char **argv)
         die("setting up: %s", strerror(errno));
     ep_add(inofd, EPOLLIN, TAG_INOTIFY, 0);
     ep_add(sigfd, EPOLLIN, TAG_SIGNAL, 0);
-    if (opt.kind == K_EMBER && opt.mode == M_LAUNCH &&
+    if (opt.kind == K_EMBER && opt.mode == M_LAUNCH && !opt.ready_line &&
         inotify_add_watch(inofd, run_dir, IN_CREATE) < 0)
         die("inotify_add_watch: %s", strerror(errno));
     if (opt.kind == K_JAILED) {
@@ -1398,14 +1408,14 @@ int main(int argc, char **argv)
     time_t now = time(NULL);
     char date[64];
     strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    json_t *doc =
-        json_pack("{s:s,s:s,s:s,s:s,s:s,s:{s:I,s:f,s:I,s:I,s:I,s:I,s:b},s:o,s:I,s:s?}", "benchmark",
-                  "fleet", "mode", mode, "kind", kind, "label", opt.label, "date", date, "config",
-                  "mem_mib", (json_int_t)opt.mem_mib, "duration_s", opt.duration, "concurrency",
-                  (json_int_t)opt.concurrency, "count", (json_int_t)opt.count, "start_concurrency",
-                  (json_int_t)opt.start_conc, "invoke_concurrency", (json_int_t)opt.invoke_conc,
-                  "seccomp", !opt.no_seccomp, "result", res, "failures", (json_int_t)failures,
-                  "first_failure", first_failure[0] ? first_failure : NULL);
+    json_t *doc = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:{s:I,s:f,s:I,s:I,s:I,s:I,s:b,s:b},s:o,s:I,s:s?}", "benchmark",
+        "fleet", "mode", mode, "kind", kind, "label", opt.label, "date", date, "config", "mem_mib",
+        (json_int_t)opt.mem_mib, "duration_s", opt.duration, "concurrency",
+        (json_int_t)opt.concurrency, "count", (json_int_t)opt.count, "start_concurrency",
+        (json_int_t)opt.start_conc, "invoke_concurrency", (json_int_t)opt.invoke_conc, "seccomp",
+        !opt.no_seccomp, "ready_line", opt.ready_line, "result", res, "failures",
+        (json_int_t)failures, "first_failure", first_failure[0] ? first_failure : NULL);
     FILE *out = opt.out_path ? fopen(opt.out_path, "w") : stdout;
     if (!out)
         die("%s: %s", opt.out_path, strerror(errno));
