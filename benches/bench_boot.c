@@ -446,6 +446,11 @@ static json_t *config_json(const struct config *c)
     json_object_set_new(o, "max_us", json_real(round1(s.max)));
     json_object_set_new(o, "mean_us", json_real(round1(s.mean)));
     json_object_set_new(o, "wait4_maxrss_kib_median", json_real(median_of(c->maxrss, c->done)));
+    /* Every run in the order measured, for distribution plots (benches/report.sh). */
+    json_t *samples = json_array();
+    for (int i = 0; i < c->done; i++)
+        json_array_append_new(samples, json_real(round1(c->us[i])));
+    json_object_set_new(o, "samples_us", samples);
     if (c->nprobes > 0) {
         json_t *m = json_object();
         json_object_set_new(o, "probe_runs", json_integer(c->nprobes));
