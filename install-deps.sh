@@ -13,8 +13,9 @@ packages=(
     libseccomp-dev liburing-dev
     # tests (libclang-rt: libFuzzer's runtime for the fuzz targets)
     libcriterion-dev curl strace libclang-rt-14-dev
-    # benchmarks: QEMU microvm is the side-by-side peer, gnuplot draws
-    qemu-system-x86 gnuplot-nox
+    # benchmarks: QEMU microvm is the side-by-side peer, gnuplot draws,
+    # jq assembles benches/report.sh's JSON and summary, hyperfine times the jailer
+    qemu-system-x86 gnuplot-nox jq hyperfine
 )
 
 # The API tests check responses against the OpenAPI schemas with an npm
