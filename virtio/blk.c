@@ -147,55 +147,6 @@ static const struct virtio_dev_ops blk_ops = {
 
 /* ---- requests ------------------------------------------------------------ */
 
-/* Copies n bytes from the chain's readable segments, skipping `skip`. */
-static bool gather(const struct vq_chain *c, uint64_t skip, void *dst, uint64_t n)
-{
-    uint8_t *out = dst;
-
-    for (unsigned i = 0; i < c->nsegs && n; i++) {
-        const struct vq_seg *s = &c->segs[i];
-        if (s->write)
-            break;
-        if (skip >= s->len) {
-            skip -= s->len;
-            continue;
-        }
-        uint64_t take = s->len - skip < n ? s->len - skip : n;
-        memcpy(out, s->host + skip, take);
-        out += take;
-        n -= take;
-        skip = 0;
-    }
-    return n == 0;
-}
-
-/* iovecs over the readable (write=false) or writable segments, skipping the
- * first `skip` bytes and taking at most `limit`. */
-static int iov_build(const struct vq_chain *c, bool write, uint64_t skip, uint64_t limit,
-                     struct iovec *iov, int max)
-{
-    int n = 0;
-
-    for (unsigned i = 0; i < c->nsegs && limit; i++) {
-        const struct vq_seg *s = &c->segs[i];
-        if (s->write != write)
-            continue;
-        if (skip >= s->len) {
-            skip -= s->len;
-            continue;
-        }
-        uint64_t take = s->len - skip < limit ? s->len - skip : limit;
-        if (n == max)
-            return -1;
-        iov[n].iov_base = s->host + skip;
-        iov[n].iov_len = take;
-        n++;
-        limit -= take;
-        skip = 0;
-    }
-    return n;
-}
-
 static bool in_disk(const struct blk *b, uint64_t sector, uint64_t bytes)
 {
     uint64_t end;
@@ -238,7 +189,8 @@ static uint8_t discard(struct blk *b, const struct vq_chain *c, bool zeroes)
     if (b->cfg.read_only || nsegs == 0 || nsegs > DISCARD_SEG_MAX)
         return VIRTIO_BLK_S_IOERR;
     for (uint64_t i = 0; i < nsegs; i++) {
-        if (!gather(c, sizeof(struct virtio_blk_outhdr) + i * sizeof(seg), &seg, sizeof(seg)))
+        if (!vq_chain_copy(c, false, sizeof(struct virtio_blk_outhdr) + i * sizeof(seg), &seg,
+                           sizeof(seg)))
             return VIRTIO_BLK_S_IOERR;
         uint64_t bytes = (uint64_t)seg.num_sectors * SECTOR;
         if (seg.flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
@@ -316,7 +268,7 @@ static bool handle(struct blk *b, struct vq_chain *c, bool *pushed)
 
     /* Every request ends in a device-writable status byte. */
     if (c->nsegs == 0 || !last->write || last->len == 0 || c->readable < sizeof(hdr) ||
-        !gather(c, 0, &hdr, sizeof(hdr))) {
+        !vq_chain_copy(c, false, 0, &hdr, sizeof(hdr))) {
         virtio_mmio_fail(&b->t, 0, "virtio-blk request without header or status byte");
         return true;
     }
@@ -341,8 +293,8 @@ static bool handle(struct blk *b, struct vq_chain *c, bool *pushed)
             return true;
         }
         off = hdr.sector * SECTOR;
-        n = out ? iov_build(c, false, sizeof(hdr), data, iov, VQ_SEGS_MAX)
-                : iov_build(c, true, 0, data, iov, VQ_SEGS_MAX);
+        n = out ? vq_chain_iov(c, false, sizeof(hdr), data, iov, VQ_SEGS_MAX)
+                : vq_chain_iov(c, true, 0, data, iov, VQ_SEGS_MAX);
         if (n < 0) {
             complete(b, c->head, status, VIRTIO_BLK_S_IOERR, 1);
             return true;
@@ -377,7 +329,7 @@ static bool handle(struct blk *b, struct vq_chain *c, bool *pushed)
         char id[VIRTIO_BLK_ID_BYTES] = {0};
         size_t idlen = strnlen(b->cfg.id, sizeof(id)); /* 20 bytes: no NUL, as the spec says */
         memcpy(id, b->cfg.id, idlen);
-        n = iov_build(c, true, 0, c->writable - 1, iov, VQ_SEGS_MAX);
+        n = vq_chain_iov(c, true, 0, c->writable - 1, iov, VQ_SEGS_MAX);
         uint64_t copied = 0;
         for (int i = 0; i < n && copied < sizeof(id); i++) {
             size_t take =

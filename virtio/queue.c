@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <linux/virtio_ring.h>
 
@@ -214,4 +215,51 @@ void vq_update_avail_event(struct vq *vq, const struct guest_mem *mem)
      * store must be visible before that load (a store-load barrier), or a
      * chain the driver adds meanwhile is neither seen nor notified. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+bool vq_chain_copy(const struct vq_chain *ch, bool writable, uint64_t off, void *data, uint64_t n)
+{
+    uint8_t *p = data;
+
+    for (unsigned i = 0; i < ch->nsegs && n; i++) {
+        const struct vq_seg *s = &ch->segs[i];
+        if (s->write != writable)
+            continue;
+        if (off >= s->len) {
+            off -= s->len;
+            continue;
+        }
+        uint64_t take = s->len - off < n ? s->len - off : n;
+        if (writable)
+            memcpy(s->host + off, p, take);
+        else
+            memcpy(p, s->host + off, take);
+        p += take;
+        n -= take;
+        off = 0;
+    }
+    return n == 0;
+}
+
+int vq_chain_iov(const struct vq_chain *ch, bool writable, uint64_t off, uint64_t n,
+                 struct iovec *iov, int max)
+{
+    int k = 0;
+
+    for (unsigned i = 0; i < ch->nsegs && n && k < max; i++) {
+        const struct vq_seg *s = &ch->segs[i];
+        if (s->write != writable)
+            continue;
+        if (off >= s->len) {
+            off -= s->len;
+            continue;
+        }
+        uint64_t take = s->len - off < n ? s->len - off : n;
+        iov[k].iov_base = s->host + off;
+        iov[k].iov_len = take;
+        k++;
+        n -= take;
+        off = 0;
+    }
+    return k;
 }

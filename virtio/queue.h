@@ -68,6 +68,16 @@ int vq_push(struct vq *vq, const struct guest_mem *mem, uint16_t head, uint32_t 
 /* Whether the driver wants an interrupt for what was pushed since the last
  * one (virtio 1.2 §2.7.10: flags or used_event). Updates the bookkeeping. */
 bool vq_should_interrupt(struct vq *vq, const struct guest_mem *mem);
+/* Copies n bytes at offset off of the chain's readable segments into data,
+ * or (writable) from data into its writable segments. False if they are
+ * shorter than off + n. */
+bool vq_chain_copy(const struct vq_chain *ch, bool writable, uint64_t off, void *data, uint64_t n);
+/* Fills at most max iovecs with [off, off + n) of the readable or writable
+ * segments; returns how many. */
+struct iovec;
+int vq_chain_iov(const struct vq_chain *ch, bool writable, uint64_t off, uint64_t n,
+                 struct iovec *iov, int max);
+
 /* Tells the driver (avail_event) to notify when it adds past what we consumed.
  * With EVENT_IDX a driver that added a chain just before this store will not
  * notify for it: after calling this, pop once more before going idle. */

@@ -183,57 +183,6 @@ static uint32_t peer_credit(const struct conn *c)
     return in_flight > c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
 }
 
-/* Copies n bytes at chain offset off from (readable) or to (writable)
- * segments. Returns false if the segments are too short. */
-static bool chain_copy(const struct vq_chain *ch, bool writable, uint64_t off, void *data,
-                       uint64_t n)
-{
-    uint8_t *p = data;
-
-    for (unsigned i = 0; i < ch->nsegs && n; i++) {
-        const struct vq_seg *s = &ch->segs[i];
-        if (s->write != writable)
-            continue;
-        if (off >= s->len) {
-            off -= s->len;
-            continue;
-        }
-        uint64_t take = s->len - off < n ? s->len - off : n;
-        if (writable)
-            memcpy(s->host + off, p, take);
-        else
-            memcpy(p, s->host + off, take);
-        p += take;
-        n -= take;
-        off = 0;
-    }
-    return n == 0;
-}
-
-/* iovecs over [off, off + n) of the readable or writable segments. */
-static int chain_iov(const struct vq_chain *ch, bool writable, uint64_t off, uint64_t n,
-                     struct iovec *iov, int max)
-{
-    int k = 0;
-
-    for (unsigned i = 0; i < ch->nsegs && n && k < max; i++) {
-        const struct vq_seg *s = &ch->segs[i];
-        if (s->write != writable)
-            continue;
-        if (off >= s->len) {
-            off -= s->len;
-            continue;
-        }
-        uint64_t take = s->len - off < n ? s->len - off : n;
-        iov[k].iov_base = s->host + off;
-        iov[k].iov_len = take;
-        k++;
-        n -= take;
-        off = 0;
-    }
-    return k;
-}
-
 /* recv() through recvmsg: the main thread's seccomp filter allows the
  * socket calls the API server needs, recvmsg and sendmsg among them. */
 static ssize_t sock_recv(int fd, void *buf, size_t len, int flags)
@@ -302,7 +251,7 @@ static struct vq_chain *rx_get(struct vsock *v)
  * place after it. */
 static void rx_put(struct vsock *v, const struct virtio_vsock_hdr *h, uint32_t len)
 {
-    chain_copy(&v->rx, true, 0, (void *)h, HDR);
+    vq_chain_copy(&v->rx, true, 0, (void *)h, HDR);
     vq_push(&v->t.queues[Q_RX], v->mem, v->rx.head, HDR + len);
     v->rx_held = false;
     v->rx_pushed = true;
@@ -659,7 +608,7 @@ static void conn_from_guest(struct conn *c, const struct vq_chain *ch, uint64_t 
         return;
     }
     if (!c->buf_len && len) {
-        int n = chain_iov(ch, false, off, len, iov, VQ_SEGS_MAX);
+        int n = vq_chain_iov(ch, false, off, len, iov, VQ_SEGS_MAX);
         struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
         ssize_t w;
         do
@@ -684,7 +633,7 @@ static void conn_from_guest(struct conn *c, const struct vq_chain *ch, uint64_t 
         for (uint32_t k = 0; k < rest;) {
             uint32_t at = (c->buf_head + c->buf_len) % cap;
             uint32_t room = cap - at < rest - k ? cap - at : rest - k;
-            chain_copy(ch, false, off + done + k, c->buf + at, room);
+            vq_chain_copy(ch, false, off + done + k, c->buf + at, room);
             c->buf_len += room;
             k += room;
         }
@@ -711,7 +660,7 @@ static void conn_to_guest(struct conn *c)
             want = (uint32_t)room;
         if (want > VSOCK_PKT_PAYLOAD_MAX)
             want = VSOCK_PKT_PAYLOAD_MAX;
-        int n = chain_iov(ch, true, HDR, want, iov, VQ_SEGS_MAX);
+        int n = vq_chain_iov(ch, true, HDR, want, iov, VQ_SEGS_MAX);
         ssize_t r = readv(c->fd, iov, n);
         if (r < 0 && errno == EINTR)
             continue;
@@ -944,7 +893,7 @@ static bool tx_packet(struct vsock *v, const struct vq_chain *ch)
         queue_broken(v, Q_TX, why);
         return false;
     }
-    chain_copy(ch, false, 0, &h, HDR); /* one fetch; only the copy is used */
+    vq_chain_copy(ch, false, 0, &h, HDR); /* one fetch; only the copy is used */
     uint64_t src_cid = le64toh(h.src_cid), dst_cid = le64toh(h.dst_cid);
     uint32_t src_port = le32toh(h.src_port), dst_port = le32toh(h.dst_port);
     uint32_t len = le32toh(h.len), flags = le32toh(h.flags);
