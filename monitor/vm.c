@@ -269,13 +269,27 @@ void vm_destroy(struct vm *vm)
 int vm_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
 {
     pthread_attr_t attr;
+    sigset_t all, old;
     int rc = pthread_attr_init(&attr);
 
     if (rc != 0)
         return rc;
+    /* The vCPU thread takes no asynchronous signal but the kick: SIGTERM and
+     * friends belong to the main loop, whose handlers (libuv's signal pipe)
+     * would make system calls the vCPU's seccomp filter forbids. The mask is
+     * inherited from the creating thread, so set it around pthread_create. */
+    sigfillset(&all);
+    sigdelset(&all, VM_KICK_SIGNAL);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGSYS);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     rc = pthread_attr_setstacksize(&attr, (size_t)VM_VCPU_STACK_KIB * 1024);
     if (rc == 0)
         rc = pthread_create(thread, &attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     return rc;
 }

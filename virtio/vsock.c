@@ -1147,6 +1147,34 @@ static void accept_cb(uv_poll_t *p, int status, int events)
     pthread_mutex_unlock(&v->t.lock);
 }
 
+/* Whether the socket file at sa is a leftover: a Unix socket that nothing
+ * listens on any more (connect is refused). A live one, or anything that is
+ * not a socket, is never touched. */
+static bool stale_socket(const struct sockaddr_un *sa)
+{
+    struct stat st;
+    int fd, rc;
+
+    if (lstat(sa->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return false;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+    close(fd);
+    return rc != 0 && errno == ECONNREFUSED;
+}
+
+/* Whether fd is already bound to sa (the first bind succeeded). */
+static bool stat_is_ours(int fd, const struct sockaddr_un *sa)
+{
+    struct sockaddr_un got;
+    socklen_t len = sizeof(got);
+
+    return getsockname(fd, (struct sockaddr *)&got, &len) == 0 && len > sizeof(sa_family_t) &&
+           strcmp(got.sun_path, sa->sun_path) == 0;
+}
+
 struct vsock *vsock_create(const struct vsock_config *cfg, const struct guest_mem *mem,
                            uint64_t base, uint32_t gsi, char *err, size_t errlen)
 {
@@ -1192,7 +1220,11 @@ struct vsock *vsock_create(const struct vsock_config *cfg, const struct guest_me
     }
     memcpy(sa.sun_path, cfg->uds_path, strlen(cfg->uds_path) + 1);
     v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (v->listen_fd < 0 || bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    if (v->listen_fd >= 0 && bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+        errno == EADDRINUSE && stale_socket(&sa))
+        unlink(cfg->uds_path); /* left by a monitor that was killed: take it over */
+    if (v->listen_fd < 0 || (!stat_is_ours(v->listen_fd, &sa) &&
+                             bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)) {
         fail(err, errlen, "vsock: %s: %s", cfg->uds_path, strerror(errno));
         goto err;
     }

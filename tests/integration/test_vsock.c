@@ -453,3 +453,50 @@ Test(vsock, hostile_guest_is_contained)
     free(err);
     vm_cleanup(&vm);
 }
+
+/* A monitor that was killed leaves its uds_path behind: the next VM on the
+ * same path takes the dead socket over, and a live one is never touched. */
+Test(vsock, stale_socket_is_taken_over_live_one_refused)
+{
+    struct vm a;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd;
+
+    need_kvm();
+    /* A dead socket at the path the first VM will use. */
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/ember-vsock-%d-stale.sock", getpid());
+    unlink(sa.sun_path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(fd);
+
+    snprintf(a.uds, sizeof(a.uds), "%s", sa.sun_path);
+    {
+        /* faas-echo serves until killed (the raw echo guest ends after one
+         * connection), so the path stays live for the second start. */
+        char *argv[] = {EMBER_BIN, "run", "--vsock", a.uds, EXAMPLES_DIR "/faas-echo", NULL};
+        struct spawn_result r;
+        /* Started by hand: vm_start() would unlink the path first. */
+        pid_t pid;
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        cr_assert_eq(posix_spawn(&pid, EMBER_BIN, &fa, NULL, argv, environ), 0);
+        posix_spawn_file_actions_destroy(&fa);
+        a.pid = pid;
+        int c = invoke_conn(&a, 1024);
+        close(c);
+
+        /* The same path while the first VM lives: refused, named. */
+        cr_assert_eq(spawn_run(argv, CAP_S, &r), 0);
+        cr_expect_eq(r.status, 152, "status %d, err: %s", r.status, r.err);
+        char want[256];
+        snprintf(want, sizeof(want), "ember: vsock: %s: Address already in use\n", a.uds);
+        cr_expect_str_eq(r.err, want);
+        spawn_free(&r);
+        kill(a.pid, SIGKILL);
+        vm_wait(&a, 10);
+    }
+    unlink(sa.sun_path);
+}
