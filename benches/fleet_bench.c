@@ -79,7 +79,7 @@ extern char **environ;
 #define GUEST_NAME    "faas-echo"
 #define QEMU_READY    "cannot serve" /* faas-echo's last line when it finds no vsock */
 #define EMBER_READY   "listening on vsock port"
-#define MEMINFO_NKEYS 12
+#define MEMINFO_NKEYS 13
 
 enum kind { K_EMBER, K_JAILED, K_QEMU };
 enum mode { M_LAUNCH, M_DENSITY };
@@ -305,8 +305,8 @@ static void fail_vm(struct vm *v, const char *fmt, ...)
 /* ---- /proc ----------------------------------------------------------------- */
 
 static const char *const meminfo_keys[MEMINFO_NKEYS] = {
-    "MemAvailable", "MemFree",     "AnonPages",  "Cached",        "Shmem",  "Slab",
-    "SUnreclaim",   "KernelStack", "PageTables", "SecPageTables", "Percpu", "Dirty"};
+    "MemAvailable", "MemFree",    "AnonPages",     "Cached", "Shmem", "Slab",       "SUnreclaim",
+    "KernelStack",  "PageTables", "SecPageTables", "Percpu", "Dirty", "VmallocUsed"};
 
 static void meminfo_read(long out[MEMINFO_NKEYS])
 {
@@ -891,19 +891,17 @@ static void handle_events(int timeout_ms, struct counters *c, double t0, struct 
     struct epoll_event ev[256];
     int n = epoll_wait(epfd, ev, 256, timeout_ms);
 
+    bool child_exited = false;
+
     for (int i = 0; i < n; i++) {
         uint32_t tag = (uint32_t)(ev[i].data.u64 >> 32), slot = (uint32_t)ev[i].data.u64;
         switch (tag) {
         case TAG_INOTIFY:
             inotify_readable();
             break;
-        case TAG_SIGNAL: {
-            struct signalfd_siginfo si;
-            while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-                ;
-            reap(c, t0);
+        case TAG_SIGNAL:
+            child_exited = true;
             break;
-        }
         case TAG_SOCK:
             if (vms[slot].sock >= 0)
                 sock_readable(slot, lat);
@@ -913,6 +911,14 @@ static void handle_events(int timeout_ms, struct counters *c, double t0, struct 
                 out_readable(slot, c);
             break;
         }
+    }
+    /* Exits last: a response that arrived in the same batch is timed as
+     * read, not after the reaping. */
+    if (child_exited) {
+        struct signalfd_siginfo si;
+        while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+            ;
+        reap(c, t0);
     }
     /* Retries and timeouts. */
     double t = now_s();
@@ -1096,6 +1102,18 @@ static json_t *run_density(void)
     vms = calloc(nslots, sizeof(*vms));
     if (!vms)
         die("out of memory");
+    /* A baseline taken while the host still gets memory back (from VMs of
+     * an earlier run: KVM frees after RCU grace periods) would make the
+     * first points too low: wait until MemAvailable holds still (two reads
+     * 0.5 s apart within 2 MiB), at most 30 s. */
+    long prev = mem_available();
+    for (int i = 0; i < 60; i++) {
+        usleep(500000);
+        long cur = mem_available();
+        if (labs(cur - prev) <= 2048)
+            break;
+        prev = cur;
+    }
     meminfo_read(base);
 
     /* Ramp: N VMs, start_conc of them booting at once. */
@@ -1111,6 +1129,9 @@ static json_t *run_density(void)
         ready = (unsigned)c.ready.n;
         if (spawned == stop && booting == 0) {
             if (ready) {
+                /* A VM's memory keeps growing for a moment after its ready
+                 * line (the guest goes idle, KVM fills in): let it. */
+                settle(&c, 1.0);
                 meminfo_read(m);
                 json_array_append_new(curve, json_pack("{s:I,s:f}", "n", (json_int_t)ready,
                                                        "host_kib_per_vm",

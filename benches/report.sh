@@ -3,7 +3,7 @@
 # results as JSON (and the text of those that have no JSON), a Markdown
 # summary that puts ember, the raw-KVM floor and QEMU microvm side by side,
 # and gnuplot plots, into benches/results/<date>/. The summary and plots are
-# copied to benches/latest/, which the README shows.
+# copied to benches/latest/ (with report.json), which the README shows.
 #
 #   benches/report.sh [--full | --quick] [--only LIST] [--no-latest]
 #
@@ -204,6 +204,7 @@ host_json=$(jq -n --arg kernel "$(uname -r)" --arg cpus "$(nproc)" \
 if [ "$latest" = 1 ]; then
     mkdir -p "$root/benches/latest"
     cp "$out/summary.md" "$root/benches/latest/summary.md"
+    cp "$out/report.json" "$root/benches/latest/report.json"
     for p in boot-latency launch-rate memory-per-vm; do
         [ -f "$out/$p.png" ] && cp "$out/$p.png" "$root/benches/latest/$p.png"
     done

@@ -66,7 +66,7 @@ set ylabel "VMs completed per second"
 set yrange [0:*]
 set key outside top center horizontal
 set arrow from graph 0, first 300 to graph 1, first 300 nohead dt 2 lc rgb "#aa0000"
-set label "target 300/s" at graph 0.01, first 310 tc rgb "#aa0000"
+set label "target 300/s" at graph 0.86, first 285 tc rgb "#aa0000"
 plot $(IFS=,; echo "${plots[*]}")
 EOF
 fi

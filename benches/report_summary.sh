@@ -92,14 +92,14 @@ if has fleet-density-ember || has fleet-density-jailed || has fleet-density-qemu
         has "fleet-density-$k" || continue
         q --arg k "$k" '."fleet-density-\($k)".result as $x | ($x.procs_invoked // $x.procs_idle) as $p |
             def kib(v): if v == null then "-" else "\(v | round) KiB" end;
-            "| \(if $k == "qemu" then "QEMU microvm (booted, stopped)" elif $k == "jailed" then "ember via ember-jailer" else "ember" end) | \($x.alive) | \(if $k == "qemu" then "n/a" else $x.invoked_ok end) | \(kib($x.host_kib_per_vm_idle)) | \(if $k == "qemu" then "-" else kib($x.host_kib_per_vm_invoked) end) | \(kib($p.monitor_pss_kib.p50)) | \(kib($p.guest_resident_kib.p50)) | \(kib((if $k == "qemu" then $x.host_kib_per_vm_idle else $x.host_kib_per_vm_invoked end) - $p.pss_kib.p50)) | \($p.fds.p50 // "-") | \($p.threads.p50 // "-") | \($x.ramp_vms_per_s | round) VMs/s | \($x.teardown_reaped_s * 100 | round / 100) s | \(if $x.teardown_memory_back_s == null then "not within 30 s" else "\($x.teardown_memory_back_s * 10 | round / 10) s" end) |"'
+            "| \(if $k == "qemu" then "QEMU microvm (booted, stopped)" elif $k == "jailed" then "ember via ember-jailer" else "ember" end) | \($x.alive) | \(if $k == "qemu" then "n/a" else $x.invoked_ok end) | \(kib($x.host_kib_per_vm_idle)) | \(if $k == "qemu" then "-" else kib($x.host_kib_per_vm_invoked) end) | \(kib($p.monitor_pss_kib.p50)) | \(kib($p.guest_resident_kib.p50)) | \(if $k == "jailed" then "see below" else kib((if $k == "qemu" then $x.host_kib_per_vm_idle else $x.host_kib_per_vm_invoked end) - $p.pss_kib.p50) end) | \($p.fds.p50 // "-") | \($p.threads.p50 // "-") | \($x.ramp_vms_per_s | round) VMs/s | \($x.teardown_reaped_s * 100 | round / 100) s | \(if $x.teardown_memory_back_s == null then "not within 30 s" else "\($x.teardown_memory_back_s * 10 | round / 10) s" end) |"'
     done
     if has fleet-density-ember; then
         echo
         q '."fleet-density-ember".result.meminfo_kib_per_vm_invoked | "Where an invoked ember VM'"'"'s host memory goes (/proc/meminfo deltas per VM): anonymous pages \(.AnonPages | round) KiB (guest RAM and the monitor'"'"'s heap and stacks), slab \(.Slab | round) KiB (\(.SUnreclaim | round) unreclaimable: KVM, vsock sockets, epoll, eventfds), kernel stacks \(.KernelStack | round) KiB (3 tasks: main, vCPU, KVM'"'"'s nx-recovery thread), page tables \(.PageTables | round) KiB, KVM'"'"'s own page tables \(.SecPageTables | round) KiB."'
     fi
     if has fleet-density-jailed; then
-        q '."fleet-density-jailed".result.meminfo_kib_per_vm_invoked | "Jailed, each VM also leaves \(.Cached / 1024 * 10 | round / 10) MiB of page cache: ember-jailer copies the ember binary into every jail (as Firecracker'"'"'s jailer does), so no two VMs share its text. It is reclaimable, so MemAvailable counts only part of it."'
+        q '."fleet-density-jailed".result.meminfo_kib_per_vm_invoked | "Jailed, each VM also leaves \(.Cached / 1024 * 10 | round / 10) MiB of page cache: ember-jailer copies the ember binary into every jail (as Firecracker'"'"'s jailer does), so no two VMs share its text: the jailed monitor'"'"'s Pss holds its own copy of the binary'"'"'s pages, which are page cache, reclaimable, and so only partly in the MemAvailable drop."'
     fi
     if has fleet-density-qemu; then
         echo
@@ -144,5 +144,5 @@ if [ -s "$dir/jailer.md" ]; then
     cat "$dir/jailer.md"
 fi
 echo
-echo "Raw results: \`report.json\` next to this file (benches/results/$(q .host.dir)/); plots:"
+echo "Raw results: \`report.json\` next to this file (and in benches/results/$(q .host.dir)/); plots:"
 echo "boot-latency.png, launch-rate.png, memory-per-vm.png."
