@@ -39,7 +39,10 @@
 
 #define IN_CAP_MIN  (4u * 1024u)
 #define IN_CAP_KEEP (1u << 20) /* shrink back to IN_CAP_MIN after bigger requests */
-#define BACKLOG     128
+/* Linux's somaxconn default (4096 since 5.4): larger than the device's
+ * connection limit, so a burst of host connections is queued for accept()
+ * rather than reset while the loop is busy. */
+#define BACKLOG     4096
 #define MSG_MAX     160
 
 struct ember_faas_reply {
