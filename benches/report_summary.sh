@@ -53,24 +53,26 @@ if has fleet-launch-ember || has fleet-launch-jailed || has fleet-launch-qemu; t
     echo "Start function VMs (\`faas-echo --max 1\`) as fast as the host allows, at most 16 VM processes"
     echo "alive at once; each is invoked once over vsock as soon as its socket appears, answers and"
     echo "exits. Cold invoke = posix_spawn -> whole response at the host. CPU = the VM processes' own"
-    echo "user+system time per VM (guest time included)."
+    echo "user+system time per VM (guest time included). 'Other work': the share of the host's CPU"
+    echo "that the rest of the machine used meanwhile (this host is shared; kernel workers that tear"
+    echo "our VMs down count there too). A run with much of it measured less than the host can do."
     echo
-    echo "| | sustained VMs/s | cold invoke p50 | p99 | lifetime p50 | response -> reaped p50 | CPU per VM | host CPU busy | failed |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| | sustained VMs/s | cold invoke p50 | p99 | lifetime p50 | response -> reaped p50 | CPU per VM | host CPU busy | of it, other work | failed |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     for k in ember jailed qemu; do
         has "fleet-launch-$k" || continue
         q --arg k "$k" '."fleet-launch-\($k)" | .result as $x | def ms(v): if v == null then "-" else "\(v * 100 | round / 100) ms" end;
-            "| \(if $k == "qemu" then "QEMU microvm (boot -> exit, no vsock)" elif $k == "jailed" then "ember via ember-jailer" else "ember" end) | \($x.sustained_vms_per_s | round) | \(ms($x.cold_invoke_ms.p50)) | \(ms($x.cold_invoke_ms.p99)) | \(ms($x.lifetime_ms.p50)) | \(ms($x.response_to_exit_ms.p50)) | \($x.cpu.children_cpu_ms_per_vm * 100 | round / 100) ms | \($x.host_cpu_busy * 100 | round) % | \($x.failed) |"'
+            "| \(if $k == "qemu" then "QEMU microvm (boot -> exit, no vsock)" elif $k == "jailed" then "ember via ember-jailer" else "ember" end) | \($x.sustained_vms_per_s | round) | \(ms($x.cold_invoke_ms.p50)) | \(ms($x.cold_invoke_ms.p99)) | \(ms($x.lifetime_ms.p50)) | \(ms($x.response_to_exit_ms.p50)) | \($x.cpu.children_cpu_ms_per_vm * 100 | round / 100) ms | \($x.host_cpu_busy * 100 | round) % | \(if $x.other_cpu_share == null then "-" else "\($x.other_cpu_share * 100 | round) %" end) | \($x.failed) |"'
     done
 fi
 if jq -e 'keys | map(select(startswith("fleet-sweep-"))) | length > 0' "$r" >/dev/null; then
     echo
     echo "### Launch rate against the number of VM processes alive at once (ember)"
     echo
-    echo "| at once | VMs/s | cold invoke p50 | p99 | lifetime p50 | response -> reaped p50 | host CPU busy |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| at once | VMs/s | cold invoke p50 | p99 | lifetime p50 | response -> reaped p50 | host CPU busy | of it, other work |"
+    echo "|---|---|---|---|---|---|---|---|"
     q 'to_entries | map(select(.key | startswith("fleet-sweep-"))) | sort_by(.value.config.concurrency) | .[] | .value | .result as $x |
-        "| \(.config.concurrency) | \($x.sustained_vms_per_s | round) | \($x.cold_invoke_ms.p50 * 100 | round / 100) ms | \($x.cold_invoke_ms.p99 * 100 | round / 100) ms | \($x.lifetime_ms.p50 * 100 | round / 100) ms | \($x.response_to_exit_ms.p50 * 100 | round / 100) ms | \($x.host_cpu_busy * 100 | round) % |"'
+        "| \(.config.concurrency) | \($x.sustained_vms_per_s | round) | \($x.cold_invoke_ms.p50 * 100 | round / 100) ms | \($x.cold_invoke_ms.p99 * 100 | round / 100) ms | \($x.lifetime_ms.p50 * 100 | round / 100) ms | \($x.response_to_exit_ms.p50 * 100 | round / 100) ms | \($x.host_cpu_busy * 100 | round) % | \(if $x.other_cpu_share == null then "-" else "\($x.other_cpu_share * 100 | round) %" end) |"'
     echo
     echo "A VM process lives on after its guest exits while KVM tears the VM down (SRCU grace"
     echo "periods: 'response -> reaped'). That wait costs no CPU; it bounds the rate only when few"
