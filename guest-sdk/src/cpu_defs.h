@@ -57,14 +57,14 @@
 #define CR4_SMAP           0x200000
 
 /* MSRs (SDM Vol. 4). */
-#define MSR_EFER    0xc0000080
-#define MSR_STAR    0xc0000081
-#define MSR_LSTAR   0xc0000082
-#define MSR_FMASK   0xc0000084
-#define MSR_FS_BASE 0xc0000100
+#define MSR_EFER         0xc0000080
+#define MSR_STAR         0xc0000081
+#define MSR_LSTAR        0xc0000082
+#define MSR_FMASK        0xc0000084
+#define MSR_FS_BASE      0xc0000100
 #define MSR_TSC_DEADLINE 0x6e0
-#define EFER_SCE    0x1
-#define EFER_LME    0x100
+#define EFER_SCE         0x1
+#define EFER_LME         0x100
 
 /* Linux x86-64 system-call number and arch_prctl code the assembly uses. */
 #define SYS_ARCH_PRCTL 158

@@ -42,8 +42,8 @@
 /* Linux's somaxconn default (4096 since 5.4): larger than the device's
  * connection limit, so a burst of host connections is queued for accept()
  * rather than reset while the loop is busy. */
-#define BACKLOG     4096
-#define MSG_MAX     160
+#define BACKLOG 4096
+#define MSG_MAX 160
 
 struct ember_faas_reply {
     const uint8_t *data;

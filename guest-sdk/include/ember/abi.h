@@ -45,11 +45,11 @@
 #endif
 
 #define EMBER_ABI_VERSION 1u
-#define EMBER_BOOT_MAGIC 0x524d4245u /* "EMBR" */
+#define EMBER_BOOT_MAGIC  0x524d4245u /* "EMBR" */
 
 /* ELF note that marks an ember guest: name "EMBER", type EMBER_NOTE_GUEST,
  * descriptor struct ember_note_guest. */
-#define EMBER_NOTE_NAME "EMBER"
+#define EMBER_NOTE_NAME  "EMBER"
 #define EMBER_NOTE_GUEST 0x454d4201u
 
 struct ember_note_guest {
@@ -58,49 +58,49 @@ struct ember_note_guest {
 };
 
 /* Guest-physical layout below 1 MiB (Firecracker's where a guest could care). */
-#define EMBER_LOW_GDT 0x1000u
-#define EMBER_LOW_BOOT_INFO 0x6000u
-#define EMBER_LOW_PVH_INFO 0x6000u /* hvm_start_info for PVH guests */
+#define EMBER_LOW_GDT        0x1000u
+#define EMBER_LOW_BOOT_INFO  0x6000u
+#define EMBER_LOW_PVH_INFO   0x6000u /* hvm_start_info for PVH guests */
 #define EMBER_LOW_PVH_MEMMAP 0x7000u
-#define EMBER_LOW_PML4 0x9000u
-#define EMBER_LOW_PDPT 0xa000u
-#define EMBER_LOW_PD 0xb000u /* four pages: 0xb000-0xefff */
-#define EMBER_LOW_PT0 0xf000u /* 4 KiB pages of the first 2 MiB */
-#define EMBER_LOW_CMDLINE 0x20000u
-#define EMBER_CMDLINE_MAX 4096u
-#define EMBER_KERNEL_MIN 0x100000u /* PT_LOADs start at or above 1 MiB */
+#define EMBER_LOW_PML4       0x9000u
+#define EMBER_LOW_PDPT       0xa000u
+#define EMBER_LOW_PD         0xb000u /* four pages: 0xb000-0xefff */
+#define EMBER_LOW_PT0        0xf000u /* 4 KiB pages of the first 2 MiB */
+#define EMBER_LOW_CMDLINE    0x20000u
+#define EMBER_CMDLINE_MAX    4096u
+#define EMBER_KERNEL_MIN     0x100000u   /* PT_LOADs start at or above 1 MiB */
 #define EMBER_MMIO_GAP_START 0xc0000000u /* RAM ends here at most */
 
 #define EMBER_BOOT_CS 0x08u
 #define EMBER_BOOT_DS 0x10u
 
-#define EMBER_PORT_CONSOLE 0x510u
-#define EMBER_PORT_EXIT 0x501u
-#define EMBER_PORT_SLEEP 0x511u
-#define EMBER_BOOT_TIMER_GPA 0xc0000000u
+#define EMBER_PORT_CONSOLE     0x510u
+#define EMBER_PORT_EXIT        0x501u
+#define EMBER_PORT_SLEEP       0x511u
+#define EMBER_BOOT_TIMER_GPA   0xc0000000u
 #define EMBER_BOOT_TIMER_MAGIC 123u
 
 #define EMBER_BOOT_F_TIMER 0x1u /* write the boot timer just before main */
 
-#define EMBER_MAX_DEVICES 16u
-#define EMBER_DEV_NONE 0u
+#define EMBER_MAX_DEVICES     16u
+#define EMBER_DEV_NONE        0u
 #define EMBER_DEV_VIRTIO_MMIO 1u
 
 struct ember_device {
-    uint32_t type;       /* EMBER_DEV_* */
-    uint32_t irq;        /* GSI */
-    uint64_t mmio_base;  /* guest-physical */
+    uint32_t type;      /* EMBER_DEV_* */
+    uint32_t irq;       /* GSI */
+    uint64_t mmio_base; /* guest-physical */
     uint64_t mmio_size;
 };
 
 struct ember_boot_info {
-    uint32_t magic;       /* EMBER_BOOT_MAGIC */
-    uint32_t version;     /* EMBER_ABI_VERSION of the monitor */
-    uint32_t size;        /* sizeof(struct ember_boot_info) of the monitor */
-    uint32_t flags;       /* EMBER_BOOT_F_* */
-    uint64_t mem_size;    /* bytes of RAM from guest-physical 0 */
-    uint64_t tsc_khz;     /* TSC frequency, 0 if unknown */
-    uint64_t realtime_ns; /* host CLOCK_REALTIME when the guest was entered */
+    uint32_t magic;                         /* EMBER_BOOT_MAGIC */
+    uint32_t version;                       /* EMBER_ABI_VERSION of the monitor */
+    uint32_t size;                          /* sizeof(struct ember_boot_info) of the monitor */
+    uint32_t flags;                         /* EMBER_BOOT_F_* */
+    uint64_t mem_size;                      /* bytes of RAM from guest-physical 0 */
+    uint64_t tsc_khz;                       /* TSC frequency, 0 if unknown */
+    uint64_t realtime_ns;                   /* host CLOCK_REALTIME when the guest was entered */
     EMBER_GUEST_PTR(const char *) progname; /* NUL-terminated, argv[0] */
     EMBER_GUEST_PTR(const char *) cmdline;  /* NUL-terminated, argv[1..] */
     uint64_t cmdline_len;                   /* excluding the NUL */
