@@ -1,5 +1,5 @@
 /* api_log.c: the logger (see api_log.h). */
-#include "api_log.h"
+#include "api-socket/api_log.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api_metrics.h"
-#include "api_output.h"
+#include "api-socket/api_metrics.h"
+#include "api-socket/api_output.h"
 
 #define LINE_MAX_BYTES 4096
 

@@ -8,7 +8,7 @@
  * once), the socket file is removed and the process exits with the guest's
  * status.
  */
-#include "api_main.h"
+#include "api-socket/api_main.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,13 +21,13 @@
 
 #include <uv.h>
 
-#include "api_http.h"
-#include "api_log.h"
-#include "api_metrics.h"
-#include "api_router.h"
-#include "api_server.h"
-#include "api_vmm.h"
-#include "exit_codes.h"
+#include "api-socket/api_http.h"
+#include "api-socket/api_log.h"
+#include "api-socket/api_metrics.h"
+#include "api-socket/api_router.h"
+#include "api-socket/api_server.h"
+#include "api-socket/api_vmm.h"
+#include "monitor/exit_codes.h"
 
 #ifndef EMBER_VERSION
 #define EMBER_VERSION "0.0.0"

@@ -6,7 +6,7 @@
  * (jails usually run as unique ids nobody created), names are looked up in
  * /etc/passwd and /etc/group.
  */
-#include "jailer_args.h"
+#include "jailer/jailer_args.h"
 
 #include <errno.h>
 #include <grp.h>

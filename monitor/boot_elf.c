@@ -1,5 +1,5 @@
 /* boot_elf.c: validate and load a hostile 64-bit ELF guest into guest RAM. */
-#include "boot_elf.h"
+#include "monitor/boot_elf.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ember/abi.h"
+#include <ember/abi.h>
 
 #define PAGE_SIZE                4096u
 #define XEN_ELFNOTE_PHYS32_ENTRY 18u

@@ -7,7 +7,7 @@
  * guest can fail into a message and EMBER_EXIT_GUEST_FAILED: nothing a guest
  * does ends the monitor any other way.
  */
-#include "vm.h"
+#include "monitor/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,13 +23,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "boot_x86.h"
-#include "cpuid_cache.h"
-#include "ember/abi.h"
-#include "exit_codes.h"
-#include "seccomp_filter.h"
-#include "timings.h"
-#include "vm_priv.h"
+#include <ember/abi.h>
+
+#include "common/cpuid_cache.h"
+#include "monitor/boot_x86.h"
+#include "monitor/exit_codes.h"
+#include "monitor/seccomp_filter.h"
+#include "monitor/timings.h"
+#include "monitor/vm_priv.h"
 
 #define KVM_API_EXPECTED 12
 /* Three pages below the 4 GiB boundary that KVM needs for its VMX real-mode

@@ -26,8 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "invoke.h"
-#include "proc.h"
+#include "cmd/invoke.h"
+#include "tests/integration/proc.h"
 
 #define CAP_S     120
 #define TIMEOUT   30000 /* ms, per invocation: far above any normal one */

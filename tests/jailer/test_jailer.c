@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "proc.h"
+#include "tests/integration/proc.h"
 
 #define CAP_S  60
 #define UID    "123456"

@@ -1,5 +1,5 @@
 /* blk.c: virtio-blk over a host file, Sync and io_uring engines (see blk.h). */
-#include "blk.h"
+#include "virtio/blk_device.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -25,8 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "guest_mem.h"
-#include "mmio.h"
+#include "common/guest_mem.h"
+#include "virtio/mmio.h"
 
 #define VSOCK_HOST_CID 2u
 /* Firecracker's figures: connect/shutdown timeouts, per-connection buffer,

@@ -1,5 +1,5 @@
 /* cli.c: the quick command line, `ember run`, into a struct vm_config. */
-#include "cli.h"
+#include "cmd/cli.h"
 
 #include <errno.h>
 #include <stdarg.h>

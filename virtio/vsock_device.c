@@ -14,7 +14,7 @@
  * max_conns connections. Host data is never buffered: it is read straight
  * into the guest's RX buffers.
  */
-#include "vsock.h"
+#include "virtio/vsock_device.h"
 
 #include <endian.h>
 #include <errno.h>

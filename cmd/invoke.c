@@ -1,5 +1,5 @@
 /* invoke.c: `ember invoke` and the client library behind it (see invoke.h). */
-#include "invoke.h"
+#include "cmd/invoke.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -13,9 +13,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "guest_mem.h"
-#include "mmio.h"
-#include "rate_limiter.h"
+#include "common/guest_mem.h"
+#include "virtio/mmio.h"
+#include "virtio/rate_limiter.h"
 
 #define BLK_ID_MAX 64u
 
