@@ -33,6 +33,8 @@
 #include <linux/virtio_ring.h>
 #include <linux/virtio_vsock.h>
 
+#include "common/errmsg.h"
+
 #define HDR              ((uint32_t)sizeof(struct virtio_vsock_hdr)) /* 44 bytes */
 #define Q_RX             0u
 #define Q_TX             1u
@@ -120,19 +122,6 @@ struct vsock {
 };
 
 /* ---- small helpers --------------------------------------------------------- */
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static void link_init(struct link *l)
 {
@@ -1182,7 +1171,7 @@ struct vsock *vsock_create(const struct vsock_config *cfg, const struct guest_me
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
     if (!v) {
-        fail(err, errlen, "vsock: out of memory");
+        errmsg(-1, err, errlen, "vsock: out of memory");
         return NULL;
     }
     v->listen_fd = -1;
@@ -1205,17 +1194,17 @@ struct vsock *vsock_create(const struct vsock_config *cfg, const struct guest_me
     v->rst_cap = v->cfg.max_conns + 64;
     v->rsts = calloc(v->rst_cap, sizeof(*v->rsts));
     if (!v->cfg.uds_path || !v->rsts) {
-        fail(err, errlen, "vsock: out of memory");
+        errmsg(-1, err, errlen, "vsock: out of memory");
         goto err;
     }
     /* <uds_path>_<port> must fit too. */
     if (strlen(cfg->uds_path) + 11 >= sizeof(sa.sun_path)) {
-        fail(err, errlen, "vsock: %s: path too long for a Unix socket (at most %zu bytes)",
-             cfg->uds_path, sizeof(sa.sun_path) - 12);
+        errmsg(-1, err, errlen, "vsock: %s: path too long for a Unix socket (at most %zu bytes)",
+               cfg->uds_path, sizeof(sa.sun_path) - 12);
         goto err;
     }
     if (virtio_mmio_init(&v->t, &vsock_ops, v, "virtio-vsock", mem, base, gsi) != 0) {
-        fail(err, errlen, "vsock: %s", strerror(errno));
+        errmsg(-1, err, errlen, "vsock: %s", strerror(errno));
         goto err;
     }
     memcpy(sa.sun_path, cfg->uds_path, strlen(cfg->uds_path) + 1);
@@ -1225,12 +1214,12 @@ struct vsock *vsock_create(const struct vsock_config *cfg, const struct guest_me
         unlink(cfg->uds_path); /* left by a monitor that was killed: take it over */
     if (v->listen_fd < 0 || (!stat_is_ours(v->listen_fd, &sa) &&
                              bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)) {
-        fail(err, errlen, "vsock: %s: %s", cfg->uds_path, strerror(errno));
+        errmsg(-1, err, errlen, "vsock: %s: %s", cfg->uds_path, strerror(errno));
         goto err;
     }
     v->listening = true;
     if (listen(v->listen_fd, 128) != 0) {
-        fail(err, errlen, "vsock: %s: %s", cfg->uds_path, strerror(errno));
+        errmsg(-1, err, errlen, "vsock: %s: %s", cfg->uds_path, strerror(errno));
         goto err;
     }
     return v;
