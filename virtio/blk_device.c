@@ -1,4 +1,4 @@
-/* blk.c: virtio-blk over a host file, Sync and io_uring engines (see blk.h). */
+/* blk_device.c: virtio-blk over a host file, Sync and io_uring engines (see blk_device.h). */
 #include "virtio/blk_device.h"
 
 #include <errno.h>

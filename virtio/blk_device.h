@@ -1,4 +1,4 @@
-/* blk.h: virtio-blk (virtio 1.2 §5.2) backed by a host file.
+/* blk_device.h: virtio-blk (virtio 1.2 §5.2) backed by a host file.
  *
  * Requests IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES (the last two by
  * punching holes); anything else is UNSUPP, a request outside the disk is

@@ -31,7 +31,7 @@
 
 #define CAP_S     120
 #define TIMEOUT   30000 /* ms, per invocation: far above any normal one */
-#define MAX_CONNS 1023u /* the device's default connection limit (virtio/vsock.h) */
+#define MAX_CONNS 1023u /* the device's default connection limit (virtio/vsock_device.h) */
 
 extern char **environ;
 
