@@ -68,12 +68,11 @@ int vm_config_add_drive(struct vm_config *cfg, const struct blk_config *drive, c
     return 0;
 }
 
-int vm_config_add_net(struct vm_config *cfg, const struct net_config *net, char *err,
-                      size_t errlen)
+int vm_config_add_net(struct vm_config *cfg, const struct net_config *net, char *err, size_t errlen)
 {
     if (!valid_id(net->id)) {
-        snprintf(err, errlen, "network interface id \"%s\": use 1 to %u of [A-Za-z0-9_]",
-                 net->id, NET_ID_MAX);
+        snprintf(err, errlen, "network interface id \"%s\": use 1 to %u of [A-Za-z0-9_]", net->id,
+                 NET_ID_MAX);
         return -1;
     }
     if (!net->host_dev_name[0]) {
@@ -92,9 +91,8 @@ int vm_config_add_net(struct vm_config *cfg, const struct net_config *net, char 
             return -1;
         }
         if (net->has_mac && o->has_mac && memcmp(o->mac, net->mac, 6) == 0) {
-            snprintf(err, errlen,
-                     "network interface \"%s\": guest MAC is already used by \"%s\"", net->id,
-                     o->id);
+            snprintf(err, errlen, "network interface \"%s\": guest MAC is already used by \"%s\"",
+                     net->id, o->id);
             return -1;
         }
     }
