@@ -1,6 +1,6 @@
 /* net_device.c: virtio-net over a tap, receive and transmit on the main loop
  * (see net_device.h). */
-#include "net_device.h"
+#include "virtio/net_device.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,7 +16,7 @@
 #include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
 
-#include "net_tap.h"
+#include "virtio/net_tap.h"
 
 #define RXQ 0u
 #define TXQ 1u

@@ -21,9 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "guest_mem.h"
-#include "mmio.h"
-#include "rate_limiter.h"
+#include "common/guest_mem.h"
+#include "virtio/mmio.h"
+#include "virtio/rate_limiter.h"
 
 #define NET_ID_MAX 64u
 /* Largest frame either way without its virtio-net header: a 64 KiB GSO

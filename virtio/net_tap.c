@@ -1,6 +1,6 @@
 /* net_tap.c: opening a tap with virtio-net headers and setting its offloads
  * (see net_tap.h). */
-#include "net_tap.h"
+#include "virtio/net_tap.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,23 +1,13 @@
 /* cli.c: the quick command line, `ember run`, into a struct vm_config. */
-#include "cli.h"
+#include "cmd/cli.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+#include "common/errmsg.h"
+#include "common/parse_num.h"
 
 void cli_usage(FILE *out)
 {
@@ -87,12 +77,12 @@ static int parse_drive(struct vm_config *cfg, const char *spec, char *err, size_
     int rc = -1;
 
     if (!copy)
-        return fail(err, errlen, "out of memory");
+        return errmsg(-1, err, errlen, "out of memory");
     memset(&d, 0, sizeof(d));
     snprintf(d.id, sizeof(d.id), "drive%u", cfg->ndrives);
     d.path = strtok_r(copy, ",", &save);
     if (!d.path || !d.path[0]) {
-        fail(err, errlen, "--drive needs a path");
+        errmsg(-1, err, errlen, "--drive needs a path");
         goto out;
     }
     while ((tok = strtok_r(NULL, ",", &save)) != NULL) {
@@ -105,7 +95,7 @@ static int parse_drive(struct vm_config *cfg, const char *spec, char *err, size_
         else if (strncmp(tok, "id=", 3) == 0 && strlen(tok + 3) <= BLK_ID_MAX)
             memcpy(d.id, tok + 3, strlen(tok + 3) + 1);
         else {
-            fail(err, errlen, "--drive: unknown option \"%s\"", tok);
+            errmsg(-1, err, errlen, "--drive: unknown option \"%s\"", tok);
             goto out;
         }
     }
@@ -123,37 +113,35 @@ static int parse_net(struct vm_config *cfg, const char *spec, char *err, size_t 
     int rc = -1;
 
     if (!copy)
-        return fail(err, errlen, "out of memory");
+        return errmsg(-1, err, errlen, "out of memory");
     memset(&n, 0, sizeof(n));
     snprintf(n.id, sizeof(n.id), "net%u", cfg->nnets);
     tap = strtok_r(copy, ",", &save);
     if (!tap || !tap[0] || strlen(tap) >= sizeof(n.host_dev_name)) {
-        fail(err, errlen, "--net needs a tap name of 1 to %zu characters",
-             sizeof(n.host_dev_name) - 1);
+        errmsg(-1, err, errlen, "--net needs a tap name of 1 to %zu characters",
+               sizeof(n.host_dev_name) - 1);
         goto out;
     }
     snprintf(n.host_dev_name, sizeof(n.host_dev_name), "%s", tap);
     while ((tok = strtok_r(NULL, ",", &save)) != NULL) {
         if (strncmp(tok, "mac=", 4) == 0) {
             if (net_parse_mac(tok + 4, n.mac) != 0) {
-                fail(err, errlen, "--net: \"%s\" is not a MAC address such as 06:00:AC:10:00:02",
-                     tok + 4);
+                errmsg(-1, err, errlen,
+                       "--net: \"%s\" is not a MAC address such as 06:00:AC:10:00:02", tok + 4);
                 goto out;
             }
             n.has_mac = true;
         } else if (strncmp(tok, "id=", 3) == 0 && strlen(tok + 3) <= NET_ID_MAX) {
             memcpy(n.id, tok + 3, strlen(tok + 3) + 1);
         } else if (strncmp(tok, "mtu=", 4) == 0) {
-            char *end;
-            errno = 0;
-            unsigned long v = strtoul(tok + 4, &end, 10);
-            if (errno || end == tok + 4 || *end || v < 68 || v > 65535) {
-                fail(err, errlen, "--net: mtu \"%s\" out of range (68 to 65535)", tok + 4);
+            uint64_t v;
+            if (parse_u64(tok + 4, 65535, &v) != 0 || v < 68) {
+                errmsg(-1, err, errlen, "--net: mtu \"%s\" out of range (68 to 65535)", tok + 4);
                 goto out;
             }
             n.mtu = (uint32_t)v;
         } else {
-            fail(err, errlen, "--net: unknown option \"%s\"", tok);
+            errmsg(-1, err, errlen, "--net: unknown option \"%s\"", tok);
             goto out;
         }
     }
@@ -170,10 +158,10 @@ static int parse_vsock(struct vm_config *cfg, const char *spec, char *err, size_
     int rc = -1;
 
     if (!copy)
-        return fail(err, errlen, "out of memory");
+        return errmsg(-1, err, errlen, "out of memory");
     path = strtok_r(copy, ",", &save);
     if (!path || !path[0] || cfg->has_vsock) {
-        fail(err, errlen, cfg->has_vsock ? "--vsock given twice" : "--vsock needs a path");
+        errmsg(-1, err, errlen, cfg->has_vsock ? "--vsock given twice" : "--vsock needs a path");
         goto out;
     }
     cfg->vsock.guest_cid = 3;
@@ -185,12 +173,12 @@ static int parse_vsock(struct vm_config *cfg, const char *spec, char *err, size_
             if (!errno && !*end)
                 continue;
         }
-        fail(err, errlen, "--vsock: unknown option \"%s\"", tok);
+        errmsg(-1, err, errlen, "--vsock: unknown option \"%s\"", tok);
         goto out;
     }
     cfg->vsock.uds_path = strdup(path);
     if (!cfg->vsock.uds_path) {
-        fail(err, errlen, "out of memory");
+        errmsg(-1, err, errlen, "out of memory");
         goto out;
     }
     cfg->has_vsock = true;
@@ -215,26 +203,26 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
             break;
         if (strcmp(a, "--mem") == 0) {
             if (i + 1 >= argc)
-                return fail(err, errlen, "--mem needs a value in MiB");
+                return errmsg(-1, err, errlen, "--mem needs a value in MiB");
             if (parse_mib(argv[++i], &cfg->mem_mib) != 0)
-                return fail(err, errlen, "--mem: \"%s\" is not a number of MiB", argv[i]);
+                return errmsg(-1, err, errlen, "--mem: \"%s\" is not a number of MiB", argv[i]);
         } else if (strcmp(a, "--timings") == 0) {
             cfg->timings = true;
         } else if (strcmp(a, "--boot-timer") == 0) {
             cfg->boot_timer = true;
         } else if (strcmp(a, "--drive") == 0) {
             if (i + 1 >= argc)
-                return fail(err, errlen, "--drive needs a path");
+                return errmsg(-1, err, errlen, "--drive needs a path");
             if (parse_drive(cfg, argv[++i], err, errlen) != 0)
                 return -1;
         } else if (strcmp(a, "--net") == 0) {
             if (i + 1 >= argc)
-                return fail(err, errlen, "--net needs a tap name");
+                return errmsg(-1, err, errlen, "--net needs a tap name");
             if (parse_net(cfg, argv[++i], err, errlen) != 0)
                 return -1;
         } else if (strcmp(a, "--vsock") == 0) {
             if (i + 1 >= argc)
-                return fail(err, errlen, "--vsock needs a path");
+                return errmsg(-1, err, errlen, "--vsock needs a path");
             if (parse_vsock(cfg, argv[++i], err, errlen) != 0)
                 return -1;
         } else if (strcmp(a, "--no-seccomp") == 0) {
@@ -246,17 +234,17 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
             /* Passed by ember-jailer to every exec (jailer/README.md); `ember
              * run` has no use for them yet. */
             if (i + 1 >= argc)
-                return fail(err, errlen, "%s needs a value", a);
+                return errmsg(-1, err, errlen, "%s needs a value", a);
             i++;
         } else {
-            return fail(err, errlen, "unknown option %s", a);
+            return errmsg(-1, err, errlen, "unknown option %s", a);
         }
     }
     if (i >= argc)
-        return fail(err, errlen, "no guest given");
+        return errmsg(-1, err, errlen, "no guest given");
     cfg->kernel_path = strdup(argv[i]);
     cfg->boot_args = cli_quote_args(argc - i - 1, argv + i + 1);
     if (!cfg->kernel_path || !cfg->boot_args)
-        return fail(err, errlen, "out of memory");
+        return errmsg(-1, err, errlen, "out of memory");
     return 0;
 }
