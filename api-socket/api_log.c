@@ -67,7 +67,9 @@ int api_log_configure(const struct api_logger_cfg *cfg, struct api_err *e)
     return 0;
 }
 
-/* __FILE__ relative to the source tree: "api-socket/api_main.c". */
+/* __FILE__ relative to the source tree: "api-socket/api_main.c". A
+ * compiler cache with a base directory hands out relative names
+ * ("../../api-socket/api_main.c"): their leading "../" go too. */
 static const char *origin(const char *file)
 {
 #ifdef EMBER_SOURCE_DIR
@@ -75,6 +77,8 @@ static const char *origin(const char *file)
     if (strncmp(file, EMBER_SOURCE_DIR, n) == 0 && file[n] == '/')
         return file + n + 1;
 #endif
+    while (strncmp(file, "../", 3) == 0 || strncmp(file, "./", 2) == 0)
+        file += file[1] == '/' ? 2 : 3;
     return file;
 }
 
