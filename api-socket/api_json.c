@@ -5,7 +5,7 @@
  * column 21.", "unknown field `foo`, expected one of ..."), followed by
  * ember's own detail: the dotted path of the field in parentheses.
  */
-#include "api_json.h"
+#include "api-socket/api_json.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

@@ -21,8 +21,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api_json.h"
-#include "net_metrics.h"
+#include "api-socket/api_json.h"
+#include "virtio/net_metrics.h"
 
 struct api_metrics_cfg;
 

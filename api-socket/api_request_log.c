@@ -1,6 +1,6 @@
 /* api_request_log.c: Firecracker's log lines for API requests (see
  * api_request_log.h). */
-#include "api_request_log.h"
+#include "api-socket/api_request_log.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "api_log.h"
+#include "api-socket/api_log.h"
 
 /* The longest body text a log line shows; api_log_write cuts lines at 4 KiB. */
 #define BODY_SHOWN_MAX 3072

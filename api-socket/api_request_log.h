@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "api_router.h"
+#include "api-socket/api_router.h"
 
 /* Writes "<Method> request on \"<path>\"[ with body \"...\"]" into buf
  * (always NUL-terminated, cut at len). */

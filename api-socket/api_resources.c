@@ -6,7 +6,7 @@
  * /machine-config). What ember does not offer gets a message saying so,
  * instead of being accepted and silently ignored.
  */
-#include "api_resources.h"
+#include "api-socket/api_resources.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,8 +19,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "api_metrics.h"
-#include "vm_config.h"
+#include "api-socket/api_metrics.h"
+#include "monitor/vm_config.h"
 
 #define TOKEN_MAX ((uint64_t)INT64_MAX)
 
