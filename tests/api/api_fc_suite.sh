@@ -10,16 +10,16 @@
 # one vCPU) must boot. Cases that boot a guest need /dev/kvm and say SKIPPED
 # without it; the rest always run.
 #
-#   api_fc_suite.sh EMBER DRIVER RAW_CLIENT HELLO WAIT_GUEST SCHEMA_TOOLS SPEC
+#   api_fc_suite.sh EMBER RAW_CLIENT HELLO WAIT_GUEST SCHEMA_TOOLS SPEC
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-pick_ember "$1" "$2"
-RAW_CLIENT=$3
-HELLO=$4
-WAITG=$5
-TOOLS=$6
-SPEC=$7
+pick_ember "$1"
+RAW_CLIENT=$2
+HELLO=$3
+WAITG=$4
+TOOLS=$5
+SPEC=$6
 SAME="python3 $here/json_same.py"
 
 BEFORE="The requested operation is not supported before starting the microVM."
