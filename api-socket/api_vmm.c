@@ -1,6 +1,6 @@
 /* api_vmm.c: starting, pausing and ending the microVM for the API (see
  * api_vmm.h). */
-#include "api_vmm.h"
+#include "api-socket/api_vmm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,14 +11,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api_log.h"
-#include "vsock.h"
-#include "blk.h"
-#include "devices.h"
-#include "api_metrics.h"
-#include "exit_codes.h"
-#include "seccomp_filter.h"
-#include "vm.h"
+#include "api-socket/api_log.h"
+#include "api-socket/api_metrics.h"
+#include "monitor/devices.h"
+#include "monitor/exit_codes.h"
+#include "monitor/seccomp_filter.h"
+#include "monitor/vm.h"
+#include "virtio/blk_device.h"
+#include "virtio/vsock_device.h"
 
 static uint64_t now_us(void)
 {

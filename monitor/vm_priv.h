@@ -9,11 +9,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "boot_elf.h"
-#include "devices.h"
-#include "guest_mem.h"
-#include "legacy.h"
-#include "vm.h"
+#include "common/guest_mem.h"
+#include "monitor/boot_elf.h"
+#include "monitor/devices.h"
+#include "monitor/legacy.h"
+#include "monitor/vm.h"
 
 struct vm {
     int kvm_fd;

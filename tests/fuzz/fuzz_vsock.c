@@ -32,8 +32,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "mmio.h" /* before the Linux header, which defines VIRTIO_MMIO_CONFIG too */
-#include "vsock.h"
+#include "virtio/mmio.h" /* before the Linux header, which defines VIRTIO_MMIO_CONFIG too */
+#include "virtio/vsock_device.h"
 
 #include <linux/virtio_mmio.h>
 

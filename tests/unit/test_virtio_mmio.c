@@ -5,7 +5,7 @@
 #include <criterion/redirect.h>
 #include <string.h>
 
-#include "mmio.h" /* before the Linux header, which defines VIRTIO_MMIO_CONFIG too */
+#include "virtio/mmio.h" /* before the Linux header, which defines VIRTIO_MMIO_CONFIG too */
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <ember/abi.h>
 
-#include "cpu_irq.h"
+#include "arch/cpu_irq.h"
 
 /* Feature bits (virtio 1.2 §6). */
 #define VIRTIO_F_INDIRECT_DESC 28

@@ -25,9 +25,9 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include "drivers/virtio.h"
 #include "sdk.h"
-#include "virtio.h"
-#include "vsock_dev.h"
+#include "vsock/vsock_dev.h"
 
 #define Q_RX                  0u
 #define Q_TX                  1u

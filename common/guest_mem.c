@@ -1,5 +1,5 @@
 /* guest_mem.c: guest RAM mapping and checked guest-physical translation. */
-#include "guest_mem.h"
+#include "common/guest_mem.h"
 
 #include <string.h>
 #include <sys/mman.h>

@@ -23,8 +23,8 @@
 
 #include <ember/blk.h>
 
+#include "posix/sys_fd.h"
 #include "sdk.h"
-#include "sys_fd.h"
 
 /* <linux/fs.h> (not in musl's headers). */
 #define BLKROGET      0x125e

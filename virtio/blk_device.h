@@ -1,4 +1,4 @@
-/* blk.h: virtio-blk (virtio 1.2 §5.2) backed by a host file.
+/* blk_device.h: virtio-blk (virtio 1.2 §5.2) backed by a host file.
  *
  * Requests IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES (the last two by
  * punching holes); anything else is UNSUPP, a request outside the disk is
@@ -13,9 +13,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "guest_mem.h"
-#include "mmio.h"
-#include "rate_limiter.h"
+#include "common/guest_mem.h"
+#include "virtio/mmio.h"
+#include "virtio/rate_limiter.h"
 
 #define BLK_ID_MAX 64u
 

@@ -1,5 +1,5 @@
-/* blk.c: virtio-blk over a host file, Sync and io_uring engines (see blk.h). */
-#include "blk.h"
+/* blk_device.c: virtio-blk over a host file, Sync and io_uring engines (see blk_device.h). */
+#include "virtio/blk_device.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +18,8 @@
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
+
+#include "common/errmsg.h"
 
 #define SECTOR          512u
 #define SEG_MAX         (VQ_SEGS_MAX - 2) /* all but header and status */
@@ -65,19 +67,6 @@ static uint64_t now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
 }
 
 /* ---- transport ops -------------------------------------------------------- */
@@ -479,11 +468,11 @@ static int open_backing(const struct blk_config *cfg, int *fd, uint64_t *sectors
     int f = open(cfg->path, (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 
     if (f < 0)
-        return fail(err, errlen, "drive \"%s\": %s: %s", cfg->id, cfg->path, strerror(errno));
+        return errmsg(-1, err, errlen, "drive \"%s\": %s: %s", cfg->id, cfg->path, strerror(errno));
     if (fstat(f, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
         close(f);
-        return fail(err, errlen, "drive \"%s\": %s: not a regular file or block device", cfg->id,
-                    cfg->path);
+        return errmsg(-1, err, errlen, "drive \"%s\": %s: not a regular file or block device",
+                      cfg->id, cfg->path);
     }
     *fd = f;
     *sectors = (uint64_t)st.st_size / SECTOR;
@@ -496,7 +485,7 @@ struct blk *blk_create(const struct blk_config *cfg, const struct guest_mem *mem
     struct blk *b = calloc(1, sizeof(*b));
 
     if (!b) {
-        fail(err, errlen, "drive \"%s\": out of memory", cfg->id);
+        errmsg(-1, err, errlen, "drive \"%s\": out of memory", cfg->id);
         return NULL;
     }
     b->cfg = *cfg;
@@ -509,20 +498,20 @@ struct blk *blk_create(const struct blk_config *cfg, const struct guest_mem *mem
     char label[96];
     snprintf(label, sizeof(label), "virtio-blk \"%s\"", cfg->id);
     if (virtio_mmio_init(&b->t, &blk_ops, b, label, mem, base, gsi) != 0) {
-        fail(err, errlen, "drive \"%s\": %s", cfg->id, strerror(errno));
+        errmsg(-1, err, errlen, "drive \"%s\": %s", cfg->id, strerror(errno));
         goto err;
     }
     rate_limiter_init(&b->rl, &cfg->rate_limiter, now_ns());
     if (cfg->async) {
         int rc = io_uring_queue_init(RING_ENTRIES, &b->ring, 0);
         if (rc < 0) {
-            fail(err, errlen, "drive \"%s\": io_uring: %s", cfg->id, strerror(-rc));
+            errmsg(-1, err, errlen, "drive \"%s\": io_uring: %s", cfg->id, strerror(-rc));
             goto err;
         }
         b->ring_ok = true;
         b->ring_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (b->ring_efd < 0 || io_uring_register_eventfd(&b->ring, b->ring_efd) != 0) {
-            fail(err, errlen, "drive \"%s\": io_uring eventfd: %s", cfg->id, strerror(errno));
+            errmsg(-1, err, errlen, "drive \"%s\": io_uring eventfd: %s", cfg->id, strerror(errno));
             goto err;
         }
     }

@@ -37,9 +37,9 @@
 #include <sys/utsname.h>
 #include <time.h>
 
+#include "posix/sys_fd.h"
+#include "posix/sys_socket.h"
 #include "sdk.h"
-#include "sys_fd.h"
-#include "sys_socket.h"
 
 #define ARCH_SET_GS   0x1001
 #define ARCH_SET_FS   0x1002

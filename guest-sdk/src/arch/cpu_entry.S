@@ -29,7 +29,7 @@
  * instruction emulator, which does not fault pages in for CPL3, so its place
  * costs nothing; at CPL3 every first touch of a page costs ~22 us.
  */
-#include "cpu_defs.h"
+#include "arch/cpu_defs.h"
 
 /* ---- ELF notes (collected into PT_NOTE by ember.ld) ---------------------- */
 

@@ -28,8 +28,8 @@
 
 #include <ember/blk.h>
 
+#include "drivers/virtio.h"
 #include "sdk.h"
-#include "virtio.h"
 
 /* Feature bits (virtio 1.2 §5.2.3). */
 #define BLK_F_SIZE_MAX     1

@@ -1,23 +1,12 @@
 /* cli.c: the quick command line, `ember run`, into a struct vm_config. */
-#include "cli.h"
+#include "cmd/cli.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+#include "common/errmsg.h"
 
 void cli_usage(FILE *out)
 {
@@ -86,12 +75,12 @@ static int parse_drive(struct vm_config *cfg, const char *spec, char *err, size_
     int rc = -1;
 
     if (!copy)
-        return fail(err, errlen, "out of memory");
+        return errmsg(-1, err, errlen, "out of memory");
     memset(&d, 0, sizeof(d));
     snprintf(d.id, sizeof(d.id), "drive%u", cfg->ndrives);
     d.path = strtok_r(copy, ",", &save);
     if (!d.path || !d.path[0]) {
-        fail(err, errlen, "--drive needs a path");
+        errmsg(-1, err, errlen, "--drive needs a path");
         goto out;
     }
     while ((tok = strtok_r(NULL, ",", &save)) != NULL) {
@@ -104,7 +93,7 @@ static int parse_drive(struct vm_config *cfg, const char *spec, char *err, size_
         else if (strncmp(tok, "id=", 3) == 0 && strlen(tok + 3) <= BLK_ID_MAX)
             memcpy(d.id, tok + 3, strlen(tok + 3) + 1);
         else {
-            fail(err, errlen, "--drive: unknown option \"%s\"", tok);
+            errmsg(-1, err, errlen, "--drive: unknown option \"%s\"", tok);
             goto out;
         }
     }
@@ -121,10 +110,10 @@ static int parse_vsock(struct vm_config *cfg, const char *spec, char *err, size_
     int rc = -1;
 
     if (!copy)
-        return fail(err, errlen, "out of memory");
+        return errmsg(-1, err, errlen, "out of memory");
     path = strtok_r(copy, ",", &save);
     if (!path || !path[0] || cfg->has_vsock) {
-        fail(err, errlen, cfg->has_vsock ? "--vsock given twice" : "--vsock needs a path");
+        errmsg(-1, err, errlen, cfg->has_vsock ? "--vsock given twice" : "--vsock needs a path");
         goto out;
     }
     cfg->vsock.guest_cid = 3;
@@ -136,12 +125,12 @@ static int parse_vsock(struct vm_config *cfg, const char *spec, char *err, size_
             if (!errno && !*end)
                 continue;
         }
-        fail(err, errlen, "--vsock: unknown option \"%s\"", tok);
+        errmsg(-1, err, errlen, "--vsock: unknown option \"%s\"", tok);
         goto out;
     }
     cfg->vsock.uds_path = strdup(path);
     if (!cfg->vsock.uds_path) {
-        fail(err, errlen, "out of memory");
+        errmsg(-1, err, errlen, "out of memory");
         goto out;
     }
     cfg->has_vsock = true;
@@ -166,21 +155,21 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
             break;
         if (strcmp(a, "--mem") == 0) {
             if (i + 1 >= argc)
-                return fail(err, errlen, "--mem needs a value in MiB");
+                return errmsg(-1, err, errlen, "--mem needs a value in MiB");
             if (parse_mib(argv[++i], &cfg->mem_mib) != 0)
-                return fail(err, errlen, "--mem: \"%s\" is not a number of MiB", argv[i]);
+                return errmsg(-1, err, errlen, "--mem: \"%s\" is not a number of MiB", argv[i]);
         } else if (strcmp(a, "--timings") == 0) {
             cfg->timings = true;
         } else if (strcmp(a, "--boot-timer") == 0) {
             cfg->boot_timer = true;
         } else if (strcmp(a, "--drive") == 0) {
             if (i + 1 >= argc)
-                return fail(err, errlen, "--drive needs a path");
+                return errmsg(-1, err, errlen, "--drive needs a path");
             if (parse_drive(cfg, argv[++i], err, errlen) != 0)
                 return -1;
         } else if (strcmp(a, "--vsock") == 0) {
             if (i + 1 >= argc)
-                return fail(err, errlen, "--vsock needs a path");
+                return errmsg(-1, err, errlen, "--vsock needs a path");
             if (parse_vsock(cfg, argv[++i], err, errlen) != 0)
                 return -1;
         } else if (strcmp(a, "--no-seccomp") == 0) {
@@ -192,17 +181,17 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
             /* Passed by ember-jailer to every exec (jailer/README.md); `ember
              * run` has no use for them yet. */
             if (i + 1 >= argc)
-                return fail(err, errlen, "%s needs a value", a);
+                return errmsg(-1, err, errlen, "%s needs a value", a);
             i++;
         } else {
-            return fail(err, errlen, "unknown option %s", a);
+            return errmsg(-1, err, errlen, "unknown option %s", a);
         }
     }
     if (i >= argc)
-        return fail(err, errlen, "no guest given");
+        return errmsg(-1, err, errlen, "no guest given");
     cfg->kernel_path = strdup(argv[i]);
     cfg->boot_args = cli_quote_args(argc - i - 1, argv + i + 1);
     if (!cfg->kernel_path || !cfg->boot_args)
-        return fail(err, errlen, "out of memory");
+        return errmsg(-1, err, errlen, "out of memory");
     return 0;
 }

@@ -8,12 +8,12 @@
 #include <string.h>
 #include <uv.h>
 
-#include "api_main.h"
-#include "cli.h"
-#include "exit_codes.h"
-#include "invoke.h"
-#include "seccomp_filter.h"
-#include "vm.h"
+#include "api-socket/api_main.h"
+#include "cmd/cli.h"
+#include "cmd/invoke.h"
+#include "monitor/exit_codes.h"
+#include "monitor/seccomp_filter.h"
+#include "monitor/vm.h"
 
 /* With devices, the main thread serves them on a libuv loop while the vCPU
  * runs in a thread of its own (DESIGN.md, "Threads"). */

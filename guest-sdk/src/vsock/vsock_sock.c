@@ -37,8 +37,8 @@
 #include <ember/vsock.h>
 
 #include "sdk.h"
-#include "vsock_dev.h"
-#include "vsock_sock.h"
+#include "vsock/vsock_dev.h"
+#include "vsock/vsock_sock.h"
 
 #define VSK_BUF_DEFAULT        (256u * 1024u) /* Linux's default buf_alloc */
 #define VSK_BUF_MIN            128u

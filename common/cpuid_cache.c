@@ -1,5 +1,5 @@
 /* cpuid_cache.c: the supported-CPUID answer kept per host boot (see .h). */
-#include "cpuid_cache.h"
+#include "common/cpuid_cache.h"
 
 #include <errno.h>
 #include <stdbool.h>

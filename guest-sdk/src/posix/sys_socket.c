@@ -24,11 +24,11 @@
 
 #include <ember/vsock.h>
 
+#include "posix/sys_fd.h"
+#include "posix/sys_socket.h"
 #include "sdk.h"
-#include "sys_fd.h"
-#include "sys_socket.h"
-#include "vsock_dev.h"
-#include "vsock_sock.h"
+#include "vsock/vsock_dev.h"
+#include "vsock/vsock_sock.h"
 
 static const struct fd_ops sock_ops;
 

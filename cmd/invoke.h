@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ember/faas.h"
+#include <ember/faas.h>
 
 /* Results: 0, a guest status (> 0, enum ember_faas_status: the body holds the
  * function's message), or one of these (< 0). */

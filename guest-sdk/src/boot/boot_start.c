@@ -25,7 +25,7 @@
 #include <elf.h>
 #include <stdio.h>
 
-#include "cpu_defs.h"
+#include "arch/cpu_defs.h"
 #include "sdk.h"
 
 _Static_assert(CPU_BOOT_MAGIC == EMBER_BOOT_MAGIC, "cpu_defs.h vs abi.h");

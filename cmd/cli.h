@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "vm_config.h"
+#include "monitor/vm_config.h"
 
 /* Parses argv of `ember run` (argv[0] is "run"). Returns 0, or -1 with a
  * one-line message in err. On success cfg owns its strings. */

@@ -1,5 +1,5 @@
 /* invoke.c: `ember invoke` and the client library behind it (see invoke.h). */
-#include "invoke.h"
+#include "cmd/invoke.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,22 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/errmsg.h"
+#include "common/parse_num.h"
+
 #define OK_LINE_MAX 32u /* "OK 4294967295\n" fits */
-
-static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static int64_t now_ms(void)
 {
@@ -78,14 +66,14 @@ static int send_all(int fd, struct iovec *iov, int n, int64_t deadline, char *er
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             int rc = wait_fd(fd, POLLOUT, deadline);
             if (rc)
-                return fail(rc, err, errlen, "%s while sending",
-                            rc == EMBER_INVOKE_ETIMEDOUT ? "timed out" : "poll failed");
+                return errmsg(rc, err, errlen, "%s while sending",
+                              rc == EMBER_INVOKE_ETIMEDOUT ? "timed out" : "poll failed");
             continue;
         }
         if (w < 0)
-            return fail(errno == EPIPE || errno == ECONNRESET ? EMBER_INVOKE_ECLOSED
-                                                              : EMBER_INVOKE_EIO,
-                        err, errlen, "sending: %s", strerror(errno));
+            return errmsg(errno == EPIPE || errno == ECONNRESET ? EMBER_INVOKE_ECLOSED
+                                                                : EMBER_INVOKE_EIO,
+                          err, errlen, "sending: %s", strerror(errno));
         size_t done = (size_t)w;
         while (n > 0 && done >= iov->iov_len) {
             done -= iov->iov_len;
@@ -115,26 +103,26 @@ static int read_ok_line(int fd, uint32_t port, int64_t deadline, char *err, size
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             int rc = wait_fd(fd, POLLIN, deadline);
             if (rc)
-                return fail(rc, err, errlen, "port %u: no answer to CONNECT in time", port);
+                return errmsg(rc, err, errlen, "port %u: no answer to CONNECT in time", port);
             continue;
         }
         if (n <= 0)
-            return fail(EMBER_INVOKE_ECONNECT, err, errlen,
-                        "port %u: connection refused by the VM (nothing listening?)", port);
+            return errmsg(EMBER_INVOKE_ECONNECT, err, errlen,
+                          "port %u: connection refused by the VM (nothing listening?)", port);
         char *nl = memchr(peek, '\n', (size_t)n);
         size_t take = nl ? (size_t)(nl - peek) + 1 : (size_t)n;
         if (recv(fd, line + have, take, MSG_DONTWAIT) != (ssize_t)take)
-            return fail(EMBER_INVOKE_EIO, err, errlen, "reading the handshake: %s",
-                        strerror(errno));
+            return errmsg(EMBER_INVOKE_EIO, err, errlen, "reading the handshake: %s",
+                          strerror(errno));
         have += take;
         if (nl)
             break;
         if (have == OK_LINE_MAX)
-            return fail(EMBER_INVOKE_EPROTO, err, errlen, "handshake answer too long");
+            return errmsg(EMBER_INVOKE_EPROTO, err, errlen, "handshake answer too long");
     }
     line[have] = '\0';
     if (strncmp(line, "OK ", 3) != 0)
-        return fail(EMBER_INVOKE_EPROTO, err, errlen, "unexpected handshake answer");
+        return errmsg(EMBER_INVOKE_EPROTO, err, errlen, "unexpected handshake answer");
     return 0;
 }
 
@@ -145,17 +133,17 @@ static int connect_once(const char *uds, uint32_t port, int64_t deadline, char *
     int fd, rc;
 
     if (strlen(uds) >= sizeof(sa.sun_path))
-        return fail(EMBER_INVOKE_ECONNECT, err, errlen, "%s: path too long", uds);
+        return errmsg(EMBER_INVOKE_ECONNECT, err, errlen, "%s: path too long", uds);
     memcpy(sa.sun_path, uds, strlen(uds) + 1);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return fail(EMBER_INVOKE_EIO, err, errlen, "socket: %s", strerror(errno));
+        return errmsg(EMBER_INVOKE_EIO, err, errlen, "socket: %s", strerror(errno));
     while ((rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa))) != 0 && errno == EINTR)
         ;
     if (rc != 0) {
         int e = errno;
         close(fd);
-        return fail(EMBER_INVOKE_ECONNECT, err, errlen, "%s: %s", uds, strerror(e));
+        return errmsg(EMBER_INVOKE_ECONNECT, err, errlen, "%s: %s", uds, strerror(e));
     }
     struct iovec iov = {cmd, (size_t)snprintf(cmd, sizeof(cmd), "CONNECT %u\n", port)};
     rc = send_all(fd, &iov, 1, deadline, err, errlen);
@@ -215,11 +203,11 @@ static int recv_some(int fd, struct resp_rx *rx, void **resp, size_t *resp_cap,
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return 0;
         if (r == 0)
-            return fail(EMBER_INVOKE_ECLOSED, err, errlen,
-                        "connection closed before the whole response arrived");
+            return errmsg(EMBER_INVOKE_ECLOSED, err, errlen,
+                          "connection closed before the whole response arrived");
         if (r < 0)
-            return fail(errno == ECONNRESET ? EMBER_INVOKE_ECLOSED : EMBER_INVOKE_EIO, err, errlen,
-                        "receiving: %s", strerror(errno));
+            return errmsg(errno == ECONNRESET ? EMBER_INVOKE_ECLOSED : EMBER_INVOKE_EIO, err,
+                          errlen, "receiving: %s", strerror(errno));
         *progress = true;
         if (rx->have_hdr) {
             rx->body_got += (size_t)r;
@@ -231,19 +219,19 @@ static int recv_some(int fd, struct resp_rx *rx, void **resp, size_t *resp_cap,
             continue;
         ember_faas_decode(&rx->h, rx->hdr);
         if (!ember_faas_hdr_ok(&rx->h))
-            return fail(EMBER_INVOKE_EPROTO, err, errlen,
-                        "response with magic 0x%08x version %u (want 0x%08x version %u)",
-                        rx->h.magic, rx->h.version, EMBER_FAAS_MAGIC, EMBER_FAAS_VERSION);
+            return errmsg(EMBER_INVOKE_EPROTO, err, errlen,
+                          "response with magic 0x%08x version %u (want 0x%08x version %u)",
+                          rx->h.magic, rx->h.version, EMBER_FAAS_MAGIC, EMBER_FAAS_VERSION);
         uint64_t limit = rx->h.status == EMBER_FAAS_S_OK ? max_response : EMBER_FAAS_ERROR_MAX;
         if (rx->h.length > limit)
-            return fail(EMBER_INVOKE_EPROTO, err, errlen,
-                        "response body of %llu bytes is above the limit of %llu",
-                        (unsigned long long)rx->h.length, (unsigned long long)limit);
+            return errmsg(EMBER_INVOKE_EPROTO, err, errlen,
+                          "response body of %llu bytes is above the limit of %llu",
+                          (unsigned long long)rx->h.length, (unsigned long long)limit);
         if (rx->h.length > *resp_cap || !*resp) {
             size_t cap = rx->h.length > 4096 ? (size_t)rx->h.length : 4096;
             void *nb = realloc(*resp, cap);
             if (!nb)
-                return fail(EMBER_INVOKE_ENOMEM, err, errlen, "no memory for %zu bytes", cap);
+                return errmsg(EMBER_INVOKE_ENOMEM, err, errlen, "no memory for %zu bytes", cap);
             *resp = nb;
             *resp_cap = cap;
         }
@@ -269,8 +257,8 @@ int ember_invoke(int fd, const void *req, size_t len, void **resp, size_t *resp_
 
     *resp_len = 0;
     if (len > EMBER_FAAS_BODY_MAX)
-        return fail(EMBER_INVOKE_EINVAL, err, errlen, "request of %zu bytes is above %llu", len,
-                    (unsigned long long)EMBER_FAAS_BODY_MAX);
+        return errmsg(EMBER_INVOKE_EINVAL, err, errlen, "request of %zu bytes is above %llu", len,
+                      (unsigned long long)EMBER_FAAS_BODY_MAX);
     if (max_response == 0)
         max_response = EMBER_FAAS_BODY_MAX_DEFAULT;
     ember_faas_encode(hdr, &h);
@@ -287,9 +275,9 @@ int ember_invoke(int fd, const void *req, size_t len, void **resp, size_t *resp_
             struct msghdr m = {.msg_iov = io, .msg_iovlen = (size_t)niov};
             ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (w < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
-                return fail(errno == EPIPE || errno == ECONNRESET ? EMBER_INVOKE_ECLOSED
-                                                                  : EMBER_INVOKE_EIO,
-                            err, errlen, "sending: %s", strerror(errno));
+                return errmsg(errno == EPIPE || errno == ECONNRESET ? EMBER_INVOKE_ECLOSED
+                                                                    : EMBER_INVOKE_EIO,
+                              err, errlen, "sending: %s", strerror(errno));
             if (w > 0) {
                 size_t done = (size_t)w;
                 progress = true;
@@ -314,17 +302,17 @@ int ember_invoke(int fd, const void *req, size_t len, void **resp, size_t *resp_
         if (deadline >= 0) {
             int64_t d = deadline - now_ms();
             if (d <= 0)
-                return fail(EMBER_INVOKE_ETIMEDOUT, err, errlen, "timed out %s",
-                            niov > 0 ? "sending the request" : "waiting for the response");
+                return errmsg(EMBER_INVOKE_ETIMEDOUT, err, errlen, "timed out %s",
+                              niov > 0 ? "sending the request" : "waiting for the response");
             left = d > 1000000 ? 1000000 : (int)d;
         }
         if (poll(&p, 1, left) < 0 && errno != EINTR)
-            return fail(EMBER_INVOKE_EIO, err, errlen, "poll: %s", strerror(errno));
+            return errmsg(EMBER_INVOKE_EIO, err, errlen, "poll: %s", strerror(errno));
     }
     *resp_len = (size_t)rx.h.length;
     if (rx.h.status != EMBER_FAAS_S_OK)
-        fail(rx.h.status, err, errlen, "%s: %.*s", ember_invoke_strerror(rx.h.status),
-             (int)rx.h.length, (const char *)*resp);
+        errmsg(rx.h.status, err, errlen, "%s: %.*s", ember_invoke_strerror(rx.h.status),
+               (int)rx.h.length, (const char *)*resp);
     return rx.h.status;
 }
 
@@ -375,21 +363,6 @@ static void usage(FILE *out)
             "Exit: 0 ok, 1 function error, 2 usage, 3 cannot connect, 4 timeout,\n"
             "      5 connection lost or protocol error, 6 local I/O error.\n",
             EMBER_FAAS_PORT);
-}
-
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!s || s[0] < '0' || s[0] > '9')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end || v > max)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static int read_input(const char *path, uint8_t **buf, size_t *len)

@@ -24,9 +24,9 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
-#include "cpu_irq.h"
+#include "arch/cpu_irq.h"
+#include "posix/sys_fd.h"
 #include "sdk.h"
-#include "sys_fd.h"
 
 #define IOV_MAX_LINUX  1024
 #define PATH_MAX_LINUX 4096

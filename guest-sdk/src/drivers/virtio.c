@@ -21,8 +21,8 @@
 #include <errno.h>
 #include <sys/mman.h>
 
-#include "virtio.h"
-#include "cpu_irq.h"
+#include "arch/cpu_irq.h"
+#include "drivers/virtio.h"
 #include "sdk.h"
 
 /* MMIO registers (virtio 1.2 §4.2.2). */

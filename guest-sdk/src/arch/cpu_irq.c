@@ -48,8 +48,8 @@
 #include <errno.h>
 #include <sys/mman.h>
 
-#include "cpu_defs.h"
-#include "cpu_irq.h"
+#include "arch/cpu_defs.h"
+#include "arch/cpu_irq.h"
 #include "sdk.h"
 
 #define LAPIC_BASE    0xfee00000u
