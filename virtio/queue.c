@@ -228,6 +228,34 @@ int vq_push_chain(struct vq *vq, const struct guest_mem *mem, const struct vq_ch
     return vq_push(vq, mem, c->head, len);
 }
 
+int vq_fill(struct vq *vq, const struct guest_mem *mem, uint16_t k, uint16_t head, uint32_t len)
+{
+    uint8_t *used;
+    struct vring_used_elem e = {.id = head, .len = len};
+
+    if (!vq_usable(vq) || head >= vq->size || k >= vq->size)
+        return -1;
+    used = guest_mem_slice(mem, vq->used_gpa, used_bytes(vq->size));
+    if (!used)
+        return -1;
+    memcpy(used + 4 + 8 * ((uint16_t)(vq->used_idx + k) & (vq->size - 1)), &e, sizeof(e));
+    return 0;
+}
+
+int vq_publish(struct vq *vq, const struct guest_mem *mem, uint16_t n)
+{
+    uint8_t *used;
+
+    if (!vq_usable(vq) || n > vq->size)
+        return -1;
+    used = guest_mem_slice(mem, vq->used_gpa, used_bytes(vq->size));
+    if (!used)
+        return -1;
+    vq->used_idx = (uint16_t)(vq->used_idx + n);
+    store16_release(used + 2, vq->used_idx);
+    return 0;
+}
+
 bool vq_should_interrupt(struct vq *vq, const struct guest_mem *mem)
 {
     const uint8_t *avail;

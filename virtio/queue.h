@@ -88,6 +88,14 @@ int vq_push(struct vq *vq, const struct guest_mem *mem, uint16_t head, uint32_t 
  * since the chain was taken (its epoch is over). */
 int vq_push_chain(struct vq *vq, const struct guest_mem *mem, const struct vq_chain *c,
                   uint32_t len);
+/* Several chains returned at once (virtio-net's merged receive buffers):
+ * vq_fill() writes the k-th used element after the used index without
+ * publishing it; vq_publish() then moves the index past n of them with one
+ * release store, so the driver never sees part of the set. Both refuse (-1)
+ * a queue that is not usable, a head out of range, more than a queue of
+ * elements. */
+int vq_fill(struct vq *vq, const struct guest_mem *mem, uint16_t k, uint16_t head, uint32_t len);
+int vq_publish(struct vq *vq, const struct guest_mem *mem, uint16_t n);
 /* Whether the driver wants an interrupt for what was pushed since the last
  * one (virtio 1.2 §2.7.10: flags or used_event). Updates the bookkeeping. */
 bool vq_should_interrupt(struct vq *vq, const struct guest_mem *mem);
