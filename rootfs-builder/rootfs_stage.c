@@ -15,7 +15,7 @@
  *  - hardlinks: the target must be an entry already staged, not a directory;
  *  - sizes and counts: at most max_bytes of file data and max_entries
  *    entries, and an archive that expands more than max_ratio times the bytes
- *    read (past the first GiB) is an archive bomb.
+ *    read (past the first 64 MiB) is an archive bomb.
  * OCI layers (layer = true) honour whiteouts: ".wh.NAME" removes NAME and
  * ".wh..wh..opq" empties its directory, both of what the layers below put
  * there (OCI image spec, layer.md "Whiteouts"). A layer is read twice: the
@@ -43,7 +43,7 @@
 #define NAME_MAX_LEN 255
 #define PATH_MAX_LEN 4095
 #define DEPTH_MAX    256
-#define GIB          (1ull << 30)
+#define BOMB_FLOOR   (64ull << 20) /* below this, any ratio is fine */
 
 static int fail(struct stage *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(struct stage *s, const char *fmt, ...)
@@ -682,7 +682,8 @@ static int archive_pass(struct stage *s, const char *path, bool layer, bool whit
             }
             written += n;
             uint64_t in = (uint64_t)archive_filter_bytes(a, -1);
-            if (s->bytes + written > GIB && in && (s->bytes + written) / in > s->lim.max_ratio) {
+            if (s->bytes + written > BOMB_FLOOR && in &&
+                (s->bytes + written) / in > s->lim.max_ratio) {
                 rc = fail(s,
                           "entry '%s': the archive expands more than %llu times (an archive "
                           "bomb?; --max-ratio)",

@@ -18,7 +18,7 @@
 struct stage_limits {
     uint64_t max_bytes;   /* file bytes in the tree */
     uint64_t max_entries; /* entries in the tree */
-    uint64_t max_ratio;   /* archive bytes expanded / bytes read, past 1 GiB */
+    uint64_t max_ratio;   /* archive bytes expanded / bytes read, past 64 MiB */
 };
 
 struct stage {
