@@ -5,14 +5,14 @@
 # GET /vm/config fed back as a config file. Needs /dev/kvm and the guests:
 # without them it says SKIPPED and exits 77 (ctest shows the test skipped).
 #
-#   api_boot_suite.sh EMBER DRIVER HELLO WAIT_GUEST SCHEMA_TOOLS SPEC
+#   api_boot_suite.sh EMBER HELLO WAIT_GUEST SCHEMA_TOOLS SPEC
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-HELLO=$3
-WAITG=$4
-TOOLS=$5
-SPEC=$6
+HELLO=$2
+WAITG=$3
+TOOLS=$4
+SPEC=$5
 
 if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
     echo "SKIPPED: api_boot_suite needs read-write access to /dev/kvm (uid $(id -u))"
@@ -24,7 +24,7 @@ for g in "$HELLO" "$WAITG"; do
         exit 77
     fi
 done
-pick_ember "$1" "$2"
+pick_ember "$1"
 
 AFTER="The requested operation is not supported after starting the microVM."
 

@@ -3,12 +3,12 @@
 # codes (0, 1, 152, 153), config-file errors, the log line format and metrics
 # as JSON lines to a file and to a FIFO. Needs no KVM.
 #
-#   api_cli_suite.sh EMBER DRIVER SCHEMA_TOOLS
+#   api_cli_suite.sh EMBER SCHEMA_TOOLS
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-pick_ember "$1" "$2"
-TOOLS=$3
+pick_ember "$1"
+TOOLS=$2
 
 # run_status WANT ARGS...: runs ember to its end; checks the exit status.
 run_status() {

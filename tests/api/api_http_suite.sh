@@ -4,14 +4,14 @@
 # fault_message, the endpoints ember does not offer, malformed and hostile
 # HTTP, slow and many clients, and the schema of every answer. Needs no KVM.
 #
-#   api_http_suite.sh EMBER DRIVER RAW_CLIENT SCHEMA_TOOLS SPEC
+#   api_http_suite.sh EMBER RAW_CLIENT SCHEMA_TOOLS SPEC
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-pick_ember "$1" "$2"
-RAW_CLIENT=$3
-TOOLS=$4
-SPEC=$5
+pick_ember "$1"
+RAW_CLIENT=$2
+TOOLS=$3
+SPEC=$4
 
 AFTER="The requested operation is not supported after starting the microVM."
 BEFORE="The requested operation is not supported before starting the microVM."

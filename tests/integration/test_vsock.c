@@ -19,22 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "invoke.h"
-#include "proc.h"
+#include "cmd/invoke.h"
+#include "tests/integration/need_kvm.h"
+#include "tests/integration/proc.h"
 
 #define CAP_S 120
 
 extern char **environ;
-
-static void need_kvm(void)
-{
-    const char *why = spawn_kvm_unusable();
-
-    if (why) {
-        fprintf(stderr, "SKIPPED: integration test needs KVM: %s\n", why);
-        cr_skip_test("needs KVM: %s", why);
-    }
-}
 
 /* An ember running in the background, its output in files. */
 struct vm {

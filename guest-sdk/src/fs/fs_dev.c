@@ -12,9 +12,9 @@
 
 #include <ember/blk.h>
 
-#include "fs_vfs.h"
+#include "fs/fs_vfs.h"
 #include "sdk.h"
-#include "sys_fd.h"
+#include "posix/sys_fd.h"
 
 long blk_posix_open(const char *rest, int flags, int mode); /* blk_posix.c */
 

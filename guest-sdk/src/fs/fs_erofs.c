@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
-#include "fs_erofs.h"
+#include "fs/fs_erofs.h"
 
 #define BS          EROFS_BLOCK_SIZE
 #define DIRENT      12u /* sizeof(struct erofs_dirent): nid le64, nameoff le16, type, reserved */

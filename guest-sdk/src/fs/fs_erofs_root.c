@@ -17,8 +17,8 @@
 
 #include <ember/blk.h>
 
-#include "fs_erofs.h"
-#include "fs_vfs.h"
+#include "fs/fs_erofs.h"
+#include "fs/fs_vfs.h"
 #include "sdk.h"
 
 #define SETS 32u

@@ -14,7 +14,7 @@
 #include <errno.h>
 #include <sys/stat.h>
 
-#include "fs_vfs.h"
+#include "fs/fs_vfs.h"
 #include "sdk.h"
 
 #define PG PAGE_SIZE

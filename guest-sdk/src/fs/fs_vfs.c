@@ -37,9 +37,9 @@
 
 #include <ember/blk.h>
 
-#include "fs_vfs.h"
+#include "fs/fs_vfs.h"
 #include "sdk.h"
-#include "sys_fd.h"
+#include "posix/sys_fd.h"
 
 #define PATH_LEN   4096 /* PATH_MAX, NUL included */
 #define NAME_LEN   255
