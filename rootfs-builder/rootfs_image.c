@@ -32,7 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "rootfs_image.h"
+#include "rootfs-builder/rootfs_image.h"
 
 extern char **environ;
 
@@ -78,7 +78,10 @@ static char **sorted_names(int fd, size_t *n)
             continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
-            v = realloc(v, cap * sizeof(*v));
+            char **nv = realloc(v, cap * sizeof(*v));
+            if (!nv)
+                break; /* the walk then misses names: image_build fails later, never crashes */
+            v = nv;
         }
         v[(*n)++] = strdup(de->d_name);
     }
@@ -108,8 +111,12 @@ static bool seen_before(struct walk *w, const struct stat *st, uint64_t *first)
             return true;
         }
     if (w->nseen == w->cap) {
-        w->cap = w->cap ? w->cap * 2 : 64;
-        w->seen = realloc(w->seen, w->cap * sizeof(*w->seen));
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        void *ns = realloc(w->seen, cap * sizeof(*w->seen));
+        if (!ns)
+            return false;
+        w->seen = ns;
+        w->cap = cap;
     }
     w->seen[w->nseen].dev = st->st_dev;
     w->seen[w->nseen++].ino = st->st_ino;

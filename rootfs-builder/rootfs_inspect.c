@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fs/fs_erofs.h"
-#include "rootfs_inspect.h"
+#include "guest-sdk/src/fs/fs_erofs.h"
+#include "rootfs-builder/rootfs_inspect.h"
 
 #define DEPTH_MAX 256
 

@@ -24,10 +24,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rootfs_image.h"
-#include "rootfs_inspect.h"
-#include "rootfs_oci.h"
-#include "rootfs_stage.h"
+#include "rootfs-builder/rootfs_image.h"
+#include "rootfs-builder/rootfs_inspect.h"
+#include "rootfs-builder/rootfs_oci.h"
+#include "rootfs-builder/rootfs_stage.h"
 
 static struct stage stage, outer; /* outer: an image tarball, unpacked */
 

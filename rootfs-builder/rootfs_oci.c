@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rootfs_oci.h"
+#include "rootfs-builder/rootfs_oci.h"
 
 #define JSON_MAX (16u << 20) /* a manifest or index larger than this is not one */
 

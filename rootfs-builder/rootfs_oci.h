@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "rootfs_stage.h"
+#include "rootfs-builder/rootfs_stage.h"
 
 /* Whether dir is an OCI image layout (oci-layout + index.json) or an
  * unpacked `docker save` (manifest.json). */

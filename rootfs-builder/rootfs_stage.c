@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rootfs_stage.h"
+#include "rootfs-builder/rootfs_stage.h"
 
 #define NAME_MAX_LEN 255
 #define PATH_MAX_LEN 4095
@@ -479,10 +479,14 @@ static int walk_dir(struct tree_walk *w, int srcfd, char *path, size_t plen)
                     e.hardlink = w->seen[i].path;
             if (!e.hardlink) {
                 if (w->nseen == w->capseen) {
-                    w->capseen = w->capseen ? w->capseen * 2 : 64;
-                    w->seen = realloc(w->seen, w->capseen * sizeof(*w->seen));
-                    if (!w->seen)
+                    size_t cap = w->capseen ? w->capseen * 2 : 64;
+                    struct link_seen *ns = realloc(w->seen, cap * sizeof(*w->seen));
+                    if (!ns) {
+                        closedir(d);
                         return fail(s, "out of memory");
+                    }
+                    w->seen = ns;
+                    w->capseen = cap;
                 }
                 w->seen[w->nseen++] = (struct link_seen){st.st_dev, st.st_ino, strdup(path)};
             }

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fs/fs_erofs.h"
+#include "guest-sdk/src/fs/fs_erofs.h"
 
 struct img {
     const uint8_t *data;

@@ -443,8 +443,8 @@ static COLD long sys_other(struct ember_syscall_frame *f)
     case SYS_fstat:
         return sys_fstat((int)a0, (struct stat *)a1);
     case SYS_newfstatat:
-        if ((a3 & AT_EMPTY_PATH) && user_range_ok(a1, 1) && !*(const char *)a1 &&
-            (int)a0 >= 0 && (int)a0 <= 2)
+        if ((a3 & AT_EMPTY_PATH) && user_range_ok(a1, 1) && !*(const char *)a1 && (int)a0 >= 0 &&
+            (int)a0 <= 2)
             return sys_fstat((int)a0, (struct stat *)a2);
         return fs_syscall(f);
     /* Paths: fs/fs_vfs.c. */

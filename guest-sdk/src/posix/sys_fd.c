@@ -29,11 +29,10 @@
 #include "posix/sys_fd.h"
 #include "sdk.h"
 
-#define IOV_MAX_LINUX  1024
-#define RW_MAX         0x7ffff000l /* Linux's cap on one transfer */
+#define IOV_MAX_LINUX 1024
+#define RW_MAX        0x7ffff000l /* Linux's cap on one transfer */
 
 static struct fd_entry *table; /* FD_MAX entries, NULL until the first open */
-
 
 int fd_alloc(const struct fd_ops *ops, void *priv)
 {
