@@ -92,6 +92,7 @@ static const struct {
     [API_R_METRICS] = {"metrics", M_PUT},
     [API_R_SERIAL] = {"serial", M_PUT},
     [API_R_VM] = {"vm", M_PATCH},
+    [API_R_MMDS] = {"mmds", M_GET | M_PUT | M_PATCH},
     [API_R_UNSUPPORTED] = {"unsupported", M_GET | M_PUT | M_PATCH},
     [API_R_INVALID] = {"invalid", M_GET | M_PUT | M_PATCH},
 };

@@ -91,6 +91,7 @@ enum api_resource {
     API_R_METRICS,
     API_R_SERIAL,
     API_R_VM,
+    API_R_MMDS,
     API_R_UNSUPPORTED, /* endpoints ember does not offer */
     API_R_INVALID,     /* unknown path or method */
     API_R_COUNT

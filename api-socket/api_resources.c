@@ -27,6 +27,8 @@ void api_resources_init(struct api_resources *r)
     memset(r, 0, sizeof(*r));
     r->machine.vcpu_count = 1;
     r->machine.mem_size_mib = API_MEM_MIB_DEFAULT;
+    /* Without memory for the store every MMDS request says so. */
+    (void)api_mmds_init(&r->mmds, MMDS_SIZE_LIMIT_DEFAULT);
 }
 
 static void drive_release(struct api_drive *d)
@@ -67,6 +69,7 @@ void api_resources_release(struct api_resources *r)
     api_logger_cfg_release(&r->logger);
     api_metrics_cfg_release(&r->metrics);
     free(r->serial.serial_out_path);
+    api_mmds_release(&r->mmds);
     api_resources_init(r);
 }
 
@@ -584,34 +587,57 @@ int api_put_net(struct api_resources *r, const char *path_id, const json_t *body
     return 0;
 }
 
-int api_patch_net(struct api_resources *r, const char *path_id, const json_t *body,
-                  struct api_err *e)
+int api_decode_net_update(struct api_resources *r, const char *path_id, const json_t *body,
+                          struct api_net_update *u, struct api_err *e)
 {
-    struct api_rate_limiter rx, tx;
     struct api_net *n;
     const char *id;
     int has_rx, has_tx;
 
+    memset(u, 0, sizeof(*u));
     if (api_id_check("network interface", path_id, e) < 0)
         return -1;
     if (api_json_only_fields(body, "", partial_net_fields, e) < 0)
         return -1;
     if (body_id(body, "iface_id", "network interface", path_id, &id, e) < 0)
         return -1;
-    has_rx = decode_limiter(body, "rx_rate_limiter", &rx, e);
+    has_rx = decode_limiter(body, "rx_rate_limiter", &u->rx, e);
     if (has_rx < 0)
         return -1;
-    has_tx = decode_limiter(body, "tx_rate_limiter", &tx, e);
+    has_tx = decode_limiter(body, "tx_rate_limiter", &u->tx, e);
     if (has_tx < 0)
         return -1;
     n = find_net(r, id);
     if (!n)
         return api_errf(e, "network interface \"%s\" does not exist", id);
-    if (has_rx)
-        n->rx_rate_limiter = rx;
-    if (has_tx)
-        n->tx_rate_limiter = tx;
+    u->id = n->id;
+    u->has_rx = has_rx > 0;
+    u->has_tx = has_tx > 0;
     return 0;
+}
+
+int api_apply_net_update(struct api_resources *r, const struct api_net_update *u,
+                         struct api_err *e)
+{
+    struct api_net *n = find_net(r, u->id);
+
+    if (!n)
+        return api_errf(e, "network interface \"%s\" does not exist", u->id);
+    if (u->has_rx)
+        n->rx_rate_limiter = u->rx;
+    if (u->has_tx)
+        n->tx_rate_limiter = u->tx;
+    return 0;
+}
+
+int api_patch_net(struct api_resources *r, const char *path_id, const json_t *body,
+                  struct api_err *e)
+{
+    struct api_net_update u;
+
+    if (api_decode_net_update(r, path_id, body, &u, e) < 0)
+        return -1;
+    return api_apply_net_update(r, &u, e);
 }
 
 static json_t *net_json(const struct api_net *n)
@@ -816,6 +842,9 @@ json_t *api_vm_config_json(const struct api_resources *r)
     for (unsigned i = 0; i < r->nnets; i++)
         json_array_append_new(arr, net_json(&r->nets[i]));
     json_object_set_new(o, "network-interfaces", arr);
+    json_t *mmds = api_mmds_config_json(&r->mmds);
+    if (mmds)
+        json_object_set_new(o, "mmds-config", mmds);
     if (r->vsock.set) {
         json_t *v = json_pack("{s:I, s:s}", "guest_cid", (json_int_t)r->vsock.guest_cid, "uds_path",
                               r->vsock.uds_path);

@@ -431,3 +431,149 @@ Test(net, cli_errors)
               "%s", r.err);
     spawn_free(&r);
 }
+
+/* ---- the metadata service (MMDS), through the config file ---- */
+
+static char *write_tmp(const char *what, const char *text)
+{
+    static int n;
+    char *path = NULL;
+
+    if (asprintf(&path, "/tmp/ember-net-%d-%s-%d.json", getpid(), what, n++) < 0)
+        return NULL;
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static const char metadata[] =
+    "{\"latest\": {\"meta-data\": {\"ami-id\": \"ami-12345678\", \"reservation-id\": "
+    "\"r-fea54097\", \"network\": {\"mac\": \"06:00:0a:4d:00:02\"}}, \"user-data\": \"x\"}, "
+    "\"age\": 43}";
+
+/* Boots net_mmds_raw with the requests (a JSON array's inside, already
+ * quoted for the guest's command line) through a config file with
+ * mmds-config (a JSON object's inside) and --metadata; returns the guest's
+ * output. */
+static char *mmds_run(const char *mmds_cfg, const char *mmds_ip, const char *requests,
+                      int *status)
+{
+    char cfg[4096];
+    struct spawn_result r;
+
+    snprintf(cfg, sizeof(cfg),
+             "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"" GUEST_IP
+             " %s %s\"}, \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": "
+             "\"%s\", \"guest_mac\": \"" MAC "\"}], \"mmds-config\": {%s}}",
+             GUEST_DIR "/net_mmds_raw", mmds_ip, requests, tap, mmds_cfg);
+    char *cfg_path = write_tmp("cfg", cfg), *md_path = write_tmp("md", metadata);
+    cr_assert_eq(spawn_run((char *[]){EMBER_BIN, "--config-file", cfg_path, "--no-api",
+                                      "--metadata", md_path, NULL},
+                           CAP_S, &r),
+                 0);
+    unlink(cfg_path);
+    unlink(md_path);
+    free(cfg_path);
+    free(md_path);
+    *status = r.status;
+    char *out = r.out;
+    if (r.status != 0)
+        fprintf(stderr, "ember: %s\n", r.err);
+    r.out = NULL;
+    spawn_free(&r);
+    return out;
+}
+
+static void want(const char *out, const char *text)
+{
+    cr_expect(strstr(out, text) != NULL, "want \"%s\" in:\n%s", text, out);
+}
+
+Test(net, mmds_v1_answers)
+{
+    int st;
+    char *out = mmds_run("\"network_interfaces\": [\"eth0\"]", "169.254.169.254",
+                         "'GET /' 'GET /latest/meta-data' 'GET /latest/meta-data/ami-id' "
+                         "'GET /latest//meta-data/network/|Accept: application/json' "
+                         "'GET /age|Accept: application/json' 'GET /age' 'GET /nothing/here' "
+                         "'DELETE /latest' 'GET /latest/meta-data/ami-id|X-metadata-token: bad'",
+                         &st);
+
+    cr_expect_eq(st, 0, "%s", out);
+    want(out, "mmds[0] status: HTTP/1.1 200 OK\nmmds[0] body: age\nlatest/\nmmds[0] end\n");
+    want(out, "mmds[1] status: HTTP/1.1 200 OK\nmmds[1] body: ami-id\nnetwork/\nreservation-id\n"
+              "mmds[1] end\n");
+    want(out, "mmds[2] body: ami-12345678\nmmds[2] end\n");
+    want(out, "mmds[3] status: HTTP/1.1 200 OK\nmmds[3] body: {\"mac\":\"06:00:0a:4d:00:02\"}\n");
+    want(out, "mmds[4] body: 43\n");
+    want(out, "mmds[5] status: HTTP/1.1 501 Not Implemented\nmmds[5] body: Cannot retrieve value. "
+              "The value has an unsupported type.\n");
+    want(out, "mmds[6] status: HTTP/1.1 404 Not Found\nmmds[6] body: Resource not found: "
+              "/nothing/here.\n");
+    want(out, "mmds[7] status: HTTP/1.1 405 Method Not Allowed\nmmds[7] body: Not allowed HTTP "
+              "method.\n");
+    /* V1 does not look at tokens. */
+    want(out, "mmds[8] status: HTTP/1.1 200 OK\nmmds[8] body: ami-12345678\n");
+    free(out);
+}
+
+Test(net, mmds_v2_tokens)
+{
+    int st;
+    char *out = mmds_run(
+        "\"version\": \"V2\", \"network_interfaces\": [\"eth0\"], "
+        "\"ipv4_address\": \"169.254.170.2\"",
+        "169.254.170.2",
+        "'GET /latest/meta-data/ami-id' 'PUT /latest/api/token' "
+        "'PUT /latest/api/token|X-metadata-token-ttl-seconds: 0' "
+        "'PUT /latest/api/token|X-metadata-token-ttl-seconds: 21601' "
+        "'PUT /latest/other|X-metadata-token-ttl-seconds: 60' "
+        "'PUT /latest/api/token|X-metadata-token-ttl-seconds: 60|X-Forwarded-For: 1.2.3.4' "
+        "'GET /latest/meta-data/ami-id|X-metadata-token: 0123' "
+        "'PUT /latest/api/token|X-metadata-token-ttl-seconds: 21600' "
+        "'GET /latest/meta-data/reservation-id|X-metadata-token: {token}' "
+        "'PUT /latest/api/token|X-aws-ec2-metadata-token-ttl-seconds: 1' "
+        "'GET /latest/user-data|X-aws-ec2-metadata-token: {token}'",
+        &st);
+
+    cr_expect_eq(st, 0, "%s", out);
+    want(out, "mmds[0] status: HTTP/1.1 401 Unauthorized\nmmds[0] body: No MMDS token provided. "
+              "Use `X-metadata-token` header to specify the session token.\n");
+    want(out, "mmds[1] status: HTTP/1.1 400 Bad Request\nmmds[1] body: Token time to live value "
+              "not found. Use `X-metadata-token-ttl-seconds` header to specify the token's "
+              "lifetime.\n");
+    want(out, "mmds[2] body: Invalid time to live value provided for token: 0. Please provide a "
+              "value between 1 and 21600.\n");
+    want(out, "mmds[3] body: Invalid time to live value provided for token: 21601. Please "
+              "provide a value between 1 and 21600.\n");
+    want(out, "mmds[4] status: HTTP/1.1 404 Not Found\nmmds[4] body: Resource not found: "
+              "/latest/other.\n");
+    want(out, "mmds[5] status: HTTP/1.1 400 Bad Request\nmmds[5] body: Invalid header. Reason: "
+              "Unsupported header name. Key: X-Forwarded-For\n");
+    want(out, "mmds[6] status: HTTP/1.1 401 Unauthorized\nmmds[6] body: MMDS token not valid.\n");
+    want(out, "mmds[7] status: HTTP/1.1 200 OK\n");
+    want(out, "mmds[8] status: HTTP/1.1 200 OK\nmmds[8] body: r-fea54097\n");
+    want(out, "mmds[10] status: HTTP/1.1 200 OK\nmmds[10] body: x\n");
+    /* A token is 64 hex digits. */
+    const char *tok = strstr(out, "mmds[7] body: ");
+    cr_assert(tok);
+    tok += strlen("mmds[7] body: ");
+    size_t n = strspn(tok, "0123456789abcdef");
+    cr_expect_eq(n, 64, "token: %.80s", tok);
+    cr_expect_eq(tok[n], '\n');
+    free(out);
+}
+
+/* Frames to other addresses go to the tap as before: an ARP request for
+ * an address nobody has goes unanswered. */
+Test(net, mmds_answers_only_its_address)
+{
+    int st;
+    /* An address nobody has: no ARP answer, the guest says so. */
+    char *out = mmds_run("\"network_interfaces\": [\"eth0\"]", "169.254.1.1",
+                         "'GET /'", &st);
+    want(out, "net-mmds: no ARP answer for the MMDS address\n");
+    free(out);
+}
