@@ -118,8 +118,7 @@ int api_mmds_put_config(struct api_mmds *m, const struct api_resources *res, con
     if (addr) {
         struct in_addr a;
         if (inet_pton(AF_INET, addr, &a) != 1)
-            return api_errf(e, "field \"ipv4_address\": \"%.64s\" is not an IPv4 address",
-                            addr);
+            return api_errf(e, "field \"ipv4_address\": \"%.64s\" is not an IPv4 address", addr);
         /* RFC 3927: 169.254.0.0/16, as Firecracker requires. */
         if ((ntohl(a.s_addr) >> 16) != 0xa9fe)
             return api_errf(e, "The MMDS IPv4 address is not link local.");
@@ -145,8 +144,7 @@ json_t *api_mmds_config_json(const struct api_mmds *m)
     for (unsigned i = 0; i < m->nifaces; i++)
         json_array_append_new(list, json_string(m->ifaces[i]));
     o = json_pack("{s:s, s:o, s:s, s:b}", "version", m->store->version == MMDS_V2 ? "V2" : "V1",
-                  "network_interfaces", list, "ipv4_address", addr, "imds_compat",
-                  m->imds_compat);
+                  "network_interfaces", list, "ipv4_address", addr, "imds_compat", m->imds_compat);
     return o;
 }
 

@@ -24,11 +24,17 @@
 
 #define TOKEN_MAX ((uint64_t)INT64_MAX)
 
-void api_resources_init(struct api_resources *r)
+/* The defaults, without the MMDS store (released resources own nothing). */
+static void defaults(struct api_resources *r)
 {
     memset(r, 0, sizeof(*r));
     r->machine.vcpu_count = 1;
     r->machine.mem_size_mib = API_MEM_MIB_DEFAULT;
+}
+
+void api_resources_init(struct api_resources *r)
+{
+    defaults(r);
     /* Without memory for the store every MMDS request says so. */
     (void)api_mmds_init(&r->mmds, MMDS_SIZE_LIMIT_DEFAULT);
 }
@@ -72,7 +78,7 @@ void api_resources_release(struct api_resources *r)
     api_metrics_cfg_release(&r->metrics);
     free(r->serial.serial_out_path);
     api_mmds_release(&r->mmds);
-    api_resources_init(r);
+    defaults(r);
 }
 
 static char *dup_or_null(const char *s)

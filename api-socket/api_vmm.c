@@ -224,6 +224,18 @@ static void sample_devices(void *arg)
         m->invalid_reqs_count = st->unsupported;
         m->rate_limiter_throttled_events = st->throttled;
     }
+    /* Each interface's counters as Firecracker names them ("net_<id>"; the
+     * metrics writer sums them into "net"). */
+    for (unsigned i = 0; i < d->nnet; i++) {
+        struct net_metrics *m = api_metrics_net(net_get_config(d->net[i])->id);
+        struct net_stats st;
+        if (!m)
+            continue;
+        net_get_stats(d->net[i], &st);
+#define NET_COPY(name) m->name = st.name;
+        NET_METRICS_COUNTERS(NET_COPY)
+#undef NET_COPY
+    }
     if (d->vsock) {
         static const enum api_metric vids[8] = {API_M_VSOCK_RX_BYTES,     API_M_VSOCK_TX_BYTES,
                                                 API_M_VSOCK_RX_PACKETS,   API_M_VSOCK_TX_PACKETS,

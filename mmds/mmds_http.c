@@ -168,8 +168,8 @@ static void respond(int status, const char *type, const char *allow, const char 
                      "HTTP/1.1 %d %s\r\nServer: ember MMDS\r\nConnection: %s\r\n"
                      "Content-Type: %s\r\n%s%s%sContent-Length: %zu\r\n\r\n%s",
                      status, reason(status), close ? "close" : "keep-alive", type,
-                     allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "",
-                     strlen(body), body);
+                     allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "", strlen(body),
+                     body);
     if (n < 0) {
         *resp = NULL;
         *len = 0;
@@ -228,8 +228,8 @@ static void answer(struct mmds_http *h, struct mmds_store *s, uint64_t now_ns, b
         char token[MMDS_TOKEN_LEN + 1];
         if (h->forwarded) {
             respond(400, plain, NULL,
-                    "Invalid header. Reason: Unsupported header name. Key: X-Forwarded-For",
-                    close, resp, len);
+                    "Invalid header. Reason: Unsupported header name. Key: X-Forwarded-For", close,
+                    resp, len);
             return;
         }
         if (strcmp(path, TOKEN_PATH) != 0) {
@@ -278,8 +278,8 @@ static void answer(struct mmds_http *h, struct mmds_store *s, uint64_t now_ns, b
     }
     bool json = strstr(h->accept, "application/json") != NULL;
     int status = mmds_store_lookup(s, path, json, &body);
-    respond(status, json && status == 200 ? "application/json" : plain, NULL,
-            body ? body : "", close, resp, len);
+    respond(status, json && status == 200 ? "application/json" : plain, NULL, body ? body : "",
+            close, resp, len);
     free(body);
 }
 

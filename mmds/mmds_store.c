@@ -68,7 +68,8 @@ static json_t *merge(json_t *target, const json_t *patch)
         if (!target)
             return NULL;
     }
-    json_object_foreach((json_t *)patch, key, value) {
+    json_object_foreach((json_t *)patch, key, value)
+    {
         if (json_is_null(value)) {
             json_object_del(target, key);
             continue;
@@ -181,7 +182,8 @@ static char *imds_text(const json_t *v)
     json_t *val;
     if (!keys)
         return NULL;
-    json_object_foreach((json_t *)v, key, val) {
+    json_object_foreach((json_t *)v, key, val)
+    {
         keys[i++] = key;
         len += strlen(key) + 2;
     }

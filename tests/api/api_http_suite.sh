@@ -132,15 +132,15 @@ expect PUT /mmds '{"latest":{"meta-data":{"ami-id":"ami-1","keep":"k"}},"n":1}' 
 expect GET /mmds "" 200 '{"latest":{"meta-data":{"ami-id":"ami-1","keep":"k"}},"n":1}'
 expect PATCH /mmds '{"latest":{"meta-data":{"ami-id":null,"new":{"x":"y"}}},"n":[1,2]}' 204
 expect GET /mmds "" 200 '{"latest":{"meta-data":{"keep":"k","new":{"x":"y"}}},"n":[1,2]}'
-fault PUT /mmds '[1]' 'the request body must be a JSON object, not an array'
+fault PUT /mmds '[1]' 'An error occurred when deserializing the json body of a request: invalid type: sequence, expected a JSON object.'
 fault PUT /mmds/config '{}' 'field "network_interfaces" is missing'
 fault PUT /mmds/config '{"network_interfaces":[]}' 'The list of network interface IDs that allow forwarding MMDS requests is empty.'
 fault PUT /mmds/config '{"network_interfaces":["eth9"]}' 'The list of network interface IDs provided contains at least one ID that does not correspond to any existing network interface.'
 fault PUT /mmds/config '{"network_interfaces":[7]}' 'field "network_interfaces"[0] must be a string'
-fault PUT /mmds/config '{"network_interfaces":["eth0"],"version":"V3"}' 'field "version" must be one of: V1, V2'
+fault PUT /mmds/config '{"network_interfaces":["eth0"],"version":"V3"}' 'An error occurred when deserializing the json body of a request: unknown variant `V3`, expected one of `V1`, `V2` (field "version").'
 fault PUT /mmds/config '{"network_interfaces":["eth0"],"ipv4_address":"10.0.0.1"}' 'The MMDS IPv4 address is not link local.'
 fault PUT /mmds/config '{"network_interfaces":["eth0"],"ipv4_address":"169.254.1"}' 'field "ipv4_address": "169.254.1" is not an IPv4 address'
-fault PUT /mmds/config '{"network_interfaces":["eth0"],"allow":true}' 'unknown field "allow" (expected one of: version, network_interfaces, ipv4_address, imds_compat)'
+fault PUT /mmds/config '{"network_interfaces":["eth0"],"allow":true}' 'An error occurred when deserializing the json body of a request: unknown field `allow`, expected one of `version`, `network_interfaces`, `ipv4_address`, `imds_compat`.'
 expect PUT /mmds/config '{"network_interfaces":["eth0"],"version":"V2","ipv4_address":"169.254.170.2"}' 204
 api GET /vm/config
 check "GET /vm/config shows mmds-config" grep -q '"mmds-config":{"version":"V2","network_interfaces":\["eth0"\],"ipv4_address":"169.254.170.2","imds_compat":false}' <<<"$RESP"

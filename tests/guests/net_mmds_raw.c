@@ -27,8 +27,7 @@ static int parse_ip(const char *s, uint8_t out[4])
 {
     unsigned a, b, c, d;
 
-    if (sscanf(s, "%u.%u.%u.%u", &a, &b, &c, &d) != 4 || a > 255 || b > 255 || c > 255 ||
-        d > 255)
+    if (sscanf(s, "%u.%u.%u.%u", &a, &b, &c, &d) != 4 || a > 255 || b > 255 || c > 255 || d > 255)
         return -1;
     out[0] = (uint8_t)a, out[1] = (uint8_t)b, out[2] = (uint8_t)c, out[3] = (uint8_t)d;
     return 0;

@@ -457,8 +457,7 @@ static const char metadata[] =
  * quoted for the guest's command line) through a config file with
  * mmds-config (a JSON object's inside) and --metadata; returns the guest's
  * output. */
-static char *mmds_run(const char *mmds_cfg, const char *mmds_ip, const char *requests,
-                      int *status)
+static char *mmds_run(const char *mmds_cfg, const char *mmds_ip, const char *requests, int *status)
 {
     char cfg[4096];
     struct spawn_result r;
@@ -572,8 +571,160 @@ Test(net, mmds_answers_only_its_address)
 {
     int st;
     /* An address nobody has: no ARP answer, the guest says so. */
-    char *out = mmds_run("\"network_interfaces\": [\"eth0\"]", "169.254.1.1",
-                         "'GET /'", &st);
+    char *out = mmds_run("\"network_interfaces\": [\"eth0\"]", "169.254.1.1", "'GET /'", &st);
     want(out, "net-mmds: no ARP answer for the MMDS address\n");
     free(out);
+}
+
+/* ---- the API: limiters after boot, metrics ---- */
+
+#include <sys/un.h>
+
+/* One HTTP request on the API socket; returns the status, the body in
+ * resp. */
+static int api_call(const char *sock, const char *method, const char *path, const char *body,
+                    char *resp, size_t cap)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct timeval tv = {10, 0};
+    char req[2048];
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0), status = -1;
+    size_t got = 0;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     method, path, strlen(body), body);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    for (;;) {
+        ssize_t r = read(fd, resp + got, cap - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    resp[got] = '\0';
+    close(fd);
+    sscanf(resp, "HTTP/1.1 %d", &status);
+    char *b = strstr(resp, "\r\n\r\n");
+    if (b)
+        memmove(resp, b + 4, strlen(b + 4) + 1);
+    return status;
+}
+
+/* The sum over the metrics lines of group.key. */
+static uint64_t metric_sum(const char *text, const char *group, const char *key)
+{
+    char g[96], k[96];
+    uint64_t sum = 0;
+
+    snprintf(g, sizeof(g), "\"%s\":{", group);
+    snprintf(k, sizeof(k), "\"%s\":", key);
+    for (const char *p = strstr(text, g); p; p = strstr(p + 1, g)) {
+        const char *end = p + strlen(g), *at = strstr(p, k);
+        for (int depth = 1; *end && depth; end++) /* the group's own closing brace */
+            depth += *end == '{' ? 1 : *end == '}' ? -1 : 0;
+        if (at && end && at < end)
+            sum += strtoull(at + strlen(k), NULL, 10);
+    }
+    return sum;
+}
+
+/* A guest floods transmit after PATCH gave its interface an operations
+ * limiter: every datagram arrives, none is lost, and the limiter counted
+ * the throttling (net_eth0 and the sum, net). */
+Test(net, tx_flood_rate_limited_after_patch)
+{
+    char cfg[2048], sock[128], metrics[128], resp[4096];
+    struct vm vm;
+    posix_spawn_file_actions_t fa;
+
+    snprintf(sock, sizeof(sock), "/tmp/ember-net-%d.sock", getpid());
+    snprintf(metrics, sizeof(metrics), "/tmp/ember-net-%d.metrics", getpid());
+    unlink(sock);
+    unlink(metrics);
+    snprintf(cfg, sizeof(cfg),
+             "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"" GUEST_IP
+             "\"}, \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"%s\", "
+             "\"guest_mac\": \"" MAC "\"}], \"metrics\": {\"metrics_path\": \"%s\"}}",
+             GUEST_DIR "/net_echo_raw", tap, metrics);
+    char *cfg_path = write_tmp("flood", cfg);
+    snprintf(vm.out, sizeof(vm.out), "/tmp/ember-net-%d-flood.out", getpid());
+    snprintf(vm.err, sizeof(vm.err), "/tmp/ember-net-%d-flood.err", getpid());
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, vm.out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, vm.err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_eq(
+        posix_spawn(&vm.pid, EMBER_BIN, &fa, NULL,
+                    (char *[]){EMBER_BIN, "--api-sock", sock, "--config-file", cfg_path, NULL},
+                    environ),
+        0);
+    posix_spawn_file_actions_destroy(&fa);
+    vm_wait_output(&vm, "net-echo: up");
+
+    /* Errors first: an interface that does not exist, a bad limiter. */
+    cr_expect_eq(api_call(sock, "PATCH", "/network-interfaces/eth9",
+                          "{\"iface_id\":\"eth9\",\"tx_rate_limiter\":{}}", resp, sizeof(resp)),
+                 400);
+    cr_expect(strstr(resp, "network interface \\\"eth9\\\" does not exist") != NULL, "%s", resp);
+    cr_expect_eq(api_call(sock, "PATCH", "/network-interfaces/eth0",
+                          "{\"iface_id\":\"eth0\",\"host_dev_name\":\"x\"}", resp, sizeof(resp)),
+                 400);
+    cr_expect_eq(api_call(sock, "PATCH", "/network-interfaces/eth0",
+                          "{\"iface_id\":\"eth0\",\"tx_rate_limiter\":{\"ops\":{\"size\":50,"
+                          "\"refill_time\":500}}}",
+                          resp, sizeof(resp)),
+                 204, "%s", resp);
+
+    enum { N = 300 };
+    struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons(9)},
+                       to = {.sin_family = AF_INET, .sin_port = htons(7)};
+    struct timeval tv = {5, 0};
+    int fd = socket(AF_INET, SOCK_DGRAM, 0), big = 4 << 20;
+    inet_pton(AF_INET, HOST_IP, &me.sin_addr);
+    inet_pton(AF_INET, GUEST_IP, &to.sin_addr);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cr_assert_eq(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
+    char msg[32];
+    snprintf(msg, sizeof(msg), "flood %d", N);
+    sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&to, sizeof(to));
+    static bool seen[N];
+    int got = 0;
+    for (;;) {
+        char buf[128] = {0};
+        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+        if (n <= 0)
+            break;
+        unsigned i;
+        if (sscanf(buf, "flood %u", &i) == 1 && i < N && !seen[i]) {
+            seen[i] = true;
+            if (++got == N)
+                break;
+        }
+    }
+    close(fd);
+    cr_expect_eq(got, N, "%d of %d datagrams arrived", got, N);
+    quit(&vm, NULL);
+    char *m = slurp(metrics);
+    cr_expect(metric_sum(m, "net_eth0", "tx_rate_limiter_throttled") > 0, "%s", m);
+    cr_expect(metric_sum(m, "net_eth0", "tx_packets_count") >= N + 1, "%s", m);
+    cr_expect_eq(metric_sum(m, "net", "tx_packets_count"),
+                 metric_sum(m, "net_eth0", "tx_packets_count"));
+    cr_expect(metric_sum(m, "net_eth0", "rx_packets_count") >= 3, "%s", m);
+    free(m);
+    unlink(metrics);
+    unlink(sock);
+    unlink(cfg_path);
+    free(cfg_path);
+    vm_cleanup(&vm);
 }
