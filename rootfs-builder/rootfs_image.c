@@ -365,10 +365,7 @@ static int run(char *const argv[], char *const extra_env[], char *err, size_t er
         char out[600] = "";
         ssize_t r = pread(lfd, out, sizeof(out) - 1, 0);
         out[r > 0 ? r : 0] = '\0';
-        for (char *p = out; *p; p++)
-            if (*p == '\n' && p[1])
-                *p = ' ';
-        out[strcspn(out, "\n")] = '\0';
+        out[strcspn(out, "\n")] = '\0'; /* the first line says what went wrong */
         snprintf(err, errlen, "%s failed: %s", argv[0], out[0] ? out : "(no message)");
         close(lfd);
         return -1;

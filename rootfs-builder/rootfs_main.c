@@ -199,6 +199,14 @@ static int cmd_build(int argc, char **argv)
     struct stat st;
     if (stat(from, &st) < 0)
         return die("%s: %s", from, strerror(errno));
+    /* The output's directory must take the image before minutes of staging. */
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s", out);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    if (access(slash ? dir : ".", W_OK) < 0)
+        return die("%s: cannot write there: %s", slash ? dir : ".", strerror(errno));
     if (stage_open(&stage, tmpdir) < 0)
         return die("%s", stage.err);
     stage.keep_owners = o.keep_owners;

@@ -31,6 +31,26 @@ else
     fail "fs_posix exited $rc: $(tail -3 "$work/posix.out")"
 fi
 
+# The same through the API's configuration: the drive with is_root_device,
+# not the first one, is the root.
+head -c 65536 /dev/zero >"$work/scratch.img"
+cat >"$work/config.json" <<JSON
+{
+  "boot-source": {"kernel_image_path": "$posix"},
+  "machine-config": {"vcpu_count": 1, "mem_size_mib": 128, "smt": false},
+  "drives": [{"drive_id": "scratch", "is_root_device": false, "path_on_host": "$work/scratch.img"},
+             {"drive_id": "rootfs", "is_root_device": true, "is_read_only": true,
+              "path_on_host": "$work/img"}]
+}
+JSON
+timeout 60 "$ember" --config-file "$work/config.json" --no-api >"$work/cfg.out" 2>&1 </dev/null
+rc=$?
+if [ $rc = 0 ] && grep -q 'fs_posix: [0-9]* checks ok' "$work/cfg.out"; then
+    ok "--config-file: is_root_device on the second drive"
+else
+    fail "--config-file exited $rc: $(tail -3 "$work/cfg.out")"
+fi
+
 # A drive that is not EROFS: the guest says so and sees an empty root.
 head -c 1048576 /dev/zero >"$work/zero.img"
 timeout 60 "$ember" run --drive "$work/zero.img,ro,root" "$walk" >"$work/bad.out" 2>&1

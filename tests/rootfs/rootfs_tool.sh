@@ -207,6 +207,9 @@ hostile bomb.tar.gz "entry 'zeroes': the archive expands more than 100 times (an
 grep -q 'unknown format "zip"' "$work/err" && ok "--format checked" || fail "--format: $(cat "$work/err")"
 "$rootfs" build --from "$work/nope" -o "$work/x" 2>"$work/err"
 grep -q "nope: No such file or directory" "$work/err" && ok "missing source" || fail "missing: $(cat "$work/err")"
+"$rootfs" build --from "$work/src" -o "$work/no/such/dir/x.erofs" 2>"$work/err"
+grep -qx "ember-rootfs: $work/no/such/dir: cannot write there: No such file or directory" "$work/err" &&
+    ok "an output directory that does not exist" || fail "output dir: $(cat "$work/err")"
 head -c 8192 /dev/zero >"$work/zero.img"
 "$rootfs" inspect "$work/zero.img" 2>"$work/err" && fail "inspect of zeroes"
 ok "inspect of a non-image fails: $(cat "$work/err")"
