@@ -108,8 +108,8 @@ static int file_sha256(const char *path, char hex[65])
     return n < 0 ? -1 : 0;
 }
 
-/* Mount points an SDK guest expects in its root (fs_vfs.c mounts /tmp and
- * /dev over them). */
+/* Mount points an SDK guest lists in its root (fs_vfs.c mounts /tmp and
+ * /dev over them, and lists them in "/" even when the image has neither). */
 static void add_mountpoints(struct stage *s)
 {
     if (mkdirat(s->dirfd, "tmp", 01777) == 0)
@@ -207,14 +207,22 @@ static int cmd_build(int argc, char **argv)
         *(slash == dir ? slash + 1 : slash) = '\0';
     if (access(slash ? dir : ".", W_OK) < 0)
         return die("%s: cannot write there: %s", slash ? dir : ".", strerror(errno));
-    if (stage_open(&stage, tmpdir) < 0)
-        return die("%s", stage.err);
     stage.keep_owners = o.keep_owners;
     stage.progress = prog;
     stage.lim = lim;
     int rc;
-    if (S_ISDIR(st.st_mode)) {
-        rc = oci_is_image_dir(from) ? oci_apply(&stage, from) : stage_add_tree(&stage, from);
+    /* A plain directory is checked by the same rules and made into the
+     * image as it is: copying it first would cost more than the build (file
+     * creation); everything else is staged. */
+    const char *tree = stage.dir;
+    bool direct = S_ISDIR(st.st_mode) && !oci_is_image_dir(from);
+    if (direct) {
+        tree = from;
+        rc = stage_check_tree(&stage, from);
+    } else if (stage_open(&stage, tmpdir) < 0) {
+        return die("%s", stage.err);
+    } else if (S_ISDIR(st.st_mode)) {
+        rc = oci_apply(&stage, from);
     } else {
         bool docker = false, oci = false;
         char err[STAGE_ERR_MAX];
@@ -237,13 +245,13 @@ static int cmd_build(int argc, char **argv)
     }
     if (rc < 0)
         return die("%s: %s", from, stage.err);
-    if (o.format == IMAGE_EROFS)
+    if (o.format == IMAGE_EROFS && !direct)
         add_mountpoints(&stage);
 
     struct tree_info ti;
     char err[2048];
-    if (image_scan(stage.dir, o.keep_owners, &ti, err, sizeof(err)) < 0 ||
-        image_build(stage.dir, out, &o, &ti, err, sizeof(err)) < 0)
+    if (image_scan(tree, o.keep_owners, &ti, err, sizeof(err)) < 0 ||
+        image_build(tree, out, &o, &ti, err, sizeof(err)) < 0)
         return die("%s: %s", out, err);
     stage_close(&stage);
 

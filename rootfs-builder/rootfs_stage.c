@@ -298,8 +298,38 @@ struct entry {
     const char *hardlink; /* clean path of the hardlink's target */
 };
 
+/* The rules every entry must pass (the file header's comment), staged or
+ * only checked. */
+static int check_entry(struct stage *s, const struct entry *e)
+{
+    if (count_entry(s, e->path) < 0)
+        return -1;
+    if (e->hardlink || S_ISDIR(e->mode))
+        return 0;
+    if (S_ISLNK(e->mode)) {
+        if (!e->link || !e->link[0] || strlen(e->link) > PATH_MAX_LEN)
+            return fail(s, "entry '%s': symlink with an empty or too long target", e->path);
+        if (link_escapes(e->path, e->link))
+            return fail(s, "entry '%s': symlink target '%s' leads out of the tree", e->path,
+                        e->link);
+        return 0;
+    }
+    if (!S_ISREG(e->mode)) {
+        const char *what = S_ISCHR(e->mode) || S_ISBLK(e->mode) ? "a device node"
+                           : S_ISFIFO(e->mode)                  ? "a FIFO"
+                           : S_ISSOCK(e->mode)                  ? "a socket"
+                                                                : "of an unknown type";
+        return fail(s, "entry '%s': is %s (not allowed in an image)", e->path, what);
+    }
+    if (e->size > s->lim.max_bytes - s->bytes)
+        return fail(s, "entry '%s': %llu bytes would take the tree past %llu bytes (--max-bytes)",
+                    e->path, (unsigned long long)e->size, (unsigned long long)s->lim.max_bytes);
+    return 0;
+}
+
 /* Creates the node for e; a regular file is left open for its data
- * (*out_fd). Whatever was at the path before is replaced, as tar does. */
+ * (*out_fd). Whatever was at the path before is replaced, as tar does.
+ * With check_only, only checks it. */
 static int put_entry(struct stage *s, const struct entry *e, int *out_fd)
 {
     const char *base;
@@ -308,11 +338,18 @@ static int put_entry(struct stage *s, const struct entry *e, int *out_fd)
     if (!e->path[0]) { /* the root: only a directory, only its mode */
         if (!S_ISDIR(e->mode))
             return fail(s, "entry '.': the root must be a directory");
+        if (s->check_only)
+            return 0;
         fchmod(s->dirfd, stage_mode(e->mode, 0700));
         return set_owner(s, s->dirfd, ".", ".", e->uid, e->gid);
     }
-    if (count_entry(s, e->path) < 0)
+    if (check_entry(s, e) < 0)
         return -1;
+    if (s->check_only) {
+        if (S_ISREG(e->mode) && !e->hardlink)
+            s->bytes += e->size;
+        return 0;
+    }
     int pfd = open_parent(s, e->path, &base);
     if (pfd < 0)
         return -1;
@@ -349,32 +386,11 @@ static int put_entry(struct stage *s, const struct entry *e, int *out_fd)
         goto out;
     }
     if (S_ISLNK(e->mode)) {
-        if (!e->link || !e->link[0] || strlen(e->link) > PATH_MAX_LEN) {
-            fail(s, "entry '%s': symlink with an empty or too long target", e->path);
-            goto out;
-        }
-        if (link_escapes(e->path, e->link)) {
-            fail(s, "entry '%s': symlink target '%s' leads out of the tree", e->path, e->link);
-            goto out;
-        }
         if (symlinkat(e->link, pfd, base) < 0) {
             fail(s, "entry '%s': %s", e->path, strerror(errno));
             goto out;
         }
         rc = set_owner(s, pfd, base, e->path, e->uid, e->gid);
-        goto out;
-    }
-    if (!S_ISREG(e->mode)) {
-        const char *what = S_ISCHR(e->mode) || S_ISBLK(e->mode) ? "a device node"
-                           : S_ISFIFO(e->mode)                  ? "a FIFO"
-                           : S_ISSOCK(e->mode)                  ? "a socket"
-                                                                : "of an unknown type";
-        fail(s, "entry '%s': is %s (not allowed in an image)", e->path, what);
-        goto out;
-    }
-    if (e->size > s->lim.max_bytes - s->bytes) {
-        fail(s, "entry '%s': %llu bytes would take the tree past %llu bytes (--max-bytes)", e->path,
-             (unsigned long long)e->size, (unsigned long long)s->lim.max_bytes);
         goto out;
     }
     int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -513,6 +529,14 @@ static int walk_dir(struct tree_walk *w, int srcfd, char *path, size_t plen)
         path[plen] = '\0';
     }
     closedir(d);
+    return rc;
+}
+
+int stage_check_tree(struct stage *s, const char *src)
+{
+    s->check_only = true;
+    int rc = stage_add_tree(s, src);
+    s->check_only = false;
     return rc;
 }
 

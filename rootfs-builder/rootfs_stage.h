@@ -26,6 +26,7 @@ struct stage {
     int dirfd;
     bool keep_owners;
     bool progress;
+    bool check_only; /* stage_check_tree: the rules only, nothing written */
     struct stage_limits lim;
     uint64_t bytes, entries;
     uint64_t in_bytes; /* compressed bytes read so far, for the ratio */
@@ -39,6 +40,9 @@ void stage_close(struct stage *s);
 
 /* Copies a directory tree into the stage. */
 int stage_add_tree(struct stage *s, const char *src);
+/* Applies the same rules to a directory tree without copying it (the
+ * image is then made from the tree itself). */
+int stage_check_tree(struct stage *s, const char *src);
 /* Extracts an archive (tar, cpio, ...; gzip, xz, zstd, bzip2 or none).
  * layer: an OCI layer (whiteouts and opaque directories are applied to what
  * is already staged). */

@@ -178,6 +178,9 @@ int main(void)
     longname[299] = 0;
     FAILS(stat(longname, &st), ENAMETOOLONG);
     CHECK(exists_in_dir("/", "etc") && exists_in_dir("/etc", "app.json"));
+    /* the mount points are listed in "/" even if the image has no such directory */
+    CHECK(exists_in_dir("/", "tmp") && exists_in_dir("/", "dev"));
+    CHECK(stat("/tmp", &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 01777) == 01777);
     CHECK(exists_in_dir("/dev", "null") && exists_in_dir("/dev", "vda"));
 
     /* cwd */

@@ -863,6 +863,8 @@ static long sys_readlinkat(int dirfd, const char *path, char *buf, long size)
     return n;
 }
 
+#define MOUNT_COOKIE (1ull << 62) /* past any file system's own cookies */
+
 struct dents {
     uint8_t *buf;
     size_t len, used;
@@ -903,9 +905,26 @@ static long sys_getdents64(int fd, void *buf, size_t len)
     struct vfile *v = vf(f);
     struct dents d = {.buf = buf, .len = len, .v = v};
     uint64_t cookie = v->cookie;
-    int r = v->node.fs->readdir(v->node.id, &cookie, put_dent, &d);
+    int r = 0;
+    if (cookie < MOUNT_COOKIE)
+        r = v->node.fs->readdir(v->node.id, &cookie, put_dent, &d);
     if (r < 0)
         return d.used ? (long)d.used : r;
+    /* "/" lists its mount points even when the image has no such
+     * directory (an image made by another tool) */
+    static const char *const mp[2] = {"dev", "tmp"};
+    if (!d.full && same(v->node, V->root) && V->root.fs != &fs_none) {
+        for (unsigned i = 0; i < 2 && !d.full; i++) {
+            uint64_t c = MOUNT_COOKIE + i, id;
+            if (v->cookie > c)
+                continue;
+            if (V->root.fs->lookup(V->root.id, mp[i], 3, &id) == 0) {
+                v->cookie = c + 1; /* the image's own entry was listed */
+                continue;
+            }
+            put_dent(&d, mp[i], 3, 2 + i, 4, c + 1);
+        }
+    }
     if (d.used == 0 && d.full)
         return -EINVAL; /* the buffer cannot hold one entry */
     return (long)d.used;
