@@ -124,16 +124,18 @@ static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err, siz
                 return fail(err, errlen, EMBER_EXIT_GENERIC, "out of memory");
             progname = basename(path_copy);
         }
+        char *cmdline = vm_config_cmdline(cfg, true);
         struct boot_x86_args args = {
             .progname = progname,
-            .cmdline = cfg->boot_args ? cfg->boot_args : "",
+            .cmdline = cmdline,
             .flags = (cfg->boot_timer || cfg->timings) ? EMBER_BOOT_F_TIMER : 0,
             .tsc_khz = tsc_khz > 0 ? (uint64_t)tsc_khz : 0,
             .realtime_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec,
             .entropy = entropy,
         };
-        int rc = boot_x86_page_tables(mem) || boot_x86_ember_info(mem, &args);
+        int rc = !cmdline || boot_x86_page_tables(mem) || boot_x86_ember_info(mem, &args);
         free(path_copy);
+        free(cmdline);
         if (rc)
             return fail(err, errlen, EMBER_EXIT_BAD_CONFIG,
                         "command line too long (at most %u bytes with the program name)",
@@ -143,8 +145,10 @@ static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err, siz
         boot_x86_regs_ember(&regs, &sregs, vm->image.entry);
     } else {
         char cmdline[EMBER_CMDLINE_MAX];
-        if (snprintf(cmdline, sizeof(cmdline), "%s", cfg->boot_args ? cfg->boot_args : "") >=
-                (int)sizeof(cmdline) ||
+        char *line = vm_config_cmdline(cfg, false);
+        int n = snprintf(cmdline, sizeof(cmdline), "%s", line ? line : "");
+        free(line);
+        if (!line || n >= (int)sizeof(cmdline) ||
             devices_cmdline(&vm->devices, cmdline, sizeof(cmdline)) != 0 ||
             boot_x86_pvh_info(mem, cmdline) != 0)
             return fail(err, errlen, EMBER_EXIT_BAD_CONFIG,

@@ -49,6 +49,12 @@ void ember_console_writev(const struct ember_iovec *iov, uint32_t iovcnt)
     }
 }
 
+void ember_console_write_err(const char *s, size_t len)
+{
+    struct ember_iovec iov = {.base = s, .len = len};
+    ember_console_writev(&iov, 1);
+}
+
 void ember_console_puts(const char *s)
 {
     struct ember_iovec iov = {.base = s, .len = sdk_strnlen(s, 4096)};

@@ -248,6 +248,11 @@ void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uin
     }
 }
 
+bool ember_irq_can_sleep(void)
+{
+    return st && st->idt_loaded && st->have_deadline;
+}
+
 void ember_wait(bool (*ready)(void *), void *arg, uint64_t timeout_ns)
 {
     ember_wait_armed(ready, NULL, arg, timeout_ns);

@@ -8,6 +8,7 @@
 #ifndef EMBER_SDK_H
 #define EMBER_SDK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <ember/abi.h>
@@ -45,10 +46,15 @@ int ember_pvh_boot_info(uintptr_t start_info, struct ember_boot_info *bi);
 /* boot_cmdline.c: splits a command line into NUL-separated words in out
  * (room for len + 1 bytes) and returns how many. */
 size_t ember_cmdline_split(const char *cmdline, size_t len, char *out);
+/* What a word of the command line is for (Linux's rules, boot_cmdline.c). */
+enum { EMBER_WORD_ARG, EMBER_WORD_ENV, EMBER_WORD_KERNEL, EMBER_WORD_DASHES };
+int ember_cmdline_word_kind(const char *word, bool after_dashes);
 
 /* console.c */
 void ember_console_writev(const struct ember_iovec *iov, uint32_t iovcnt);
 void ember_console_puts(const char *s);
+/* The SDK's own messages (a signal that ends the guest, a trace line). */
+void ember_console_write_err(const char *s, size_t len);
 NORETURN void ember_exit(int status);
 NORETURN void ember_triple_fault(void);
 
