@@ -63,6 +63,8 @@ void ember_mem_init(uintptr_t lo, uintptr_t hi, int assume_dirty);
 long ember_sys_brk(uintptr_t addr);
 long ember_sys_mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, long off);
 long ember_sys_munmap(uintptr_t addr, size_t len);
+long ember_sys_mremap(uintptr_t old_addr, size_t old_len, size_t new_len, int flags,
+                      uintptr_t new_addr);
 
 /* sys_time.c */
 void ember_time_init(uint64_t tsc_at_entry);

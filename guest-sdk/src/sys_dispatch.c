@@ -431,7 +431,7 @@ static COLD long sys_other(struct ember_syscall_frame *f)
         return ember_sys_socketcall(f); /* sys_socket.c: AF_VSOCK */
 
     case SYS_mremap:
-        return -ENOMEM; /* musl's realloc then copies */
+        return ember_sys_mremap(a0, a1, a2, (int)a3, a4); /* sys_mem.c */
     case SYS_madvise:
     case SYS_mprotect:
         return 0;
