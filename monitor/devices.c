@@ -1,5 +1,5 @@
 /* devices.c: create virtio devices and wire them into KVM (see devices.h). */
-#include "devices.h"
+#include "monitor/devices.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -9,7 +9,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "ember/abi.h"
+#include <ember/abi.h>
 
 static int wire(struct virtio_mmio *t, int vm_fd, char *err, size_t errlen)
 {

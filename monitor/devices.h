@@ -16,10 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "blk.h"
-#include "vsock.h"
-#include "guest_mem.h"
-#include "vm_config.h"
+#include "common/guest_mem.h"
+#include "monitor/vm_config.h"
+#include "virtio/blk_device.h"
+#include "virtio/vsock_device.h"
 
 #define DEVICES_MMIO_BASE 0xc0001000u
 #define DEVICES_GSI_BASE  5u

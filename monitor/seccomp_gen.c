@@ -35,7 +35,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "seccomp_placeholders.h"
+#include "monitor/seccomp_placeholders.h"
 
 #define MAX_NAMES 128
 

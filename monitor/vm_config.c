@@ -1,5 +1,5 @@
 /* vm_config.c: defaults and host-independent checks of a VM configuration. */
-#include "vm_config.h"
+#include "monitor/vm_config.h"
 
 #include <ctype.h>
 #include <stdio.h>

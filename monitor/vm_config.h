@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "blk.h"
-#include "vsock.h"
+#include "virtio/blk_device.h"
+#include "virtio/vsock_device.h"
 
 #define VM_MEM_MIB_DEFAULT 128u
 #define VM_MEM_MIB_MIN     2u

@@ -1,5 +1,5 @@
 /* queue.c: the split virtqueue, checked at every step (see queue.h). */
-#include "queue.h"
+#include "virtio/queue.h"
 
 #include <stdarg.h>
 #include <stdio.h>

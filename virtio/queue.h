@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "guest_mem.h"
+#include "common/guest_mem.h"
 
 #define VQ_SIZE_MAX 256u
 /* Buffers per chain, indirect ones included. */
