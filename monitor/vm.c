@@ -231,6 +231,9 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
     if (rc != 0)
         goto err;
     legacy_init(&vm->legacy, &vm->mem, STDOUT_FILENO, cfg->boot_timer);
+    vm->legacy.err_fd = STDERR_FILENO;
+    /* An SDK guest may register a console buffer in its boot info (abi.h). */
+    vm->legacy.boot_info_gpa = vm->image.kind == ELF_BOOT_EMBER ? EMBER_LOW_BOOT_INFO : 0;
     vm->legacy.park = park_hook;
     vm->legacy.park_arg = vm;
     timings_mark(TIMING_VM_CREATED);

@@ -38,7 +38,8 @@ struct ember_fault_frame {
 /* boot_start.c */
 extern struct ember_boot_info ember_bi;
 extern enum ember_boot_kind ember_kind;
-extern uintptr_t ember_ram_top; /* end of usable RAM, page-aligned */
+extern uintptr_t ember_ram_top;       /* end of usable RAM, page-aligned */
+extern uintptr_t ember_boot_info_gpa; /* the loader's ember_boot_info (0 under PVH) */
 
 /* boot_pvh.c: fills *bi from a hvm_start_info; 0 or -1 (not PVH). */
 int ember_pvh_boot_info(uintptr_t start_info, struct ember_boot_info *bi);
@@ -51,7 +52,13 @@ enum { EMBER_WORD_ARG, EMBER_WORD_ENV, EMBER_WORD_KERNEL, EMBER_WORD_DASHES };
 int ember_cmdline_word_kind(const char *word, bool after_dashes);
 
 /* console.c */
+/* The SDK's reports (faults, start-up): on the fault path, no buffer, to
+ * ember's stderr. */
 void ember_console_writev(const struct ember_iovec *iov, uint32_t iovcnt);
+/* The program's fd 1 (EMBER_CONSOLE_STDOUT, coalesced) and fd 2. */
+void ember_console_write_stream(const struct ember_iovec *iov, uint32_t iovcnt, uint32_t stream);
+/* Writes out what the console buffer holds (before a sleep or a wait). */
+void ember_console_flush(void);
 void ember_console_puts(const char *s);
 /* The SDK's own messages (a signal that ends the guest, a trace line). */
 void ember_console_write_err(const char *s, size_t len);

@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            printf("%s: FAIL line %d: ", TEST_NAME, __LINE__);                                 \
-            printf(__VA_ARGS__);                                                               \
-            printf(" (errno %s)\n", strerror(errno));                                          \
-            exit(1);                                                                           \
-        }                                                                                      \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf("%s: FAIL line %d: ", TEST_NAME, __LINE__);                                     \
+            printf(__VA_ARGS__);                                                                   \
+            printf(" (errno %s)\n", strerror(errno));                                              \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 #endif

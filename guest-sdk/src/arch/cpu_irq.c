@@ -227,6 +227,7 @@ void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uin
     }
     if (arm)
         arm(arg);
+    ember_console_flush(); /* what was printed shows before the wait */
     for (;;) {
         uint32_t seen = ember_irq_count;
         __asm__ volatile("" ::: "memory");

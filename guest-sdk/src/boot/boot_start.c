@@ -42,6 +42,7 @@ _Static_assert(EXC_VECTORS == EMBER_IDT_VECTORS, "cpu_defs.h vs guest.h");
 struct ember_boot_info ember_bi;
 enum ember_boot_kind ember_kind;
 uintptr_t ember_ram_top;
+uintptr_t ember_boot_info_gpa;
 
 extern const Elf64_Ehdr __ehdr_start; /* ember.ld loads the headers */
 extern char __ember_image_end[];
@@ -95,6 +96,7 @@ static void boot_info_init(uintptr_t info, uint64_t magic)
     const struct ember_boot_info *bi = (const void *)info;
     if (magic == EMBER_BOOT_MAGIC && info >= PAGE_SIZE && bi->magic == EMBER_BOOT_MAGIC) {
         ember_kind = EMBER_BOOT_KIND_EMBER;
+        ember_boot_info_gpa = info;
         uint32_t size = bi->size; /* read once */
         if (size > sizeof(ember_bi))
             size = sizeof(ember_bi);

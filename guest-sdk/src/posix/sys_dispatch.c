@@ -79,7 +79,8 @@ static long sys_writev(int fd, const struct iovec *iov, long iovcnt)
     }
     /* struct iovec and struct ember_iovec have the same layout, and the
      * addresses are guest-physical: the array goes to the monitor as is. */
-    ember_console_writev((const struct ember_iovec *)iov, (uint32_t)iovcnt);
+    ember_console_write_stream((const struct ember_iovec *)iov, (uint32_t)iovcnt,
+                               fd == 2 ? EMBER_CONSOLE_STDERR : EMBER_CONSOLE_STDOUT);
     return (long)total;
 }
 
