@@ -28,6 +28,7 @@
  * kvm_pvm) and on the fault path (CPL0): no libc, no SSE.
  */
 #include <stddef.h>
+#include <stdlib.h> /* _Exit(), defined here */
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
