@@ -133,7 +133,7 @@ static void guest_sleep(struct legacy *lg, uint64_t req_gpa)
 /* The guest's console buffer (abi.h, v2): its address and header are read
  * once each, checked against guest RAM, then len is reset. A bad buffer is
  * counted and forgotten. */
-static void drain_guest_buffer(struct legacy *lg)
+void legacy_drain(struct legacy *lg)
 {
     const struct ember_boot_info *bi;
     struct ember_console_buf *hdr;
@@ -177,7 +177,7 @@ void legacy_flush(struct legacy *lg)
     if (lg->uart_len)
         write_all(lg->out_fd, &iov, 1);
     lg->uart_len = 0;
-    drain_guest_buffer(lg);
+    legacy_drain(lg);
 }
 
 static void uart_out(struct legacy *lg, unsigned reg, uint8_t v)

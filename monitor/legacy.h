@@ -48,6 +48,9 @@ enum legacy_result legacy_pio(struct legacy *lg, uint16_t port, bool is_write, u
 /* An MMIO access outside RAM. */
 enum legacy_result legacy_mmio(struct legacy *lg, uint64_t addr, bool is_write, uint8_t *data,
                                uint32_t len);
+/* Writes out what the guest's console buffer holds (abi.h v2); cheap when
+ * it is empty, so the vCPU loop calls it at every exit. */
+void legacy_drain(struct legacy *lg);
 /* Writes out what the UART and the guest's console buffer hold (before
  * console output, and at the end of the VM, whatever ended it). */
 void legacy_flush(struct legacy *lg);

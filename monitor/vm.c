@@ -397,6 +397,10 @@ static int handle_exit(struct vm *vm, bool *done)
     enum legacy_result r = LEGACY_CONTINUE;
 
     count_exit(vm, run);
+    /* What the guest buffered on its console goes out at every exit (a
+     * no-op when the buffer is empty): a guest that prints and then polls a
+     * device register shows its output while it waits. */
+    legacy_drain(&vm->legacy);
     switch (run->exit_reason) {
     case KVM_EXIT_IO: {
         uint8_t *data = (uint8_t *)run + run->io.data_offset;
