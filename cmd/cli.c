@@ -13,7 +13,8 @@
 void cli_usage(FILE *out)
 {
     fprintf(out, "usage: ember run [--mem MIB] [--timings] [--boot-timer] [--no-seccomp]\n"
-                 "                 [--drive PATH[,ro]...] [--vsock UDS_PATH[,cid=N]]\n"
+                 "                 [--drive PATH[,ro][,id=ID][,root]...] [--root ID]\n"
+                 "                 [--vsock UDS_PATH[,cid=N]]\n"
                  "                 [--net TAP[,mac=MAC][,id=ID][,mtu=N]...]\n"
                  "                 [--env KEY=VALUE...] [--env-file FILE] [--trace-syscalls]\n"
                  "                 GUEST.elf [ARGS...]\n"
@@ -71,7 +72,7 @@ static int parse_mib(const char *s, uint32_t *out)
     return 0;
 }
 
-/* --drive PATH[,ro][,id=ID][,writeback][,async] */
+/* --drive PATH[,ro][,id=ID][,writeback][,async][,root] */
 static int parse_drive(struct vm_config *cfg, const char *spec, char *err, size_t errlen)
 {
     struct blk_config d;
@@ -94,6 +95,8 @@ static int parse_drive(struct vm_config *cfg, const char *spec, char *err, size_
             d.writeback = true;
         else if (strcmp(tok, "async") == 0)
             d.async = true;
+        else if (strcmp(tok, "root") == 0)
+            d.root = true;
         else if (strncmp(tok, "id=", 3) == 0 && strlen(tok + 3) <= BLK_ID_MAX)
             memcpy(d.id, tok + 3, strlen(tok + 3) + 1);
         else {
@@ -311,6 +314,7 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 {
     struct env_list env = {0};
     int i = 1, rc = -1;
+    const char *root_id = NULL;
 
     vm_config_init(cfg);
     for (; i < argc; i++) {
@@ -335,6 +339,10 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
                 FAIL(err, errlen, "--drive needs a path");
             if (parse_drive(cfg, argv[++i], err, errlen) != 0)
                 goto out;
+        } else if (strcmp(a, "--root") == 0) {
+            if (i + 1 >= argc)
+                FAIL(err, errlen, "--root needs a drive id");
+            root_id = argv[++i];
         } else if (strcmp(a, "--net") == 0) {
             if (i + 1 >= argc)
                 FAIL(err, errlen, "--net needs a tap name");
@@ -374,6 +382,19 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
             FAIL(err, errlen, "unknown option %s", a);
         }
     }
+    if (root_id) {
+        unsigned k = 0;
+        while (k < cfg->ndrives && strcmp(cfg->drives[k].id, root_id) != 0)
+            k++;
+        if (k == cfg->ndrives)
+            FAIL(err, errlen, "--root: no drive with id \"%s\"", root_id);
+        cfg->drives[k].root = true;
+    }
+    unsigned roots = 0;
+    for (unsigned k = 0; k < cfg->ndrives; k++)
+        roots += cfg->drives[k].root;
+    if (roots > 1)
+        FAIL(err, errlen, "more than one root drive");
     if (i >= argc)
         FAIL(err, errlen, "no guest given");
     cfg->kernel_path = strdup(argv[i]);

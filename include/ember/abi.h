@@ -110,7 +110,7 @@ struct ember_boot_info {
     uint64_t cmdline_len;                   /* excluding the NUL */
     uint8_t entropy[32];                    /* seed from the host's getrandom */
     uint32_t ndevices;
-    uint32_t reserved;
+    uint32_t root_drive; /* 1 + the virtio-blk index of the root drive (is_root_device), 0: none */
     struct ember_device devices[EMBER_MAX_DEVICES];
     /* v2, written by the guest (the monitor sets 0): its console buffer,
      * a struct ember_console_buf, or 0. Whenever the monitor handles

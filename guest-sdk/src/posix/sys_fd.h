@@ -100,13 +100,6 @@ void fd_poll_arm(int fd, int on);
  * flags, FD_CLOEXEC in fdflags. */
 int fd_alloc_flags(const struct fd_ops *ops, void *priv, int flags, int fdflags);
 
-/* Opening a path: a driver claims a name prefix ("/dev/vd"; a relative
- * path is taken relative to "/"). open(path) calls the first provider whose
- * prefix matches with the rest of the name ("a" for "/dev/vda"); it returns
- * an fd or -errno. */
-struct fd_path_provider {
-    const char *prefix;
-    long (*open)(const char *rest, int flags, int mode);
-};
+/* open(path) is fs/fs_vfs.c's: /dev/vdX there opens blk_posix.c's fds. */
 
 #endif /* EMBER_SYS_FD_H */
