@@ -69,6 +69,7 @@ void api_resources_release(struct api_resources *r)
     api_logger_cfg_release(&r->logger);
     api_metrics_cfg_release(&r->metrics);
     free(r->serial.serial_out_path);
+    json_decref(r->mmds_data);
     api_resources_init(r);
 }
 

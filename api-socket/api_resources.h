@@ -122,6 +122,11 @@ struct api_resources {
     struct api_logger_cfg logger;
     struct api_metrics_cfg metrics;
     struct api_serial serial;
+    /* The metadata service (MMDS): its contents (--metadata FILE, or NULL
+     * for none yet) and the largest size they may have in bytes of compact
+     * JSON (--mmds-size-limit, by default --http-api-max-payload-size). */
+    json_t *mmds_data;
+    uint64_t mmds_size_limit;
 };
 
 void api_resources_init(struct api_resources *r);

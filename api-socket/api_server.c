@@ -10,6 +10,9 @@
 #include "api-socket/api_log.h"
 #include "api-socket/api_metrics.h"
 
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
 /* Stop reading from a client with this much unread output queued. */
 #define WRITE_BACKLOG_MAX (1u << 20)
 #define READ_BUF_SIZE     (64u * 1024)
@@ -202,8 +205,24 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     api_metrics_add(API_M_CONNECTIONS, 1);
     if (s->nconns > API_SERVER_MAX_CONNS) {
-        API_WARN("API socket: more than %d connections, closing the newest", API_SERVER_MAX_CONNS);
-        conn_close(c);
+        /* Told why, then closed, as micro-http does. */
+        struct api_response resp = {0};
+        size_t len;
+        char *out;
+        api_response_fault(&resp, "Too many open connections: the API serves " STR(
+                                      API_SERVER_MAX_CONNS) " at a time.");
+        resp.status = 503;
+        out = api_http_format(&resp, true, &len);
+        free(resp.body);
+        api_metrics_add(API_M_CONNECTIONS_REFUSED, 1);
+        API_WARN("API socket: more than %d connections, refusing the newest", API_SERVER_MAX_CONNS);
+        c->closing = true;
+        if (out) {
+            api_http_conn_set_output(&c->http, out, len);
+            flush_output(c);
+        }
+        if (c->pending == 0)
+            conn_close(c);
         return;
     }
     update_reading(c);
