@@ -1,9 +1,11 @@
 /* api_server.c: the API socket on the libuv loop (see api_server.h). */
 #include "api-socket/api_server.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -248,9 +250,22 @@ int api_server_start(uv_loop_t *loop, const char *path, size_t max_body, api_htt
     s->ctx = ctx;
     uv_pipe_init(loop, &s->listener, 0);
     s->listener.data = s;
-    rc = uv_pipe_bind(&s->listener, path);
+    /* Clients wait for the socket file to appear, then connect: the file
+     * must not appear before the socket listens. So it is bound under a
+     * temporary name and renamed once listening. A path already there is
+     * refused first, as Firecracker refuses it (bind's EADDRINUSE). */
+    char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct stat st;
+    int n = snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+    bool renamed = n > 0 && (size_t)n < sizeof(tmp);
+    if (lstat(path, &st) == 0)
+        rc = UV_EADDRINUSE;
+    else
+        rc = uv_pipe_bind(&s->listener, renamed ? tmp : path);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+    if (rc == 0 && renamed && rename(tmp, path) < 0)
+        rc = uv_translate_sys_error(errno);
     if (rc < 0) {
         /* Firecracker's words for a path already there (its
          * api_server_adapter.rs), then the reason. */
