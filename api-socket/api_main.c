@@ -53,12 +53,12 @@ struct options {
     const char *metrics_path;
     bool boot_timer;
     size_t max_payload;
+    const char *metadata;   /* --metadata FILE */
+    size_t mmds_size_limit; /* --mmds-size-limit; 0: the payload limit */
     bool no_seccomp;
     bool has_start_time, has_start_cpu_time;
     uint64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;
-    const char *metadata;     /* --metadata FILE: the MMDS contents at start */
-    uint64_t mmds_size_limit; /* --mmds-size-limit, default the payload limit */
-    const char *module;       /* --module: the logger's module filter */
+    const char *module; /* --module: the logger's module filter */
 };
 
 struct runtime {
@@ -95,12 +95,12 @@ static const char usage[] =
     "  --metrics-path PATH             write metrics to this file or named pipe\n"
     "  --boot-timer                    log the guest's boot time\n"
     "  --http-api-max-payload-size N   largest request body (default 51200)\n"
+    "  --metadata FILE                 the MMDS data store's first contents (JSON)\n"
+    "  --mmds-size-limit N             largest MMDS data store (default: the payload size)\n"
     "  --no-seccomp                    run without system-call filters (debugging)\n"
     "  --start-time-us US              CLOCK_MONOTONIC time the launcher started ember\n"
     "  --start-time-cpu-us US          the process's CPU time when the launcher exec'd ember\n"
     "  --parent-cpu-time-us US         CPU time the launcher's parent spent\n"
-    "  --metadata FILE                 JSON to put in the metadata service (MMDS) at start\n"
-    "  --mmds-size-limit N             largest MMDS contents (default: the payload limit)\n"
     "  --module MODULE                 log only lines from files under MODULE\n"
     "  --version                       print the version and exit\n";
 
@@ -179,7 +179,6 @@ static int parse_args(int argc, char **argv, struct options *o)
     };
     char seen[64][40];
     int nseen = 0;
-    bool has_mmds_limit = false;
 
     o->max_payload = API_HTTP_DEFAULT_MAX_BODY;
     for (int i = 1; i < argc; i++) {
@@ -267,10 +266,15 @@ static int parse_args(int argc, char **argv, struct options *o)
                                  "from 1 to 67108864",
                                  val);
             o->max_payload = (size_t)v;
+        } else if (strcmp(name, "metadata") == 0) {
+            o->metadata = val;
         } else if (strcmp(name, "mmds-size-limit") == 0) {
-            if (parse_u64(val, UINT64_MAX, &o->mmds_size_limit) < 0)
-                return arg_error("invalid --mmds-size-limit '%s': a number of bytes", val);
-            has_mmds_limit = true;
+            uint64_t v;
+            if (parse_u64(val, UINT64_MAX, &v) < 0 || v == 0 || v > MAX_PAYLOAD_LIMIT)
+                return arg_error("invalid --mmds-size-limit '%s': a number of bytes from 1 to "
+                                 "67108864",
+                                 val);
+            o->mmds_size_limit = (size_t)v;
         } else if (strcmp(name, "no-seccomp") == 0) {
             o->no_seccomp = true;
         } else if (strcmp(name, "seccomp-filter") == 0) {
@@ -290,8 +294,6 @@ static int parse_args(int argc, char **argv, struct options *o)
         } else if (strcmp(name, "parent-cpu-time-us") == 0) {
             if (parse_u64(val, UINT64_MAX, &o->parent_cpu_time_us) < 0)
                 return arg_error("invalid --parent-cpu-time-us '%s'", val);
-        } else if (strcmp(name, "metadata") == 0) {
-            o->metadata = val;
         }
     }
     if (o->no_api && !o->config_file)
@@ -299,8 +301,6 @@ static int parse_args(int argc, char **argv, struct options *o)
                                  "needs --config-file)");
     if (o->no_api && o->api_sock)
         return arg_error("%s", "--no-api and --api-sock exclude each other");
-    if (!has_mmds_limit)
-        o->mmds_size_limit = o->max_payload;
     if (!o->id)
         o->id = DEFAULT_INSTANCE_ID;
     if (!o->api_sock)
@@ -429,14 +429,15 @@ static int configure_outputs(const struct options *o)
     return 0;
 }
 
-/* --metadata FILE: the metadata service's contents before the first request
- * (Firecracker's messages, which its tests look for in the log). */
+/* --metadata FILE: the metadata service's contents before the first request,
+ * with Firecracker's messages (its tests look for them in the log). */
 static int load_metadata(const struct options *o)
 {
     json_error_t jerr;
+    struct api_err e;
     json_t *data;
-    char *text;
     FILE *f;
+    int rc;
 
     if (!o->metadata)
         return 0;
@@ -449,31 +450,23 @@ static int load_metadata(const struct options *o)
                 o->metadata, strerror(err));
         return EMBER_EXIT_BAD_CONFIG;
     }
-    data = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    data = json_loadf(f, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     fclose(f);
     if (!data) {
         API_ERROR("MMDS error: metadata provided not valid json: %s (line %d, column %d)",
                   jerr.text, jerr.line, jerr.column);
-        fprintf(stderr, "ember: %s: MMDS error: metadata provided not valid json: %s\n",
+        fprintf(stderr, "ember: --metadata %s: MMDS error: metadata provided not valid json: %s\n",
                 o->metadata, jerr.text);
         return EMBER_EXIT_BAD_CONFIG;
     }
-    text = json_dumps(data, JSON_COMPACT);
-    if (!text || strlen(text) > o->mmds_size_limit) {
-        API_ERROR("Populating MMDS from file failed: The MMDS patch request doesn't fit. (%zu "
-                  "bytes, the limit is %llu)",
-                  text ? strlen(text) : 0, (unsigned long long)o->mmds_size_limit);
-        fprintf(stderr,
-                "ember: %s: Populating MMDS from file failed: The MMDS patch request "
-                "doesn't fit.\n",
-                o->metadata);
-        free(text);
-        json_decref(data);
+    rc = api_mmds_put(&rt.router.res.mmds, data, &e);
+    json_decref(data);
+    if (rc < 0) {
+        API_ERROR("Populating MMDS from file failed: %s", e.msg);
+        fprintf(stderr, "ember: --metadata %s: Populating MMDS from file failed: %s\n", o->metadata,
+                e.msg);
         return EMBER_EXIT_BAD_CONFIG;
     }
-    free(text);
-    json_decref(rt.router.res.mmds_data);
-    rt.router.res.mmds_data = data;
     API_INFO("Successfully added metadata to mmds from file");
     return 0;
 }
@@ -540,7 +533,8 @@ static int run(const struct options *opts, uint64_t t_entry)
     if (rc)
         return rc;
     API_INFO("Running ember v%s", EMBER_VERSION);
-    rt.router.res.mmds_size_limit = o.mmds_size_limit;
+    /* Firecracker's default limit for the data store is the API's. */
+    api_mmds_set_limit(&rt.router.res.mmds, o.mmds_size_limit ? o.mmds_size_limit : o.max_payload);
     rc = load_metadata(&o);
     if (rc)
         return rc;
