@@ -12,7 +12,7 @@ packages=(
     libuv1-dev libhttp-parser-dev libjansson-dev libcbor-dev libssl-dev
     libseccomp-dev liburing-dev
     # tests (libclang-rt: libFuzzer's runtime for the fuzz targets)
-    libcriterion-dev curl strace libclang-rt-14-dev
+    libcriterion-dev curl strace libclang-rt-14-dev iproute2 iputils-ping
     # gates in the tests: formatting and static analysis
     clang-format cppcheck
     # the API suites compare JSON and check metrics lines with python3 scripts
