@@ -23,7 +23,10 @@ void cli_usage(FILE *out)
 {
     fprintf(out, "usage: ember run [--mem MIB] [--timings] [--boot-timer] [--no-seccomp]\n"
                  "                 [--drive PATH[,ro]...] [--vsock UDS_PATH[,cid=N]]\n"
+                 "                 [--track-dirty-pages] [--snapshot-on-ready DIR]\n"
                  "                 GUEST.elf [ARGS...]\n"
+                 "       ember run --restore DIR|STATE [--mem-file MEM] [--vsock UDS_PATH]\n"
+                 "                 [--timings] [--track-dirty-pages]\n"
                  "       ember invoke --uds PATH [--port N] [--timeout MS] [--wait] [FILE|-]\n"
                  "       ember --api-sock PATH [--id ID] | --config-file FILE [--no-api]\n"
                  "       ember --version\n");
@@ -183,6 +186,19 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
                 return fail(err, errlen, "--vsock needs a path");
             if (parse_vsock(cfg, argv[++i], err, errlen) != 0)
                 return -1;
+        } else if (strcmp(a, "--restore") == 0 || strcmp(a, "--mem-file") == 0 ||
+                   strcmp(a, "--snapshot-on-ready") == 0) {
+            char **dst = strcmp(a, "--restore") == 0    ? &cfg->restore_path
+                         : strcmp(a, "--mem-file") == 0 ? &cfg->restore_mem_path
+                                                        : &cfg->snapshot_on_ready;
+            if (i + 1 >= argc || !argv[i + 1][0])
+                return fail(err, errlen, "%s needs a path", a);
+            free(*dst);
+            *dst = strdup(argv[++i]);
+            if (!*dst)
+                return fail(err, errlen, "out of memory");
+        } else if (strcmp(a, "--track-dirty-pages") == 0) {
+            cfg->track_dirty_pages = true;
         } else if (strcmp(a, "--no-seccomp") == 0) {
             cfg->no_seccomp = true;
             fprintf(stderr, "ember: warning: --no-seccomp: the monitor runs without its "
@@ -198,6 +214,16 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
             return fail(err, errlen, "unknown option %s", a);
         }
     }
+    if (cfg->restore_path) {
+        /* The guest, its memory and devices come from the snapshot. */
+        if (i < argc)
+            return fail(err, errlen, "--restore takes no guest");
+        if (cfg->ndrives || cfg->snapshot_on_ready)
+            return fail(err, errlen, "--restore takes no --drive or --snapshot-on-ready");
+        return 0;
+    }
+    if (cfg->restore_mem_path)
+        return fail(err, errlen, "--mem-file goes with --restore");
     if (i >= argc)
         return fail(err, errlen, "no guest given");
     cfg->kernel_path = strdup(argv[i]);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "api_main.h"
@@ -13,6 +15,7 @@
 #include "exit_codes.h"
 #include "invoke.h"
 #include "seccomp_filter.h"
+#include "snapshot.h"
 #include "vm.h"
 
 /* With devices, the main thread serves them on a libuv loop while the vCPU
@@ -21,7 +24,39 @@ struct run_state {
     struct vm *vm;
     uv_async_t done;
     int status;
+    const char *snapshot_dir; /* --snapshot-on-ready */
+    uv_async_t ready;
 };
+
+/* The guest called ember_faas_ready() (vCPU thread): park it and let the
+ * loop take the snapshot. */
+static void on_guest_ready(struct vm *vm, void *arg)
+{
+    struct run_state *rs = arg;
+
+    vm_request_pause(vm);
+    uv_async_send(&rs->ready);
+}
+
+static void on_ready(uv_async_t *a)
+{
+    struct run_state *rs = a->data;
+    char state[4200], mem[4200], err[512];
+    int rc = 0;
+
+    if (vm_pause(rs->vm) != 0)
+        return; /* the guest ended meanwhile */
+    snprintf(state, sizeof(state), "%s/state", rs->snapshot_dir);
+    snprintf(mem, sizeof(mem), "%s/mem", rs->snapshot_dir);
+    if (snapshot_create(rs->vm, state, mem, SNAPSHOT_FULL, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ember: %s\n", err);
+        rc = EMBER_EXIT_GENERIC;
+    } else {
+        fprintf(stderr, "ember: snapshot of the ready guest in %s\n", rs->snapshot_dir);
+    }
+    /* This VM's work was to make the snapshot: it ends here. */
+    vm_stop(rs->vm, rc);
+}
 
 static void *vcpu_thread(void *arg)
 {
@@ -44,17 +79,20 @@ static void close_handle(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static int run_with_loop(struct vm *vm, bool seccomp)
+static int run_with_loop(struct vm *vm, bool seccomp, const char *snapshot_dir)
 {
-    struct run_state rs = {.vm = vm, .status = EMBER_EXIT_GENERIC};
+    struct run_state rs = {.vm = vm, .status = EMBER_EXIT_GENERIC, .snapshot_dir = snapshot_dir};
     pthread_t thread;
     uv_loop_t loop;
 
     if (uv_loop_init(&loop) != 0 || uv_async_init(&loop, &rs.done, on_done) != 0 ||
-        vm_attach_loop(vm, &loop) != 0) {
+        uv_async_init(&loop, &rs.ready, on_ready) != 0 || vm_attach_loop(vm, &loop) != 0) {
         fprintf(stderr, "ember: cannot start the device loop\n");
         return EMBER_EXIT_GENERIC;
     }
+    rs.ready.data = &rs;
+    if (snapshot_dir)
+        vm_set_ready_hook(vm, on_guest_ready, &rs);
     if (vm_thread_start(&thread, vcpu_thread, &rs) != 0) {
         fprintf(stderr, "ember: cannot start the vCPU thread\n");
         return EMBER_EXIT_GENERIC;
@@ -74,6 +112,37 @@ static int run_with_loop(struct vm *vm, bool seccomp)
     return rs.status;
 }
 
+/* --restore DIR (DIR/state, DIR/mem) or --restore STATE --mem-file MEM. */
+static int restore(const struct vm_config *cfg, struct vm **vm, char *err, size_t errlen)
+{
+    char state[4200], mem[4200];
+    struct stat st;
+    int rc;
+
+    if (stat(cfg->restore_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(state, sizeof(state), "%s/state", cfg->restore_path);
+        snprintf(mem, sizeof(mem), "%s/mem", cfg->restore_path);
+    } else {
+        snprintf(state, sizeof(state), "%s", cfg->restore_path);
+        snprintf(mem, sizeof(mem), "%s.mem", cfg->restore_path);
+    }
+    if (cfg->restore_mem_path)
+        snprintf(mem, sizeof(mem), "%s", cfg->restore_mem_path);
+    struct snapshot_load ld = {
+        .state_path = state,
+        .mem_path = mem,
+        .vsock_uds_path = cfg->has_vsock ? cfg->vsock.uds_path : NULL,
+        .track_dirty_pages = cfg->track_dirty_pages,
+        .timings = cfg->timings,
+        .boot_timer = cfg->boot_timer,
+        .no_seccomp = cfg->no_seccomp,
+    };
+    rc = snapshot_restore(&ld, vm, err, errlen);
+    if (rc == 0 && cfg->timings)
+        snapshot_print_timings(STDERR_FILENO);
+    return rc;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     struct vm_config cfg;
@@ -87,15 +156,21 @@ static int cmd_run(int argc, char **argv)
         vm_config_release(&cfg);
         return EMBER_EXIT_ARG_PARSING;
     }
-    rc = vm_create(&cfg, &vm, err, sizeof(err));
+    if (cfg.restore_path)
+        rc = restore(&cfg, &vm, err, sizeof(err));
+    else
+        rc = vm_create(&cfg, &vm, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "ember: %s\n", err);
         vm_config_release(&cfg);
         return rc;
     }
     bool seccomp = !cfg.no_seccomp;
+    char *snapshot_dir = cfg.snapshot_on_ready;
+    cfg.snapshot_on_ready = NULL;
     vm_config_release(&cfg);
-    rc = vm_has_devices(vm) ? run_with_loop(vm, seccomp) : vm_run(vm);
+    rc = vm_has_devices(vm) || snapshot_dir ? run_with_loop(vm, seccomp, snapshot_dir) : vm_run(vm);
+    free(snapshot_dir);
     vm_destroy(vm);
     return rc;
 }
