@@ -1,5 +1,5 @@
 /* api_http.c: HTTP/1.1 framing over http-parser (see api_http.h). */
-#include "api_http.h"
+#include "api-socket/api_http.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api_metrics.h"
+#include "api-socket/api_metrics.h"
 
 static int on_message_begin(http_parser *p);
 static int on_url(http_parser *p, const char *at, size_t len);

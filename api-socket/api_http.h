@@ -20,7 +20,7 @@
 
 #include <http_parser.h>
 
-#include "api_router.h"
+#include "api-socket/api_router.h"
 
 #define API_HTTP_URL_MAX          2048
 #define API_HTTP_HEADERS_MAX      (16 * 1024)

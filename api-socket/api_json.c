@@ -1,5 +1,5 @@
 /* api_json.c: strict decoding of JSON request bodies (see api_json.h). */
-#include "api_json.h"
+#include "api-socket/api_json.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

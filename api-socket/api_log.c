@@ -1,5 +1,5 @@
 /* api_log.c: the logger (see api_log.h). */
-#include "api_log.h"
+#include "api-socket/api_log.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api_metrics.h"
-#include "api_output.h"
+#include "api-socket/api_metrics.h"
+#include "api-socket/api_output.h"
 
 #define LINE_MAX_BYTES 4096
 
@@ -67,7 +67,9 @@ int api_log_configure(const struct api_logger_cfg *cfg, struct api_err *e)
     return 0;
 }
 
-/* __FILE__ relative to the source tree: "api-socket/api_main.c". */
+/* __FILE__ relative to the source tree: "api-socket/api_main.c". A compiler
+ * launcher may have made the path relative to the build directory
+ * ("../../api-socket/api_main.c", ccache's base_dir): its "../" go too. */
 static const char *origin(const char *file)
 {
 #ifdef EMBER_SOURCE_DIR
@@ -75,6 +77,8 @@ static const char *origin(const char *file)
     if (strncmp(file, EMBER_SOURCE_DIR, n) == 0 && file[n] == '/')
         return file + n + 1;
 #endif
+    while (strncmp(file, "../", 3) == 0)
+        file += 3;
     return file;
 }
 

@@ -11,8 +11,8 @@
 #ifndef EMBER_API_LOG_H
 #define EMBER_API_LOG_H
 
-#include "api_json.h"
-#include "api_resources.h"
+#include "api-socket/api_json.h"
+#include "api-socket/api_resources.h"
 
 /* Sets the instance id printed on every line ("anonymous-instance" before). */
 void api_log_init(const char *instance_id);

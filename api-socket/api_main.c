@@ -8,7 +8,7 @@
  * once), the socket file is removed and the process exits with the guest's
  * status.
  */
-#include "api_main.h"
+#include "api-socket/api_main.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,13 +21,14 @@
 
 #include <uv.h>
 
-#include "api_http.h"
-#include "api_log.h"
-#include "api_metrics.h"
-#include "api_router.h"
-#include "api_server.h"
-#include "api_vmm.h"
-#include "exit_codes.h"
+#include "api-socket/api_http.h"
+#include "api-socket/api_log.h"
+#include "api-socket/api_metrics.h"
+#include "api-socket/api_router.h"
+#include "api-socket/api_server.h"
+#include "api-socket/api_vmm.h"
+#include "common/parse_num.h"
+#include "monitor/exit_codes.h"
 
 #ifndef EMBER_VERSION
 #define EMBER_VERSION "0.0.0"
@@ -114,21 +115,6 @@ static int arg_error(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\n%s", usage);
     return EMBER_EXIT_ARG_PARSING;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!s[0] || s[0] == '-' || s[0] == '+')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 /* Firecracker's rule for the instance id: 1-64 of [A-Za-z0-9-]. */
@@ -223,7 +209,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->boot_timer = true;
         } else if (strcmp(name, "http-api-max-payload-size") == 0) {
             uint64_t v;
-            if (parse_u64(val, &v) < 0 || v == 0 || v > MAX_PAYLOAD_LIMIT)
+            if (parse_u64(val, UINT64_MAX, &v) < 0 || v == 0 || v > MAX_PAYLOAD_LIMIT)
                 return arg_error("invalid --http-api-max-payload-size '%s': a number of bytes "
                                  "from 1 to 67108864",
                                  val);
@@ -231,11 +217,11 @@ static int parse_args(int argc, char **argv, struct options *o)
         } else if (strcmp(name, "no-seccomp") == 0) {
             o->no_seccomp = true;
         } else if (strcmp(name, "start-time-us") == 0) {
-            if (parse_u64(val, &o->start_time_us) < 0)
+            if (parse_u64(val, UINT64_MAX, &o->start_time_us) < 0)
                 return arg_error("invalid --start-time-us '%s'", val);
             o->has_start_time = true;
         } else if (strcmp(name, "start-time-cpu-us") == 0) {
-            if (parse_u64(val, &o->start_time_cpu_us) < 0)
+            if (parse_u64(val, UINT64_MAX, &o->start_time_cpu_us) < 0)
                 return arg_error("invalid --start-time-cpu-us '%s'", val);
             o->has_start_cpu_time = true;
         } else {

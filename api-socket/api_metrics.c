@@ -1,5 +1,5 @@
 /* api_metrics.c: counters and their JSON-lines output (see api_metrics.h). */
-#include "api_metrics.h"
+#include "api-socket/api_metrics.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,8 +10,8 @@
 
 #include <jansson.h>
 
-#include "api_output.h"
-#include "api_resources.h"
+#include "api-socket/api_output.h"
+#include "api-socket/api_resources.h"
 
 struct metric_def {
     const char *group;

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api_json.h"
+#include "api-socket/api_json.h"
 
 struct api_metrics_cfg;
 

@@ -1,5 +1,5 @@
 /* api_output.c: log and metrics outputs (see api_output.h). */
-#include "api_output.h"
+#include "api-socket/api_output.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "api_json.h"
+#include "api-socket/api_json.h"
 
 /* Returns an fd (O_CLOEXEC, O_NONBLOCK) or -1 with "what path: reason" in e.
  * A missing path is created as a regular file (mode 0600). */

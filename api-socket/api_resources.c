@@ -6,7 +6,7 @@
  * /machine-config). What ember does not offer gets a message saying so,
  * instead of being accepted and silently ignored.
  */
-#include "api_resources.h"
+#include "api-socket/api_resources.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "vm_config.h"
+#include "monitor/vm_config.h"
 
 #define TOKEN_MAX ((uint64_t)INT64_MAX)
 

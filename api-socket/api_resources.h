@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "api_json.h"
+#include "api-socket/api_json.h"
 
 /* Resource ids: [A-Za-z0-9_]{1,64}, as Firecracker's. */
 #define API_ID_MAX 64

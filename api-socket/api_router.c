@@ -3,13 +3,13 @@
  * The route table lists every path of firecracker-api.yaml. Paths ember does
  * not offer carry the name of the missing feature and answer 400 with it.
  */
-#include "api_router.h"
+#include "api-socket/api_router.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_log.h"
+#include "api-socket/api_log.h"
 
 #ifndef EMBER_VERSION
 #define EMBER_VERSION "0.0.0"

@@ -14,9 +14,9 @@
 
 #include <stddef.h>
 
-#include "api_json.h"
-#include "api_metrics.h"
-#include "api_resources.h"
+#include "api-socket/api_json.h"
+#include "api-socket/api_metrics.h"
+#include "api-socket/api_resources.h"
 
 struct api_request {
     enum api_method method;

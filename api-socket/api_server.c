@@ -1,5 +1,5 @@
 /* api_server.c: the API socket on the libuv loop (see api_server.h). */
-#include "api_server.h"
+#include "api-socket/api_server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,8 +7,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "api_log.h"
-#include "api_metrics.h"
+#include "api-socket/api_log.h"
+#include "api-socket/api_metrics.h"
 
 /* Stop reading from a client with this much unread output queued. */
 #define WRITE_BACKLOG_MAX (1u << 20)

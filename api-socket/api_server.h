@@ -16,7 +16,7 @@
 
 #include <uv.h>
 
-#include "api_http.h"
+#include "api-socket/api_http.h"
 
 /* Connections beyond this are accepted and closed at once. */
 #define API_SERVER_MAX_CONNS 1024

@@ -1,6 +1,6 @@
 /* api_vmm.c: starting, pausing and ending the microVM for the API (see
  * api_vmm.h). */
-#include "api_vmm.h"
+#include "api-socket/api_vmm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,14 +11,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api_log.h"
-#include "vsock.h"
-#include "blk.h"
-#include "devices.h"
-#include "api_metrics.h"
-#include "exit_codes.h"
-#include "seccomp_filter.h"
-#include "vm.h"
+#include "api-socket/api_log.h"
+#include "api-socket/api_metrics.h"
+#include "monitor/devices.h"
+#include "monitor/exit_codes.h"
+#include "monitor/seccomp_filter.h"
+#include "monitor/vm.h"
+#include "monitor/vm_start.h"
+#include "virtio/blk_device.h"
+#include "virtio/vsock_device.h"
 
 static uint64_t now_us(void)
 {
@@ -112,16 +113,26 @@ static void on_seccomp_violation(int nr)
     api_metrics_add(API_M_SECCOMP_FAULTS, 1);
 }
 
-static void *vcpu_main(void *arg)
+/* vm_start()'s hooks: the vCPU thread's name in the log, its end, and the
+ * log line when the main filter cannot be installed. */
+static void on_vcpu_enter(void *arg)
+{
+    (void)arg;
+    api_log_set_thread_name("vcpu0");
+}
+
+static void on_vcpu_exit(void *arg, int status)
 {
     struct api_vmm *v = arg;
-    int status;
 
-    api_log_set_thread_name("vcpu0");
-    status = vm_run(v->vm);
     atomic_store(&v->exit_status, status);
     uv_async_send(&v->exit_async);
-    return NULL;
+}
+
+static void on_start_fatal(void *arg, const char *msg)
+{
+    (void)arg;
+    API_ERROR("%s", msg);
 }
 
 static void on_exit_async(uv_async_t *a)
@@ -246,30 +257,20 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
         API_ERROR("InstanceStart: %s", err);
         return api_errf(e, "%s", err[0] ? err : "cannot create the microVM");
     }
-    if (vm_attach_loop(v->vm, v->loop) != 0) {
-        vm_destroy(v->vm);
-        v->vm = NULL;
-        return api_errf(e, "cannot serve the devices on the main loop");
-    }
     if (res->serial.set && res->serial.serial_out_path &&
         redirect_console(res->serial.serial_out_path, e) < 0) {
         vm_destroy(v->vm);
         v->vm = NULL;
         return -1;
     }
-    rc = vm_thread_start(&v->vcpu_thread, vcpu_main, v);
-    if (rc != 0) {
+    /* Devices on the loop, the vCPU thread, the main filter: as `ember run`
+     * (vm_start.h). */
+    const struct vm_start_hooks hooks = {
+        .arg = v, .vcpu_enter = on_vcpu_enter, .vcpu_exit = on_vcpu_exit, .fatal = on_start_fatal};
+    if (vm_start(v->vm, v->loop, &hooks, &v->vcpu_thread, err, sizeof(err)) != 0) {
         vm_destroy(v->vm);
         v->vm = NULL;
-        return api_errf(e, "cannot start the vCPU thread: %s", strerror(rc));
-    }
-    /* The loop's filter: after the vCPU thread exists (it installs its own
-     * in vm_run() and must not inherit this one), before the loop serves
-     * anything after boot. As with `ember run`, failing here ends ember. */
-    if (!v->no_seccomp && seccomp_filter_install(SECCOMP_ROLE_MAIN, -1, err, sizeof(err)) != 0) {
-        API_ERROR("%s", err);
-        fprintf(stderr, "ember: %s\n", err);
-        exit(EMBER_EXIT_GENERIC);
+        return api_errf(e, "%s", err);
     }
     v->started = true;
     api_metrics_store(API_M_INSTANCE_START_US, now_us() - t0);

@@ -19,8 +19,8 @@
 
 #include <uv.h>
 
-#include "api_router.h"
-#include "vm_config.h"
+#include "api-socket/api_router.h"
+#include "monitor/vm_config.h"
 
 struct vm;
 

@@ -35,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "invoke.h"
+#include "cmd/invoke.h"
 
 extern char **environ;
 

@@ -59,7 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ember/faas.h"
+#include <ember/faas.h>
 
 extern char **environ;
 

@@ -6,7 +6,7 @@
  * (jails usually run as unique ids nobody created), names are looked up in
  * /etc/passwd and /etc/group.
  */
-#include "jailer_args.h"
+#include "jailer/jailer_args.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -18,18 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+#include "common/errmsg.h"
+#include "common/parse_num.h"
 
 void jail_usage(FILE *out)
 {
@@ -79,11 +69,12 @@ static bool path_clean_absolute(const char *p)
 static int check_path(const char *opt, const char *p, char *err, size_t errlen)
 {
     if (!p[0])
-        return fail(err, errlen, "%s: empty path", opt);
+        return errmsg(-1, err, errlen, "%s: empty path", opt);
     if (p[0] != '/')
-        return fail(err, errlen, "%s \"%s\": must be an absolute path", opt, p);
+        return errmsg(-1, err, errlen, "%s \"%s\": must be an absolute path", opt, p);
     if (!path_clean_absolute(p))
-        return fail(err, errlen, "%s \"%s\": must not contain \".\" or \"..\" components", opt, p);
+        return errmsg(-1, err, errlen, "%s \"%s\": must not contain \".\" or \"..\" components",
+                      opt, p);
     return 0;
 }
 
@@ -112,21 +103,6 @@ static bool cgroup_name_valid(const char *p)
     }
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!s[0] || s[0] == '-' || s[0] == '+' || s[0] == ' ')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* uid_t/gid_t -1 means "leave unchanged" to setresuid(): never accept it. */
 static int parse_id(const char *opt, const char *s, bool user, uint32_t *out, char *err,
                     size_t errlen)
@@ -138,11 +114,11 @@ static int parse_id(const char *opt, const char *s, bool user, uint32_t *out, ch
         return 0;
     }
     if (s[0] >= '0' && s[0] <= '9')
-        return fail(err, errlen, "%s \"%s\": not a valid %s (0 to 4294967294)", opt, s,
-                    user ? "uid" : "gid");
+        return errmsg(-1, err, errlen, "%s \"%s\": not a valid %s (0 to 4294967294)", opt, s,
+                      user ? "uid" : "gid");
     if (s[0] == '-' || s[0] == '+' || !s[0])
-        return fail(err, errlen, "%s \"%s\": not a valid %s (0 to 4294967294)", opt, s,
-                    user ? "uid" : "gid");
+        return errmsg(-1, err, errlen, "%s \"%s\": not a valid %s (0 to 4294967294)", opt, s,
+                      user ? "uid" : "gid");
     /* Only the local files: the jailer is static, and a root process should
      * not load NSS modules (LDAP and the like) anyway. */
     if (user) {
@@ -155,7 +131,7 @@ static int parse_id(const char *opt, const char *s, bool user, uint32_t *out, ch
         if (f)
             fclose(f);
         if (!pw)
-            return fail(err, errlen, "%s \"%s\": no such user in /etc/passwd", opt, s);
+            return errmsg(-1, err, errlen, "%s \"%s\": no such user in /etc/passwd", opt, s);
     } else {
         FILE *f = fopen("/etc/group", "re");
         struct group *gr = NULL;
@@ -166,7 +142,7 @@ static int parse_id(const char *opt, const char *s, bool user, uint32_t *out, ch
         if (f)
             fclose(f);
         if (!gr)
-            return fail(err, errlen, "%s \"%s\": no such group in /etc/group", opt, s);
+            return errmsg(-1, err, errlen, "%s \"%s\": no such group in /etc/group", opt, s);
     }
     return 0;
 }
@@ -178,29 +154,31 @@ static int parse_cgroup(const char *s, struct jail_cgroup_arg *c, char *err, siz
     size_t flen;
 
     if (!eq || eq == s || !eq[1])
-        return fail(err, errlen, "--cgroup \"%s\": must be FILE=VALUE", s);
+        return errmsg(-1, err, errlen, "--cgroup \"%s\": must be FILE=VALUE", s);
     flen = (size_t)(eq - s);
     if (flen >= sizeof(c->file))
-        return fail(err, errlen, "--cgroup \"%s\": file name too long", s);
+        return errmsg(-1, err, errlen, "--cgroup \"%s\": file name too long", s);
     memcpy(c->file, s, flen);
     c->file[flen] = '\0';
     dot = strchr(c->file, '.');
     for (const char *p = c->file; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
               (*p >= 'A' && *p <= 'Z')))
-            return fail(err, errlen, "--cgroup \"%s\": \"%s\" is not a cgroup file name", s,
-                        c->file);
+            return errmsg(-1, err, errlen, "--cgroup \"%s\": \"%s\" is not a cgroup file name", s,
+                          c->file);
     if (!dot || dot == c->file || !dot[1])
-        return fail(err, errlen, "--cgroup \"%s\": \"%s\" is not CONTROLLER.SETTING", s, c->file);
+        return errmsg(-1, err, errlen, "--cgroup \"%s\": \"%s\" is not CONTROLLER.SETTING", s,
+                      c->file);
     if ((size_t)(dot - c->file) >= sizeof(c->ctrl))
-        return fail(err, errlen, "--cgroup \"%s\": controller name too long", s);
+        return errmsg(-1, err, errlen, "--cgroup \"%s\": controller name too long", s);
     memcpy(c->ctrl, c->file, (size_t)(dot - c->file));
     c->ctrl[dot - c->file] = '\0';
     if (strchr(eq + 1, '\n'))
-        return fail(err, errlen, "--cgroup \"%s\": value holds a newline", c->file);
+        return errmsg(-1, err, errlen, "--cgroup \"%s\": value holds a newline", c->file);
     if (strcmp(c->file, "cgroup.procs") == 0 || strcmp(c->file, "tasks") == 0 ||
         strcmp(c->file, "cgroup.threads") == 0 || strcmp(c->file, "cgroup.subtree_control") == 0)
-        return fail(err, errlen, "--cgroup \"%s\": the jailer manages that file itself", c->file);
+        return errmsg(-1, err, errlen, "--cgroup \"%s\": the jailer manages that file itself",
+                      c->file);
     c->value = eq + 1;
     return 0;
 }
@@ -211,15 +189,17 @@ static int parse_rlimit(const char *s, struct jail_rlimit_arg *r, char *err, siz
     uint64_t v;
 
     if (!eq)
-        return fail(err, errlen, "--resource-limit \"%s\": must be fsize=N or no-file=N", s);
+        return errmsg(-1, err, errlen, "--resource-limit \"%s\": must be fsize=N or no-file=N", s);
     if ((size_t)(eq - s) == 5 && strncmp(s, "fsize", 5) == 0)
         r->resource = RLIMIT_FSIZE;
     else if ((size_t)(eq - s) == 7 && strncmp(s, "no-file", 7) == 0)
         r->resource = RLIMIT_NOFILE;
     else
-        return fail(err, errlen, "--resource-limit \"%s\": unknown resource (fsize or no-file)", s);
+        return errmsg(-1, err, errlen,
+                      "--resource-limit \"%s\": unknown resource (fsize or no-file)", s);
     if (parse_u64(eq + 1, UINT64_MAX - 1, &v) != 0)
-        return fail(err, errlen, "--resource-limit \"%s\": \"%s\" is not a number", s, eq + 1);
+        return errmsg(-1, err, errlen, "--resource-limit \"%s\": \"%s\" is not a number", s,
+                      eq + 1);
     r->value = (rlim_t)v;
     return 0;
 }
@@ -249,8 +229,8 @@ int jail_args_parse(int argc, char **argv, struct jail_args *a, char *err, size_
             break;
         }
         if (strncmp(arg, "--", 2) != 0)
-            return fail(err, errlen, "unexpected argument \"%s\" (exec arguments go after --)",
-                        arg);
+            return errmsg(-1, err, errlen,
+                          "unexpected argument \"%s\" (exec arguments go after --)", arg);
         arg += 2;
         eq = strchr(arg, '=');
         snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
@@ -262,9 +242,9 @@ int jail_args_parse(int argc, char **argv, struct jail_args *a, char *err, size_
             else if (i + 1 < argc)
                 val = argv[++i];
             else
-                return fail(err, errlen, "--%s needs a value", name);
+                return errmsg(-1, err, errlen, "--%s needs a value", name);
         } else if (eq) {
-            return fail(err, errlen, "--%s takes no value", name);
+            return errmsg(-1, err, errlen, "--%s takes no value", name);
         }
 
         if (strcmp(name, "help") == 0) {
@@ -290,13 +270,14 @@ int jail_args_parse(int argc, char **argv, struct jail_args *a, char *err, size_
             a->parent_cgroup = val;
         } else if (strcmp(name, "cgroup") == 0) {
             if (a->n_cgroups == JAIL_MAX_CGROUPS)
-                return fail(err, errlen, "at most %d --cgroup arguments", JAIL_MAX_CGROUPS);
+                return errmsg(-1, err, errlen, "at most %d --cgroup arguments", JAIL_MAX_CGROUPS);
             if (parse_cgroup(val, &a->cgroups[a->n_cgroups], err, errlen) != 0)
                 return -1;
             a->n_cgroups++;
         } else if (strcmp(name, "resource-limit") == 0) {
             if (a->n_rlimits == JAIL_MAX_RLIMITS)
-                return fail(err, errlen, "at most %d --resource-limit arguments", JAIL_MAX_RLIMITS);
+                return errmsg(-1, err, errlen, "at most %d --resource-limit arguments",
+                              JAIL_MAX_RLIMITS);
             if (parse_rlimit(val, &a->rlimits[a->n_rlimits], err, errlen) != 0)
                 return -1;
             a->n_rlimits++;
@@ -305,27 +286,28 @@ int jail_args_parse(int argc, char **argv, struct jail_args *a, char *err, size_
         } else if (strcmp(name, "new-pid-ns") == 0) {
             a->new_pid_ns = true;
         } else {
-            return fail(err, errlen, "unknown option --%s", name);
+            return errmsg(-1, err, errlen, "unknown option --%s", name);
         }
     }
     a->extra = argv + i;
     a->n_extra = argc - i;
 
     if (!a->id)
-        return fail(err, errlen, "--id is required");
+        return errmsg(-1, err, errlen, "--id is required");
     if (!jail_id_valid(a->id))
-        return fail(err, errlen, "--id \"%s\": 1 to 64 characters of A-Z, a-z, 0-9 and -", a->id);
+        return errmsg(-1, err, errlen, "--id \"%s\": 1 to 64 characters of A-Z, a-z, 0-9 and -",
+                      a->id);
     if (check_path("--chroot-base-dir", a->base, err, errlen) != 0)
         return -1;
     if (strcmp(a->base, "/") == 0)
-        return fail(err, errlen, "--chroot-base-dir \"/\": must not be the root directory");
+        return errmsg(-1, err, errlen, "--chroot-base-dir \"/\": must not be the root directory");
     if (a->exec_file) {
         const char *slash;
         if (check_path("--exec-file", a->exec_file, err, errlen) != 0)
             return -1;
         slash = strrchr(a->exec_file, '/');
         if (!slash[1] || strlen(slash + 1) >= sizeof(a->exec_name))
-            return fail(err, errlen, "--exec-file \"%s\": no file name", a->exec_file);
+            return errmsg(-1, err, errlen, "--exec-file \"%s\": no file name", a->exec_file);
         strcpy(a->exec_name, slash + 1);
     } else if (a->cleanup) {
         strcpy(a->exec_name, "ember");
@@ -333,30 +315,30 @@ int jail_args_parse(int argc, char **argv, struct jail_args *a, char *err, size_
     if (!a->parent_cgroup)
         a->parent_cgroup = a->exec_name;
     else if (!cgroup_name_valid(a->parent_cgroup))
-        return fail(err, errlen,
-                    "--parent-cgroup \"%s\": a relative path of A-Z, a-z, 0-9, '.', '_' and '-'",
-                    a->parent_cgroup);
+        return errmsg(-1, err, errlen,
+                      "--parent-cgroup \"%s\": a relative path of A-Z, a-z, 0-9, '.', '_' and '-'",
+                      a->parent_cgroup);
     if (a->cleanup) {
         if (uid_s || gid_s || a->netns || a->n_cgroups || a->n_rlimits || a->daemonize ||
             a->new_pid_ns || a->n_extra || version_s)
-            return fail(err, errlen,
-                        "--cleanup takes only --id, --exec-file, --chroot-base-dir and "
-                        "--parent-cgroup");
+            return errmsg(-1, err, errlen,
+                          "--cleanup takes only --id, --exec-file, --chroot-base-dir and "
+                          "--parent-cgroup");
         return 0;
     }
 
     if (!a->exec_file)
-        return fail(err, errlen, "--exec-file is required");
+        return errmsg(-1, err, errlen, "--exec-file is required");
     if (stat(a->exec_file, &st) != 0)
-        return fail(err, errlen, "--exec-file \"%s\": %s", a->exec_file, strerror(errno));
+        return errmsg(-1, err, errlen, "--exec-file \"%s\": %s", a->exec_file, strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return fail(err, errlen, "--exec-file \"%s\": not a regular file", a->exec_file);
+        return errmsg(-1, err, errlen, "--exec-file \"%s\": not a regular file", a->exec_file);
     if (!(st.st_mode & 0111))
-        return fail(err, errlen, "--exec-file \"%s\": not executable", a->exec_file);
+        return errmsg(-1, err, errlen, "--exec-file \"%s\": not executable", a->exec_file);
     if (!uid_s)
-        return fail(err, errlen, "--uid is required");
+        return errmsg(-1, err, errlen, "--uid is required");
     if (!gid_s)
-        return fail(err, errlen, "--gid is required");
+        return errmsg(-1, err, errlen, "--gid is required");
     if (parse_id("--uid", uid_s, true, &a->uid, err, errlen) != 0 ||
         parse_id("--gid", gid_s, false, &a->gid, err, errlen) != 0)
         return -1;
@@ -364,7 +346,7 @@ int jail_args_parse(int argc, char **argv, struct jail_args *a, char *err, size_
         if (check_path("--netns", a->netns, err, errlen) != 0)
             return -1;
         if (stat(a->netns, &st) != 0)
-            return fail(err, errlen, "--netns \"%s\": %s", a->netns, strerror(errno));
+            return errmsg(-1, err, errlen, "--netns \"%s\": %s", a->netns, strerror(errno));
     }
     if (version_s) {
         if (strcmp(version_s, "1") == 0)
@@ -372,11 +354,11 @@ int jail_args_parse(int argc, char **argv, struct jail_args *a, char *err, size_
         else if (strcmp(version_s, "2") == 0)
             a->cgroup_version = 2;
         else
-            return fail(err, errlen, "--cgroup-version \"%s\": must be 1 or 2", version_s);
+            return errmsg(-1, err, errlen, "--cgroup-version \"%s\": must be 1 or 2", version_s);
     }
     for (size_t k = 0; k < a->n_cgroups; k++)
         if (a->cgroup_version == 1 && strcmp(a->cgroups[k].ctrl, "cgroup") == 0)
-            return fail(err, errlen, "--cgroup \"%s\": a cgroup v2 core file with version 1",
-                        a->cgroups[k].file);
+            return errmsg(-1, err, errlen, "--cgroup \"%s\": a cgroup v2 core file with version 1",
+                          a->cgroups[k].file);
     return 0;
 }

@@ -1,6 +1,6 @@
 /* jailer_cgroup.c: create, join and remove the jail's cgroups (see
  * jailer_cgroup.h). */
-#include "jailer_cgroup.h"
+#include "jailer/jailer_cgroup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jailer_fs.h"
-#include "jailer_steps.h"
+#include "jailer/jailer_fs.h"
+#include "jailer/jailer_steps.h"
 
 #define MAX_MOUNTS 64
 

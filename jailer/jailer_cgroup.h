@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-#include "jailer_args.h"
+#include "jailer/jailer_args.h"
 
 /* Checks that every controller named is mounted (validation step). Returns 0
  * or -1 with a message in err. */

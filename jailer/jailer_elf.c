@@ -2,7 +2,7 @@
  * jailer_elf.h). The files read are the operator's own binaries, but every
  * offset is still checked against the file size: a bad file is an error,
  * never a crash. */
-#include "jailer_elf.h"
+#include "jailer/jailer_elf.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jailer_fs.h"
-#include "jailer_steps.h"
+#include "jailer/jailer_fs.h"
+#include "jailer/jailer_steps.h"
 
 #define MAX_LIBS 64
 

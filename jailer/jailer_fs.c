@@ -1,6 +1,6 @@
 /* jailer_fs.c: directories, copies and removal for the jail (see
  * jailer_fs.h). */
-#include "jailer_fs.h"
+#include "jailer/jailer_fs.h"
 
 #include <dirent.h>
 #include <errno.h>

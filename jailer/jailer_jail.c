@@ -4,7 +4,7 @@
  * (Documentation/admin-guide/devices.txt): misc 10/232 kvm, misc 10/200
  * net/tun, mem 1/9 urandom.
  */
-#include "jailer_jail.h"
+#include "jailer/jailer_jail.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "jailer_steps.h"
+#include "jailer/jailer_steps.h"
 
 void jail_pivot(const char *root)
 {

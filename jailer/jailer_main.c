@@ -22,13 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cpuid_cache.h"
-#include "jailer_args.h"
-#include "jailer_cgroup.h"
-#include "jailer_elf.h"
-#include "jailer_fs.h"
-#include "jailer_jail.h"
-#include "jailer_steps.h"
+#include "common/cpuid_cache.h"
+#include "jailer/jailer_args.h"
+#include "jailer/jailer_cgroup.h"
+#include "jailer/jailer_elf.h"
+#include "jailer/jailer_fs.h"
+#include "jailer/jailer_jail.h"
+#include "jailer/jailer_steps.h"
 
 static const struct {
     const char *name;

@@ -1,5 +1,5 @@
 /* boot_elf.c: validate and load a hostile 64-bit ELF guest into guest RAM. */
-#include "boot_elf.h"
+#include "monitor/boot_elf.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -10,23 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ember/abi.h"
+#include <ember/abi.h>
+
+#include "common/errmsg.h"
 
 #define PAGE_SIZE                4096u
 #define XEN_ELFNOTE_PHYS32_ENTRY 18u
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* Reads exactly len bytes at off; a short read is a truncated file. */
 static int read_exact(elf_read_fn read, void *ctx, void *buf, size_t len, uint64_t off)
@@ -46,31 +35,31 @@ static bool in_file(uint64_t off, uint64_t len, uint64_t file_size)
 static int check_header(const Elf64_Ehdr *eh, uint64_t file_size, char *err, size_t errlen)
 {
     if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
-        return fail(err, errlen, "not an ELF file (bad magic)");
+        return errmsg(-1, err, errlen, "not an ELF file (bad magic)");
     if (eh->e_ident[EI_CLASS] != ELFCLASS64)
-        return fail(err, errlen, "not a 64-bit ELF (class %u)", eh->e_ident[EI_CLASS]);
+        return errmsg(-1, err, errlen, "not a 64-bit ELF (class %u)", eh->e_ident[EI_CLASS]);
     if (eh->e_ident[EI_DATA] != ELFDATA2LSB)
-        return fail(err, errlen, "not a little-endian ELF");
+        return errmsg(-1, err, errlen, "not a little-endian ELF");
     if (eh->e_ident[EI_VERSION] != EV_CURRENT || eh->e_version != EV_CURRENT)
-        return fail(err, errlen, "unsupported ELF version %u", eh->e_version);
+        return errmsg(-1, err, errlen, "unsupported ELF version %u", eh->e_version);
     if (eh->e_type != ET_EXEC)
-        return fail(err, errlen,
-                    "not a static executable (e_type %u); guests are linked static and non-PIE",
-                    eh->e_type);
+        return errmsg(-1, err, errlen,
+                      "not a static executable (e_type %u); guests are linked static and non-PIE",
+                      eh->e_type);
     if (eh->e_machine != EM_X86_64)
-        return fail(err, errlen, "wrong machine %u, expected x86-64 (%u)", eh->e_machine,
-                    EM_X86_64);
+        return errmsg(-1, err, errlen, "wrong machine %u, expected x86-64 (%u)", eh->e_machine,
+                      EM_X86_64);
     if (eh->e_ehsize != sizeof(Elf64_Ehdr))
-        return fail(err, errlen, "bad ELF header size %u", eh->e_ehsize);
+        return errmsg(-1, err, errlen, "bad ELF header size %u", eh->e_ehsize);
     if (eh->e_phnum == 0)
-        return fail(err, errlen, "no program headers");
+        return errmsg(-1, err, errlen, "no program headers");
     if (eh->e_phentsize != sizeof(Elf64_Phdr))
-        return fail(err, errlen, "bad program header size %u", eh->e_phentsize);
+        return errmsg(-1, err, errlen, "bad program header size %u", eh->e_phentsize);
     if (eh->e_phnum > ELF_MAX_PHDRS)
-        return fail(err, errlen, "too many program headers (%u, at most %u)", eh->e_phnum,
-                    ELF_MAX_PHDRS);
+        return errmsg(-1, err, errlen, "too many program headers (%u, at most %u)", eh->e_phnum,
+                      ELF_MAX_PHDRS);
     if (!in_file(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), file_size))
-        return fail(err, errlen, "program headers lie outside the file");
+        return errmsg(-1, err, errlen, "program headers lie outside the file");
     return 0;
 }
 
@@ -80,23 +69,27 @@ static int check_load(const Elf64_Phdr *ph, unsigned idx, const struct elf_image
     uint64_t end;
 
     if (ph->p_filesz > ph->p_memsz)
-        return fail(err, errlen, "segment %u: file size 0x%lx exceeds memory size 0x%lx", idx,
-                    ph->p_filesz, ph->p_memsz);
+        return errmsg(-1, err, errlen, "segment %u: file size 0x%lx exceeds memory size 0x%lx", idx,
+                      ph->p_filesz, ph->p_memsz);
     if (!in_file(ph->p_offset, ph->p_filesz, file_size))
-        return fail(err, errlen, "segment %u: data lies outside the file", idx);
+        return errmsg(-1, err, errlen, "segment %u: data lies outside the file", idx);
     if (ph->p_paddr % PAGE_SIZE != 0)
-        return fail(err, errlen, "segment %u: address 0x%lx is not page-aligned", idx, ph->p_paddr);
+        return errmsg(-1, err, errlen, "segment %u: address 0x%lx is not page-aligned", idx,
+                      ph->p_paddr);
     if (ph->p_paddr < EMBER_KERNEL_MIN)
-        return fail(err, errlen, "segment %u: address 0x%lx is below 1 MiB", idx, ph->p_paddr);
+        return errmsg(-1, err, errlen, "segment %u: address 0x%lx is below 1 MiB", idx,
+                      ph->p_paddr);
     if (__builtin_add_overflow(ph->p_paddr, ph->p_memsz, &end) || end > mem_size)
-        return fail(err, errlen, "segment %u: [0x%lx, +0x%lx) does not fit in guest RAM (%lu MiB)",
-                    idx, ph->p_paddr, ph->p_memsz, mem_size >> 20);
+        return errmsg(-1, err, errlen,
+                      "segment %u: [0x%lx, +0x%lx) does not fit in guest RAM (%lu MiB)", idx,
+                      ph->p_paddr, ph->p_memsz, mem_size >> 20);
     if ((ph->p_flags & PF_W) && (ph->p_flags & PF_X))
-        return fail(err, errlen, "segment %u: both writable and executable", idx);
+        return errmsg(-1, err, errlen, "segment %u: both writable and executable", idx);
     if (img->nloads > 0 && ph->p_paddr < img->image_end)
-        return fail(err, errlen, "segment %u: overlaps or precedes the segment before it", idx);
+        return errmsg(-1, err, errlen, "segment %u: overlaps or precedes the segment before it",
+                      idx);
     if (img->nloads == ELF_MAX_LOADS)
-        return fail(err, errlen, "too many loadable segments (at most %u)", ELF_MAX_LOADS);
+        return errmsg(-1, err, errlen, "too many loadable segments (at most %u)", ELF_MAX_LOADS);
     return 0;
 }
 
@@ -115,7 +108,7 @@ static int scan_notes(const uint8_t *buf, uint64_t len, struct elf_image *img, c
         desc_off = name_off + (((uint64_t)nh.n_namesz + 3) & ~3ull);
         next = desc_off + (((uint64_t)nh.n_descsz + 3) & ~3ull);
         if (desc_off > len || next > len || desc_off + nh.n_descsz > len)
-            return fail(err, errlen, "truncated ELF note");
+            return errmsg(-1, err, errlen, "truncated ELF note");
 
         const char *name = (const char *)buf + name_off;
         const uint8_t *desc = buf + desc_off;
@@ -123,13 +116,13 @@ static int scan_notes(const uint8_t *buf, uint64_t len, struct elf_image *img, c
             memcmp(name, EMBER_NOTE_NAME, nh.n_namesz) == 0 && nh.n_type == EMBER_NOTE_GUEST) {
             struct ember_note_guest g;
             if (nh.n_descsz < sizeof(g))
-                return fail(err, errlen, "ember note too short (%u bytes)", nh.n_descsz);
+                return errmsg(-1, err, errlen, "ember note too short (%u bytes)", nh.n_descsz);
             memcpy(&g, desc, sizeof(g));
             if (g.abi_version != EMBER_ABI_VERSION)
-                return fail(err, errlen, "built for ember ABI %u, this monitor speaks ABI %u",
-                            g.abi_version, EMBER_ABI_VERSION);
+                return errmsg(-1, err, errlen, "built for ember ABI %u, this monitor speaks ABI %u",
+                              g.abi_version, EMBER_ABI_VERSION);
             if (g.flags != 0)
-                return fail(err, errlen, "ember note has unknown flags 0x%x", g.flags);
+                return errmsg(-1, err, errlen, "ember note has unknown flags 0x%x", g.flags);
             img->has_ember_note = true;
             img->ember_abi_version = g.abi_version;
         } else if (nh.n_namesz == 4 && memcmp(name, "Xen", 4) == 0 &&
@@ -143,7 +136,7 @@ static int scan_notes(const uint8_t *buf, uint64_t len, struct elf_image *img, c
                 memcpy(&e64, desc, 8);
                 img->pvh_entry = e64;
             } else {
-                return fail(err, errlen, "PVH entry note has bad size %u", nh.n_descsz);
+                return errmsg(-1, err, errlen, "PVH entry note has bad size %u", nh.n_descsz);
             }
             img->has_pvh_note = true;
         }
@@ -174,15 +167,15 @@ int elf_parse(elf_read_fn read, void *ctx, uint64_t file_size, uint64_t mem_size
     img->file_size = file_size;
     memset(&eh, 0, sizeof(eh));
     if (read_exact(read, ctx, &eh, file_size < sizeof(eh) ? file_size : sizeof(eh), 0) != 0)
-        return fail(err, errlen, "cannot read the ELF header");
+        return errmsg(-1, err, errlen, "cannot read the ELF header");
     if (file_size >= SELFMAG && memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
-        return fail(err, errlen, "not an ELF file (bad magic)");
+        return errmsg(-1, err, errlen, "not an ELF file (bad magic)");
     if (file_size < sizeof(eh))
-        return fail(err, errlen, "file too small for an ELF header (%lu bytes)", file_size);
+        return errmsg(-1, err, errlen, "file too small for an ELF header (%lu bytes)", file_size);
     if (check_header(&eh, file_size, err, errlen) != 0)
         return -1;
     if (read_exact(read, ctx, ph, eh.e_phnum * sizeof(Elf64_Phdr), eh.e_phoff) != 0)
-        return fail(err, errlen, "cannot read the program headers");
+        return errmsg(-1, err, errlen, "cannot read the program headers");
 
     for (unsigned i = 0; i < eh.e_phnum; i++) {
         if (ph[i].p_type != PT_LOAD || ph[i].p_memsz == 0)
@@ -201,43 +194,44 @@ int elf_parse(elf_read_fn read, void *ctx, uint64_t file_size, uint64_t mem_size
         img->image_end = ph[i].p_paddr + ph[i].p_memsz;
     }
     if (img->nloads == 0)
-        return fail(err, errlen, "no loadable segments");
+        return errmsg(-1, err, errlen, "no loadable segments");
 
     for (unsigned i = 0; i < eh.e_phnum; i++) {
         if (ph[i].p_type != PT_NOTE || ph[i].p_filesz == 0)
             continue;
         if (!in_file(ph[i].p_offset, ph[i].p_filesz, file_size))
-            return fail(err, errlen, "note segment %u lies outside the file", i);
+            return errmsg(-1, err, errlen, "note segment %u lies outside the file", i);
         if (ph[i].p_filesz > sizeof(notes))
-            return fail(err, errlen, "note segment %u too large (%lu bytes, at most %zu)", i,
-                        ph[i].p_filesz, sizeof(notes));
+            return errmsg(-1, err, errlen, "note segment %u too large (%lu bytes, at most %zu)", i,
+                          ph[i].p_filesz, sizeof(notes));
         if (read_exact(read, ctx, notes, ph[i].p_filesz, ph[i].p_offset) != 0)
-            return fail(err, errlen, "cannot read note segment %u", i);
+            return errmsg(-1, err, errlen, "cannot read note segment %u", i);
         if (scan_notes(notes, ph[i].p_filesz, img, err, errlen) != 0)
             return -1;
     }
 
     if (img->has_ember_note) {
         if (!identity)
-            return fail(err, errlen,
-                        "ember guest with virtual addresses that differ from physical ones");
+            return errmsg(-1, err, errlen,
+                          "ember guest with virtual addresses that differ from physical ones");
         if (!in_exec_segment(img, eh.e_entry))
-            return fail(err, errlen, "entry point 0x%lx is not inside an executable segment",
-                        eh.e_entry);
+            return errmsg(-1, err, errlen, "entry point 0x%lx is not inside an executable segment",
+                          eh.e_entry);
         img->kind = ELF_BOOT_EMBER;
         img->entry = eh.e_entry;
     } else if (img->has_pvh_note) {
         if (!in_exec_segment(img, img->pvh_entry))
-            return fail(err, errlen, "PVH entry point 0x%lx is not inside an executable segment",
-                        img->pvh_entry);
+            return errmsg(-1, err, errlen,
+                          "PVH entry point 0x%lx is not inside an executable segment",
+                          img->pvh_entry);
         if (img->pvh_entry > UINT32_MAX)
-            return fail(err, errlen, "PVH entry point 0x%lx is above 4 GiB", img->pvh_entry);
+            return errmsg(-1, err, errlen, "PVH entry point 0x%lx is above 4 GiB", img->pvh_entry);
         img->kind = ELF_BOOT_PVH;
         img->entry = img->pvh_entry;
     } else {
-        return fail(err, errlen,
-                    "no ember or PVH note: build the guest with ember-cc, or give "
-                    "it a XEN_ELFNOTE_PHYS32_ENTRY note");
+        return errmsg(-1, err, errlen,
+                      "no ember or PVH note: build the guest with ember-cc, or give "
+                      "it a XEN_ELFNOTE_PHYS32_ENTRY note");
     }
     return 0;
 }
@@ -250,9 +244,10 @@ int elf_load(elf_read_fn read, void *ctx, const struct elf_image *img, const str
         void *dst = guest_mem_slice(mem, s->paddr, s->memsz);
 
         if (!dst)
-            return fail(err, errlen, "segment at 0x%lx does not fit in guest RAM", s->paddr);
+            return errmsg(-1, err, errlen, "segment at 0x%lx does not fit in guest RAM", s->paddr);
         if (s->filesz && read_exact(read, ctx, dst, s->filesz, s->offset) != 0)
-            return fail(err, errlen, "cannot read segment at 0x%lx (file truncated?)", s->paddr);
+            return errmsg(-1, err, errlen, "cannot read segment at 0x%lx (file truncated?)",
+                          s->paddr);
     }
     return 0;
 }
@@ -284,18 +279,18 @@ int elf_load_file(const char *path, const struct guest_mem *mem, struct elf_imag
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return errmsg(-1, err, errlen, "%s: %s", path, strerror(errno));
     if (fstat(fd, &st) != 0) {
-        fail(err, errlen, "%s: %s", path, strerror(errno));
+        errmsg(-1, err, errlen, "%s: %s", path, strerror(errno));
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        fail(err, errlen, "%s: not a regular file", path);
+        errmsg(-1, err, errlen, "%s: not a regular file", path);
         goto out;
     }
     if (elf_parse(read_fd, &fd, (uint64_t)st.st_size, mem->size, img, why, sizeof(why)) != 0 ||
         elf_load(read_fd, &fd, img, mem, why, sizeof(why)) != 0) {
-        fail(err, errlen, "%s: %s", path, why);
+        errmsg(-1, err, errlen, "%s: %s", path, why);
         goto out;
     }
     rc = 0;

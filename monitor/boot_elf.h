@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "guest_mem.h"
+#include "common/guest_mem.h"
 
 #define ELF_MAX_PHDRS 64u
 #define ELF_MAX_LOADS 16u

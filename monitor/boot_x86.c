@@ -1,9 +1,9 @@
 /* boot_x86.c: page tables, GDT, boot-info structs and entry registers. */
-#include "boot_x86.h"
+#include "monitor/boot_x86.h"
 
 #include <string.h>
 
-#include "ember/abi.h"
+#include <ember/abi.h>
 
 #define MIB     (1ull << 20)
 #define GIB     (1ull << 30)

@@ -11,8 +11,8 @@
 #include <linux/kvm.h>
 #include <stdint.h>
 
-#include "boot_elf.h"
-#include "guest_mem.h"
+#include "common/guest_mem.h"
+#include "monitor/boot_elf.h"
 
 /* x86 control bits (Intel SDM Vol. 3 §2.5, §2.2.1). */
 #define X86_CR0_PE         (1ull << 0)

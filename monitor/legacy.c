@@ -3,7 +3,7 @@
  * Everything read from the guest is copied to locals and checked before use:
  * a bad request is counted and ignored, it never ends the monitor.
  */
-#include "legacy.h"
+#include "monitor/legacy.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,8 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ember/abi.h"
-#include "timings.h"
+#include <ember/abi.h>
+
+#include "monitor/timings.h"
 
 /* 8250 registers (offsets from the base) and LSR bits, from the 16550 data
  * sheet as Linux's serial_reg.h names them. */

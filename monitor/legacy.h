@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "guest_mem.h"
+#include "common/guest_mem.h"
 
 #define LEGACY_UART_BASE 0x3f8u
 #define LEGACY_UART_BUF  1024u

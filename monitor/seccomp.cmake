@@ -7,9 +7,12 @@ pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)
 add_executable(ember_seccomp_gen ${CMAKE_CURRENT_LIST_DIR}/seccomp_gen.c)
 # A build tool: no sanitizers, whatever EMBER_SANITIZE says.
 target_compile_options(ember_seccomp_gen PRIVATE -Wall -Wextra -Werror)
+target_include_directories(ember_seccomp_gen PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(ember_seccomp_gen PRIVATE PkgConfig::SECCOMP)
 
-set(EMBER_SECCOMP_GEN_DIR ${CMAKE_CURRENT_BINARY_DIR}/seccomp-gen)
+# Generated into gen/monitor/ so that it is included as "monitor/seccomp_bpf.h".
+set(EMBER_SECCOMP_GEN_ROOT ${CMAKE_BINARY_DIR}/gen)
+set(EMBER_SECCOMP_GEN_DIR ${EMBER_SECCOMP_GEN_ROOT}/monitor)
 add_custom_command(
   OUTPUT ${EMBER_SECCOMP_GEN_DIR}/seccomp_bpf.h
   COMMAND ${CMAKE_COMMAND} -E make_directory ${EMBER_SECCOMP_GEN_DIR}
@@ -20,5 +23,5 @@ add_custom_command(
 add_custom_target(ember_seccomp_bpf DEPENDS ${EMBER_SECCOMP_GEN_DIR}/seccomp_bpf.h)
 
 target_sources(ember_monitor PRIVATE ${CMAKE_CURRENT_LIST_DIR}/seccomp_filter.c)
-target_include_directories(ember_monitor PRIVATE ${EMBER_SECCOMP_GEN_DIR})
+target_include_directories(ember_monitor PRIVATE ${EMBER_SECCOMP_GEN_ROOT})
 add_dependencies(ember_monitor ember_seccomp_bpf)

@@ -1,6 +1,6 @@
 /* seccomp_filter.c: install the prebuilt filters (see seccomp_filter.h and,
  * for what each role allows and why, seccomp_gen.c). */
-#include "seccomp_filter.h"
+#include "monitor/seccomp_filter.h"
 
 #include <errno.h>
 #include <linux/seccomp.h>
@@ -15,9 +15,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "exit_codes.h"
-#include "seccomp_bpf.h"
-#include "seccomp_placeholders.h"
+#include "monitor/exit_codes.h"
+#include "monitor/seccomp_bpf.h"
+#include "monitor/seccomp_placeholders.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZER_BUILD 1

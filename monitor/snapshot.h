@@ -21,8 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "snapshot_state.h"
-#include "vm.h"
+#include "monitor/snapshot_state.h"
+#include "monitor/vm.h"
 
 /* Writes the snapshot of vm (paused): memory to mem_path (Full: all of
  * RAM; Diff: only the pages written since the previous snapshot, needs
@@ -30,10 +30,19 @@
 int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
                     enum snapshot_type type, char *err, size_t errlen);
 
+/* A network interface of the snapshot given another tap (Firecracker's
+ * network_overrides). */
+struct snapshot_net_override {
+    const char *iface_id;
+    const char *host_dev_name;
+};
+
 struct snapshot_load {
     const char *state_path;
     const char *mem_path;
     const char *vsock_uds_path; /* NULL: the snapshot's own */
+    unsigned nnet_overrides;
+    const struct snapshot_net_override *net_overrides;
     bool track_dirty_pages;
     bool timings;
     bool boot_timer;

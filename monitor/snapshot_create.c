@@ -15,7 +15,7 @@
  * The vCPU must be parked outside KVM_RUN (vm_pause re-enters KVM_RUN with
  * immediate_exit first, so an exit's I/O has completed, as KVM's API asks).
  */
-#include "snapshot.h"
+#include "monitor/snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,9 +25,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "exit_codes.h"
-#include "snapshot_mem.h"
-#include "vm_priv.h"
+#include "monitor/exit_codes.h"
+#include "monitor/snapshot_mem.h"
+#include "monitor/vm_priv.h"
 
 /* MSRs worth carrying (Intel SDM Vol. 4, table 2-2), IA32_TSC first so that
  * the TSC deadline after it is set against the restored TSC. Those KVM does
@@ -176,6 +176,16 @@ static int save_devices(struct vm *vm, struct snapshot_state *st, char *err, siz
             snprintf(err, errlen, "snapshot: out of memory");
             return -1;
         }
+    }
+    st->nnets = d->nnet;
+    for (unsigned i = 0; i < d->nnet; i++) {
+        const struct net_config *nc = net_get_config(d->net[i]);
+        struct snapshot_net *sn = &st->nets[i];
+        memcpy(sn->id, nc->id, sizeof(sn->id));
+        memcpy(sn->host_dev_name, nc->host_dev_name, sizeof(sn->host_dev_name));
+        sn->has_mac = nc->has_mac;
+        memcpy(sn->mac, nc->mac, sizeof(sn->mac));
+        sn->mtu = nc->mtu;
     }
     if (d->vsock) {
         const struct vsock_config *vc = vsock_get_config(d->vsock);

@@ -7,7 +7,7 @@
  * guest used and a restore's untouched zero pages cost no page cache. The
  * digest is always the SHA-256 of the whole image (holes read as zeros).
  */
-#include "snapshot_mem.h"
+#include "monitor/snapshot_mem.h"
 
 #include <errno.h>
 #include <fcntl.h>

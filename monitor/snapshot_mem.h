@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "guest_mem.h"
+#include "common/guest_mem.h"
 
 /* Writes guest RAM to path: every non-zero page, or (pages not NULL, a
  * bitmap of guest page frames) only those of them that are set. digest gets

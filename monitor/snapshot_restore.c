@@ -14,7 +14,7 @@
  * struct ember_restore_info): a new generation, the host's wall clock
  * against its TSC, fresh entropy.
  */
-#include "snapshot.h"
+#include "monitor/snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,11 +27,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ember/abi.h"
-#include "exit_codes.h"
-#include "snapshot_mem.h"
-#include "timings.h"
-#include "vm_priv.h"
+#include <ember/abi.h>
+#include "monitor/exit_codes.h"
+#include "monitor/snapshot_mem.h"
+#include "monitor/timings.h"
+#include "monitor/vm_priv.h"
 
 enum step {
     STEP_STATE,  /* read and check the state file */
@@ -94,7 +94,7 @@ static int read_state(const char *path, uint8_t **buf, size_t *len, char *why, s
  * builds: RAM size, devices in ember's order and layout. */
 static int check_layout(const struct snapshot_state *st, char *why, size_t whylen)
 {
-    unsigned want = st->ndrives + (st->has_vsock ? 1u : 0u);
+    unsigned want = st->ndrives + st->nnets + (st->has_vsock ? 1u : 0u);
 
     if (st->mem_size % (1u << 20) || st->mem_size < ((uint64_t)VM_MEM_MIB_MIN << 20) ||
         st->mem_size > ((uint64_t)VM_MEM_MIB_MAX << 20)) {
@@ -113,7 +113,10 @@ static int check_layout(const struct snapshot_state *st, char *why, size_t whyle
     }
     for (unsigned i = 0; i < st->ndevices; i++) {
         const struct snapshot_device *d = &st->devices[i];
-        uint32_t id = i < st->ndrives ? 2u /* VIRTIO_ID_BLOCK */ : 19u /* VIRTIO_ID_VSOCK */;
+        /* ember's order: drives, network interfaces, vsock. */
+        uint32_t id = i < st->ndrives               ? 2u /* VIRTIO_ID_BLOCK */
+                      : i < st->ndrives + st->nnets ? 1u /* VIRTIO_ID_NET */
+                                                    : 19u /* VIRTIO_ID_VSOCK */;
         if (d->device_id != id || d->base != DEVICES_MMIO_BASE + (uint64_t)i * VIRTIO_MMIO_WINDOW ||
             d->gsi != DEVICES_GSI_BASE + i) {
             snprintf(why, whylen, "corrupted: device %u is not where ember puts it", i);
@@ -145,6 +148,36 @@ static int build_config(const struct snapshot_state *st, const struct snapshot_l
         d.writeback = st->drives[i].writeback;
         d.async = st->drives[i].async;
         if (vm_config_add_drive(cfg, &d, why, whylen) != 0)
+            return -1;
+    }
+    for (unsigned i = 0; i < ld->nnet_overrides; i++) {
+        bool found = false;
+        for (uint32_t j = 0; j < st->nnets; j++)
+            found |= strcmp(st->nets[j].id, ld->net_overrides[i].iface_id) == 0;
+        if (!found) {
+            snprintf(why, whylen, "network_overrides: the snapshot has no interface \"%s\"",
+                     ld->net_overrides[i].iface_id);
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; i < st->nnets; i++) {
+        struct net_config n;
+        memset(&n, 0, sizeof(n));
+        memcpy(n.id, st->nets[i].id, sizeof(n.id));
+        memcpy(n.host_dev_name, st->nets[i].host_dev_name, sizeof(n.host_dev_name));
+        for (unsigned k = 0; k < ld->nnet_overrides; k++)
+            if (strcmp(ld->net_overrides[k].iface_id, n.id) == 0) {
+                if (strlen(ld->net_overrides[k].host_dev_name) >= sizeof(n.host_dev_name)) {
+                    snprintf(why, whylen, "network_overrides: tap name too long");
+                    return -1;
+                }
+                snprintf(n.host_dev_name, sizeof(n.host_dev_name), "%s",
+                         ld->net_overrides[k].host_dev_name);
+            }
+        n.has_mac = st->nets[i].has_mac;
+        memcpy(n.mac, st->nets[i].mac, sizeof(n.mac));
+        n.mtu = st->nets[i].mtu;
+        if (vm_config_add_net(cfg, &n, why, whylen) != 0)
             return -1;
     }
     if (st->has_vsock) {
@@ -341,6 +374,8 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
         rc = refuse(err, errlen, EMBER_EXIT_GENERIC, ld->state_path, why);
         goto out;
     }
+    if (vm->devices.vsock)
+        vsock_transport_reset(vm->devices.vsock);
     STEP(STEP_VCPU);
     (void)t0;
     vm_finish(vm, &cfg);

@@ -6,7 +6,7 @@
  * key, a wrong type, a byte string of the wrong size or a number out of
  * range, naming the field.
  */
-#include "snapshot_state.h"
+#include "monitor/snapshot_state.h"
 
 #include <cbor.h>
 /* The low-level SHA-256 interface: OpenSSL 3's EVP path loads providers
@@ -173,6 +173,18 @@ static cbor_item_t *enc_config(struct enc *e, const struct snapshot_state *st)
         push(e, drives, dm);
     }
     put(e, m, "drives", drives);
+    cbor_item_t *nets = cbor_new_definite_array(st->nnets);
+    for (uint32_t i = 0; i < st->nnets; i++) {
+        const struct snapshot_net *n = &st->nets[i];
+        cbor_item_t *nm = map_new(e, 5);
+        put_str(e, nm, "id", n->id);
+        put_str(e, nm, "host_dev_name", n->host_dev_name);
+        if (n->has_mac)
+            put_bytes(e, nm, "mac", n->mac, sizeof(n->mac));
+        put_u64(e, nm, "mtu", n->mtu);
+        push(e, nets, nm);
+    }
+    put(e, m, "nets", nets);
     if (st->has_vsock) {
         cbor_item_t *vm = map_new(e, 2);
         put_u64(e, vm, "guest_cid", st->vsock_cid);
@@ -531,6 +543,27 @@ static void dec_config(struct dec *d, const cbor_item_t *m, struct snapshot_stat
         dr->writeback = get_bool(d, dm, w, "writeback");
         dr->async = get_bool(d, dm, w, "async");
         st->ndrives = (uint32_t)i + 1;
+    }
+    cbor_item_t *nets = get_array(d, m, "config", "nets", VM_NETS_MAX);
+    for (size_t i = 0; nets && !d->failed && i < cbor_array_size(nets); i++) {
+        const cbor_item_t *nm = cbor_array_handle(nets)[i];
+        struct snapshot_net *n = &st->nets[i];
+        char w[32];
+        char *str;
+        snprintf(w, sizeof(w), "config.nets[%zu]", i);
+        str = get_str(d, nm, w, "id", NET_ID_MAX);
+        if (str) {
+            memcpy(n->id, str, strlen(str) + 1);
+            free(str);
+        }
+        str = get_str(d, nm, w, "host_dev_name", sizeof(n->host_dev_name) - 1);
+        if (str) {
+            memcpy(n->host_dev_name, str, strlen(str) + 1);
+            free(str);
+        }
+        n->has_mac = get_bytes(d, nm, w, "mac", n->mac, sizeof(n->mac), false);
+        n->mtu = (uint32_t)get_uint(d, nm, w, "mtu", 65535);
+        st->nnets = (uint32_t)i + 1;
     }
     vs = get(d, m, "config", "vsock", false);
     if (vs && !d->failed) {

@@ -29,9 +29,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cpuid_cache.h"
-#include "devices.h"
-#include "mmio.h"
+#include "common/cpuid_cache.h"
+#include "monitor/devices.h"
+#include "virtio/mmio.h"
 
 #define SNAPSHOT_MAGIC          "ember-snapshot"
 #define SNAPSHOT_FORMAT_VERSION 1u
@@ -89,6 +89,14 @@ struct snapshot_drive {
     bool read_only, writeback, async;
 };
 
+struct snapshot_net {
+    char id[NET_ID_MAX + 1];
+    char host_dev_name[16]; /* the tap; a restore may give another */
+    bool has_mac;
+    uint8_t mac[6];
+    uint32_t mtu;
+};
+
 struct snapshot_state {
     uint32_t type; /* enum snapshot_type */
     uint64_t mem_size;
@@ -101,6 +109,8 @@ struct snapshot_state {
     struct snapshot_device devices[DEVICES_MAX];
     uint32_t ndrives;
     struct snapshot_drive drives[VM_DRIVES_MAX];
+    uint32_t nnets;
+    struct snapshot_net nets[VM_NETS_MAX];
     bool has_vsock;
     uint64_t vsock_cid;
     char *vsock_uds_path;

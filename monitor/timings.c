@@ -1,5 +1,5 @@
 /* timings.c: timestamps of the boot path, relative to process start. */
-#include "timings.h"
+#include "monitor/timings.h"
 
 #include <stdio.h>
 #include <time.h>

@@ -7,7 +7,7 @@
  * guest can fail into a message and EMBER_EXIT_GUEST_FAILED: nothing a guest
  * does ends the monitor any other way.
  */
-#include "vm.h"
+#include "monitor/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,13 +23,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "boot_x86.h"
-#include "cpuid_cache.h"
-#include "ember/abi.h"
-#include "exit_codes.h"
-#include "seccomp_filter.h"
-#include "timings.h"
-#include "vm_priv.h"
+#include <ember/abi.h>
+
+#include "common/cpuid_cache.h"
+#include "common/errmsg.h"
+#include "monitor/boot_x86.h"
+#include "monitor/exit_codes.h"
+#include "monitor/seccomp_filter.h"
+#include "monitor/timings.h"
+#include "monitor/vm_priv.h"
 
 #define KVM_API_EXPECTED 12
 /* Three pages below the 4 GiB boundary that KVM needs for its VMX real-mode
@@ -37,19 +39,6 @@
 #define VM_TSS_ADDR 0xfffbd000u
 /* SIGUSR1 kicks the vCPU thread out of KVM_RUN for vm_pause(). */
 #define VM_KICK_SIGNAL SIGUSR1
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 /* CPUID as KVM supports it, with what a single-vCPU guest should see.
  * Returns 0 or an errno. */
@@ -87,7 +76,7 @@ out:
  * interrupts never needs it, so it is created only when one is configured. */
 static bool vm_needs_irqchip(const struct vm_config *cfg)
 {
-    return cfg->ndrives > 0 || cfg->has_vsock;
+    return cfg->ndrives > 0 || cfg->nnets > 0 || cfg->has_vsock;
 }
 
 static void park_hook(void *arg);
@@ -105,9 +94,9 @@ static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err, siz
     const struct guest_mem *mem = &vm->mem;
 
     if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
-        return fail(err, errlen, EMBER_EXIT_GENERIC, "KVM_GET_SREGS: %s", strerror(errno));
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
     if (boot_x86_gdt(mem) != 0)
-        return fail(err, errlen, EMBER_EXIT_UNEXPECTED, "cannot write the GDT");
+        return errmsg(EMBER_EXIT_UNEXPECTED, err, errlen, "cannot write the GDT");
 
     if (vm->image.kind == ELF_BOOT_EMBER) {
         uint8_t entropy[32] = {0};
@@ -117,12 +106,12 @@ static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err, siz
         int tsc_khz = ioctl(vm->vcpu_fd, KVM_GET_TSC_KHZ, 0);
 
         if (getrandom(entropy, sizeof(entropy), GRND_NONBLOCK) != (ssize_t)sizeof(entropy))
-            return fail(err, errlen, EMBER_EXIT_GENERIC, "getrandom: %s", strerror(errno));
+            return errmsg(EMBER_EXIT_GENERIC, err, errlen, "getrandom: %s", strerror(errno));
         clock_gettime(CLOCK_REALTIME, &now);
         if (!progname) {
             path_copy = strdup(cfg->kernel_path);
             if (!path_copy)
-                return fail(err, errlen, EMBER_EXIT_GENERIC, "out of memory");
+                return errmsg(EMBER_EXIT_GENERIC, err, errlen, "out of memory");
             progname = basename(path_copy);
         }
         struct boot_x86_args args = {
@@ -136,9 +125,9 @@ static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err, siz
         int rc = boot_x86_page_tables(mem) || boot_x86_ember_info(mem, &args);
         free(path_copy);
         if (rc)
-            return fail(err, errlen, EMBER_EXIT_BAD_CONFIG,
-                        "command line too long (at most %u bytes with the program name)",
-                        EMBER_CMDLINE_MAX - 2);
+            return errmsg(EMBER_EXIT_BAD_CONFIG, err, errlen,
+                          "command line too long (at most %u bytes with the program name)",
+                          EMBER_CMDLINE_MAX - 2);
         devices_boot_info(&vm->devices, guest_mem_slice(mem, EMBER_LOW_BOOT_INFO,
                                                         sizeof(struct ember_boot_info)));
         boot_x86_regs_ember(&regs, &sregs, vm->image.entry);
@@ -148,13 +137,14 @@ static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err, siz
                 (int)sizeof(cmdline) ||
             devices_cmdline(&vm->devices, cmdline, sizeof(cmdline)) != 0 ||
             boot_x86_pvh_info(mem, cmdline) != 0)
-            return fail(err, errlen, EMBER_EXIT_BAD_CONFIG,
-                        "command line too long (at most %u bytes)", EMBER_CMDLINE_MAX - 1);
+            return errmsg(EMBER_EXIT_BAD_CONFIG, err, errlen,
+                          "command line too long (at most %u bytes)", EMBER_CMDLINE_MAX - 1);
         boot_x86_regs_pvh(&regs, &sregs, vm->image.entry);
     }
     if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0 ||
         ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
-        return fail(err, errlen, EMBER_EXIT_GENERIC, "setting vCPU registers: %s", strerror(errno));
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "setting vCPU registers: %s",
+                      strerror(errno));
     return 0;
 }
 
@@ -180,16 +170,16 @@ int vm_setup_kvm(struct vm *vm, uint64_t mem_size, int mem_fd, bool irqchip, boo
 
     vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (vm->kvm_fd < 0)
-        return fail(err, errlen, EMBER_EXIT_GENERIC, "/dev/kvm: %s", strerror(errno));
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "/dev/kvm: %s", strerror(errno));
     if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_EXPECTED)
-        return fail(err, errlen, EMBER_EXIT_GENERIC, "/dev/kvm: unsupported KVM API version");
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "/dev/kvm: unsupported KVM API version");
     vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
     if (vm->vm_fd < 0)
-        return fail(err, errlen, EMBER_EXIT_GENERIC, "KVM_CREATE_VM: %s", strerror(errno));
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
     if ((mem_fd < 0 ? guest_mem_map(&vm->mem, mem_size)
                     : guest_mem_map_file(&vm->mem, mem_fd, mem_size)) != 0)
-        return fail(err, errlen, EMBER_EXIT_GENERIC, "guest memory (%llu MiB): %s",
-                    (unsigned long long)(mem_size >> 20), strerror(errno));
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "guest memory (%llu MiB): %s",
+                      (unsigned long long)(mem_size >> 20), strerror(errno));
     /* KVM_MEM_LOG_DIRTY_PAGES: KVM_GET_DIRTY_LOG then says which pages the
      * guest wrote, for Diff snapshots (snapshot_create.c). */
     struct kvm_userspace_memory_region region = {
@@ -202,20 +192,20 @@ int vm_setup_kvm(struct vm *vm, uint64_t mem_size, int mem_fd, bool irqchip, boo
     vm->irqchip = irqchip;
     vm->track_dirty = track_dirty;
     if (track_dirty && guest_mem_track_host_writes(&vm->mem) != 0)
-        return fail(err, errlen, EMBER_EXIT_GENERIC, "out of memory");
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "out of memory");
     if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ||
         ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, VM_TSS_ADDR) < 0 ||
         (irqchip && ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0))
-        return fail(err, errlen, EMBER_EXIT_GENERIC, "setting up the VM: %s", strerror(errno));
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "setting up the VM: %s", strerror(errno));
     vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
     mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (vm->vcpu_fd < 0 || mmap_size <= 0)
-        return fail(err, errlen, EMBER_EXIT_GENERIC, "KVM_CREATE_VCPU: %s", strerror(errno));
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "KVM_CREATE_VCPU: %s", strerror(errno));
     vm->run_size = (size_t)mmap_size;
     vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
     if (vm->run == MAP_FAILED) {
         vm->run = NULL;
-        return fail(err, errlen, EMBER_EXIT_GENERIC, "mapping kvm_run: %s", strerror(errno));
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "mapping kvm_run: %s", strerror(errno));
     }
     return 0;
 }
@@ -237,26 +227,26 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
     char why[256];
 
     if (vm_config_check(cfg, why, sizeof(why)) != 0)
-        return fail(err, errlen, EMBER_EXIT_BAD_CONFIG, "%s", why);
+        return errmsg(EMBER_EXIT_BAD_CONFIG, err, errlen, "%s", why);
     vm = vm_alloc(cfg);
     if (!vm)
-        return fail(err, errlen, EMBER_EXIT_GENERIC, "out of memory");
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "out of memory");
     rc = vm_setup_kvm(vm, (uint64_t)cfg->mem_mib << 20, -1, vm_needs_irqchip(cfg),
                       cfg->track_dirty_pages, err, errlen);
     if (rc != 0)
         goto err;
     if (elf_load_file(cfg->kernel_path, &vm->mem, &vm->image, why, sizeof(why)) != 0) {
-        rc = fail(err, errlen, EMBER_EXIT_BAD_CONFIG, "%s", why);
+        rc = errmsg(EMBER_EXIT_BAD_CONFIG, err, errlen, "%s", why);
         goto err;
     }
     if (devices_create(&vm->devices, cfg, &vm->mem, vm->vm_fd, why, sizeof(why)) != 0) {
-        rc = fail(err, errlen, EMBER_EXIT_BAD_CONFIG, "%s", why);
+        rc = errmsg(EMBER_EXIT_BAD_CONFIG, err, errlen, "%s", why);
         goto err;
     }
     devices_coalesce(&vm->devices, vm->kvm_fd, vm->vm_fd, vm->run);
     cpuid_err = setup_cpuid(vm);
     if (cpuid_err) {
-        rc = fail(err, errlen, EMBER_EXIT_GENERIC, "setting CPUID: %s", strerror(cpuid_err));
+        rc = errmsg(EMBER_EXIT_GENERIC, err, errlen, "setting CPUID: %s", strerror(cpuid_err));
         goto err;
     }
     rc = setup_regs(vm, cfg, err, errlen);

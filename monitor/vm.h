@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vm_config.h"
+#include "monitor/vm_config.h"
 
 struct vm;
 

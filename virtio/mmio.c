@@ -1,6 +1,6 @@
 /* mmio.c: virtio-mmio version 2 register file and status machine
  * (virtio 1.2 §4.2.2, §2.1 status, §3.1 initialisation). */
-#include "mmio.h"
+#include "virtio/mmio.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -17,8 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "guest_mem.h"
-#include "queue.h"
+#include "common/guest_mem.h"
+#include "virtio/queue.h"
 
 #define VIRTIO_MMIO_WINDOW     0x1000u
 #define VIRTIO_MMIO_CONFIG     0x100u

@@ -1,5 +1,5 @@
 /* queue.c: the split virtqueue, checked at every step (see queue.h). */
-#include "queue.h"
+#include "virtio/queue.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -189,6 +189,28 @@ int vq_push(struct vq *vq, const struct guest_mem *mem, uint16_t head, uint32_t 
     memcpy(used + 4 + 8 * (vq->used_idx % vq->size), &e, sizeof(e));
     guest_mem_mark_dirty(mem, vq->used_gpa, used_bytes(vq->size));
     vq->used_idx++;
+    store16_release(used + 2, vq->used_idx);
+    return 0;
+}
+
+int vq_fill(struct vq *vq, const struct guest_mem *mem, uint16_t k, uint16_t head, uint32_t len)
+{
+    uint8_t *used = guest_mem_slice(mem, vq->used_gpa, used_bytes(vq->size));
+    struct vring_used_elem e = {.id = head, .len = len};
+
+    if (!used)
+        return -1;
+    memcpy(used + 4 + 8 * ((uint16_t)(vq->used_idx + k) % vq->size), &e, sizeof(e));
+    return 0;
+}
+
+int vq_publish(struct vq *vq, const struct guest_mem *mem, uint16_t n)
+{
+    uint8_t *used = guest_mem_slice(mem, vq->used_gpa, used_bytes(vq->size));
+
+    if (!used)
+        return -1;
+    vq->used_idx = (uint16_t)(vq->used_idx + n);
     store16_release(used + 2, vq->used_idx);
     return 0;
 }

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "guest_mem.h"
+#include "common/guest_mem.h"
 
 #define VQ_SIZE_MAX 256u
 /* Buffers per chain, indirect ones included. */
@@ -65,6 +65,12 @@ enum vq_result vq_pop(struct vq *vq, const struct guest_mem *mem, struct vq_chai
                       size_t whylen);
 /* Returns a chain to the driver with len bytes written into it. */
 int vq_push(struct vq *vq, const struct guest_mem *mem, uint16_t head, uint32_t len);
+/* Several chains returned at once (virtio-net's merged receive buffers):
+ * vq_fill() writes the k-th used element after the used index without
+ * publishing it; vq_publish() then moves the index past n of them with one
+ * release store, so the driver never sees part of the set. */
+int vq_fill(struct vq *vq, const struct guest_mem *mem, uint16_t k, uint16_t head, uint32_t len);
+int vq_publish(struct vq *vq, const struct guest_mem *mem, uint16_t n);
 /* Whether the driver wants an interrupt for what was pushed since the last
  * one (virtio 1.2 §2.7.10: flags or used_event). Updates the bookkeeping. */
 bool vq_should_interrupt(struct vq *vq, const struct guest_mem *mem);

@@ -1,5 +1,5 @@
 /* rate_limiter.c: token buckets with Firecracker's semantics (see .h). */
-#include "rate_limiter.h"
+#include "virtio/rate_limiter.h"
 
 #include <string.h>
 

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "boot_elf.h"
+#include "monitor/boot_elf.h"
 
 #define RAM (4u << 20)
 

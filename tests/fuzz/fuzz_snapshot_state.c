@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "snapshot_state.h"
+#include "monitor/snapshot_state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

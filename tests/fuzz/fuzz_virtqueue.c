@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "queue.h"
+#include "virtio/queue.h"
 
 #define RAM (64u * 1024u)
 

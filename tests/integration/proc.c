@@ -1,5 +1,5 @@
 /* proc.c: run a command with its output captured (see proc.h). */
-#include "proc.h"
+#include "tests/integration/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proc.h"
+#include "tests/integration/proc.h"
 
 #define CAP_S 60
 

@@ -26,12 +26,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "invoke.h"
-#include "proc.h"
+#include "cmd/invoke.h"
+#include "tests/integration/proc.h"
 
 #define CAP_S     120
 #define TIMEOUT   30000 /* ms, per invocation: far above any normal one */
-#define MAX_CONNS 1023u /* the device's default connection limit (virtio/vsock.h) */
+#define MAX_CONNS 1023u /* the device's default connection limit (virtio/vsock_device.h) */
 
 extern char **environ;
 

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "invoke.h"
+#include "cmd/invoke.h"
 #include "proc.h"
 
 #define CAP_S   120

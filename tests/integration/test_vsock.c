@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "invoke.h"
-#include "proc.h"
+#include "cmd/invoke.h"
+#include "tests/integration/proc.h"
 
 #define CAP_S 120
 

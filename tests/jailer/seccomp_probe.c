@@ -21,7 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "seccomp_filter.h"
+#include "monitor/seccomp_filter.h"
 
 static int role_of(const char *s)
 {

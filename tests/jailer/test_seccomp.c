@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proc.h"
+#include "tests/integration/proc.h"
 
 #define CAP_S 60
 

@@ -4,8 +4,9 @@
 #include <elf.h>
 #include <string.h>
 
-#include "boot_elf.h"
-#include "ember/abi.h"
+#include <ember/abi.h>
+
+#include "monitor/boot_elf.h"
 
 #define FILE_SIZE 0x3000u
 #define MEM_SIZE  (16u << 20)

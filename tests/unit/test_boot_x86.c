@@ -2,8 +2,9 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "boot_x86.h"
-#include "ember/abi.h"
+#include <ember/abi.h>
+
+#include "monitor/boot_x86.h"
 
 static struct guest_mem mem;
 

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
-#include "cli.h"
+#include "cmd/cli.h"
 
 static void quoted(const char *want, int argc, char **argv)
 {

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 
-#include "guest_mem.h"
+#include "common/guest_mem.h"
 
 static struct guest_mem mem;
 

@@ -1,7 +1,7 @@
 /* test_rate_limiter.c: token buckets with Firecracker's semantics. */
 #include <criterion/criterion.h>
 
-#include "rate_limiter.h"
+#include "virtio/rate_limiter.h"
 
 #define MS 1000000ull
 

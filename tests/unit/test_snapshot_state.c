@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "snapshot_state.h"
+#include "monitor/snapshot_state.h"
 
 static struct snapshot_state st, back;
 static char why[512];

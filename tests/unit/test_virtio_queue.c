@@ -5,7 +5,7 @@
 
 #include <linux/virtio_ring.h>
 
-#include "queue.h"
+#include "virtio/queue.h"
 
 #define MEM   (1u << 20)
 #define QSZ   8u

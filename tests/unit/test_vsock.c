@@ -18,7 +18,7 @@
 #include <linux/virtio_ring.h>
 #include <linux/virtio_vsock.h>
 
-#include "vsock.h"
+#include "virtio/vsock_device.h"
 
 /* Register offsets (virtio 1.2 §4.2.2); mmio.h has the config offset. */
 #include <linux/virtio_mmio.h>

@@ -12,9 +12,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "api_http.h"
-#include "api_log.h"
-#include "api_router.h"
+#include "api-socket/api_http.h"
+#include "api-socket/api_log.h"
+#include "api-socket/api_router.h"
 
 static int ok_start(void *ctx, const struct api_resources *res, struct api_err *e)
 {

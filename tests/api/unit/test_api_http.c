@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_http.h"
-#include "api_log.h"
-#include "api_metrics.h"
-#include "api_router.h"
+#include "api-socket/api_http.h"
+#include "api-socket/api_log.h"
+#include "api-socket/api_metrics.h"
+#include "api-socket/api_router.h"
 
 static int start_rc, pause_rc, starts, pauses;
 

@@ -1,0 +1,573 @@
+/* sys_dispatch.c: the Linux system calls an SDK guest can make.
+ *
+ * musl issues `syscall`; ember_syscall_entry (cpu_entry.S) saves the
+ * registers and calls ember_syscall(), which answers from inside the guest
+ * wherever it can: most calls cost no VM exit at all. The exceptions are the
+ * console (one `outl` per write/writev), sleeping (one `outl`) and exit.
+ *
+ * This runs at CPL0 on hardware and at CPL3 on kvm_pvm (where `syscall` does
+ * not raise the privilege level): nothing here may depend on which. Port I/O
+ * works in both because the application runs with IOPL = 3; the FS base is
+ * written with wrfsbase (CR4.FSGSBASE), with wrmsr at CPL0, or through the
+ * ember_wrmsr_trap `ud2` when at CPL3 without FSGSBASE.
+ *
+ * Pointers from the application are identity-mapped guest addresses; they
+ * are range-checked against RAM so that a bad one gets EFAULT instead of a
+ * page fault. The list of calls and their behaviour is in README.md.
+ *
+ * ember_syscall() answers the calls that are frequent or on the start-up
+ * path with a small switch (no jump table); everything else is in
+ * sys_other(), marked cold, so that the code and the jump table of the big
+ * switch stay out of the pages that every boot touches (on kvm_pvm each
+ * first touch of a page costs ~22 us; see ember.ld).
+ * clock_gettime (and so time() and gettimeofday()) normally never gets here:
+ * musl calls the SDK's vDSO function directly (sys_vdso.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysinfo.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+#include "posix/sys_fd.h"
+#include "posix/sys_socket.h"
+#include "sdk.h"
+
+#define ARCH_SET_GS   0x1001
+#define ARCH_SET_FS   0x1002
+#define ARCH_GET_FS   0x1003
+#define ARCH_GET_GS   0x1004
+#define MSR_FS_BASE   0xc0000100u
+#define MSR_GS_BASE   0xc0000101u
+#define IOV_MAX_LINUX 1024
+#define NSEC_PER_SEC  1000000000ull
+
+_Static_assert(sizeof(struct iovec) == sizeof(struct ember_iovec), "iovec layout");
+
+uint64_t ember_fs_base; /* also written by __set_thread_area (cpu_entry.S) */
+static uint64_t gs_base;
+
+static long sys_writev(int fd, const struct iovec *iov, long iovcnt)
+{
+    if (fd >= FD_FIRST)
+        return fd_sys_writev(fd, iov, iovcnt);
+    if (fd != 1 && fd != 2)
+        return -EBADF;
+    if (iovcnt < 0 || iovcnt > IOV_MAX_LINUX)
+        return -EINVAL;
+    if (!user_range_ok((uintptr_t)iov, (size_t)iovcnt * sizeof(*iov)))
+        return -EFAULT;
+    uint64_t total = 0;
+    for (long i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len == 0)
+            continue;
+        if (!user_range_ok((uintptr_t)iov[i].iov_base, iov[i].iov_len))
+            return -EFAULT;
+        total += iov[i].iov_len;
+        if (total > (uint64_t)0x7fffffff)
+            return -EINVAL;
+    }
+    /* struct iovec and struct ember_iovec have the same layout, and the
+     * addresses are guest-physical: the array goes to the monitor as is. */
+    ember_console_writev((const struct ember_iovec *)iov, (uint32_t)iovcnt);
+    return (long)total;
+}
+
+static long sys_write(int fd, const void *buf, size_t len)
+{
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    return sys_writev(fd, &iov, 1);
+}
+
+static void write_base(uint32_t msr, uint64_t v)
+{
+    if (ember_cr4_fsgsbase) {
+        if (msr == MSR_FS_BASE)
+            __asm__ volatile("wrfsbase %0" : : "r"(v) : "memory");
+        else
+            __asm__ volatile("wrgsbase %0" : : "r"(v) : "memory");
+    } else if (cpu_cpl() == 0) {
+        __asm__ volatile("wrmsr"
+                         :
+                         : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
+                         : "memory");
+    } else {
+        ember_wrmsr_trap(msr, v);
+    }
+}
+
+static long sys_arch_prctl(int code, uint64_t addr)
+{
+    switch (code) {
+    case ARCH_SET_FS:
+    case ARCH_SET_GS:
+        if ((uint64_t)((int64_t)(addr << 16) >> 16) != addr)
+            return -EPERM; /* not canonical */
+        write_base(code == ARCH_SET_FS ? MSR_FS_BASE : MSR_GS_BASE, addr);
+        if (code == ARCH_SET_FS)
+            ember_fs_base = addr;
+        else
+            gs_base = addr;
+        return 0;
+    case ARCH_GET_FS:
+    case ARCH_GET_GS:
+        if (!user_range_ok(addr, sizeof(uint64_t)))
+            return -EFAULT;
+        *(uint64_t *)addr = code == ARCH_GET_FS ? ember_fs_base : gs_base;
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}
+
+static long sys_clock_gettime(clockid_t id, struct timespec *ts)
+{
+    if (!user_range_ok((uintptr_t)ts, sizeof(*ts)))
+        return -EFAULT;
+    return ember_vdso_clock_gettime((int)id, ts);
+}
+
+static long sys_clock_getres(clockid_t id, struct timespec *ts)
+{
+    uint64_t ns;
+    int r = ember_clock_ns((int)id, &ns);
+    if (r)
+        return r;
+    if (ts) {
+        if (!user_range_ok((uintptr_t)ts, sizeof(*ts)))
+            return -EFAULT;
+        ts->tv_sec = 0;
+        ts->tv_nsec = 1;
+    }
+    return 0;
+}
+
+static long sys_gettimeofday(struct timeval *tv, struct timezone *tz)
+{
+    uint64_t ns = ember_realtime_ns();
+    if (tv) {
+        if (!user_range_ok((uintptr_t)tv, sizeof(*tv)))
+            return -EFAULT;
+        tv->tv_sec = (time_t)(ns / NSEC_PER_SEC);
+        tv->tv_usec = (suseconds_t)(ns % NSEC_PER_SEC / 1000);
+    }
+    if (tz) {
+        if (!user_range_ok((uintptr_t)tz, sizeof(*tz)))
+            return -EFAULT;
+        tz->tz_minuteswest = 0;
+        tz->tz_dsttime = 0;
+    }
+    return 0;
+}
+
+static long sys_time(time_t *t)
+{
+    time_t now = (time_t)(ember_realtime_ns() / NSEC_PER_SEC);
+    if (t) {
+        if (!user_range_ok((uintptr_t)t, sizeof(*t)))
+            return -EFAULT;
+        *t = now;
+    }
+    return now;
+}
+
+static long sys_clock_nanosleep(clockid_t id, int flags, const struct timespec *req,
+                                struct timespec *rem)
+{
+    uint64_t now;
+    int r = ember_clock_ns((int)id, &now);
+    if (r)
+        return r;
+    if (!user_range_ok((uintptr_t)req, sizeof(*req)))
+        return -EFAULT;
+    struct timespec t = *req;
+    if (t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= (long)NSEC_PER_SEC)
+        return -EINVAL;
+    uint64_t ns = (uint64_t)t.tv_sec > UINT64_MAX / NSEC_PER_SEC - 1
+                      ? UINT64_MAX
+                      : (uint64_t)t.tv_sec * NSEC_PER_SEC + (uint64_t)t.tv_nsec;
+    if (flags & TIMER_ABSTIME)
+        ns = ns > now ? ns - now : 0;
+    ember_sleep_ns(ns);
+    if (rem && !(flags & TIMER_ABSTIME) && user_range_ok((uintptr_t)rem, sizeof(*rem))) {
+        rem->tv_sec = 0;
+        rem->tv_nsec = 0;
+    }
+    return 0;
+}
+
+static long sys_getrandom(void *buf, size_t len)
+{
+    if (len > 0x1ffffff)
+        len = 0x1ffffff; /* Linux's per-call cap */
+    if (len && !user_range_ok((uintptr_t)buf, len))
+        return -EFAULT;
+    ember_random_fill(buf, len);
+    return (long)len;
+}
+
+static long zero_out(uintptr_t p, size_t n)
+{
+    if (p == 0)
+        return 0;
+    if (!user_range_ok(p, n))
+        return -EFAULT;
+    sdk_memset((void *)p, 0, n);
+    return 0;
+}
+
+static const char *const signames[32] = {
+    "0",         "SIGHUP",  "SIGINT",    "SIGQUIT", "SIGILL",   "SIGTRAP", "SIGABRT", "SIGBUS",
+    "SIGFPE",    "SIGKILL", "SIGUSR1",   "SIGSEGV", "SIGUSR2",  "SIGPIPE", "SIGALRM", "SIGTERM",
+    "SIGSTKFLT", "SIGCHLD", "SIGCONT",   "SIGSTOP", "SIGTSTP",  "SIGTTIN", "SIGTTOU", "SIGURG",
+    "SIGXCPU",   "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO",   "SIGPWR",  "SIGSYS",
+};
+
+static char *put_str(char *p, const char *s)
+{
+    while (*s)
+        *p++ = *s++;
+    return p;
+}
+
+static char *put_dec(char *p, unsigned v)
+{
+    char tmp[10];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* A signal sent to ourselves. Handlers are never run (rt_sigaction is
+ * accepted and ignored), so a signal whose default action ends a process
+ * ends the guest with 128 + N, as a shell reports a killed child. */
+static long sys_kill_self(long sig)
+{
+    if (sig == 0)
+        return 0;
+    if (sig < 0 || sig > 64)
+        return -EINVAL;
+    switch (sig) {
+    case SIGCHLD: /* default action: ignore */
+    case SIGCONT:
+    case SIGURG:
+    case SIGWINCH:
+    case SIGSTOP: /* stopping has no meaning without a parent */
+    case SIGTSTP:
+    case SIGTTIN:
+    case SIGTTOU:
+        return 0;
+    default:
+        break;
+    }
+    char line[80];
+    char *p = put_str(line, "ember: guest killed by signal ");
+    p = put_dec(p, (unsigned)sig);
+    p = put_str(p, " (");
+    if (sig < 32) {
+        p = put_str(p, signames[sig]);
+    } else {
+        p = put_str(p, "SIGRT");
+        p = put_dec(p, (unsigned)sig);
+    }
+    p = put_str(p, ")\n");
+    struct ember_iovec iov = {.base = line, .len = (uint64_t)(p - line)};
+    ember_console_writev(&iov, 1);
+    ember_exit(128 + (int)sig);
+}
+
+static long sys_ioctl(int fd, unsigned long req, uintptr_t arg)
+{
+    if (fd >= FD_FIRST)
+        return fd_sys_ioctl(fd, req, arg);
+    if (fd < 0 || fd > 2)
+        return -EBADF;
+    if (req != TIOCGWINSZ)
+        return -ENOTTY;
+    if (!user_range_ok(arg, sizeof(struct winsize)))
+        return -EFAULT;
+    /* The console is a terminal: musl then line-buffers stdout, as on Linux
+     * when a program writes to a terminal. */
+    struct winsize *ws = (struct winsize *)arg;
+    ws->ws_row = 24;
+    ws->ws_col = 80;
+    ws->ws_xpixel = 0;
+    ws->ws_ypixel = 0;
+    return 0;
+}
+
+static long sys_fstat(int fd, struct stat *st)
+{
+    if (fd >= FD_FIRST)
+        return fd_sys_fstat(fd, st);
+    if (fd < 0 || fd > 2)
+        return -EBADF;
+    if (!user_range_ok((uintptr_t)st, sizeof(*st)))
+        return -EFAULT;
+    sdk_memset(st, 0, sizeof(*st));
+    st->st_mode = S_IFCHR | 0620;
+    st->st_nlink = 1;
+    st->st_rdev = (5u << 8) | 1u; /* like /dev/console */
+    st->st_blksize = 1024;
+    return 0;
+}
+
+static long sys_uname(struct utsname *u)
+{
+    static const struct utsname me = {
+        .sysname = "ember",
+        .nodename = "ember",
+        .release = "0.1.0",
+        .version = "ember guest SDK",
+        .machine = "x86_64",
+        .domainname = "(none)",
+    };
+    if (!user_range_ok((uintptr_t)u, sizeof(*u)))
+        return -EFAULT;
+    sdk_memcpy(u, &me, sizeof(me));
+    return 0;
+}
+
+static long sys_sysinfo(struct sysinfo *si)
+{
+    if (!user_range_ok((uintptr_t)si, sizeof(*si)))
+        return -EFAULT;
+    sdk_memset(si, 0, sizeof(*si));
+    si->uptime = (long)(ember_monotonic_ns() / NSEC_PER_SEC);
+    si->totalram = ember_bi.mem_size;
+    si->freeram = ember_heap_free();
+    si->procs = 1;
+    si->mem_unit = 1;
+    return 0;
+}
+
+static long sys_sched_getaffinity(size_t size, void *mask)
+{
+    if (size < sizeof(uint64_t))
+        return -EINVAL;
+    if (!user_range_ok((uintptr_t)mask, sizeof(uint64_t)))
+        return -EFAULT;
+    *(uint64_t *)mask = 1; /* one vCPU */
+    return sizeof(uint64_t);
+}
+
+static long sys_getcwd(char *buf, size_t size)
+{
+    if (size < 2)
+        return -ERANGE;
+    if (!user_range_ok((uintptr_t)buf, 2))
+        return -EFAULT;
+    buf[0] = '/';
+    buf[1] = '\0';
+    return 2;
+}
+
+static long sys_fcntl_console(int cmd)
+{
+    switch (cmd) {
+    case F_GETFD:
+    case F_SETFD:
+    case F_SETFL:
+        return 0;
+    case F_GETFL:
+        return O_RDWR;
+    default:
+        return -EINVAL;
+    }
+}
+
+static long sys_ppoll(struct pollfd *fds, unsigned long n, const struct timespec *ts)
+{
+    uint64_t ns = UINT64_MAX;
+    if (ts) {
+        if (!user_range_ok((uintptr_t)ts, sizeof(*ts)))
+            return -EFAULT;
+        struct timespec t = *ts;
+        if (t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= (long)NSEC_PER_SEC)
+            return -EINVAL;
+        ns = (uint64_t)t.tv_sec > UINT64_MAX / NSEC_PER_SEC - 1
+                 ? UINT64_MAX
+                 : (uint64_t)t.tv_sec * NSEC_PER_SEC + (uint64_t)t.tv_nsec;
+    }
+    return fd_sys_poll(fds, n, ns); /* the signal mask is ignored: no signals */
+}
+
+static COLD long sys_other(struct ember_syscall_frame *f)
+{
+    uint64_t a0 = f->rdi, a1 = f->rsi, a2 = f->rdx, a3 = f->r10, a4 = f->r8, a5 = f->r9;
+
+    switch (f->nr) {
+    case SYS_read:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_read((int)a0, (void *)a1, a2);
+        return (int)a0 == 0 ? 0 : -EBADF; /* stdin is at end of file */
+    case SYS_readv:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_readv((int)a0, (const struct iovec *)a1, (long)a2);
+        return (int)a0 == 0 ? 0 : -EBADF;
+    case SYS_pread64:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_pread((int)a0, (void *)a1, a2, (int64_t)a3);
+        return (int)a0 >= 0 && (int)a0 <= 2 ? -ESPIPE : -EBADF;
+    case SYS_pwrite64:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_pwrite((int)a0, (const void *)a1, a2, (int64_t)a3);
+        return (int)a0 >= 0 && (int)a0 <= 2 ? -ESPIPE : -EBADF;
+    case SYS_lseek:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_lseek((int)a0, (int64_t)a1, (int)a2);
+        return (int)a0 >= 0 && (int)a0 <= 2 ? -ESPIPE : -EBADF;
+    case SYS_close:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_close((int)a0);
+        return (int)a0 >= 0 && (int)a0 <= 2 ? 0 : -EBADF;
+    case SYS_fsync:
+    case SYS_fdatasync:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_fsync((int)a0, f->nr == SYS_fdatasync);
+        return (int)a0 >= 0 && (int)a0 <= 2 ? -EINVAL : -EBADF;
+    case SYS_fcntl:
+        if ((int)a0 >= FD_FIRST)
+            return fd_sys_fcntl((int)a0, (int)a1, a2);
+        return (int)a0 >= 0 && (int)a0 <= 2 ? sys_fcntl_console((int)a1) : -EBADF;
+    case SYS_poll:
+        return fd_sys_poll((struct pollfd *)a0, a1,
+                           (int)a2 < 0 ? UINT64_MAX : (uint64_t)(int)a2 * 1000000u);
+    case SYS_ppoll:
+        return sys_ppoll((struct pollfd *)a0, a1, (const struct timespec *)a2);
+    case SYS_ioctl:
+        return sys_ioctl((int)a0, a1, a2);
+    case SYS_fstat:
+        return sys_fstat((int)a0, (struct stat *)a1);
+    case SYS_newfstatat:
+        if (!(a3 & AT_EMPTY_PATH) || !user_range_ok(a1, 1) || *(const char *)a1)
+            return -ENOENT;
+        return sys_fstat((int)a0, (struct stat *)a2);
+    case SYS_open:
+        return fd_sys_openat(AT_FDCWD, (const char *)a0, (int)a1, (int)a2);
+    case SYS_openat:
+        return fd_sys_openat((int)a0, (const char *)a1, (int)a2, (int)a3);
+
+    case SYS_socket:
+    case SYS_socketpair:
+    case SYS_bind:
+    case SYS_connect:
+    case SYS_listen:
+    case SYS_accept:
+    case SYS_accept4:
+    case SYS_sendto:
+    case SYS_recvfrom:
+    case SYS_sendmsg:
+    case SYS_recvmsg:
+    case SYS_shutdown:
+    case SYS_getsockname:
+    case SYS_getpeername:
+    case SYS_setsockopt:
+    case SYS_getsockopt:
+        return ember_sys_socketcall(f); /* sys_socket.c: AF_VSOCK */
+
+    case SYS_mremap:
+        return -ENOMEM; /* musl's realloc then copies */
+    case SYS_madvise:
+    case SYS_mprotect:
+        return 0;
+
+    case SYS_clock_gettime:
+        return sys_clock_gettime((clockid_t)a0, (struct timespec *)a1);
+    case SYS_clock_getres:
+        return sys_clock_getres((clockid_t)a0, (struct timespec *)a1);
+    case SYS_gettimeofday:
+        return sys_gettimeofday((struct timeval *)a0, (struct timezone *)a1);
+    case SYS_time:
+        return sys_time((time_t *)a0);
+    case SYS_nanosleep:
+        return sys_clock_nanosleep(CLOCK_MONOTONIC, 0, (const struct timespec *)a0,
+                                   (struct timespec *)a1);
+    case SYS_clock_nanosleep:
+        return sys_clock_nanosleep((clockid_t)a0, (int)a1, (const struct timespec *)a2,
+                                   (struct timespec *)a3);
+    case SYS_sched_yield:
+        return 0;
+
+    case SYS_getrandom:
+        return sys_getrandom((void *)a0, a1);
+
+    case SYS_arch_prctl:
+        return sys_arch_prctl((int)a0, a1);
+    case SYS_gettid:
+    case SYS_getpid:
+        return 1;
+    case SYS_getppid:
+        return 0;
+    case SYS_getuid:
+    case SYS_geteuid:
+    case SYS_getgid:
+    case SYS_getegid:
+        return 0;
+
+    case SYS_rt_sigaction:
+        return zero_out(a2, a3 ? 32 : 0); /* old action: SIG_DFL */
+    case SYS_rt_sigprocmask:
+        return zero_out(a2, a3 <= 128 ? a3 : 128); /* old mask: empty */
+    case SYS_sigaltstack:
+        return 0;
+    case SYS_kill:
+        return (long)a0 == 1 || (long)a0 == 0 || (long)a0 == -1 ? sys_kill_self((long)a1) : -ESRCH;
+    case SYS_tkill:
+        return (long)a0 == 1 ? sys_kill_self((long)a1) : -ESRCH;
+    case SYS_tgkill:
+        return (long)a0 == 1 && (long)a1 == 1 ? sys_kill_self((long)a2) : -ESRCH;
+
+    case SYS_uname:
+        return sys_uname((struct utsname *)a0);
+    case SYS_sysinfo:
+        return sys_sysinfo((struct sysinfo *)a0);
+    case SYS_sched_getaffinity:
+        return sys_sched_getaffinity(a1, (void *)a2);
+    case SYS_getcwd:
+        return sys_getcwd((char *)a0, a1);
+
+    default:
+        (void)a4;
+        (void)a5;
+        return -ENOSYS;
+    }
+}
+
+/* The calls on the start-up path and the frequent ones; a sparse switch,
+ * which GCC compiles to a few compares. */
+long ember_syscall(struct ember_syscall_frame *f)
+{
+    switch (f->nr) {
+    case SYS_write:
+        return sys_write((int)f->rdi, (const void *)f->rsi, f->rdx);
+    case SYS_writev:
+        return sys_writev((int)f->rdi, (const struct iovec *)f->rsi, (long)f->rdx);
+    case SYS_brk:
+        return ember_sys_brk(f->rdi);
+    case SYS_mmap:
+        return ember_sys_mmap(f->rdi, f->rsi, (int)f->rdx, (int)f->r10, (int)f->r8, (long)f->r9);
+    case SYS_munmap:
+        return ember_sys_munmap(f->rdi, f->rsi);
+    case SYS_set_tid_address: /* musl's start-up (__init_tp) */
+        return 1;
+    case SYS_exit:
+    case SYS_exit_group:
+        ember_exit((int)f->rdi);
+    default:
+        return sys_other(f);
+    }
+}

@@ -1,0 +1,377 @@
+/* sys_fd.c: the file-descriptor table and the fd system calls above the
+ * console.
+ *
+ * sys_dispatch.c answers fds 0-2 (the console) itself and hands every
+ * other fd here. An fd is an ops table plus a driver's private pointer
+ * (sys_fd.h); the calls below check the arguments a Linux kernel checks
+ * (EBADF, EFAULT, EINVAL), then call the op, or answer what Linux answers
+ * for a file that cannot do it when the op is NULL (ESPIPE for pread on a
+ * socket, ENOTTY for an unknown ioctl, ...).
+ *
+ * The table is allocated on the first open (a guest that opens nothing
+ * touches no page for it) and holds FD_MAX entries. This runs in the
+ * system-call path: at CPL0 on hardware, at CPL3 on kvm_pvm, on the small
+ * system-call stack (cpu_defs.h), so frames stay small.
+ *
+ * poll/ppoll test every fd's poll_ready() and, if nothing is ready, wait
+ * with ember_wait() (cpu_irq.c): spin, then hlt until an interrupt, test
+ * again, until the timeout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "arch/cpu_irq.h"
+#include "posix/sys_fd.h"
+#include "sdk.h"
+
+#define IOV_MAX_LINUX  1024
+#define PATH_MAX_LINUX 4096
+#define RW_MAX         0x7ffff000l /* Linux's cap on one transfer */
+
+static struct fd_entry *table; /* FD_MAX entries, NULL until the first open */
+
+long blk_posix_open(const char *rest, int flags, int mode); /* blk_posix.c */
+
+static const struct fd_path_provider providers[] = {
+    {"/dev/vd", blk_posix_open},
+};
+
+int fd_alloc(const struct fd_ops *ops, void *priv)
+{
+    if (!table) {
+        long p = ember_sys_mmap(0, ALIGN_UP(FD_MAX * sizeof(*table), PAGE_SIZE),
+                                PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p < 0)
+            return -ENOMEM;
+        table = (struct fd_entry *)p;
+    }
+    for (int fd = FD_FIRST; fd < FD_MAX; fd++) {
+        if (!table[fd].ops) {
+            table[fd] = (struct fd_entry){.ops = ops, .priv = priv};
+            return fd;
+        }
+    }
+    return -EMFILE;
+}
+
+struct fd_entry *fd_get(int fd)
+{
+    if (!table || fd < FD_FIRST || fd >= FD_MAX || !table[fd].ops)
+        return NULL;
+    return &table[fd];
+}
+
+void fd_free(int fd)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (f)
+        *f = (struct fd_entry){0};
+}
+
+static int readable(const struct fd_entry *f)
+{
+    return (f->flags & O_ACCMODE) != O_WRONLY;
+}
+
+static int writable(const struct fd_entry *f)
+{
+    return (f->flags & O_ACCMODE) != O_RDONLY;
+}
+
+static int buf_ok(const void *p, size_t len)
+{
+    return len == 0 || user_range_ok((uintptr_t)p, len);
+}
+
+long fd_sys_read(int fd, void *buf, size_t len)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (!f || !readable(f))
+        return -EBADF;
+    if (!buf_ok(buf, len))
+        return -EFAULT;
+    if (len > RW_MAX)
+        len = RW_MAX;
+    return f->ops->read ? f->ops->read(f, buf, len) : -EINVAL;
+}
+
+long fd_sys_write(int fd, const void *buf, size_t len)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (!f || !writable(f))
+        return -EBADF;
+    if (!buf_ok(buf, len))
+        return -EFAULT;
+    if (len > RW_MAX)
+        len = RW_MAX;
+    return f->ops->write ? f->ops->write(f, buf, len) : -EINVAL;
+}
+
+static long iov_check(const struct iovec *iov, long cnt)
+{
+    if (cnt < 0 || cnt > IOV_MAX_LINUX)
+        return -EINVAL;
+    if (!buf_ok(iov, (size_t)cnt * sizeof(*iov)))
+        return -EFAULT;
+    uint64_t total = 0;
+    for (long i = 0; i < cnt; i++) {
+        if (!buf_ok(iov[i].iov_base, iov[i].iov_len))
+            return -EFAULT;
+        total += iov[i].iov_len;
+        if (total > (uint64_t)RW_MAX)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+long fd_sys_readv(int fd, const struct iovec *iov, long cnt)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (!f || !readable(f))
+        return -EBADF;
+    long r = iov_check(iov, cnt);
+    if (r)
+        return r;
+    if (f->ops->readv)
+        return f->ops->readv(f, iov, (int)cnt);
+    if (!f->ops->read)
+        return -EINVAL;
+    long done = 0;
+    for (long i = 0; i < cnt; i++) {
+        if (iov[i].iov_len == 0)
+            continue;
+        r = f->ops->read(f, iov[i].iov_base, iov[i].iov_len);
+        if (r < 0)
+            return done ? done : r;
+        done += r;
+        if ((size_t)r < iov[i].iov_len)
+            break;
+    }
+    return done;
+}
+
+long fd_sys_writev(int fd, const struct iovec *iov, long cnt)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (!f || !writable(f))
+        return -EBADF;
+    long r = iov_check(iov, cnt);
+    if (r)
+        return r;
+    if (f->ops->writev)
+        return f->ops->writev(f, iov, (int)cnt);
+    if (!f->ops->write)
+        return -EINVAL;
+    long done = 0;
+    for (long i = 0; i < cnt; i++) {
+        if (iov[i].iov_len == 0)
+            continue;
+        r = f->ops->write(f, iov[i].iov_base, iov[i].iov_len);
+        if (r < 0)
+            return done ? done : r;
+        done += r;
+        if ((size_t)r < iov[i].iov_len)
+            break;
+    }
+    return done;
+}
+
+long fd_sys_pread(int fd, void *buf, size_t len, int64_t off)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (!f || !readable(f))
+        return -EBADF;
+    if (!f->ops->pread)
+        return -ESPIPE;
+    if (off < 0)
+        return -EINVAL;
+    if (!buf_ok(buf, len))
+        return -EFAULT;
+    if (len > RW_MAX)
+        len = RW_MAX;
+    return f->ops->pread(f, buf, len, off);
+}
+
+long fd_sys_pwrite(int fd, const void *buf, size_t len, int64_t off)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (!f || !writable(f))
+        return -EBADF;
+    if (!f->ops->pwrite)
+        return -ESPIPE;
+    if (off < 0)
+        return -EINVAL;
+    if (!buf_ok(buf, len))
+        return -EFAULT;
+    if (len > RW_MAX)
+        len = RW_MAX;
+    return f->ops->pwrite(f, buf, len, off);
+}
+
+long fd_sys_lseek(int fd, int64_t off, int whence)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (!f)
+        return -EBADF;
+    return f->ops->lseek ? f->ops->lseek(f, off, whence) : -ESPIPE;
+}
+
+long fd_sys_fstat(int fd, struct stat *st)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (!f)
+        return -EBADF;
+    if (!user_range_ok((uintptr_t)st, sizeof(*st)))
+        return -EFAULT;
+    sdk_memset(st, 0, sizeof(*st));
+    st->st_nlink = 1;
+    st->st_blksize = PAGE_SIZE;
+    return f->ops->fstat ? f->ops->fstat(f, st) : 0;
+}
+
+long fd_sys_ioctl(int fd, unsigned long req, uintptr_t arg)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (!f)
+        return -EBADF;
+    /* Linux takes the request as an unsigned int; musl passes an int,
+     * which arrives sign-extended (BLKGETSIZE64 has bit 31 set). */
+    req = (unsigned int)req;
+    return f->ops->ioctl ? f->ops->ioctl(f, req, arg) : -ENOTTY;
+}
+
+long fd_sys_fsync(int fd, int datasync)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (!f)
+        return -EBADF;
+    return f->ops->fsync ? f->ops->fsync(f, datasync) : -EINVAL;
+}
+
+long fd_sys_close(int fd)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (!f)
+        return -EBADF;
+    long r = f->ops->close ? f->ops->close(f) : 0;
+    fd_free(fd); /* as Linux: the fd is gone even if close reports an error */
+    return r;
+}
+
+long fd_sys_fcntl(int fd, int cmd, unsigned long arg)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (!f)
+        return -EBADF;
+    switch (cmd) {
+    case F_GETFD:
+        return f->fdflags;
+    case F_SETFD:
+        f->fdflags = (int)(arg & FD_CLOEXEC);
+        return 0;
+    case F_GETFL:
+        return f->flags;
+    case F_SETFL: /* Linux changes only these */
+        f->flags = (f->flags & ~(O_APPEND | O_NONBLOCK)) | (int)(arg & (O_APPEND | O_NONBLOCK));
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}
+
+long fd_sys_openat(int dirfd, const char *path, int flags, int mode)
+{
+    (void)dirfd; /* the only directory is "/", which is also the cwd */
+    if (!user_range_ok((uintptr_t)path, 1))
+        return -EFAULT;
+    size_t max = ember_ram_top - (uintptr_t)path;
+    size_t len = sdk_strnlen(path, max < PATH_MAX_LINUX ? max : PATH_MAX_LINUX);
+    if (len == 0)
+        return -ENOENT;
+    if (len >= PATH_MAX_LINUX)
+        return -ENAMETOOLONG;
+    for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++) {
+        const char *pre = providers[i].prefix;
+        if (!pre)
+            continue;
+        if (path[0] != '/' && pre[0] == '/')
+            pre++; /* relative to "/" */
+        size_t k = 0;
+        while (pre[k] && path[k] == pre[k])
+            k++;
+        if (!pre[k])
+            return providers[i].open(path + k, flags, mode);
+    }
+    return -ENOENT;
+}
+
+struct poll_ctx {
+    struct pollfd *fds;
+    unsigned long n;
+    long ready;
+    bool armed;
+};
+
+static bool poll_scan(void *arg)
+{
+    struct poll_ctx *c = arg;
+    long ready = 0;
+    for (unsigned long i = 0; i < c->n; i++) {
+        struct pollfd *p = &c->fds[i];
+        short ev = 0;
+        if (p->fd < 0) {
+            p->revents = 0;
+            continue;
+        }
+        if (p->fd <= 2) {
+            ev = p->fd == 0 ? POLLIN : POLLOUT;
+        } else {
+            struct fd_entry *f = fd_get(p->fd);
+            if (!f)
+                ev = POLLNVAL;
+            else
+                ev = (short)(f->ops->poll_ready ? f->ops->poll_ready(f) : POLLIN | POLLOUT);
+        }
+        p->revents = (short)(ev & (p->events | POLLHUP | POLLERR | POLLNVAL));
+        if (p->revents)
+            ready++;
+    }
+    c->ready = ready;
+    return ready > 0;
+}
+
+/* Before poll() sleeps, the polled fds' devices turn their interrupts on
+ * (they keep them off while the guest spins); off again afterwards. */
+static void poll_arm_all(struct poll_ctx *c, int on)
+{
+    for (unsigned long i = 0; i < c->n; i++) {
+        struct fd_entry *f = c->fds[i].fd >= FD_FIRST ? fd_get(c->fds[i].fd) : NULL;
+        if (f && f->ops->poll_arm)
+            f->ops->poll_arm(f, on);
+    }
+    c->armed = on;
+}
+
+static void poll_arm(void *arg)
+{
+    poll_arm_all(arg, 1);
+}
+
+long fd_sys_poll(struct pollfd *fds, unsigned long nfds, uint64_t timeout_ns)
+{
+    if (nfds > FD_MAX)
+        return -EINVAL;
+    if (nfds && !user_range_ok((uintptr_t)fds, nfds * sizeof(*fds)))
+        return -EFAULT;
+    struct poll_ctx c = {.fds = fds, .n = nfds, .ready = 0};
+    if (poll_scan(&c) || timeout_ns == 0)
+        return c.ready;
+    ember_wait_armed(poll_scan, poll_arm, &c, timeout_ns);
+    if (c.armed)
+        poll_arm_all(&c, 0);
+    return c.ready;
+}
