@@ -505,8 +505,8 @@ static void dec_device(struct dec *d, const cbor_item_t *m, struct snapshot_devi
     for (size_t i = 0; qs && !d->failed && i < cbor_array_size(qs); i++) {
         const cbor_item_t *qm = cbor_array_handle(qs)[i];
         struct vq *q = &dv->t.queues[i];
-        char qw[48];
-        snprintf(qw, sizeof(qw), "%s.queues[%zu]", w, i);
+        char qw[64];
+        snprintf(qw, sizeof(qw), "%s.queues[%u]", w, (unsigned)i);
         q->size = (uint16_t)get_uint(d, qm, qw, "size", VQ_SIZE_MAX);
         q->ready = get_bool(d, qm, qw, "ready");
         q->event_idx = get_bool(d, qm, qw, "event_idx");
@@ -530,9 +530,9 @@ static void dec_config(struct dec *d, const cbor_item_t *m, struct snapshot_stat
     for (size_t i = 0; drives && !d->failed && i < cbor_array_size(drives); i++) {
         const cbor_item_t *dm = cbor_array_handle(drives)[i];
         struct snapshot_drive *dr = &st->drives[i];
-        char w[32];
+        char w[48];
         char *id;
-        snprintf(w, sizeof(w), "config.drives[%zu]", i);
+        snprintf(w, sizeof(w), "config.drives[%u]", (unsigned)i);
         id = get_str(d, dm, w, "id", BLK_ID_MAX);
         if (id) {
             memcpy(dr->id, id, strlen(id) + 1);
@@ -548,9 +548,9 @@ static void dec_config(struct dec *d, const cbor_item_t *m, struct snapshot_stat
     for (size_t i = 0; nets && !d->failed && i < cbor_array_size(nets); i++) {
         const cbor_item_t *nm = cbor_array_handle(nets)[i];
         struct snapshot_net *n = &st->nets[i];
-        char w[32];
+        char w[48];
         char *str;
-        snprintf(w, sizeof(w), "config.nets[%zu]", i);
+        snprintf(w, sizeof(w), "config.nets[%u]", (unsigned)i);
         str = get_str(d, nm, w, "id", NET_ID_MAX);
         if (str) {
             memcpy(n->id, str, strlen(str) + 1);
@@ -597,6 +597,47 @@ static void dec_body(struct dec *d, const cbor_item_t *m, struct snapshot_state 
     dec_config(d, get(d, m, "state", "config", true), st);
 }
 
+/* libcbor's loader allocates a definite array or map for the count its
+ * header declares before it reads the elements: a few hostile bytes could
+ * declare billions. This pass walks the items with the streaming decoder
+ * (which allocates nothing) and refuses a count larger than the bytes left,
+ * since every element takes at least one byte. */
+struct precheck {
+    size_t left;
+    bool bad;
+};
+
+static void pre_collection(void *ctx, size_t n)
+{
+    struct precheck *p = ctx;
+
+    if (n > p->left)
+        p->bad = true;
+}
+
+static void pre_map(void *ctx, size_t n)
+{
+    pre_collection(ctx, n > SIZE_MAX / 2 ? SIZE_MAX : 2 * n);
+}
+
+static bool counts_fit(const uint8_t *buf, size_t len)
+{
+    struct cbor_callbacks cb = cbor_empty_callbacks;
+    struct precheck p = {0};
+    size_t pos = 0;
+
+    cb.array_start = pre_collection;
+    cb.map_start = pre_map;
+    while (pos < len && !p.bad) {
+        p.left = len - pos;
+        struct cbor_decoder_result r = cbor_stream_decode(buf + pos, len - pos, &cb, &p);
+        if (r.status != CBOR_DECODER_FINISHED || r.read == 0)
+            return true; /* cbor_load reports it, with its position */
+        pos += r.read;
+    }
+    return !p.bad;
+}
+
 int snapshot_state_decode(const uint8_t *buf, size_t len, struct snapshot_state *st, char *why,
                           size_t whylen)
 {
@@ -608,6 +649,10 @@ int snapshot_state_decode(const uint8_t *buf, size_t len, struct snapshot_state 
     memset(st, 0, sizeof(*st));
     if (len > SNAPSHOT_STATE_MAX) {
         snprintf(why, whylen, "too big (%zu bytes, at most %u)", len, SNAPSHOT_STATE_MAX);
+        return -1;
+    }
+    if (!counts_fit(buf, len)) {
+        snprintf(why, whylen, "corrupted: an array or map longer than the file");
         return -1;
     }
     outer = cbor_load(buf, len, &res);
@@ -650,6 +695,10 @@ int snapshot_state_decode(const uint8_t *buf, size_t len, struct snapshot_state 
     snapshot_sha256(cbor_bytestring_handle(bstr), cbor_bytestring_length(bstr), digest);
     if (memcmp(digest, cbor_bytestring_handle(sum), sizeof(digest)) != 0) {
         snprintf(why, whylen, "checksum mismatch: the state was corrupted or tampered with");
+        goto fail;
+    }
+    if (!counts_fit(cbor_bytestring_handle(bstr), cbor_bytestring_length(bstr))) {
+        snprintf(why, whylen, "corrupted: an array or map longer than the state");
         goto fail;
     }
     body = cbor_load(cbor_bytestring_handle(bstr), cbor_bytestring_length(bstr), &res);
