@@ -40,6 +40,13 @@ struct virtio_dev_ops {
     void (*queue_notify)(void *dev, struct virtio_mmio *t, unsigned q);
     /* Device reset (driver wrote 0 to Status): drop all in-flight state. */
     void (*reset)(void *dev);
+    /* Queue q stopped without a device reset: the driver wrote QueueReady 0,
+     * gave up (FAILED), or the transport broke the queue because the driver
+     * broke the rules. The device forgets every chain of q it holds (they
+     * can no longer be pushed: vq_push_chain refuses them) and touches q
+     * again only once it is ready. vCPU thread, lock held: set flags, do no
+     * I/O. Optional. */
+    void (*queue_stop)(void *dev, unsigned q);
     /* Snapshots (optional): the device's own state beyond the transport's,
      * as a blob of at most max bytes it alone reads back. state_save
      * returns the length; state_restore checks the blob (it comes from a
@@ -78,7 +85,7 @@ struct virtio_mmio {
     uint32_t config_gen;
     struct vq queues[VIRTIO_MMIO_QUEUES_MAX];
 
-    uint64_t needs_reset_events; /* how often a driver broke the rules */
+    uint64_t needs_reset_events; /* how often a driver broke the rules (once per reset) */
 };
 
 int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, void *dev,
@@ -104,7 +111,8 @@ void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned q);
 /* Device side, lock held: the configuration changed (e.g. a new backing file). */
 void virtio_mmio_config_changed(struct virtio_mmio *t);
 /* Device side, lock held: the driver broke the rules on queue q; the queue
- * stops and DEVICE_NEEDS_RESET is set, with one log line. */
+ * stops and DEVICE_NEEDS_RESET is set, with one log line (only the first
+ * failure between two resets is logged: a guest cannot flood the log). */
 void virtio_mmio_fail(struct virtio_mmio *t, unsigned q, const char *why);
 /* The negotiated feature bits. */
 static inline bool virtio_mmio_has(const struct virtio_mmio *t, unsigned bit)

@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "proc.h"
+#include "tests/integration/proc.h"
 
 #define CAP_S    60
 #define GUEST_IP "10.77.0.2"
