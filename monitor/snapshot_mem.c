@@ -80,6 +80,12 @@ int snapshot_mem_write(const struct guest_mem *mem, const char *path, const uint
         bool wanted = !pages || ((pages[i / 64] >> (i % 64)) & 1);
         if (!present || is_zero(p)) {
             SHA256_Update(&md, zero_page, PAGE);
+            /* A Diff's holes mean "unchanged": a written page that is zero
+             * now must be there as zeros. */
+            if (pages && wanted && pwrite_all(fd, zero_page, PAGE, (off_t)(i * PAGE)) != 0) {
+                snprintf(err, errlen, "memory file %s: %s", path, strerror(errno));
+                goto out;
+            }
             continue;
         }
         SHA256_Update(&md, p, PAGE);

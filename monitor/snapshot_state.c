@@ -652,7 +652,8 @@ int snapshot_state_decode(const uint8_t *buf, size_t len, struct snapshot_state 
         return -1;
     }
     if (!counts_fit(buf, len)) {
-        snprintf(why, whylen, "corrupted: an array or map longer than the file");
+        /* It claims more items than it has bytes: cut short (or lying). */
+        snprintf(why, whylen, "truncated (%zu bytes)", len);
         return -1;
     }
     outer = cbor_load(buf, len, &res);

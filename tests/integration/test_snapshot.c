@@ -149,6 +149,20 @@ static uint8_t *slurp(const char *path, size_t *len)
     return buf;
 }
 
+static uint8_t *slurp_big(const char *path, size_t *len)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY);
+
+    cr_assert(fd >= 0 && fstat(fd, &st) == 0, "%s", path);
+    uint8_t *buf = malloc((size_t)st.st_size + 1);
+    cr_assert(buf);
+    cr_assert_eq(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+    close(fd);
+    *len = (size_t)st.st_size;
+    return buf;
+}
+
 static void spit(const char *path, const uint8_t *buf, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -357,4 +371,176 @@ Test(snapshot, blk_keeps_working_after_restore)
     cr_assert_eq(pread(fd, &v, sizeof(v), 4096), (ssize_t)sizeof(v));
     close(fd);
     cr_assert_eq(v, 2u, "the drive holds %u", v);
+}
+
+/* ---- the API (Firecracker's snapshot endpoints), with curl ---- */
+
+struct api {
+    pid_t pid;
+    char sock[108];
+};
+
+static void api_start(struct api *a, const char *name)
+{
+    posix_spawn_file_actions_t fa;
+    char *argv[] = {EMBER_BIN, "--api-sock", a->sock, NULL};
+
+    snprintf(a->sock, sizeof(a->sock), "%s/%s.api", dir, name);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    cr_assert_eq(posix_spawn(&a->pid, EMBER_BIN, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    started[nstarted++] = a->pid;
+    for (int i = 0; i < 1000 && access(a->sock, F_OK) != 0; i++)
+        usleep(5000);
+}
+
+/* One request; returns the HTTP status, the body in *out (caller frees). */
+static int api(struct api *a, const char *method, const char *path, const char *body, char **out)
+{
+    char url[256];
+    struct spawn_result r;
+
+    snprintf(url, sizeof(url), "http://localhost%s", path);
+    char *argv[] = {
+        "/usr/bin/curl", "-s", "--unix-socket",  a->sock, "-X", (char *)method, url, "-d",
+        (char *)body,    "-w", "\n%{http_code}", NULL};
+    run(argv, &r);
+    char *nl = strrchr(r.out, '\n');
+    cr_assert(nl, "curl: %s %s", r.out, r.err);
+    int code = atoi(nl + 1);
+    *nl = '\0';
+    if (out)
+        *out = strdup(r.out);
+    spawn_free(&r);
+    return code;
+}
+
+static void api_ok(struct api *a, const char *method, const char *path, const char *body)
+{
+    char *out;
+    int code = api(a, method, path, body, &out);
+
+    cr_assert_eq(code, 204, "%s %s %s: %d %s", method, path, body, code, out);
+    free(out);
+}
+
+static void api_fault(struct api *a, const char *method, const char *path, const char *body,
+                      const char *msg)
+{
+    char *out, want[600];
+    int code = api(a, method, path, body, &out);
+
+    snprintf(want, sizeof(want), "{\"fault_message\":\"%s\"}", msg);
+    cr_assert_eq(code, 400, "%s %s: %d %s", method, path, code, out);
+    cr_assert_str_eq(out, want);
+    free(out);
+}
+
+/* The memory file of base with every data extent of diff written over it. */
+static bool diff_on_base_is(const char *base, const char *diff, const char *full)
+{
+    size_t n;
+    uint8_t *b = slurp_big(base, &n), *f;
+    size_t fn;
+    int fd = open(diff, O_RDONLY);
+    off_t off = 0, end = lseek(fd, 0, SEEK_END);
+
+    while (off < end) {
+        off_t d = lseek(fd, off, SEEK_DATA);
+        if (d < 0)
+            break;
+        off_t h = lseek(fd, d, SEEK_HOLE);
+        cr_assert_eq(pread(fd, b + d, (size_t)(h - d), d), h - d);
+        off = h;
+    }
+    close(fd);
+    f = slurp_big(full, &fn);
+    bool same = n == fn && memcmp(b, f, n) == 0;
+    free(b);
+    free(f);
+    return same;
+}
+
+Test(snapshot, api_full_diff_load_and_rules)
+{
+    struct api a, b;
+    struct fn f = {0};
+    char body[1024], s[3][160], m[3][160], v1[100], v2[100];
+
+    need_kvm();
+    for (int i = 0; i < 3; i++) {
+        snprintf(s[i], sizeof(s[i]), "%s/api-state%d", dir, i);
+        snprintf(m[i], sizeof(m[i]), "%s/api-mem%d", dir, i);
+    }
+    snprintf(v1, sizeof(v1), "%s/api-v1.sock", dir);
+    snprintf(v2, sizeof(v2), "%s/api-v2.sock", dir);
+    api_start(&a, "a");
+    api_ok(&a, "PUT", "/machine-config",
+           "{\"vcpu_count\": 1, \"mem_size_mib\": 16, \"track_dirty_pages\": true}");
+    snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\", \"boot_args\": \"serve\"}",
+             GUEST);
+    api_ok(&a, "PUT", "/boot-source", body);
+    snprintf(body, sizeof(body), "{\"guest_cid\": 3, \"uds_path\": \"%s\"}", v1);
+    api_ok(&a, "PUT", "/vsock", body);
+    snprintf(body, sizeof(body), "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\"}", s[0],
+             m[0]);
+    api_fault(&a, "PUT", "/snapshot/create", body,
+              "The requested operation is not supported before starting the microVM.");
+    api_ok(&a, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+    snprintf(f.uds, sizeof(f.uds), "%s", v1);
+    free(call(&f, "warm up"));
+    api_fault(&a, "PUT", "/snapshot/create", body,
+              "Create snapshot error: the microVM must be paused first (PATCH /vm "
+              "{\\\"state\\\": \\\"Paused\\\"})");
+    api_ok(&a, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+    api_ok(&a, "PUT", "/snapshot/create", body); /* Full, at A */
+    api_ok(&a, "PATCH", "/vm", "{\"state\": \"Resumed\"}");
+    for (int i = 0; i < 20; i++)
+        free(call(&f, "rand"));
+    api_ok(&a, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", \"snapshot_type\": \"Diff\"}",
+             s[1], m[1]);
+    api_ok(&a, "PUT", "/snapshot/create", body); /* Diff, A to B */
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", \"snapshot_type\": \"Full\"}",
+             s[2], m[2]);
+    api_ok(&a, "PUT", "/snapshot/create", body); /* Full, at B */
+    cr_assert(diff_on_base_is(m[0], m[1], m[2]), "Diff on top of Full A differs from Full B");
+
+    /* A second ember restores B, on a vsock of its own. */
+    api_start(&b, "b");
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
+             "\"backend_path\": \"%s\"}}",
+             s[2], m[2]);
+    api_fault(&b, "PUT", "/snapshot/load", body,
+              "Load snapshot error: ember does not offer the Uffd memory backend; use "
+              "backend_type File");
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
+             "\"resume_vm\": true}",
+             s[2], m[2], v2);
+    api_ok(&b, "PUT", "/snapshot/load", body);
+    api_fault(&b, "PUT", "/snapshot/load", body,
+              "The requested operation is not supported after starting the microVM.");
+    snprintf(f.uds, sizeof(f.uds), "%s", v2);
+    char *r = call(&f, "echo after restore");
+    cr_assert_str_eq(r, "echo after restore");
+    free(r);
+
+    /* Configuring the machine first rules a load out (Firecracker's rule). */
+    struct api c;
+    api_start(&c, "c");
+    api_ok(&c, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 16}");
+    snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\"}", GUEST);
+    api_ok(&c, "PUT", "/boot-source", body);
+    snprintf(body, sizeof(body), "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\"}", s[2],
+             m[2]);
+    api_fault(&c, "PUT", "/snapshot/load", body,
+              "Loading a microVM snapshot not allowed after configuring boot-specific resources.");
 }
