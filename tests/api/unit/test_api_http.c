@@ -131,7 +131,8 @@ Test(http, one_byte_at_a_time_equals_one_write)
         }
     }
     cr_assert_not_null(bytes);
-    cr_assert_str_eq(bytes, "HTTP/1.1 204 No Content\r\nServer: ember\r\nConnection: keep-alive\r\n\r\n");
+    cr_assert_str_eq(bytes,
+                     "HTTP/1.1 204 No Content\r\nServer: ember\r\nConnection: keep-alive\r\n\r\n");
     cr_assert_eq(router.res.machine.mem_size_mib, 64);
     whole = feed(req, &rc);
     cr_assert_str_eq(whole, bytes);
