@@ -77,8 +77,7 @@ void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t le
 {
     uint64_t end;
 
-    if (!mem->host_dirty || len == 0 || __builtin_add_overflow(gpa, len, &end) ||
-        end > mem->size)
+    if (!mem->host_dirty || len == 0 || __builtin_add_overflow(gpa, len, &end) || end > mem->size)
         return;
     for (uint64_t p = gpa / 4096; p <= (end - 1) / 4096; p++)
         __atomic_fetch_or(&mem->host_dirty[p / 64], 1ull << (p % 64), __ATOMIC_RELAXED);

@@ -24,16 +24,16 @@
 #define VM_NETS_MAX    8u
 
 struct vm_config {
-    uint32_t mem_mib;    /* guest RAM in MiB */
-    uint32_t vcpu_count; /* always 1: ember runs single-vCPU microVMs */
-    char *kernel_path;   /* guest ELF (ember or PVH) */
-    char *progname;      /* argv[0] for SDK guests; NULL: basename of kernel_path */
-    char *boot_args;     /* command line; NULL: empty */
-    bool boot_timer;     /* report the guest's boot-timer write (Firecracker's --boot-timer) */
-    bool timings;        /* print the start-up timeline to stderr at exit */
-    bool no_seccomp;     /* no system-call filters (--no-seccomp; seccomp_filter.h): debugging */
+    uint32_t mem_mib;       /* guest RAM in MiB */
+    uint32_t vcpu_count;    /* always 1: ember runs single-vCPU microVMs */
+    char *kernel_path;      /* guest ELF (ember or PVH) */
+    char *progname;         /* argv[0] for SDK guests; NULL: basename of kernel_path */
+    char *boot_args;        /* command line; NULL: empty */
+    bool boot_timer;        /* report the guest's boot-timer write (Firecracker's --boot-timer) */
+    bool timings;           /* print the start-up timeline to stderr at exit */
+    bool no_seccomp;        /* no system-call filters (--no-seccomp; seccomp_filter.h): debugging */
     bool track_dirty_pages; /* KVM dirty-page log on guest RAM, for Diff snapshots */
-    unsigned ndrives;    /* virtio-blk drives, in the order the guest sees them */
+    unsigned ndrives;       /* virtio-blk drives, in the order the guest sees them */
     struct blk_config drives[VM_DRIVES_MAX];
     unsigned nnets; /* virtio-net interfaces, after the drives */
     struct net_config nets[VM_NETS_MAX];

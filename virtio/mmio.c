@@ -474,8 +474,8 @@ int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s
         const struct vq *vq = &s->queues[q];
         char qwhy[160];
         if (vq->size > VQ_SIZE_MAX || (vq->size & (vq->size - 1))) {
-            snprintf(why, whylen, "%s: queue %u: size %u is not a power of two up to %u",
-                     t->label, q, vq->size, VQ_SIZE_MAX);
+            snprintf(why, whylen, "%s: queue %u: size %u is not a power of two up to %u", t->label,
+                     q, vq->size, VQ_SIZE_MAX);
             return -1;
         }
         if ((vq->event_idx && !((s->drv_features >> VIRTIO_RING_F_EVENT_IDX) & 1)) ||

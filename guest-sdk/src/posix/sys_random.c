@@ -3,8 +3,8 @@
  * RDRAND where CPUID.1:ECX[30] says it exists (retrying, as Intel's DRNG
  * guide recommends, 10 times per word). Otherwise a xoshiro256** generator
  * seeded from the boot-info entropy (the host's getrandom under ember) mixed
- * with the TSC, reseeded after a snapshot restore: fine for hash seeds and the like, not a cryptographic
- * generator (README.md says so).
+ * with the TSC, reseeded after a snapshot restore: fine for hash seeds and the like, not a
+ * cryptographic generator (README.md says so).
  */
 #include "sdk.h"
 

@@ -24,7 +24,7 @@
 
 static uint64_t tsc0;
 static uint64_t tsc_khz;
-static uint64_t ns_per_tsc_32; /* nanoseconds per TSC tick, 32.32 fixed point */
+static uint64_t ns_per_tsc_32;           /* nanoseconds per TSC tick, 32.32 fixed point */
 static uint64_t rt_base_ns, rt_base_tsc; /* see ember_realtime_ns */
 
 /* Only when the loader did not say (PVH): CPUID at CPL3 costs ~27 us on
