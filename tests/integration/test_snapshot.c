@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "cmd/invoke.h"
-#include "proc.h"
+#include "tests/integration/proc.h"
 
 #define CAP_S   120
 #define TIMEOUT 30000 /* ms per invocation, far above a normal one */
