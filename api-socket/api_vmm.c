@@ -72,6 +72,7 @@ int api_vm_config_from(const struct api_resources *res, bool boot_timer, bool no
         b.read_only = d->is_read_only;
         b.writeback = d->cache_type == API_CACHE_WRITEBACK;
         b.async = d->io_engine == API_IO_ASYNC;
+        b.root = d->is_root_device;
         limiter_to(&d->rate_limiter, &b.rate_limiter);
         if (vm_config_add_drive(cfg, &b, err, sizeof(err)) < 0)
             return api_errf(e, "drive \"%s\": %s", d->id, err);

@@ -14,8 +14,12 @@
  * system-call stack (cpu_defs.h), so frames stay small.
  *
  * poll/ppoll test every fd's poll_ready() and, if nothing is ready, wait
- * with ember_wait() (cpu_irq.c): spin, then hlt until an interrupt, test
- * again, until the timeout.
+ * with ember_sig_wait() (sys_signal.c): when a polled fd is a device's,
+ * ember_wait_armed() (cpu_irq.c) spins, then hlts until an interrupt, tests
+ * again, until the timeout; otherwise nothing but time can change the
+ * answer and the guest sleeps on the host. A signal to deliver ends the
+ * wait with EINTR. select (sys_select.c) and epoll (sys_epoll.c) use the
+ * same pieces: fd_poll_events(), fd_poll_can_wake(), fd_poll_arm().
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,20 +29,15 @@
 #include <sys/uio.h>
 
 #include "arch/cpu_irq.h"
+#include "fs/fs_vfs.h"
 #include "posix/sys_fd.h"
+#include "posix/sys_signal.h"
 #include "sdk.h"
 
-#define IOV_MAX_LINUX  1024
-#define PATH_MAX_LINUX 4096
-#define RW_MAX         0x7ffff000l /* Linux's cap on one transfer */
+#define IOV_MAX_LINUX 1024
+#define RW_MAX        0x7ffff000l /* Linux's cap on one transfer */
 
 static struct fd_entry *table; /* FD_MAX entries, NULL until the first open */
-
-long blk_posix_open(const char *rest, int flags, int mode); /* blk_posix.c */
-
-static const struct fd_path_provider providers[] = {
-    {"/dev/vd", blk_posix_open},
-};
 
 int fd_alloc(const struct fd_ops *ops, void *priv)
 {
@@ -56,6 +55,16 @@ int fd_alloc(const struct fd_ops *ops, void *priv)
         }
     }
     return -EMFILE;
+}
+
+int fd_alloc_flags(const struct fd_ops *ops, void *priv, int flags, int fdflags)
+{
+    int fd = fd_alloc(ops, priv);
+    if (fd >= 0) {
+        table[fd].flags = flags;
+        table[fd].fdflags = fdflags;
+    }
+    return fd;
 }
 
 struct fd_entry *fd_get(int fd)
@@ -278,6 +287,29 @@ long fd_sys_fcntl(int fd, int cmd, unsigned long arg)
     case F_SETFL: /* Linux changes only these */
         f->flags = (f->flags & ~(O_APPEND | O_NONBLOCK)) | (int)(arg & (O_APPEND | O_NONBLOCK));
         return 0;
+    case F_GETLK:
+    case F_SETLK:
+    case F_SETLKW:
+    case F_OFD_GETLK:
+    case F_OFD_SETLK:
+    case F_OFD_SETLKW: {
+        /* Record locks: one process holds every lock it asks for, so a set
+         * succeeds and a test finds no conflicting lock (SQLite, for one,
+         * locks its database this way). */
+        struct flock *l = (struct flock *)arg;
+        if (!user_range_ok(arg, sizeof(*l)))
+            return -EFAULT;
+        if (l->l_type != F_RDLCK && l->l_type != F_WRLCK && l->l_type != F_UNLCK)
+            return -EINVAL;
+        if (l->l_whence != SEEK_SET && l->l_whence != SEEK_CUR && l->l_whence != SEEK_END)
+            return -EINVAL;
+        if ((cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW) &&
+            ((l->l_type == F_RDLCK && !readable(f)) || (l->l_type == F_WRLCK && !writable(f))))
+            return -EBADF;
+        if (cmd == F_GETLK || cmd == F_OFD_GETLK)
+            l->l_type = F_UNLCK;
+        return 0;
+    }
     default:
         return -EINVAL;
     }
@@ -285,28 +317,7 @@ long fd_sys_fcntl(int fd, int cmd, unsigned long arg)
 
 long fd_sys_openat(int dirfd, const char *path, int flags, int mode)
 {
-    (void)dirfd; /* the only directory is "/", which is also the cwd */
-    if (!user_range_ok((uintptr_t)path, 1))
-        return -EFAULT;
-    size_t max = ember_ram_top - (uintptr_t)path;
-    size_t len = sdk_strnlen(path, max < PATH_MAX_LINUX ? max : PATH_MAX_LINUX);
-    if (len == 0)
-        return -ENOENT;
-    if (len >= PATH_MAX_LINUX)
-        return -ENAMETOOLONG;
-    for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++) {
-        const char *pre = providers[i].prefix;
-        if (!pre)
-            continue;
-        if (path[0] != '/' && pre[0] == '/')
-            pre++; /* relative to "/" */
-        size_t k = 0;
-        while (pre[k] && path[k] == pre[k])
-            k++;
-        if (!pre[k])
-            return providers[i].open(path + k, flags, mode);
-    }
-    return -ENOENT;
+    return fs_openat(dirfd, path, flags, mode); /* fs/fs_vfs.c */
 }
 
 struct poll_ctx {
@@ -316,26 +327,40 @@ struct poll_ctx {
     bool armed;
 };
 
+short fd_poll_events(int fd)
+{
+    if (fd >= 0 && fd <= 2)
+        return fd == 0 ? POLLIN : POLLOUT; /* stdin at end of file; console */
+    struct fd_entry *f = fd_get(fd);
+    if (!f)
+        return POLLNVAL;
+    return (short)(f->ops->poll_ready ? f->ops->poll_ready(f) : POLLIN | POLLOUT);
+}
+
+bool fd_poll_can_wake(int fd)
+{
+    struct fd_entry *f = fd_get(fd);
+    return f && f->ops->poll_arm;
+}
+
+void fd_poll_arm(int fd, int on)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (f && f->ops->poll_arm)
+        f->ops->poll_arm(f, on);
+}
+
 static bool poll_scan(void *arg)
 {
     struct poll_ctx *c = arg;
     long ready = 0;
     for (unsigned long i = 0; i < c->n; i++) {
         struct pollfd *p = &c->fds[i];
-        short ev = 0;
         if (p->fd < 0) {
             p->revents = 0;
             continue;
         }
-        if (p->fd <= 2) {
-            ev = p->fd == 0 ? POLLIN : POLLOUT;
-        } else {
-            struct fd_entry *f = fd_get(p->fd);
-            if (!f)
-                ev = POLLNVAL;
-            else
-                ev = (short)(f->ops->poll_ready ? f->ops->poll_ready(f) : POLLIN | POLLOUT);
-        }
+        short ev = fd_poll_events(p->fd);
         p->revents = (short)(ev & (p->events | POLLHUP | POLLERR | POLLNVAL));
         if (p->revents)
             ready++;
@@ -348,11 +373,8 @@ static bool poll_scan(void *arg)
  * (they keep them off while the guest spins); off again afterwards. */
 static void poll_arm_all(struct poll_ctx *c, int on)
 {
-    for (unsigned long i = 0; i < c->n; i++) {
-        struct fd_entry *f = c->fds[i].fd >= FD_FIRST ? fd_get(c->fds[i].fd) : NULL;
-        if (f && f->ops->poll_arm)
-            f->ops->poll_arm(f, on);
-    }
+    for (unsigned long i = 0; i < c->n; i++)
+        fd_poll_arm(c->fds[i].fd, on);
     c->armed = on;
 }
 
@@ -370,8 +392,13 @@ long fd_sys_poll(struct pollfd *fds, unsigned long nfds, uint64_t timeout_ns)
     struct poll_ctx c = {.fds = fds, .n = nfds, .ready = 0};
     if (poll_scan(&c) || timeout_ns == 0)
         return c.ready;
-    ember_wait_armed(poll_scan, poll_arm, &c, timeout_ns);
+    /* Only a device can make an fd ready while the guest waits; without
+     * one among the fds the wait is a sleep (sys_signal.c). */
+    bool wake = false;
+    for (unsigned long i = 0; i < nfds && !wake; i++)
+        wake = fd_poll_can_wake(fds[i].fd);
+    long r = ember_sig_wait(poll_scan, wake ? poll_arm : NULL, &c, timeout_ns);
     if (c.armed)
         poll_arm_all(&c, 0);
-    return c.ready;
+    return r ? r : c.ready;
 }
