@@ -902,7 +902,7 @@ Test(jailer, jailed_snapshot_restores_jailed)
 {
     struct spawn_result r;
     struct jail_run j;
-    char root1[512], root2[512], cmd[1400], vsock[600];
+    char root1[300], root2[300], cmd[1400], vsock[600];
     const char *why = spawn_kvm_unusable();
 
     if (why) {
@@ -921,7 +921,6 @@ Test(jailer, jailed_snapshot_restores_jailed)
     cr_assert_eq(r.status, 0, "status %d, stderr: %s", r.status, r.err);
     cr_assert(strstr(r.err, "ember: snapshot of the ready guest in /snap"), "%s", r.err);
     spawn_free(&r);
-    cleanup_jail("snap-1", EMBER_BIN);
 
     /* Jail 2 gets a copy of the snapshot and restores it, confined the same
      * way (seccomp included: the release build's filters are on). */
@@ -930,6 +929,7 @@ Test(jailer, jailed_snapshot_restores_jailed)
              "cp --sparse=always %s/snap/state %s/snap/mem %s/snap/ && chown %s:%s %s/snap/*",
              root1, root1, root2, UID, GID, root2);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
+    cleanup_jail("snap-1", EMBER_BIN);
     snprintf(vsock, sizeof(vsock), "%s/fn.sock", root2);
     jail_start(&j, ARGS("--id", "snap-2", "--exec-file", EMBER_BIN, "--uid", UID, "--gid", GID,
                         "--chroot-base-dir", base, "--", "run", "--restore", "/snap", "--vsock",
