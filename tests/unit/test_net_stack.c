@@ -228,7 +228,7 @@ static void connect_pair(struct tcp_pcb **c, struct tcp_pcb **s, uint16_t port)
     for (int i = 0; i < 1000 && !(*s = tcp_accept(l)); i++)
         link_run(2000000000ull);
     cr_assert_not_null(*s, "no connection to accept");
-    cr_assert_eq((*c)->state, TCP_ESTABLISHED);
+    cr_assert_eq((*c)->state, TCPS_ESTABLISHED);
     tcp_close(l, false);
 }
 
@@ -409,7 +409,7 @@ Test(net_stack, tcp_refused_and_reset)
     struct tcp_pcb *c = tcp_new(&L.st[0]);
     cr_assert_eq(tcp_connect(c, L.nif[1].addr, net_htons(9)), 0);
     link_run(1000000000ull);
-    cr_assert_eq(c->state, TCP_CLOSED);
+    cr_assert_eq(c->state, TCPS_CLOSED);
     cr_assert(tcp_poll(c) & POLLERR);
     uint8_t b;
     struct iovec in = {&b, 1};
@@ -438,7 +438,7 @@ Test(net_stack, tcp_connect_timeout_and_keepalive)
     L.loss_pct = 100;
     cr_assert_eq(tcp_connect(c, L.nif[1].addr, net_htons(86)), 0);
     link_run(1000000000000ull);
-    cr_assert_eq(c->state, TCP_CLOSED);
+    cr_assert_eq(c->state, TCPS_CLOSED);
     uint8_t b;
     struct iovec in = {&b, 1};
     cr_assert_eq(tcp_recv(c, &in, 1, false), -ETIMEDOUT);
@@ -452,10 +452,10 @@ Test(net_stack, tcp_connect_timeout_and_keepalive)
     c->keep_cnt = 3;
     tcp_set_keepalive(c, true);
     link_run(20000000000ull); /* probes answered: still up */
-    cr_assert_eq(c->state, TCP_ESTABLISHED);
+    cr_assert_eq(c->state, TCPS_ESTABLISHED);
     L.loss_pct = 100; /* the peer is gone */
     link_run(100000000000ull);
-    cr_assert_eq(c->state, TCP_CLOSED);
+    cr_assert_eq(c->state, TCPS_CLOSED);
     cr_assert_eq(tcp_recv(c, &in, 1, false), -ETIMEDOUT);
     tcp_close(c, false);
     tcp_close(s, true);

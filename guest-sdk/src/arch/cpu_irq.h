@@ -28,6 +28,12 @@ bool ember_irq_take(uint32_t gsi);
  * is tested again after it). */
 void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uint64_t timeout_ns);
 
+/* Set by a driver with timers of its own (the network stack): called in
+ * every wait before the guest sleeps, runs what is due and returns the
+ * monotonic time (ns) of its next timer, UINT64_MAX for none; the sleep
+ * ends by then. */
+extern uint64_t (*ember_wait_timer_hook)(void);
+
 /* cpu_entry.S */
 void ember_hlt_trap(uint32_t irq_count_seen, uint64_t tsc_deadline);
 void ember_lidt_trap(const void *idtr);

@@ -150,7 +150,7 @@ static void pcb_free(struct tcp_pcb *p)
 /* Now CLOSED: freed if nobody holds it, else kept for the socket to see. */
 static void set_closed(struct tcp_pcb *p)
 {
-    p->state = TCP_CLOSED;
+    p->state = TCPS_CLOSED;
     p->t_rexmt = p->t_delack = p->t_keep = p->t_persist = p->t_2msl = 0;
     if (p->orphan || (p->parent && !p->accepted))
         pcb_free(p);
@@ -204,14 +204,14 @@ static int xmit(struct tcp_pcb *p, uint32_t seq, uint32_t len, unsigned flags)
         net_put16(o + 2, mss);
         o += 4;
         /* A SYN-ACK offers scaling and SACK only if the SYN did. */
-        if (p->state == TCP_SYN_SENT || p->ws_ok) {
+        if (p->state == TCPS_SYN_SENT || p->ws_ok) {
             o[0] = 1;
             o[1] = 3;
             o[2] = 3;
             o[3] = TCP_RCV_SHIFT;
             o += 4;
         }
-        if (p->state == TCP_SYN_SENT || p->sack_ok) {
+        if (p->state == TCPS_SYN_SENT || p->sack_ok) {
             o[0] = 1;
             o[1] = 1;
             o[2] = 4;
@@ -285,7 +285,7 @@ static void send_rst(struct net_stack *ns, uint32_t src, uint32_t dst, const uin
     t.raddr = src;
     net_copy(&t.lport, th + 2, 2);
     net_copy(&t.rport, th, 2);
-    t.state = TCP_CLOSED;
+    t.state = TCPS_CLOSED;
     if (th[13] & TH_ACK) {
         xmit(&t, net_get32(th + 8), 0, TH_RST);
     } else {
@@ -313,8 +313,8 @@ static bool tx_room(struct tcp_pcb *p)
 
 static bool can_send_data(const struct tcp_pcb *p)
 {
-    return p->state == TCP_ESTABLISHED || p->state == TCP_CLOSE_WAIT ||
-           p->state == TCP_FIN_WAIT_1 || p->state == TCP_CLOSING || p->state == TCP_LAST_ACK;
+    return p->state == TCPS_ESTABLISHED || p->state == TCPS_CLOSE_WAIT ||
+           p->state == TCPS_FIN_WAIT_1 || p->state == TCPS_CLOSING || p->state == TCPS_LAST_ACK;
 }
 
 void tcp_output(struct tcp_pcb *p)
@@ -376,8 +376,8 @@ void tcp_output(struct tcp_pcb *p)
             net_timer_at(ns, p->t_persist);
         }
     }
-    if (!sent && p->ack_now && p->state != TCP_CLOSED && p->state != TCP_LISTEN &&
-        p->state != TCP_SYN_SENT)
+    if (!sent && p->ack_now && p->state != TCPS_CLOSED && p->state != TCPS_LISTEN &&
+        p->state != TCPS_SYN_SENT)
         xmit(p, p->snd_nxt, 0, TH_ACK);
 }
 
@@ -411,7 +411,7 @@ struct tcp_pcb *tcp_new(struct net_stack *ns)
     if (!p)
         return NULL;
     p->ns = ns;
-    p->state = TCP_CLOSED;
+    p->state = TCPS_CLOSED;
     p->rcvbuf = TCP_BUF_DEFAULT;
     p->sndbuf = TCP_BUF_DEFAULT;
     p->rto_us = RTO_INIT_US;
@@ -431,9 +431,9 @@ bool net_port_in_use(struct net_stack *ns, int proto, uint32_t addr, uint16_t po
             if (p->lport != port || (addr && p->laddr && p->laddr != addr))
                 continue;
             /* SO_REUSEADDR: anything but a listener (Linux's rule). */
-            if (reuse && p->state != TCP_LISTEN && (p->reuse || p->state == TCP_TIME_WAIT))
+            if (reuse && p->state != TCPS_LISTEN && (p->reuse || p->state == TCPS_TIME_WAIT))
                 continue;
-            if (p->state == TCP_CLOSED && !p->lport)
+            if (p->state == TCPS_CLOSED && !p->lport)
                 continue;
             return true;
         }
@@ -460,7 +460,7 @@ static uint16_t ephemeral(struct net_stack *ns)
 
 int tcp_bind(struct tcp_pcb *p, uint32_t addr, uint16_t port)
 {
-    if (p->lport || p->state != TCP_CLOSED)
+    if (p->lport || p->state != TCPS_CLOSED)
         return -EINVAL;
     if (addr && !net_ip_is_local(p->ns, addr))
         return -EADDRNOTAVAIL;
@@ -477,7 +477,7 @@ int tcp_bind(struct tcp_pcb *p, uint32_t addr, uint16_t port)
 
 int tcp_listen(struct tcp_pcb *p, int backlog)
 {
-    if (p->state != TCP_CLOSED && p->state != TCP_LISTEN)
+    if (p->state != TCPS_CLOSED && p->state != TCPS_LISTEN)
         return -EINVAL;
     if (!p->lport) {
         int r = tcp_bind(p, 0, 0);
@@ -487,7 +487,7 @@ int tcp_listen(struct tcp_pcb *p, int backlog)
     /* Linux: the backlog is capped by somaxconn; 0 still admits one. */
     unsigned b = backlog < 0 || (unsigned)backlog > SOMAXCONN ? SOMAXCONN : (unsigned)backlog;
     p->backlog = b ? b : 1;
-    p->state = TCP_LISTEN;
+    p->state = TCPS_LISTEN;
     return 0;
 }
 
@@ -518,10 +518,10 @@ int tcp_connect(struct tcp_pcb *p, uint32_t addr, uint16_t port)
 {
     struct net_stack *ns = p->ns;
 
-    if (p->state == TCP_SYN_SENT)
+    if (p->state == TCPS_SYN_SENT)
         return -EALREADY;
-    if (p->state != TCP_CLOSED)
-        return p->state == TCP_LISTEN ? -EINVAL : -EISCONN;
+    if (p->state != TCPS_CLOSED)
+        return p->state == TCPS_LISTEN ? -EINVAL : -EISCONN;
     if (!addr || !port || addr == 0xffffffffu)
         return addr ? -ECONNREFUSED : -ENETUNREACH;
     bool local = net_ip_is_local(ns, addr);
@@ -540,7 +540,7 @@ int tcp_connect(struct tcp_pcb *p, uint32_t addr, uint16_t port)
     p->err = 0;
     init_send(p);
     p->rcv_shift = TCP_RCV_SHIFT; /* until the SYN-ACK says otherwise */
-    p->state = TCP_SYN_SENT;
+    p->state = TCPS_SYN_SENT;
     p->retries = 0;
     p->backoff = 0;
     set_rto(p);
@@ -552,7 +552,7 @@ int tcp_connect(struct tcp_pcb *p, uint32_t addr, uint16_t port)
 
 static void enter_time_wait(struct tcp_pcb *p)
 {
-    p->state = TCP_TIME_WAIT;
+    p->state = TCPS_TIME_WAIT;
     p->t_rexmt = p->t_persist = p->t_keep = p->t_delack = 0;
     p->t_2msl = net_now_ns() + TWO_MSL_NS;
     net_timer_at(p->ns, p->t_2msl);
@@ -562,10 +562,10 @@ static void enter_time_wait(struct tcp_pcb *p)
 
 int tcp_shutdown(struct tcp_pcb *p, bool rd, bool wr)
 {
-    if (p->state == TCP_LISTEN || p->state == TCP_CLOSED || p->state == TCP_SYN_SENT) {
-        if (p->state == TCP_SYN_SENT && wr)
+    if (p->state == TCPS_LISTEN || p->state == TCPS_CLOSED || p->state == TCPS_SYN_SENT) {
+        if (p->state == TCPS_SYN_SENT && wr)
             set_closed(p);
-        return p->state == TCP_LISTEN && rd && !wr ? 0 : (p->state == TCP_CLOSED ? -ENOTCONN : 0);
+        return p->state == TCPS_LISTEN && rd && !wr ? 0 : (p->state == TCPS_CLOSED ? -ENOTCONN : 0);
     }
     if (rd) {
         p->rd_shut = true;
@@ -576,10 +576,10 @@ int tcp_shutdown(struct tcp_pcb *p, bool rd, bool wr)
     }
     if (wr && !p->fin_queued) {
         p->fin_queued = true;
-        if (p->state == TCP_ESTABLISHED || p->state == TCP_SYN_RCVD)
-            p->state = TCP_FIN_WAIT_1;
-        else if (p->state == TCP_CLOSE_WAIT)
-            p->state = TCP_LAST_ACK;
+        if (p->state == TCPS_ESTABLISHED || p->state == TCPS_SYN_RCVD)
+            p->state = TCPS_FIN_WAIT_1;
+        else if (p->state == TCPS_CLOSE_WAIT)
+            p->state = TCPS_LAST_ACK;
         tcp_output(p);
     }
     return 0;
@@ -587,12 +587,12 @@ int tcp_shutdown(struct tcp_pcb *p, bool rd, bool wr)
 
 void tcp_close(struct tcp_pcb *p, bool abort)
 {
-    if (p->state == TCP_LISTEN) {
+    if (p->state == TCPS_LISTEN) {
         /* Children nobody accepted are reset and freed. */
         for (struct tcp_pcb *c = p->ns->tcp, *n; c; c = n) {
             n = c->next;
             if (c->parent == p) {
-                if (c->state != TCP_SYN_RCVD)
+                if (c->state != TCPS_SYN_RCVD)
                     xmit(c, c->snd_nxt, 0, TH_RST | TH_ACK);
                 pcb_free(c);
             }
@@ -601,11 +601,11 @@ void tcp_close(struct tcp_pcb *p, bool abort)
         return;
     }
     p->orphan = true;
-    if (p->state == TCP_CLOSED || p->state == TCP_SYN_SENT) {
+    if (p->state == TCPS_CLOSED || p->state == TCPS_SYN_SENT) {
         pcb_free(p);
         return;
     }
-    if (p->state == TCP_TIME_WAIT) {
+    if (p->state == TCPS_TIME_WAIT) {
         free_bufs(p);
         return;
     }
@@ -616,7 +616,7 @@ void tcp_close(struct tcp_pcb *p, bool abort)
         return;
     }
     tcp_shutdown(p, false, true);
-    if (p->state == TCP_FIN_WAIT_2 && !p->t_2msl) {
+    if (p->state == TCPS_FIN_WAIT_2 && !p->t_2msl) {
         p->t_2msl = net_now_ns() + FIN_TIMEOUT_NS;
         net_timer_at(p->ns, p->t_2msl);
     }
@@ -633,14 +633,14 @@ static void abort_err(struct tcp_pcb *p, int err)
 long tcp_send(struct tcp_pcb *p, const struct iovec *iov, int iovcnt, bool more)
 {
     (void)more;
-    if (p->err && p->state == TCP_CLOSED) {
+    if (p->err && p->state == TCPS_CLOSED) {
         int e = p->err;
         p->err = 0;
         return -e;
     }
-    if (p->state == TCP_SYN_SENT || p->state == TCP_SYN_RCVD)
+    if (p->state == TCPS_SYN_SENT || p->state == TCPS_SYN_RCVD)
         return -EAGAIN;
-    if (p->fin_queued || (p->state == TCP_CLOSED && p->rport))
+    if (p->fin_queued || (p->state == TCPS_CLOSED && p->rport))
         return -EPIPE;
     if (!can_send_data(p))
         return -ENOTCONN;
@@ -676,7 +676,7 @@ long tcp_send(struct tcp_pcb *p, const struct iovec *iov, int iovcnt, bool more)
  * the peer would otherwise stall (RFC 9293 §3.8.6.2.2). */
 static void window_update(struct tcp_pcb *p)
 {
-    if (p->state == TCP_CLOSED || p->state == TCP_LISTEN || p->state == TCP_SYN_SENT)
+    if (p->state == TCPS_CLOSED || p->state == TCPS_LISTEN || p->state == TCPS_SYN_SENT)
         return;
     uint32_t edge = p->rcv_nxt + ((rcv_room(p) >> p->rcv_shift) << p->rcv_shift);
     uint32_t grow = edge - p->rcv_adv;
@@ -719,9 +719,9 @@ long tcp_recv(struct tcp_pcb *p, const struct iovec *iov, int iovcnt, bool peek)
         p->err = 0;
         return -e;
     }
-    if (p->state == TCP_CLOSED)
+    if (p->state == TCPS_CLOSED)
         return p->rport ? 0 : -ENOTCONN;
-    if (p->state == TCP_LISTEN)
+    if (p->state == TCPS_LISTEN)
         return -ENOTCONN;
     bool empty = true;
     for (int i = 0; i < iovcnt; i++)
@@ -733,15 +733,15 @@ unsigned tcp_poll(const struct tcp_pcb *p)
 {
     unsigned ev = 0;
 
-    if (p->state == TCP_LISTEN)
+    if (p->state == TCPS_LISTEN)
         return p->accq_head ? POLLIN : 0;
     if (p->err)
         ev |= POLLERR;
-    if (p->state == TCP_CLOSED) {
+    if (p->state == TCPS_CLOSED) {
         ev |= POLLHUP | POLLOUT | POLLIN;
         return ev;
     }
-    if (p->state == TCP_SYN_SENT || p->state == TCP_SYN_RCVD)
+    if (p->state == TCPS_SYN_SENT || p->state == TCPS_SYN_RCVD)
         return ev;
     if ((p->rbuf && p->rlen) || p->fin_rcvd || p->rd_shut)
         ev |= POLLIN;
@@ -760,7 +760,7 @@ void tcp_set_keepalive(struct tcp_pcb *p, bool on)
 {
     p->keepalive = on;
     p->t_keep = 0;
-    if (on && (p->state == TCP_ESTABLISHED || p->state == TCP_CLOSE_WAIT)) {
+    if (on && (p->state == TCPS_ESTABLISHED || p->state == TCPS_CLOSE_WAIT)) {
         uint64_t now = net_now_ns();
         if (!p->last_rx)
             p->last_rx = now;
@@ -842,13 +842,13 @@ static struct tcp_pcb *demux(struct net_stack *ns, uint32_t src, uint16_t sport,
     for (struct tcp_pcb *p = ns->tcp; p; p = p->next) {
         if (p->lport != dport)
             continue;
-        if (p->state == TCP_LISTEN) {
+        if (p->state == TCPS_LISTEN) {
             if (!p->laddr || p->laddr == dst)
                 if (!*listener || p->laddr)
                     *listener = p;
             continue;
         }
-        if (p->state != TCP_CLOSED && p->rport == sport && p->raddr == src && p->laddr == dst)
+        if (p->state != TCPS_CLOSED && p->rport == sport && p->raddr == src && p->laddr == dst)
             return p;
     }
     return NULL;
@@ -925,7 +925,7 @@ static void listen_input(struct tcp_pcb *l, uint32_t src, uint32_t dst, const ui
     c->snd_wnd_max = c->snd_wnd;
     c->snd_wl1 = s->seq;
     c->snd_wl2 = c->iss;
-    c->state = TCP_SYN_RCVD;
+    c->state = TCPS_SYN_RCVD;
     set_rto(c);
     xmit(c, c->iss, 0, TH_SYN | TH_ACK);
     c->t_rexmt = net_now_ns() + c->rto_us * 1000;
@@ -967,13 +967,13 @@ static void syn_sent_input(struct tcp_pcb *p, uint32_t src, uint32_t dst, const 
         p->backoff = 0;
         set_rto(p);
         p->t_rexmt = 0;
-        p->state = TCP_ESTABLISHED;
+        p->state = TCPS_ESTABLISHED;
         keep_arm(p, net_now_ns());
         p->ack_now = true;
         tcp_output(p);
     } else {
         /* Simultaneous open (RFC 9293 §3.5). */
-        p->state = TCP_SYN_RCVD;
+        p->state = TCPS_SYN_RCVD;
         xmit(p, p->iss, 0, TH_SYN | TH_ACK);
     }
 }
@@ -1217,7 +1217,7 @@ void net_tcp_input(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t *th
         return;
     }
     uint64_t now = net_now_ns();
-    if (p->state == TCP_SYN_SENT) {
+    if (p->state == TCPS_SYN_SENT) {
         syn_sent_input(p, src, dst, th, &s);
         return;
     }
@@ -1268,8 +1268,8 @@ void net_tcp_input(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t *th
             tcp_output(p);
             return;
         }
-        if (p->state == TCP_SYN_RCVD || p->state == TCP_CLOSING || p->state == TCP_LAST_ACK ||
-            p->state == TCP_TIME_WAIT)
+        if (p->state == TCPS_SYN_RCVD || p->state == TCPS_CLOSING || p->state == TCPS_LAST_ACK ||
+            p->state == TCPS_TIME_WAIT)
             set_closed(p);
         else
             abort_err(p, ECONNRESET);
@@ -1285,7 +1285,7 @@ void net_tcp_input(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t *th
         return;
     keep_arm(p, now);
 
-    if (p->state == TCP_SYN_RCVD) {
+    if (p->state == TCPS_SYN_RCVD) {
         if (!SEQ_GT(s.ack, p->snd_una) || SEQ_GT(s.ack, p->snd_max)) {
             send_rst(ns, src, dst, th, seglen);
             return;
@@ -1301,7 +1301,7 @@ void net_tcp_input(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t *th
         p->snd_wnd_max = p->snd_wnd;
         p->snd_wl1 = s.seq;
         p->snd_wl2 = s.ack;
-        p->state = TCP_ESTABLISHED;
+        p->state = TCPS_ESTABLISHED;
         struct tcp_pcb *l2 = p->parent;
         if (l2) {
             p->accq_next = NULL;
@@ -1318,26 +1318,26 @@ void net_tcp_input(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t *th
         return;
     }
     switch (p->state) {
-    case TCP_FIN_WAIT_1:
+    case TCPS_FIN_WAIT_1:
         if (fin_acked(p)) {
-            p->state = TCP_FIN_WAIT_2;
+            p->state = TCPS_FIN_WAIT_2;
             if (p->orphan) {
                 p->t_2msl = now + FIN_TIMEOUT_NS;
                 net_timer_at(ns, p->t_2msl);
             }
         }
         break;
-    case TCP_CLOSING:
+    case TCPS_CLOSING:
         if (fin_acked(p))
             enter_time_wait(p);
         break;
-    case TCP_LAST_ACK:
+    case TCPS_LAST_ACK:
         if (fin_acked(p)) {
             set_closed(p);
             return;
         }
         break;
-    case TCP_TIME_WAIT:
+    case TCPS_TIME_WAIT:
         if (fin) {
             p->ack_now = true;
             p->t_2msl = now + TWO_MSL_NS;
@@ -1349,7 +1349,8 @@ void net_tcp_input(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t *th
     }
 
     /* Data and FIN. */
-    if (p->state == TCP_ESTABLISHED || p->state == TCP_FIN_WAIT_1 || p->state == TCP_FIN_WAIT_2) {
+    if (p->state == TCPS_ESTABLISHED || p->state == TCPS_FIN_WAIT_1 ||
+        p->state == TCPS_FIN_WAIT_2) {
         if (s.len && (p->orphan || p->rd_shut) && !p->fin_rcvd) {
             /* Nobody will read it: Linux resets. */
             xmit(p, p->snd_nxt, 0, TH_RST | TH_ACK);
@@ -1363,14 +1364,14 @@ void net_tcp_input(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t *th
         if (s.len || fin)
             take_data(p, &s, fin);
         if (p->fin_rcvd) {
-            if (p->state == TCP_ESTABLISHED) {
-                p->state = TCP_CLOSE_WAIT;
-            } else if (p->state == TCP_FIN_WAIT_1) {
+            if (p->state == TCPS_ESTABLISHED) {
+                p->state = TCPS_CLOSE_WAIT;
+            } else if (p->state == TCPS_FIN_WAIT_1) {
                 if (fin_acked(p))
                     enter_time_wait(p);
                 else
-                    p->state = TCP_CLOSING;
-            } else if (p->state == TCP_FIN_WAIT_2) {
+                    p->state = TCPS_CLOSING;
+            } else if (p->state == TCPS_FIN_WAIT_2) {
                 enter_time_wait(p);
             }
         }
@@ -1394,7 +1395,7 @@ void net_tcp_icmp_error(struct net_stack *ns, uint32_t dst, uint16_t dport, uint
         if (p->lport == sport && p->raddr == dst && p->rport == dport) {
             /* Hard for a connect in progress, soft otherwise (RFC 1122
              * §4.2.3.9). */
-            if (p->state == TCP_SYN_SENT)
+            if (p->state == TCPS_SYN_SENT)
                 abort_err(p, err);
             return;
         }
@@ -1408,7 +1409,7 @@ static void rexmt_timeout(struct tcp_pcb *p, uint64_t now)
 
     p->t_rexmt = 0;
     p->retries++;
-    if (p->state == TCP_SYN_SENT || p->state == TCP_SYN_RCVD) {
+    if (p->state == TCPS_SYN_SENT || p->state == TCPS_SYN_RCVD) {
         if (p->retries > SYN_RETRIES) {
             abort_err(p, ETIMEDOUT);
             return;
@@ -1416,7 +1417,7 @@ static void rexmt_timeout(struct tcp_pcb *p, uint64_t now)
         p->backoff++;
         set_rto(p);
         ns->stats.tcp_rexmt++;
-        xmit(p, p->iss, 0, p->state == TCP_SYN_SENT ? TH_SYN : TH_SYN | TH_ACK);
+        xmit(p, p->iss, 0, p->state == TCPS_SYN_SENT ? TH_SYN : TH_SYN | TH_ACK);
         p->t_rexmt = now + p->rto_us * 1000;
         net_timer_at(ns, p->t_rexmt);
         return;
@@ -1454,14 +1455,14 @@ static void pcb_timers(struct tcp_pcb *p, uint64_t now)
 
     if (p->t_2msl && p->t_2msl <= now) {
         p->t_2msl = 0;
-        if (p->state == TCP_TIME_WAIT || p->state == TCP_FIN_WAIT_2) {
+        if (p->state == TCPS_TIME_WAIT || p->state == TCPS_FIN_WAIT_2) {
             set_closed(p);
             return;
         }
     }
     if (p->t_rexmt && p->t_rexmt <= now) {
         rexmt_timeout(p, now);
-        if (p->state == TCP_CLOSED)
+        if (p->state == TCPS_CLOSED)
             return;
     }
     if (p->t_persist && p->t_persist <= now) {
@@ -1488,7 +1489,7 @@ static void pcb_timers(struct tcp_pcb *p, uint64_t now)
     }
     if (p->t_keep && p->t_keep <= now) {
         p->t_keep = 0;
-        if (p->keepalive && (p->state == TCP_ESTABLISHED || p->state == TCP_CLOSE_WAIT)) {
+        if (p->keepalive && (p->state == TCPS_ESTABLISHED || p->state == TCPS_CLOSE_WAIT)) {
             uint64_t idle_end = p->last_rx + (uint64_t)p->keep_idle_s * 1000 * MS;
             if (p->keep_probes == 0 && idle_end > now) {
                 p->t_keep = idle_end;
