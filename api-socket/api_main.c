@@ -24,6 +24,7 @@
 #include "api-socket/api_http.h"
 #include "api-socket/api_log.h"
 #include "api-socket/api_metrics.h"
+#include "api-socket/api_request_log.h"
 #include "api-socket/api_router.h"
 #include "api-socket/api_server.h"
 #include "api-socket/api_vmm.h"
@@ -52,6 +53,8 @@ struct options {
     const char *metrics_path;
     bool boot_timer;
     size_t max_payload;
+    const char *metadata;   /* --metadata FILE */
+    size_t mmds_size_limit; /* --mmds-size-limit; 0: the payload limit */
     bool no_seccomp;
     bool has_start_time, has_start_cpu_time;
     uint64_t start_time_us, start_time_cpu_us;
@@ -91,6 +94,8 @@ static const char usage[] =
     "  --metrics-path PATH             write metrics to this file or named pipe\n"
     "  --boot-timer                    log the guest's boot time\n"
     "  --http-api-max-payload-size N   largest request body (default 51200)\n"
+    "  --metadata FILE                 the MMDS data store's first contents (JSON)\n"
+    "  --mmds-size-limit N             largest MMDS data store (default: the payload size)\n"
     "  --no-seccomp                    run without system-call filters (debugging)\n"
     "  --start-time-us US              CLOCK_MONOTONIC time the launcher started ember\n"
     "  --start-time-cpu-us US          CPU time the launcher spent before that\n"
@@ -145,6 +150,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         "http-api-max-payload-size",
         "start-time-us",
         "start-time-cpu-us",
+        "metadata",
+        "mmds-size-limit",
         NULL,
     };
     o->max_payload = API_HTTP_DEFAULT_MAX_BODY;
@@ -214,6 +221,15 @@ static int parse_args(int argc, char **argv, struct options *o)
                                  "from 1 to 67108864",
                                  val);
             o->max_payload = (size_t)v;
+        } else if (strcmp(name, "metadata") == 0) {
+            o->metadata = val;
+        } else if (strcmp(name, "mmds-size-limit") == 0) {
+            uint64_t v;
+            if (parse_u64(val, UINT64_MAX, &v) < 0 || v == 0 || v > MAX_PAYLOAD_LIMIT)
+                return arg_error("invalid --mmds-size-limit '%s': a number of bytes from 1 to "
+                                 "67108864",
+                                 val);
+            o->mmds_size_limit = (size_t)v;
         } else if (strcmp(name, "no-seccomp") == 0) {
             o->no_seccomp = true;
         } else if (strcmp(name, "start-time-us") == 0) {
@@ -241,6 +257,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* ---- the end of the process ---- */
 
+/* Firecracker's last log line (its main.rs), with ember's name. */
+static void log_exit(int status)
+{
+    if (status == 0)
+        API_INFO("ember exiting successfully. exit_code=0");
+    else
+        API_ERROR("ember exiting with error. exit_code=%d", status);
+}
+
 static void finish(void *arg)
 {
     struct api_err e;
@@ -250,6 +275,7 @@ static void finish(void *arg)
         API_WARN("last metrics flush: %s", e.msg);
     if (rt.server)
         api_server_stop(rt.server);
+    log_exit(rt.exit_status);
     fflush(stdout);
     fflush(stderr);
     exit(rt.exit_status);
@@ -310,8 +336,11 @@ static void on_metrics_timer(uv_timer_t *t)
 static void on_request(void *ctx, const struct api_request *req, struct api_response *resp)
 {
     (void)ctx;
-    API_DEBUG("The API server received a %s request on \"%.200s\".", req->method_name, req->path);
+    api_log_request(req);
     api_router_handle(&rt.router, req, resp);
+    if (resp->deprecation)
+        API_WARN("%s", resp->deprecation);
+    api_log_response(resp);
 }
 
 /* ---- start-up ---- */
@@ -359,30 +388,28 @@ static int start_from_config_file(const char *path)
     }
     if (api_router_apply_config(&rt.router, root, &e) < 0) {
         json_decref(root);
+        /* Firecracker's words, which its tooling greps the log for. */
+        API_ERROR("Configuration for VMM from one single json failed: %s", e.msg);
         fprintf(stderr, "ember: config file %s: %s\n", path, e.msg);
         return EMBER_EXIT_BAD_CONFIG;
     }
     json_decref(root);
     if (api_vmm_ops.start(&rt.vmm, &rt.router.res, &e) < 0) {
+        API_ERROR("Could not Start MicroVM from one single json: %s", e.msg);
         fprintf(stderr, "ember: %s\n", e.msg);
         return rt.vmm.create_status ? rt.vmm.create_status : EMBER_EXIT_BAD_CONFIG;
     }
     rt.router.state = API_VM_RUNNING;
+    API_INFO("Successfully started microvm that was configured from one single json");
     return 0;
 }
 
-int api_main(int argc, char **argv)
+static int run(const struct options *opts, uint64_t t_entry)
 {
-    uint64_t t_entry = mono_us(CLOCK_MONOTONIC);
-    struct options o;
+    struct options o = *opts;
     struct sigaction sa;
     struct api_err e;
     int rc;
-
-    memset(&o, 0, sizeof(o));
-    rc = parse_args(argc, argv, &o);
-    if (rc >= 0)
-        return rc;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_sigpipe;
@@ -409,6 +436,12 @@ int api_main(int argc, char **argv)
     rc = configure_outputs(&o);
     if (rc)
         return rc;
+    /* Firecracker's default limit for the data store is the API's. */
+    api_mmds_set_limit(&rt.router.res.mmds, o.mmds_size_limit ? o.mmds_size_limit : o.max_payload);
+    if (o.metadata && api_mmds_load_file(&rt.router.res.mmds, o.metadata, &e) < 0) {
+        fprintf(stderr, "ember: %s\n", e.msg);
+        return EMBER_EXIT_BAD_CONFIG;
+    }
     API_INFO("Running ember v%s", EMBER_VERSION);
     if (o.no_seccomp)
         API_WARN("--no-seccomp: the microVM will run without system-call filters");
@@ -429,7 +462,7 @@ int api_main(int argc, char **argv)
         api_metrics_store(API_M_PROCESS_STARTUP_TIME_CPU_US,
                           mono_us(CLOCK_PROCESS_CPUTIME_ID) +
                               (o.has_start_cpu_time ? o.start_time_cpu_us : 0));
-        API_INFO("API server listening on %s", o.api_sock);
+        API_INFO("Listening on API socket (\"%s\").", o.api_sock);
     }
     if (o.config_file) {
         rc = start_from_config_file(o.config_file);
@@ -442,4 +475,19 @@ int api_main(int argc, char **argv)
     uv_run(rt.loop, UV_RUN_DEFAULT);
     /* Only begin_exit() ends the process; the loop cannot run dry. */
     return EMBER_EXIT_UNEXPECTED;
+}
+
+int api_main(int argc, char **argv)
+{
+    uint64_t t_entry = mono_us(CLOCK_MONOTONIC);
+    struct options o;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    rc = run(&o, t_entry);
+    log_exit(rc);
+    return rc;
 }

@@ -30,6 +30,10 @@ struct api_response {
     int status; /* 200, 204 or 400 */
     char *body; /* malloc'd JSON text, NULL for 204 */
     size_t body_len;
+    /* Firecracker's deprecation notice when the request used a deprecated
+     * field (a static string, or NULL): the answer carries "Deprecation:
+     * true" and the notice is logged as a warning. */
+    const char *deprecation;
 };
 
 enum api_vm_state { API_VM_NOT_STARTED, API_VM_RUNNING, API_VM_PAUSED };
@@ -43,6 +47,8 @@ struct api_vmm_ops {
     int (*ctrl_alt_del)(void *ctx, struct api_err *e);
     /* PATCH /drives after boot: applies u to the live device. */
     int (*update_drive)(void *ctx, const struct api_drive_update *u, struct api_err *e);
+    /* PATCH /network-interfaces after boot: new limiters on the live device. */
+    int (*update_net)(void *ctx, const struct api_net_update *u, struct api_err *e);
     int (*configure_logger)(void *ctx, const struct api_logger_cfg *cfg, struct api_err *e);
     int (*configure_metrics)(void *ctx, const struct api_metrics_cfg *cfg, struct api_err *e);
     int (*flush_metrics)(void *ctx, struct api_err *e);
@@ -55,6 +61,9 @@ struct api_router {
     const struct api_vmm_ops *ops;
     void *ctx;
 };
+
+/* Longest path the router looks at (api_http.h's URL limit). */
+#define API_PATH_MAX 2049
 
 #define API_MSG_AFTER_BOOT  "The requested operation is not supported after starting the microVM."
 #define API_MSG_BEFORE_BOOT "The requested operation is not supported before starting the microVM."

@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include "api-socket/api_log.h"
+#include "mmds/mmds_stack.h"
 #include "api-socket/api_metrics.h"
 #include "monitor/devices.h"
 #include "monitor/exit_codes.h"
 #include "monitor/seccomp_filter.h"
 #include "monitor/vm.h"
+#include "monitor/vm_start.h"
 #include "virtio/blk_device.h"
 #include "virtio/vsock_device.h"
 
@@ -46,7 +48,15 @@ int api_vm_config_from(const struct api_resources *res, bool boot_timer, bool no
 {
     char err[256];
 
-    cfg->mem_mib = res->machine.mem_size_mib;
+    /* The API takes any size Firecracker takes; here is where ember says
+     * whether it can honour it (guest RAM lives below the 3 GiB MMIO hole). */
+    if (res->machine.mem_size_mib < VM_MEM_MIB_MIN || res->machine.mem_size_mib > VM_MEM_MIB_MAX)
+        return api_errf(e,
+                        "Start microvm error: Invalid Memory Configuration: ember gives a guest "
+                        "%u to %u MiB of memory, not %llu MiB (mem_size_mib)",
+                        VM_MEM_MIB_MIN, VM_MEM_MIB_MAX,
+                        (unsigned long long)res->machine.mem_size_mib);
+    cfg->mem_mib = (uint32_t)res->machine.mem_size_mib;
     cfg->vcpu_count = res->machine.vcpu_count;
     cfg->boot_timer = boot_timer;
     cfg->no_seccomp = no_seccomp;
@@ -60,9 +70,29 @@ int api_vm_config_from(const struct api_resources *res, bool boot_timer, bool no
         b.read_only = d->is_read_only;
         b.writeback = d->cache_type == API_CACHE_WRITEBACK;
         b.async = d->io_engine == API_IO_ASYNC;
+        b.root = d->is_root_device;
         limiter_to(&d->rate_limiter, &b.rate_limiter);
         if (vm_config_add_drive(cfg, &b, err, sizeof(err)) < 0)
             return api_errf(e, "drive \"%s\": %s", d->id, err);
+    }
+    for (unsigned i = 0; i < res->nnets; i++) {
+        const struct api_net *a = &res->nets[i];
+        struct net_config n;
+
+        memset(&n, 0, sizeof(n));
+        snprintf(n.id, sizeof(n.id), "%s", a->id);
+        snprintf(n.host_dev_name, sizeof(n.host_dev_name), "%s", a->host_dev_name);
+        if (a->guest_mac[0]) {
+            if (net_parse_mac(a->guest_mac, n.mac) != 0)
+                return api_errf(e, "network interface \"%s\": bad guest_mac %s", a->id,
+                                a->guest_mac);
+            n.has_mac = true;
+        }
+        n.mtu = a->mtu;
+        limiter_to(&a->rx_rate_limiter, &n.rx_rate_limiter);
+        limiter_to(&a->tx_rate_limiter, &n.tx_rate_limiter);
+        if (vm_config_add_net(cfg, &n, err, sizeof(err)) < 0)
+            return api_errf(e, "%s", err);
     }
     if (res->vsock.set) {
         cfg->has_vsock = true;
@@ -112,16 +142,26 @@ static void on_seccomp_violation(int nr)
     api_metrics_add(API_M_SECCOMP_FAULTS, 1);
 }
 
-static void *vcpu_main(void *arg)
+/* vm_start()'s hooks: the vCPU thread's name in the log, its end, and the
+ * log line when the main filter cannot be installed. */
+static void on_vcpu_enter(void *arg)
+{
+    (void)arg;
+    api_log_set_thread_name("vcpu0");
+}
+
+static void on_vcpu_exit(void *arg, int status)
 {
     struct api_vmm *v = arg;
-    int status;
 
-    api_log_set_thread_name("vcpu0");
-    status = vm_run(v->vm);
     atomic_store(&v->exit_status, status);
     uv_async_send(&v->exit_async);
-    return NULL;
+}
+
+static void on_start_fatal(void *arg, const char *msg)
+{
+    (void)arg;
+    API_ERROR("%s", msg);
 }
 
 static void on_exit_async(uv_async_t *a)
@@ -158,43 +198,63 @@ static void sample_vcpu(struct api_vmm *v)
     }
 }
 
-/* Metrics sampler: the block devices' counters since the last flush. Runs on
- * the loop thread, where the devices do their I/O. */
+/* Metrics sampler: each drive's running totals into its "block_<id>"
+ * group, the vsock's into "vsock". Runs on the loop thread, where the
+ * devices do their I/O. */
 static void sample_devices(void *arg)
 {
     struct api_vmm *v = arg;
-    uint64_t now[5] = {0};
-    static const enum api_metric ids[5] = {API_M_BLOCK_READ_BYTES, API_M_BLOCK_WRITE_BYTES,
-                                           API_M_BLOCK_READ_COUNT, API_M_BLOCK_WRITE_COUNT,
-                                           API_M_BLOCK_FLUSH_COUNT};
     struct devices *d;
 
     if (!v->vm)
         return;
     d = vm_devices(v->vm);
-    for (unsigned i = 0; i < d->nblk; i++) {
-        const struct blk_stats *st = blk_get_stats(d->blk[i]);
-        now[0] += st->read_bytes;
-        now[1] += st->write_bytes;
-        now[2] += st->read_count;
-        now[3] += st->write_count;
-        now[4] += st->flush_count;
+    for (unsigned i = 0; i < v->ndrives; i++) {
+        struct blk *b = devices_find_blk(d, v->drive_ids[i]);
+        struct api_block_metrics *m = api_metrics_block(v->drive_ids[i]);
+        const struct blk_stats *st;
+        if (!b || !m)
+            continue;
+        st = blk_get_stats(b);
+        m->read_bytes = st->read_bytes;
+        m->write_bytes = st->write_bytes;
+        m->read_count = st->read_count;
+        m->write_count = st->write_count;
+        m->flush_count = st->flush_count;
+        m->execute_fails = st->io_errors;
+        m->invalid_reqs_count = st->unsupported;
+        m->rate_limiter_throttled_events = st->throttled;
     }
-    for (int i = 0; i < 5; i++) {
-        api_metrics_add(ids[i], now[i] - v->blk_seen[i]);
-        v->blk_seen[i] = now[i];
+    /* Each interface's counters as Firecracker names them ("net_<id>"; the
+     * metrics writer sums them into "net"). */
+    for (unsigned i = 0; i < d->nnet; i++) {
+        struct net_metrics *m = api_metrics_net(net_get_config(d->net[i])->id);
+        struct net_stats st;
+        if (!m)
+            continue;
+        net_get_stats(d->net[i], &st);
+#define NET_COPY(name) m->name = st.name;
+        NET_METRICS_COUNTERS(NET_COPY)
+#undef NET_COPY
     }
     if (d->vsock) {
-        static const enum api_metric vids[5] = {API_M_VSOCK_RX_BYTES, API_M_VSOCK_TX_BYTES,
-                                                API_M_VSOCK_CONNS_ADDED, API_M_VSOCK_CONNS_REMOVED,
-                                                API_M_VSOCK_FAILURES};
+        static const enum api_metric vids[8] = {API_M_VSOCK_RX_BYTES,     API_M_VSOCK_TX_BYTES,
+                                                API_M_VSOCK_RX_PACKETS,   API_M_VSOCK_TX_PACKETS,
+                                                API_M_VSOCK_CONNS_ADDED,  API_M_VSOCK_CONNS_REMOVED,
+                                                API_M_VSOCK_CONNS_KILLED, API_M_VSOCK_FAILURES};
         struct vsock_stats vs;
         vsock_get_stats(d->vsock, &vs);
         uint64_t added = vs.conns_host + vs.conns_guest;
-        const uint64_t vnow[5] = {vs.rx_bytes, vs.tx_bytes, added, added - vs.conns_active,
+        const uint64_t vnow[8] = {vs.rx_bytes,
+                                  vs.tx_bytes,
+                                  vs.rx_packets,
+                                  vs.tx_packets,
+                                  added,
+                                  added - vs.conns_active,
+                                  vs.conns_timed_out,
                                   vs.malformed + vs.credit_violations + vs.conns_refused +
                                       vs.conns_timed_out};
-        for (int i = 0; i < 5; i++) {
+        for (int i = 0; i < 8; i++) {
             api_metrics_add(vids[i], vnow[i] - v->vsock_seen[i]);
             v->vsock_seen[i] = vnow[i];
         }
@@ -215,6 +275,26 @@ int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bo
     v->on_guest_exit = on_guest_exit;
     v->exit_async.data = v;
     return uv_async_init(loop, &v->exit_async, on_exit_async);
+}
+
+/* The MMDS responder in the transmit path of every interface that
+ * mmds-config names. */
+static int attach_mmds(struct api_vmm *v, const struct api_resources *res, struct api_err *e)
+{
+    struct devices *d = vm_devices(v->vm);
+
+    for (unsigned i = 0; i < d->nnet; i++) {
+        const char *id = net_get_config(d->net[i])->id;
+        if (!api_mmds_on_iface(&res->mmds, id) || !res->mmds.store)
+            continue;
+        struct mmds_stack *s = mmds_stack_create(res->mmds.store, res->mmds.ipv4);
+        if (!s)
+            return api_errf(e, "network interface \"%s\": MMDS: out of memory", id);
+        v->mmds[v->nmmds++] = s;
+        struct net_intercept ic = mmds_stack_intercept(s);
+        net_set_intercept(d->net[i], &ic);
+    }
+    return 0;
 }
 
 static int op_start(void *ctx, const struct api_resources *res, struct api_err *e)
@@ -243,13 +323,7 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
     if (rc != 0) {
         v->vm = NULL;
         v->create_status = rc;
-        API_ERROR("InstanceStart: %s", err);
-        return api_errf(e, "%s", err[0] ? err : "cannot create the microVM");
-    }
-    if (vm_attach_loop(v->vm, v->loop) != 0) {
-        vm_destroy(v->vm);
-        v->vm = NULL;
-        return api_errf(e, "cannot serve the devices on the main loop");
+        return api_errf(e, "Start microvm error: %s", err[0] ? err : "cannot create the microVM");
     }
     if (res->serial.set && res->serial.serial_out_path &&
         redirect_console(res->serial.serial_out_path, e) < 0) {
@@ -257,23 +331,27 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
         v->vm = NULL;
         return -1;
     }
-    rc = vm_thread_start(&v->vcpu_thread, vcpu_main, v);
-    if (rc != 0) {
+    if (attach_mmds(v, res, e) < 0) {
         vm_destroy(v->vm);
         v->vm = NULL;
-        return api_errf(e, "cannot start the vCPU thread: %s", strerror(rc));
+        return -1;
     }
-    /* The loop's filter: after the vCPU thread exists (it installs its own
-     * in vm_run() and must not inherit this one), before the loop serves
-     * anything after boot. As with `ember run`, failing here ends ember. */
-    if (!v->no_seccomp && seccomp_filter_install(SECCOMP_ROLE_MAIN, -1, err, sizeof(err)) != 0) {
-        API_ERROR("%s", err);
-        fprintf(stderr, "ember: %s\n", err);
-        exit(EMBER_EXIT_GENERIC);
+    /* Devices on the loop, the vCPU thread, the main filter: as `ember run`
+     * (vm_start.h). */
+    const struct vm_start_hooks hooks = {
+        .arg = v, .vcpu_enter = on_vcpu_enter, .vcpu_exit = on_vcpu_exit, .fatal = on_start_fatal};
+    if (vm_start(v->vm, v->loop, &hooks, &v->vcpu_thread, err, sizeof(err)) != 0) {
+        vm_destroy(v->vm);
+        v->vm = NULL;
+        return api_errf(e, "%s", err);
     }
     v->started = true;
+    v->ndrives = res->ndrives;
+    for (unsigned i = 0; i < res->ndrives; i++)
+        snprintf(v->drive_ids[i], sizeof(v->drive_ids[i]), "%s", res->drives[i].id);
     api_metrics_store(API_M_INSTANCE_START_US, now_us() - t0);
-    API_INFO("microVM started: %s, %u MiB", res->boot.kernel_image_path, res->machine.mem_size_mib);
+    API_INFO("microVM started: %s, %llu MiB", res->boot.kernel_image_path,
+             (unsigned long long)res->machine.mem_size_mib);
     return 0;
 }
 
@@ -308,13 +386,46 @@ static int op_update_drive(void *ctx, const struct api_drive_update *u, struct a
     struct blk *b;
     char err[256];
 
-    if (!v->vm || !(b = devices_find_blk(vm_devices(v->vm), u->id)))
-        return api_errf(e, "drive \"%s\" is not attached to the microVM", u->id);
+    struct api_block_metrics *m = api_metrics_block(u->id);
+
+    if (m)
+        m->update_count++;
+    if (!v->vm || !(b = devices_find_blk(vm_devices(v->vm), u->id))) {
+        if (m)
+            m->update_fails++;
+        return api_errf(e,
+                        "Drive config error: Unable to patch the block device: drive \"%s\" is "
+                        "not attached to the microVM",
+                        u->id);
+    }
     if (u->has_rate_limiter)
         limiter_to(&u->rate_limiter, &rl);
-    if (blk_update(b, u->path, u->has_rate_limiter ? &rl : NULL, err, sizeof(err)) < 0)
-        return api_errf(e, "drive \"%s\": %s", u->id, err);
+    if (blk_update(b, u->path, u->has_rate_limiter ? &rl : NULL, err, sizeof(err)) < 0) {
+        if (m)
+            m->update_fails++;
+        return api_errf(e,
+                        "Drive config error: Unable to patch the block device: %s Please verify "
+                        "the request arguments. (drive \"%s\")",
+                        err, u->id);
+    }
     API_INFO("drive \"%s\" updated", u->id);
+    return 0;
+}
+
+static int op_update_net(void *ctx, const struct api_net_update *u, struct api_err *e)
+{
+    struct api_vmm *v = ctx;
+    struct rate_limiter_config rx, tx;
+    struct net *n;
+
+    if (!v->vm || !(n = devices_find_net(vm_devices(v->vm), u->id)))
+        return api_errf(e, "network interface \"%s\" is not attached to the microVM", u->id);
+    if (u->has_rx)
+        limiter_to(&u->rx, &rx);
+    if (u->has_tx)
+        limiter_to(&u->tx, &tx);
+    net_update_limiters(n, u->has_rx ? &rx : NULL, u->has_tx ? &tx : NULL);
+    API_INFO("network interface \"%s\" updated", u->id);
     return 0;
 }
 
@@ -342,6 +453,7 @@ const struct api_vmm_ops api_vmm_ops = {
     .resume = op_resume,
     .ctrl_alt_del = op_ctrl_alt_del,
     .update_drive = op_update_drive,
+    .update_net = op_update_net,
     .configure_logger = op_configure_logger,
     .configure_metrics = op_configure_metrics,
     .flush_metrics = op_flush_metrics,

@@ -7,11 +7,14 @@
 #include <string.h>
 
 #include "common/errmsg.h"
+#include "common/parse_num.h"
 
 void cli_usage(FILE *out)
 {
     fprintf(out, "usage: ember run [--mem MIB] [--timings] [--boot-timer] [--no-seccomp]\n"
-                 "                 [--drive PATH[,ro]...] [--vsock UDS_PATH[,cid=N]]\n"
+                 "                 [--drive PATH[,ro][,id=ID][,root]...] [--root ID]\n"
+                 "                 [--vsock UDS_PATH[,cid=N]]\n"
+                 "                 [--net TAP[,mac=MAC][,id=ID][,mtu=N]...]\n"
                  "                 GUEST.elf [ARGS...]\n"
                  "       ember invoke --uds PATH [--port N] [--timeout MS] [--wait] [FILE|-]\n"
                  "       ember --api-sock PATH [--id ID] | --config-file FILE [--no-api]\n"
@@ -67,7 +70,7 @@ static int parse_mib(const char *s, uint32_t *out)
     return 0;
 }
 
-/* --drive PATH[,ro][,id=ID][,writeback][,async] */
+/* --drive PATH[,ro][,id=ID][,writeback][,async][,root] */
 static int parse_drive(struct vm_config *cfg, const char *spec, char *err, size_t errlen)
 {
     struct blk_config d;
@@ -90,6 +93,8 @@ static int parse_drive(struct vm_config *cfg, const char *spec, char *err, size_
             d.writeback = true;
         else if (strcmp(tok, "async") == 0)
             d.async = true;
+        else if (strcmp(tok, "root") == 0)
+            d.root = true;
         else if (strncmp(tok, "id=", 3) == 0 && strlen(tok + 3) <= BLK_ID_MAX)
             memcpy(d.id, tok + 3, strlen(tok + 3) + 1);
         else {
@@ -98,6 +103,52 @@ static int parse_drive(struct vm_config *cfg, const char *spec, char *err, size_
         }
     }
     rc = vm_config_add_drive(cfg, &d, err, errlen);
+out:
+    free(copy);
+    return rc;
+}
+
+/* --net TAP[,mac=MAC][,id=ID][,mtu=N] */
+static int parse_net(struct vm_config *cfg, const char *spec, char *err, size_t errlen)
+{
+    struct net_config n;
+    char *copy = strdup(spec), *save = NULL, *tok, *tap;
+    int rc = -1;
+
+    if (!copy)
+        return errmsg(-1, err, errlen, "out of memory");
+    memset(&n, 0, sizeof(n));
+    snprintf(n.id, sizeof(n.id), "net%u", cfg->nnets);
+    tap = strtok_r(copy, ",", &save);
+    if (!tap || !tap[0] || strlen(tap) >= sizeof(n.host_dev_name)) {
+        errmsg(-1, err, errlen, "--net needs a tap name of 1 to %zu characters",
+               sizeof(n.host_dev_name) - 1);
+        goto out;
+    }
+    snprintf(n.host_dev_name, sizeof(n.host_dev_name), "%s", tap);
+    while ((tok = strtok_r(NULL, ",", &save)) != NULL) {
+        if (strncmp(tok, "mac=", 4) == 0) {
+            if (net_parse_mac(tok + 4, n.mac) != 0) {
+                errmsg(-1, err, errlen,
+                       "--net: \"%s\" is not a MAC address such as 06:00:AC:10:00:02", tok + 4);
+                goto out;
+            }
+            n.has_mac = true;
+        } else if (strncmp(tok, "id=", 3) == 0 && strlen(tok + 3) <= NET_ID_MAX) {
+            memcpy(n.id, tok + 3, strlen(tok + 3) + 1);
+        } else if (strncmp(tok, "mtu=", 4) == 0) {
+            uint64_t v;
+            if (parse_u64(tok + 4, 65535, &v) != 0 || v < 68) {
+                errmsg(-1, err, errlen, "--net: mtu \"%s\" out of range (68 to 65535)", tok + 4);
+                goto out;
+            }
+            n.mtu = (uint32_t)v;
+        } else {
+            errmsg(-1, err, errlen, "--net: unknown option \"%s\"", tok);
+            goto out;
+        }
+    }
+    rc = vm_config_add_net(cfg, &n, err, errlen);
 out:
     free(copy);
     return rc;
@@ -143,6 +194,7 @@ out:
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
 {
     int i = 1;
+    const char *root_id = NULL;
 
     vm_config_init(cfg);
     for (; i < argc; i++) {
@@ -167,6 +219,15 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
                 return errmsg(-1, err, errlen, "--drive needs a path");
             if (parse_drive(cfg, argv[++i], err, errlen) != 0)
                 return -1;
+        } else if (strcmp(a, "--root") == 0) {
+            if (i + 1 >= argc)
+                return errmsg(-1, err, errlen, "--root needs a drive id");
+            root_id = argv[++i];
+        } else if (strcmp(a, "--net") == 0) {
+            if (i + 1 >= argc)
+                return errmsg(-1, err, errlen, "--net needs a tap name");
+            if (parse_net(cfg, argv[++i], err, errlen) != 0)
+                return -1;
         } else if (strcmp(a, "--vsock") == 0) {
             if (i + 1 >= argc)
                 return errmsg(-1, err, errlen, "--vsock needs a path");
@@ -187,6 +248,19 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
             return errmsg(-1, err, errlen, "unknown option %s", a);
         }
     }
+    if (root_id) {
+        unsigned k = 0;
+        while (k < cfg->ndrives && strcmp(cfg->drives[k].id, root_id) != 0)
+            k++;
+        if (k == cfg->ndrives)
+            return errmsg(-1, err, errlen, "--root: no drive with id \"%s\"", root_id);
+        cfg->drives[k].root = true;
+    }
+    unsigned roots = 0;
+    for (unsigned k = 0; k < cfg->ndrives; k++)
+        roots += cfg->drives[k].root;
+    if (roots > 1)
+        return errmsg(-1, err, errlen, "more than one root drive");
     if (i >= argc)
         return errmsg(-1, err, errlen, "no guest given");
     cfg->kernel_path = strdup(argv[i]);

@@ -12,24 +12,22 @@
 #include "cmd/cli.h"
 #include "cmd/invoke.h"
 #include "monitor/exit_codes.h"
-#include "monitor/seccomp_filter.h"
 #include "monitor/vm.h"
+#include "monitor/vm_start.h"
 
 /* With devices, the main thread serves them on a libuv loop while the vCPU
- * runs in a thread of its own (DESIGN.md, "Threads"). */
+ * runs in a thread of its own (DESIGN.md, "Threads"; vm_start.h). */
 struct run_state {
-    struct vm *vm;
     uv_async_t done;
     int status;
 };
 
-static void *vcpu_thread(void *arg)
+static void on_vcpu_exit(void *arg, int status)
 {
     struct run_state *rs = arg;
 
-    rs->status = vm_run(rs->vm);
+    rs->status = status;
     uv_async_send(&rs->done);
-    return NULL;
 }
 
 static void on_done(uv_async_t *a)
@@ -44,27 +42,21 @@ static void close_handle(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static int run_with_loop(struct vm *vm, bool seccomp)
+static int run_with_loop(struct vm *vm)
 {
-    struct run_state rs = {.vm = vm, .status = EMBER_EXIT_GENERIC};
+    struct run_state rs = {.status = EMBER_EXIT_GENERIC};
+    const struct vm_start_hooks hooks = {.arg = &rs, .vcpu_exit = on_vcpu_exit};
     pthread_t thread;
     uv_loop_t loop;
+    char err[256];
 
-    if (uv_loop_init(&loop) != 0 || uv_async_init(&loop, &rs.done, on_done) != 0 ||
-        vm_attach_loop(vm, &loop) != 0) {
+    if (uv_loop_init(&loop) != 0 || uv_async_init(&loop, &rs.done, on_done) != 0) {
         fprintf(stderr, "ember: cannot start the device loop\n");
         return EMBER_EXIT_GENERIC;
     }
-    if (vm_thread_start(&thread, vcpu_thread, &rs) != 0) {
-        fprintf(stderr, "ember: cannot start the vCPU thread\n");
-        return EMBER_EXIT_GENERIC;
-    }
-    /* The loop's filter: after the vCPU thread exists (it must not inherit
-     * it), before the loop serves the guest's first request. */
-    char err[256];
-    if (seccomp && seccomp_filter_install(SECCOMP_ROLE_MAIN, -1, err, sizeof(err)) != 0) {
+    if (vm_start(vm, &loop, &hooks, &thread, err, sizeof(err)) != 0) {
         fprintf(stderr, "ember: %s\n", err);
-        exit(EMBER_EXIT_GENERIC);
+        return EMBER_EXIT_GENERIC;
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     pthread_join(thread, NULL);
@@ -93,9 +85,8 @@ static int cmd_run(int argc, char **argv)
         vm_config_release(&cfg);
         return rc;
     }
-    bool seccomp = !cfg.no_seccomp;
     vm_config_release(&cfg);
-    rc = vm_has_devices(vm) ? run_with_loop(vm, seccomp) : vm_run(vm);
+    rc = vm_has_devices(vm) ? run_with_loop(vm) : vm_run(vm);
     vm_destroy(vm);
     return rc;
 }

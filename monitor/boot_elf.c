@@ -79,6 +79,26 @@ static int check_load(const Elf64_Phdr *ph, unsigned idx, const struct elf_image
     if (ph->p_paddr < EMBER_KERNEL_MIN)
         return errmsg(-1, err, errlen, "segment %u: address 0x%lx is below 1 MiB", idx,
                       ph->p_paddr);
+    /* The ELF rule (System V gABI, program header): p_offset and p_vaddr are
+     * congruent modulo the page size, and p_align is a positive power of
+     * two, here at least a page. A file that breaks it was not made by a
+     * linker for this loader: its bytes would run shifted. */
+    if (ph->p_offset % PAGE_SIZE != ph->p_vaddr % PAGE_SIZE ||
+        ph->p_offset % PAGE_SIZE != ph->p_paddr % PAGE_SIZE)
+        return errmsg(-1, err, errlen,
+                      "segment %u: file offset 0x%lx is not congruent to its address 0x%lx modulo "
+                      "the page size (0x%x)",
+                      idx, ph->p_offset,
+                      ph->p_offset % PAGE_SIZE != ph->p_vaddr % PAGE_SIZE ? ph->p_vaddr
+                                                                          : ph->p_paddr,
+                      PAGE_SIZE);
+    if (ph->p_align < PAGE_SIZE || (ph->p_align & (ph->p_align - 1)) != 0)
+        return errmsg(-1, err, errlen,
+                      "segment %u: alignment 0x%lx is not a power of two of at least the page size "
+                      "(0x%x)",
+                      idx, ph->p_align, PAGE_SIZE);
+    if (!(ph->p_flags & (PF_R | PF_W | PF_X)))
+        return errmsg(-1, err, errlen, "segment %u: no permission flags (none of R, W, X)", idx);
     if (__builtin_add_overflow(ph->p_paddr, ph->p_memsz, &end) || end > mem_size)
         return errmsg(-1, err, errlen,
                       "segment %u: [0x%lx, +0x%lx) does not fit in guest RAM (%lu MiB)", idx,

@@ -50,6 +50,16 @@ int devices_create(struct devices *d, const struct vm_config *cfg, const struct 
         if (wire(blk_transport(b), vm_fd, err, errlen) != 0)
             return -1;
     }
+    for (unsigned i = 0; i < cfg->nnets; i++) {
+        uint64_t base = DEVICES_MMIO_BASE + (uint64_t)d->n * VIRTIO_MMIO_WINDOW;
+        struct net *n = net_create(&cfg->nets[i], mem, base, DEVICES_GSI_BASE + d->n, err, errlen);
+        if (!n)
+            return -1;
+        d->net[d->nnet++] = n;
+        d->transport[d->n++] = net_transport(n);
+        if (wire(net_transport(n), vm_fd, err, errlen) != 0)
+            return -1;
+    }
     if (cfg->has_vsock) {
         uint64_t base = DEVICES_MMIO_BASE + (uint64_t)d->n * VIRTIO_MMIO_WINDOW;
         d->vsock = vsock_create(&cfg->vsock, mem, base, DEVICES_GSI_BASE + d->n, err, errlen);
@@ -67,6 +77,9 @@ int devices_attach(struct devices *d, struct uv_loop_s *loop)
     for (unsigned i = 0; i < d->nblk; i++)
         if (blk_attach(d->blk[i], loop) != 0)
             return -1;
+    for (unsigned i = 0; i < d->nnet; i++)
+        if (net_attach(d->net[i], loop) != 0)
+            return -1;
     if (d->vsock && vsock_attach(d->vsock, loop) != 0)
         return -1;
     return 0;
@@ -76,6 +89,8 @@ void devices_destroy(struct devices *d)
 {
     for (unsigned i = 0; i < d->nblk; i++)
         blk_destroy(d->blk[i]);
+    for (unsigned i = 0; i < d->nnet; i++)
+        net_destroy(d->net[i]);
     vsock_destroy(d->vsock);
     memset(d, 0, sizeof(*d));
 }
@@ -100,6 +115,10 @@ bool devices_mmio(struct devices *d, uint64_t addr, bool is_write, uint8_t *data
 void devices_boot_info(const struct devices *d, struct ember_boot_info *bi)
 {
     bi->ndevices = d->n;
+    bi->root_drive = 0;
+    for (unsigned i = 0; i < d->nblk; i++)
+        if (blk_get_config(d->blk[i])->root)
+            bi->root_drive = i + 1;
     for (unsigned i = 0; i < d->n; i++) {
         bi->devices[i] = (struct ember_device){
             .type = EMBER_DEV_VIRTIO_MMIO,
@@ -186,4 +205,12 @@ void devices_drain_coalesced(struct devices *d)
         devices_mmio(d, m->phys_addr, true, data, len);
         __atomic_store_n(&ring->first, (first + 1) % RING_ENTRIES, __ATOMIC_RELEASE);
     }
+}
+
+struct net *devices_find_net(struct devices *d, const char *id)
+{
+    for (unsigned i = 0; i < d->nnet; i++)
+        if (strcmp(net_get_config(d->net[i])->id, id) == 0)
+            return d->net[i];
+    return NULL;
 }

@@ -19,6 +19,7 @@
 #include "common/guest_mem.h"
 #include "monitor/vm_config.h"
 #include "virtio/blk_device.h"
+#include "virtio/net_device.h"
 #include "virtio/vsock_device.h"
 
 #define DEVICES_MMIO_BASE 0xc0001000u
@@ -37,6 +38,8 @@ struct devices {
     struct virtio_mmio *transport[DEVICES_MAX];
     unsigned nblk;
     struct blk *blk[VM_DRIVES_MAX];
+    unsigned nnet;
+    struct net *net[VM_NETS_MAX];
     struct vsock *vsock; /* NULL when not configured */
 };
 
@@ -55,6 +58,7 @@ void devices_boot_info(const struct devices *d, struct ember_boot_info *bi);
  * bytes). Returns 0 or -1 if it does not fit. */
 int devices_cmdline(const struct devices *d, char *cmdline, size_t size);
 struct blk *devices_find_blk(struct devices *d, const char *id);
+struct net *devices_find_net(struct devices *d, const char *id);
 
 /* Lets the guest store to the transport registers that have no side effect
  * of their own (feature and queue selectors, queue size and ring addresses)

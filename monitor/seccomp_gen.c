@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/if_tun.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -191,6 +192,11 @@ static void build_main(struct role *r)
     allow(r, "fallocate", 1, SCMP_A1(SCMP_CMP_EQ, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE));
     /* virtio-blk, io_uring engine: submit and reap on the ring made before */
     allow(r, "io_uring_enter", 0);
+    /* virtio-net: the receive offloads the guest negotiated go to the tap
+     * (the tap itself is opened before the filter) */
+    allow(r, "ioctl", 1, SCMP_A1(SCMP_CMP_EQ, TUNSETOFFLOAD));
+    /* MMDS V2 session tokens: random bytes */
+    allow(r, "getrandom", 0);
     /* API connections: accept, non-blocking, errors, half-close */
     allow(r, "accept4", 0);
     allow(r, "ioctl", 1, SCMP_A1(SCMP_CMP_EQ, FIONBIO));

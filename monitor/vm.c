@@ -76,7 +76,7 @@ out:
  * interrupts never needs it, so it is created only when one is configured. */
 static bool vm_needs_irqchip(const struct vm_config *cfg)
 {
-    return cfg->ndrives > 0 || cfg->has_vsock;
+    return cfg->ndrives > 0 || cfg->nnets > 0 || cfg->has_vsock;
 }
 
 static void park_hook(void *arg);

@@ -68,6 +68,42 @@ int vm_config_add_drive(struct vm_config *cfg, const struct blk_config *drive, c
     return 0;
 }
 
+int vm_config_add_net(struct vm_config *cfg, const struct net_config *net, char *err, size_t errlen)
+{
+    if (!valid_id(net->id)) {
+        snprintf(err, errlen, "network interface id \"%s\": use 1 to %u of [A-Za-z0-9_]", net->id,
+                 NET_ID_MAX);
+        return -1;
+    }
+    if (!net->host_dev_name[0]) {
+        snprintf(err, errlen, "network interface \"%s\": no host_dev_name", net->id);
+        return -1;
+    }
+    for (unsigned i = 0; i < cfg->nnets; i++) {
+        const struct net_config *o = &cfg->nets[i];
+        if (strcmp(o->id, net->id) == 0) {
+            snprintf(err, errlen, "network interface \"%s\" given twice", net->id);
+            return -1;
+        }
+        if (strcmp(o->host_dev_name, net->host_dev_name) == 0) {
+            snprintf(err, errlen, "network interface \"%s\": tap %s is already used by \"%s\"",
+                     net->id, net->host_dev_name, o->id);
+            return -1;
+        }
+        if (net->has_mac && o->has_mac && memcmp(o->mac, net->mac, 6) == 0) {
+            snprintf(err, errlen, "network interface \"%s\": guest MAC is already used by \"%s\"",
+                     net->id, o->id);
+            return -1;
+        }
+    }
+    if (cfg->nnets == VM_NETS_MAX) {
+        snprintf(err, errlen, "too many network interfaces (at most %u)", VM_NETS_MAX);
+        return -1;
+    }
+    cfg->nets[cfg->nnets++] = *net;
+    return 0;
+}
+
 int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen)
 {
     if (!cfg->kernel_path || !cfg->kernel_path[0]) {
@@ -87,6 +123,11 @@ int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen)
     if (cfg->boot_args && strlen(cfg->boot_args) >= VM_CMDLINE_MAX) {
         snprintf(err, errlen, "command line too long (%zu bytes, at most %u)",
                  strlen(cfg->boot_args), VM_CMDLINE_MAX - 1);
+        return -1;
+    }
+    if (cfg->ndrives + cfg->nnets + (cfg->has_vsock ? 1u : 0u) > 16u) {
+        snprintf(err, errlen, "too many devices (%u drives, %u network interfaces%s; at most 16)",
+                 cfg->ndrives, cfg->nnets, cfg->has_vsock ? ", vsock" : "");
         return -1;
     }
     /* CIDs 0-2 are the hypervisor, local and host; Linux keeps CIDs in 32 bits. */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "virtio/blk_device.h"
+#include "virtio/net_device.h"
 #include "virtio/vsock_device.h"
 
 #define VM_MEM_MIB_DEFAULT 128u
@@ -20,6 +21,7 @@
 #define VM_MEM_MIB_MAX 3072u
 #define VM_CMDLINE_MAX 4096u
 #define VM_DRIVES_MAX  8u
+#define VM_NETS_MAX    8u
 
 struct vm_config {
     uint32_t mem_mib;    /* guest RAM in MiB */
@@ -32,13 +34,19 @@ struct vm_config {
     bool no_seccomp;     /* no system-call filters (--no-seccomp; seccomp_filter.h): debugging */
     unsigned ndrives;    /* virtio-blk drives, in the order the guest sees them */
     struct blk_config drives[VM_DRIVES_MAX];
-    bool has_vsock; /* one virtio-vsock device, after the drives */
+    unsigned nnets; /* virtio-net interfaces, after the drives */
+    struct net_config nets[VM_NETS_MAX];
+    bool has_vsock; /* one virtio-vsock device, after the drives and interfaces */
     struct vsock_config vsock;
 };
 
 /* Adds a drive (the config copies path). Returns 0, or -1 with a reason. */
 int vm_config_add_drive(struct vm_config *cfg, const struct blk_config *drive, char *err,
                         size_t errlen);
+
+/* Adds a network interface. Returns 0, or -1 with a reason. */
+int vm_config_add_net(struct vm_config *cfg, const struct net_config *net, char *err,
+                      size_t errlen);
 
 /* Defaults: 128 MiB, one vCPU, nothing else set. */
 void vm_config_init(struct vm_config *cfg);

@@ -1,6 +1,6 @@
 /* vm_priv.h: the inside of struct vm, shared by the monitor's own files only
- * (vm.c builds it, vcpu.c runs it, legacy.c answers the guest's port and MMIO
- * accesses). */
+ * (vm.c builds and runs it, vm_start.c starts it with its devices, legacy.c
+ * answers the guest's port and MMIO accesses). */
 #ifndef EMBER_VM_PRIV_H
 #define EMBER_VM_PRIV_H
 
@@ -14,6 +14,7 @@
 #include "monitor/devices.h"
 #include "monitor/legacy.h"
 #include "monitor/vm.h"
+#include "monitor/vm_start.h"
 
 struct vm {
     int kvm_fd;
@@ -28,7 +29,8 @@ struct vm {
     struct vm_stats stats; /* updated with relaxed atomics by the vCPU thread */
     bool boot_timer;       /* report the boot-timer write */
     bool timings;
-    bool no_seccomp; /* --no-seccomp: vm_run() installs no filter */
+    bool no_seccomp; /* --no-seccomp: neither vm_run() nor vm_start() installs a filter */
+    struct vm_start_hooks start_hooks; /* vm_start()'s, for the vCPU thread */
 
     /* Pause/resume (vm_pause from another thread). */
     pthread_mutex_t lock;

@@ -1,4 +1,4 @@
-/* blk.c: virtio-blk over a host file, Sync and io_uring engines (see blk.h). */
+/* blk_device.c: virtio-blk over a host file, Sync and io_uring engines (see blk_device.h). */
 #include "virtio/blk_device.h"
 
 #include <errno.h>
@@ -29,6 +29,7 @@
 /* One request in flight on io_uring. */
 struct blk_req {
     uint16_t head;
+    uint32_t epoch; /* the queue's, when the chain was popped */
     uint32_t type;
     uint8_t *status;
     uint32_t used_len; /* on success */
@@ -112,15 +113,23 @@ static void blk_notify(void *dev, struct virtio_mmio *t, unsigned q)
     process(dev);
 }
 
+/* vCPU thread, lock held. io_uring requests in flight still move data into
+ * guest memory the driver gave us (the kernel has the iovecs); their
+ * completions find the queue's epoch over and are dropped. A chain the rate
+ * limiter holds back was never consumed (last_avail went back): nothing to
+ * forget. The limiter's timer belongs to the loop and is left to fire: its
+ * callback then finds nothing to do. */
 static void blk_reset(void *dev)
 {
     struct blk *b = dev;
 
-    /* io_uring requests in flight still complete into guest memory the
-     * driver gave us; they are dropped on completion (queue not ready). */
     b->rl_waiting = false;
-    if (b->attached)
-        uv_timer_stop(&b->rl_timer);
+}
+
+static void blk_queue_stop(void *dev, unsigned q)
+{
+    (void)q;
+    blk_reset(dev);
 }
 
 static const struct virtio_dev_ops blk_ops = {
@@ -132,6 +141,7 @@ static const struct virtio_dev_ops blk_ops = {
     .config_read = blk_config_read,
     .queue_notify = blk_notify,
     .reset = blk_reset,
+    .queue_stop = blk_queue_stop,
 };
 
 /* ---- requests ------------------------------------------------------------ */
@@ -204,8 +214,16 @@ static uint8_t discard(struct blk *b, const struct vq_chain *c, bool zeroes)
     return VIRTIO_BLK_S_OK;
 }
 
-static void complete(struct blk *b, uint16_t head, uint8_t *status, uint8_t s, uint32_t len)
+/* Ends a request. One whose queue stopped or was reset since the chain was
+ * taken is dropped without a word: that driver no longer expects it, and its
+ * memory may hold something else by now. */
+static void complete(struct blk *b, uint16_t head, uint32_t epoch, uint8_t *status, uint8_t s,
+                     uint32_t len)
 {
+    struct vq *vq = &b->t.queues[0];
+
+    if (epoch != vq->epoch || !vq_usable(vq))
+        return;
     *status = s;
     if (s == VIRTIO_BLK_S_IOERR)
         b->stats.io_errors++;
@@ -214,7 +232,7 @@ static void complete(struct blk *b, uint16_t head, uint8_t *status, uint8_t s, u
     vq_push(&b->t.queues[0], b->mem, head, len);
 }
 
-static bool submit_async(struct blk *b, uint32_t type, uint16_t head, uint8_t *status,
+static bool submit_async(struct blk *b, uint32_t type, const struct vq_chain *c, uint8_t *status,
                          struct iovec *iov, int niov, uint64_t off, uint64_t bytes)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
@@ -225,7 +243,8 @@ static bool submit_async(struct blk *b, uint32_t type, uint16_t head, uint8_t *s
     r = malloc(sizeof(*r) + (size_t)niov * sizeof(struct iovec));
     if (!r)
         return false;
-    r->head = head;
+    r->head = c->head;
+    r->epoch = c->epoch;
     r->type = type;
     r->status = status;
     r->expect = bytes;
@@ -274,18 +293,18 @@ static bool handle(struct blk *b, struct vq_chain *c, bool *pushed)
     case VIRTIO_BLK_T_OUT: {
         bool out = hdr.type == VIRTIO_BLK_T_OUT;
         if (out && b->cfg.read_only) {
-            complete(b, c->head, status, VIRTIO_BLK_S_IOERR, 1);
+            complete(b, c->head, c->epoch, status, VIRTIO_BLK_S_IOERR, 1);
             return true;
         }
         if (!in_disk(b, hdr.sector, data) || (out && c->writable != 1)) {
-            complete(b, c->head, status, VIRTIO_BLK_S_IOERR, 1);
+            complete(b, c->head, c->epoch, status, VIRTIO_BLK_S_IOERR, 1);
             return true;
         }
         off = hdr.sector * SECTOR;
         n = out ? vq_chain_iov(c, false, sizeof(hdr), data, iov, VQ_SEGS_MAX)
                 : vq_chain_iov(c, true, 0, data, iov, VQ_SEGS_MAX);
         if (n < 0) {
-            complete(b, c->head, status, VIRTIO_BLK_S_IOERR, 1);
+            complete(b, c->head, c->epoch, status, VIRTIO_BLK_S_IOERR, 1);
             return true;
         }
         if (out) {
@@ -295,24 +314,24 @@ static bool handle(struct blk *b, struct vq_chain *c, bool *pushed)
             b->stats.read_bytes += data;
             b->stats.read_count++;
         }
-        if (b->ring_ok && data && submit_async(b, hdr.type, c->head, status, iov, n, off, data))
+        if (b->ring_ok && data && submit_async(b, hdr.type, c, status, iov, n, off, data))
             return true;
         if (rw_all(b->fd, out, iov, n, off, data) != 0)
-            complete(b, c->head, status, VIRTIO_BLK_S_IOERR, 1);
+            complete(b, c->head, c->epoch, status, VIRTIO_BLK_S_IOERR, 1);
         else
-            complete(b, c->head, status, VIRTIO_BLK_S_OK, out ? 1 : (uint32_t)data + 1);
+            complete(b, c->head, c->epoch, status, VIRTIO_BLK_S_OK, out ? 1 : (uint32_t)data + 1);
         return true;
     }
     case VIRTIO_BLK_T_FLUSH:
         if (!b->cfg.writeback) {
-            complete(b, c->head, status, VIRTIO_BLK_S_UNSUPP, 1);
+            complete(b, c->head, c->epoch, status, VIRTIO_BLK_S_UNSUPP, 1);
             return true;
         }
         b->stats.flush_count++;
-        if (b->ring_ok && submit_async(b, hdr.type, c->head, status, NULL, 0, 0, 0))
+        if (b->ring_ok && submit_async(b, hdr.type, c, status, NULL, 0, 0, 0))
             return true;
-        complete(b, c->head, status, fdatasync(b->fd) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR,
-                 1);
+        complete(b, c->head, c->epoch, status,
+                 fdatasync(b->fd) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, 1);
         return true;
     case VIRTIO_BLK_T_GET_ID: {
         char id[VIRTIO_BLK_ID_BYTES] = {0};
@@ -326,15 +345,16 @@ static bool handle(struct blk *b, struct vq_chain *c, bool *pushed)
             memcpy(iov[i].iov_base, id + copied, take);
             copied += take;
         }
-        complete(b, c->head, status, VIRTIO_BLK_S_OK, (uint32_t)copied + 1);
+        complete(b, c->head, c->epoch, status, VIRTIO_BLK_S_OK, (uint32_t)copied + 1);
         return true;
     }
     case VIRTIO_BLK_T_DISCARD:
     case VIRTIO_BLK_T_WRITE_ZEROES:
-        complete(b, c->head, status, discard(b, c, hdr.type == VIRTIO_BLK_T_WRITE_ZEROES), 1);
+        complete(b, c->head, c->epoch, status, discard(b, c, hdr.type == VIRTIO_BLK_T_WRITE_ZEROES),
+                 1);
         return true;
     default:
-        complete(b, c->head, status, VIRTIO_BLK_S_UNSUPP, 1);
+        complete(b, c->head, c->epoch, status, VIRTIO_BLK_S_UNSUPP, 1);
         return true;
     }
 }
@@ -429,14 +449,11 @@ static void ring_cb(uv_poll_t *p, int status, int events)
         int res = cqe->res;
         io_uring_cqe_seen(&b->ring, cqe);
         b->inflight--;
-        /* A reset while in flight: the guest no longer expects it. */
-        if (b->t.queues[0].ready && !b->t.queues[0].broken) {
-            bool ok =
-                r->type == VIRTIO_BLK_T_FLUSH ? res == 0 : res >= 0 && (uint64_t)res == r->expect;
-            complete(b, r->head, r->status, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR,
-                     ok ? r->used_len : 1);
-            any = true;
-        }
+        /* A reset or a stopped queue while in flight: complete() drops it. */
+        bool ok = r->type == VIRTIO_BLK_T_FLUSH ? res == 0 : res >= 0 && (uint64_t)res == r->expect;
+        complete(b, r->head, r->epoch, r->status, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR,
+                 ok ? r->used_len : 1);
+        any = true;
         free(r);
     }
     if (any)

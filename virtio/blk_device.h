@@ -1,4 +1,4 @@
-/* blk.h: virtio-blk (virtio 1.2 §5.2) backed by a host file.
+/* blk_device.h: virtio-blk (virtio 1.2 §5.2) backed by a host file.
  *
  * Requests IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES (the last two by
  * punching holes); anything else is UNSUPP, a request outside the disk is
@@ -25,6 +25,7 @@ struct blk_config {
     bool read_only;
     bool writeback; /* cache_type Writeback: FLUSH offered, fsync'd; Unsafe: not */
     bool async;     /* io_engine Async (io_uring) */
+    bool root;      /* is_root_device: an SDK guest mounts it at / (boot info root_drive) */
     struct rate_limiter_config rate_limiter;
 };
 

@@ -3,6 +3,7 @@
 #include "virtio/mmio.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -78,14 +79,61 @@ void virtio_mmio_config_changed(struct virtio_mmio *t)
     raise_irq(t, VIRTIO_MMIO_INT_CONFIG);
 }
 
-void virtio_mmio_fail(struct virtio_mmio *t, unsigned q, const char *why)
+/* DEVICE_NEEDS_RESET with one log line: virtio 1.2 §2.1.2, the device has
+ * hit an error the driver must recover from by resetting it. Only the first
+ * reason between two resets is logged and counted: once set, the bit says
+ * all there is to say, and a guest cannot flood the host's log. */
+static void needs_reset(struct virtio_mmio *t, int q, const char *why)
 {
-    t->queues[q].broken = true;
+    if (t->status & VIRTIO_CONFIG_S_NEEDS_RESET)
+        return;
     t->needs_reset_events++;
-    fprintf(stderr, "ember: %s: queue %u: %s; device needs reset\n", t->label, q, why);
+    if (q >= 0)
+        fprintf(stderr, "ember: %s: queue %d: %s; device needs reset\n", t->label, q, why);
+    else
+        fprintf(stderr, "ember: %s: %s; device needs reset\n", t->label, why);
     t->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
     if (t->status & VIRTIO_CONFIG_S_DRIVER_OK)
         virtio_mmio_config_changed(t); /* virtio 1.2 §2.1.2: tell a live driver */
+}
+
+void virtio_mmio_fail(struct virtio_mmio *t, unsigned q, const char *why)
+{
+    vq_break(&t->queues[q]);
+    needs_reset(t, (int)q, why);
+}
+
+/* Tells the device that queue q stopped, if it was in use. */
+static void stop_queue(struct virtio_mmio *t, unsigned q, bool broken)
+{
+    struct vq *vq = &t->queues[q];
+    bool was_usable = vq_usable(vq);
+
+    if (broken)
+        vq_break(vq);
+    else
+        vq_stop(vq);
+    if (was_usable && t->ops->queue_stop)
+        t->ops->queue_stop(t->dev, q);
+}
+
+/* The driver broke a transport rule (status machine, queue registers): every
+ * queue stops until the driver resets the device, and the device drops the
+ * chains it holds. */
+static void transport_fail(struct virtio_mmio *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void transport_fail(struct virtio_mmio *t, const char *fmt, ...)
+{
+    char why[160];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    for (unsigned q = 0; q < t->ops->nqueues; q++)
+        stop_queue(t, q, true);
+    needs_reset(t, -1, why);
 }
 
 static void device_reset(struct virtio_mmio *t)
@@ -152,12 +200,33 @@ static void set_high(uint64_t *v, uint32_t hi)
     *v = (*v & 0xffffffffull) | ((uint64_t)hi << 32);
 }
 
+/* Whether the driver may still lay out queues: after FEATURES_OK (virtio 1.2
+ * §3.1.1 step 7) and before DRIVER_OK. */
+static bool configuring(const struct virtio_mmio *t)
+{
+    return (t->status & VIRTIO_CONFIG_S_FEATURES_OK) && !(t->status & VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
 static void queue_ready(struct virtio_mmio *t, struct vq *vq, uint32_t v)
 {
     char why[160];
 
     if (!v) {
-        vq->ready = false;
+        /* The device forgets what it holds of this queue (and an in-flight
+         * completion finds the epoch over). */
+        if (vq->ready)
+            stop_queue(t, t->queue_sel, false);
+        return;
+    }
+    if (vq->ready)
+        return; /* 1 again: nothing changes */
+    /* A queue goes live only during initialisation (virtio 1.2 §3.1.1):
+     * enabling one on a running device, or before the features are settled
+     * (the ring format depends on them), is a broken driver. */
+    if (!configuring(t)) {
+        transport_fail(t, "queue %u enabled %s", t->queue_sel,
+                       t->status & VIRTIO_CONFIG_S_DRIVER_OK ? "while the device is live"
+                                                             : "before FEATURES_OK");
         return;
     }
     vq->event_idx = virtio_mmio_has(t, VIRTIO_RING_F_EVENT_IDX);
@@ -169,26 +238,96 @@ static void queue_ready(struct virtio_mmio *t, struct vq *vq, uint32_t v)
     vq->ready = true;
 }
 
+/* The status bits a driver may set (virtio 1.2 §2.1), in the order §3.1.1
+ * sets them; FAILED may come at any time. */
+#define DRIVER_BITS                                                                                \
+    (VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |          \
+     VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FAILED)
+
+/* Whether status v is a valid step from cur: no bit cleared (§2.1.1: "The
+ * driver MUST NOT clear a device status bit"; only a reset, writing 0, does),
+ * nothing unknown, and each bit only after the one before it (§3.1.1). */
+static bool valid_step(uint32_t cur, uint32_t v)
+{
+    if (v & ~DRIVER_BITS)
+        return false;
+    if (cur & ~v)
+        return false;
+    if ((v & VIRTIO_CONFIG_S_DRIVER) && !(v & VIRTIO_CONFIG_S_ACKNOWLEDGE))
+        return false;
+    if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(v & VIRTIO_CONFIG_S_DRIVER))
+        return false;
+    if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(v & VIRTIO_CONFIG_S_FEATURES_OK))
+        return false;
+    return true;
+}
+
 static void write_status(struct virtio_mmio *t, uint32_t v)
 {
+    uint32_t cur = t->status & ~VIRTIO_CONFIG_S_NEEDS_RESET;
+
     if (v == 0) {
         device_reset(t);
         return;
     }
+    /* A driver that read NEEDS_RESET back and adds a bit (Linux's
+     * read-modify-write) writes it too: it is the device's, ignore it. */
+    v &= ~VIRTIO_CONFIG_S_NEEDS_RESET;
+    if (v & VIRTIO_CONFIG_S_FAILED) {
+        /* The driver gave up (§2.1.1): any other bits may go with it. The
+         * device stops until it is reset. */
+        for (unsigned q = 0; q < t->ops->nqueues; q++)
+            stop_queue(t, q, true);
+        t->status = v | (t->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+        return;
+    }
+    if (!valid_step(cur, v)) {
+        /* E.g. DRIVER_OK dropped on a live device: the driver would go on
+         * re-laying out queues whose chains the device may hold. */
+        transport_fail(t,
+                       "status 0x%x written over 0x%x: neither a reset nor a step of "
+                       "initialisation",
+                       v, cur);
+        return;
+    }
     /* FEATURES_OK holds only if the driver accepted VERSION_1 and asked for
-     * nothing we did not offer (virtio 1.2 §3.1.1). */
-    if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(t->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
-        if (!virtio_mmio_has(t, VIRTIO_F_VERSION_1) || (t->drv_features & ~offered(t)))
+     * nothing we did not offer (virtio 1.2 §3.1.1); the driver reads the
+     * status back to learn it. DRIVER_OK in the same write would then come
+     * without FEATURES_OK. */
+    if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(cur & VIRTIO_CONFIG_S_FEATURES_OK)) {
+        if (!virtio_mmio_has(t, VIRTIO_F_VERSION_1) || (t->drv_features & ~offered(t))) {
             v &= ~VIRTIO_CONFIG_S_FEATURES_OK;
+            if (v & VIRTIO_CONFIG_S_DRIVER_OK) {
+                transport_fail(t, "DRIVER_OK with features the device refused");
+                return;
+            }
+        }
     }
     /* The device keeps NEEDS_RESET until reset; the driver cannot clear it. */
     t->status = v | (t->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
+/* A write to a queue layout register (QueueNum, QueueDesc/Driver/Device):
+ * only while the queue is not ready and the driver is configuring
+ * (virtio 1.2 §4.2.3.2, §3.1.1). A layout changed under a live queue, or on
+ * a running device, would leave the device holding chains of a ring that is
+ * no longer there: the device needs a reset. Before FEATURES_OK nothing uses
+ * the values yet (QueueReady checks them): accepted. */
+static bool layout_writable(struct virtio_mmio *t, struct vq *vq, const char *reg)
+{
+    if (!vq)
+        return false;
+    if (vq->ready || (t->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+        transport_fail(t, "%s of queue %u written while %s", reg, t->queue_sel,
+                       vq->ready ? "the queue is ready" : "the device is live");
+        return false;
+    }
+    return !(t->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
 static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
 {
     struct vq *vq = selected(t);
-    bool queue_writable = vq && !vq->ready && !(t->status & VIRTIO_CONFIG_S_DRIVER_OK);
     uint64_t one = 1;
 
     switch (off) {
@@ -196,12 +335,14 @@ static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
         t->dev_feat_sel = v;
         break;
     case VIRTIO_MMIO_DRIVER_FEATURES:
-        if (!(t->status & VIRTIO_CONFIG_S_FEATURES_OK) && t->drv_feat_sel < 2) {
-            if (t->drv_feat_sel == 0)
-                set_low(&t->drv_features, v);
-            else
-                set_high(&t->drv_features, v);
-        }
+        /* virtio 1.2 §3.1.1: "The driver MUST NOT accept new feature bits
+         * after" FEATURES_OK. */
+        if (t->status & VIRTIO_CONFIG_S_FEATURES_OK)
+            transport_fail(t, "DriverFeatures written after FEATURES_OK");
+        else if (t->drv_feat_sel == 0)
+            set_low(&t->drv_features, v);
+        else if (t->drv_feat_sel == 1)
+            set_high(&t->drv_features, v);
         break;
     case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
         t->drv_feat_sel = v;
@@ -210,7 +351,7 @@ static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
         t->queue_sel = v;
         break;
     case VIRTIO_MMIO_QUEUE_NUM:
-        if (queue_writable)
+        if (layout_writable(t, vq, "QueueNum"))
             vq->size = (uint16_t)(v > 0xffff ? 0 : v);
         break;
     case VIRTIO_MMIO_QUEUE_READY:
@@ -230,27 +371,27 @@ static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
         write_status(t, v);
         break;
     case VIRTIO_MMIO_QUEUE_DESC_LOW:
-        if (queue_writable)
+        if (layout_writable(t, vq, "QueueDescLow"))
             set_low(&vq->desc_gpa, v);
         break;
     case VIRTIO_MMIO_QUEUE_DESC_HIGH:
-        if (queue_writable)
+        if (layout_writable(t, vq, "QueueDescHigh"))
             set_high(&vq->desc_gpa, v);
         break;
     case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
-        if (queue_writable)
+        if (layout_writable(t, vq, "QueueDriverLow"))
             set_low(&vq->avail_gpa, v);
         break;
     case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
-        if (queue_writable)
+        if (layout_writable(t, vq, "QueueDriverHigh"))
             set_high(&vq->avail_gpa, v);
         break;
     case VIRTIO_MMIO_QUEUE_USED_LOW:
-        if (queue_writable)
+        if (layout_writable(t, vq, "QueueDeviceLow"))
             set_low(&vq->used_gpa, v);
         break;
     case VIRTIO_MMIO_QUEUE_USED_HIGH:
-        if (queue_writable)
+        if (layout_writable(t, vq, "QueueDeviceHigh"))
             set_high(&vq->used_gpa, v);
         break;
     default:

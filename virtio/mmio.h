@@ -40,6 +40,13 @@ struct virtio_dev_ops {
     void (*queue_notify)(void *dev, struct virtio_mmio *t, unsigned q);
     /* Device reset (driver wrote 0 to Status): drop all in-flight state. */
     void (*reset)(void *dev);
+    /* Queue q stopped without a device reset: the driver wrote QueueReady 0,
+     * gave up (FAILED), or the transport broke the queue because the driver
+     * broke the rules. The device forgets every chain of q it holds (they
+     * can no longer be pushed: vq_push_chain refuses them) and touches q
+     * again only once it is ready. vCPU thread, lock held: set flags, do no
+     * I/O. Optional. */
+    void (*queue_stop)(void *dev, unsigned q);
 };
 
 struct virtio_mmio {
@@ -60,7 +67,7 @@ struct virtio_mmio {
     uint32_t config_gen;
     struct vq queues[VIRTIO_MMIO_QUEUES_MAX];
 
-    uint64_t needs_reset_events; /* how often a driver broke the rules */
+    uint64_t needs_reset_events; /* how often a driver broke the rules (once per reset) */
 };
 
 int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, void *dev,
@@ -77,7 +84,8 @@ void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned q);
 /* Device side, lock held: the configuration changed (e.g. a new backing file). */
 void virtio_mmio_config_changed(struct virtio_mmio *t);
 /* Device side, lock held: the driver broke the rules on queue q; the queue
- * stops and DEVICE_NEEDS_RESET is set, with one log line. */
+ * stops and DEVICE_NEEDS_RESET is set, with one log line (only the first
+ * failure between two resets is logged: a guest cannot flood the log). */
 void virtio_mmio_fail(struct virtio_mmio *t, unsigned q, const char *why);
 /* The negotiated feature bits. */
 static inline bool virtio_mmio_has(const struct virtio_mmio *t, unsigned bit)

@@ -23,7 +23,32 @@ static int broken(char *why, size_t whylen, const char *fmt, ...)
 
 void vq_reset(struct vq *vq)
 {
+    uint32_t epoch = vq->epoch + 1;
+
     memset(vq, 0, sizeof(*vq));
+    vq->epoch = epoch;
+}
+
+void vq_stop(struct vq *vq)
+{
+    vq->ready = false;
+    vq->epoch++;
+}
+
+void vq_break(struct vq *vq)
+{
+    vq->broken = true;
+    vq->epoch++;
+}
+
+static bool size_ok(uint16_t n)
+{
+    return n != 0 && n <= VQ_SIZE_MAX && (n & (n - 1)) == 0;
+}
+
+bool vq_usable(const struct vq *vq)
+{
+    return vq->ready && !vq->broken && size_ok(vq->size);
 }
 
 /* Ring sizes from virtio 1.2 §2.7: descriptor table, driver (avail) and
@@ -45,7 +70,7 @@ static uint64_t used_bytes(uint16_t n)
 
 int vq_check_layout(const struct vq *vq, const struct guest_mem *mem, char *why, size_t whylen)
 {
-    if (vq->size == 0 || vq->size > VQ_SIZE_MAX || (vq->size & (vq->size - 1)))
+    if (!size_ok(vq->size))
         return broken(why, whylen, "queue size %u is not a power of two up to %u", vq->size,
                       VQ_SIZE_MAX);
     if (vq->desc_gpa % 16 || vq->avail_gpa % 2 || vq->used_gpa % 4)
@@ -128,13 +153,15 @@ static int walk_indirect(struct vq_chain *c, const struct guest_mem *mem,
 enum vq_result vq_pop(struct vq *vq, const struct guest_mem *mem, struct vq_chain *c, char *why,
                       size_t whylen)
 {
-    const uint8_t *avail = guest_mem_slice(mem, vq->avail_gpa, avail_bytes(vq->size));
-    const struct vring_desc *desc = guest_mem_slice(mem, vq->desc_gpa, desc_bytes(vq->size));
+    const uint8_t *avail;
+    const struct vring_desc *desc;
     uint16_t avail_idx, head, i;
     unsigned steps = 0;
 
-    if (!vq->ready || vq->broken)
+    if (!vq_usable(vq))
         return VQ_EMPTY;
+    avail = guest_mem_slice(mem, vq->avail_gpa, avail_bytes(vq->size));
+    desc = guest_mem_slice(mem, vq->desc_gpa, desc_bytes(vq->size));
     if (!avail || !desc)
         return broken(why, whylen, "ring outside guest RAM");
     avail_idx = load16_acquire(avail + 2);
@@ -143,11 +170,12 @@ enum vq_result vq_pop(struct vq *vq, const struct guest_mem *mem, struct vq_chai
     if ((uint16_t)(avail_idx - vq->last_avail) > vq->size)
         return broken(why, whylen, "available index %u runs %u ahead of a queue of %u", avail_idx,
                       (uint16_t)(avail_idx - vq->last_avail), vq->size);
-    head = load16(avail + 4 + 2 * (vq->last_avail % vq->size));
+    head = load16(avail + 4 + 2 * (vq->last_avail & (vq->size - 1)));
     if (head >= vq->size)
         return broken(why, whylen, "head %u out of range (queue of %u)", head, vq->size);
 
     c->head = head;
+    c->epoch = vq->epoch;
     c->nsegs = 0;
     c->readable = c->writable = 0;
     for (i = head;;) {
@@ -178,22 +206,64 @@ enum vq_result vq_pop(struct vq *vq, const struct guest_mem *mem, struct vq_chai
 
 int vq_push(struct vq *vq, const struct guest_mem *mem, uint16_t head, uint32_t len)
 {
-    uint8_t *used = guest_mem_slice(mem, vq->used_gpa, used_bytes(vq->size));
+    uint8_t *used;
     struct vring_used_elem e = {.id = head, .len = len};
 
+    if (!vq_usable(vq) || head >= vq->size)
+        return -1;
+    used = guest_mem_slice(mem, vq->used_gpa, used_bytes(vq->size));
     if (!used)
         return -1;
-    memcpy(used + 4 + 8 * (vq->used_idx % vq->size), &e, sizeof(e));
+    memcpy(used + 4 + 8 * (vq->used_idx & (vq->size - 1)), &e, sizeof(e));
     vq->used_idx++;
+    store16_release(used + 2, vq->used_idx);
+    return 0;
+}
+
+int vq_push_chain(struct vq *vq, const struct guest_mem *mem, const struct vq_chain *c,
+                  uint32_t len)
+{
+    if (c->epoch != vq->epoch)
+        return -1;
+    return vq_push(vq, mem, c->head, len);
+}
+
+int vq_fill(struct vq *vq, const struct guest_mem *mem, uint16_t k, uint16_t head, uint32_t len)
+{
+    uint8_t *used;
+    struct vring_used_elem e = {.id = head, .len = len};
+
+    if (!vq_usable(vq) || head >= vq->size || k >= vq->size)
+        return -1;
+    used = guest_mem_slice(mem, vq->used_gpa, used_bytes(vq->size));
+    if (!used)
+        return -1;
+    memcpy(used + 4 + 8 * ((uint16_t)(vq->used_idx + k) & (vq->size - 1)), &e, sizeof(e));
+    return 0;
+}
+
+int vq_publish(struct vq *vq, const struct guest_mem *mem, uint16_t n)
+{
+    uint8_t *used;
+
+    if (!vq_usable(vq) || n > vq->size)
+        return -1;
+    used = guest_mem_slice(mem, vq->used_gpa, used_bytes(vq->size));
+    if (!used)
+        return -1;
+    vq->used_idx = (uint16_t)(vq->used_idx + n);
     store16_release(used + 2, vq->used_idx);
     return 0;
 }
 
 bool vq_should_interrupt(struct vq *vq, const struct guest_mem *mem)
 {
-    const uint8_t *avail = guest_mem_slice(mem, vq->avail_gpa, avail_bytes(vq->size));
+    const uint8_t *avail;
     uint16_t old = vq->signalled, now = vq->used_idx;
 
+    if (!vq_usable(vq))
+        return false;
+    avail = guest_mem_slice(mem, vq->avail_gpa, avail_bytes(vq->size));
     if (!avail || old == now)
         return false;
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* used idx visible before we read flags */
@@ -207,7 +277,7 @@ bool vq_should_interrupt(struct vq *vq, const struct guest_mem *mem)
 
 void vq_update_avail_event(struct vq *vq, const struct guest_mem *mem)
 {
-    uint8_t *used = guest_mem_slice(mem, vq->used_gpa, used_bytes(vq->size));
+    uint8_t *used = vq_usable(vq) ? guest_mem_slice(mem, vq->used_gpa, used_bytes(vq->size)) : NULL;
 
     if (used && vq->event_idx)
         store16_release(used + 4 + 8 * vq->size, vq->last_avail);

@@ -1,4 +1,4 @@
-/* vsock.h: virtio-vsock (virtio 1.2 §5.10) bridged to host Unix sockets the
+/* vsock_device.h: virtio-vsock (virtio 1.2 §5.10) bridged to host Unix sockets the
  * way Firecracker does it ("hybrid vsock").
  *
  * Host-initiated: the device listens on uds_path; a host process connects,
@@ -75,7 +75,7 @@ struct vsock *vsock_create(const struct vsock_config *cfg, const struct guest_me
 int vsock_attach(struct vsock *v, struct uv_loop_s *loop);
 /* Closes every socket and removes uds_path. If it was attached, the loop's
  * handles must be closed first (uv_walk + uv_close, then uv_run, as
- * monitor/main.c does when the VM ends). */
+ * cmd/main.c does when the VM ends). */
 void vsock_destroy(struct vsock *v);
 struct virtio_mmio *vsock_transport(struct vsock *v);
 const struct vsock_config *vsock_get_config(const struct vsock *v);

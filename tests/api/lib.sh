@@ -38,16 +38,14 @@ check() {
     if "$@"; then pass; else fail "$name"; fi
 }
 
-# pick_ember EMBER DRIVER: the real `ember` once monitor/main.c hands the
-# Firecracker flags to api_main(), otherwise the test driver (same library).
+# pick_ember EMBER: the `ember` under test, which must answer --version.
 pick_ember() {
-    if "$1" --version 2>/dev/null | grep -q '^ember v'; then
-        EMBER=$1
-    else
-        echo "NOTE: $1 does not serve the API yet; using $2"
-        EMBER=$2
-    fi
+    EMBER=$1
     VERSION=$("$EMBER" --version | sed -n 's/^ember v//p')
+    if [ -z "$VERSION" ]; then
+        echo "FAIL: $EMBER --version does not say 'ember v...'"
+        exit 1
+    fi
 }
 
 # start_ember [FLAGS...]: starts ember on $SOCK, waits for the socket.
@@ -129,7 +127,13 @@ expect() {
 
 # fault METHOD PATH BODY MESSAGE: expects 400 {"fault_message": MESSAGE}.
 fault() {
-    expect "$1" "$2" "$3" 400 "{\"fault_message\":$(json_str "$4")}"
+    expect "$1" "$2" "$3" 400 "{\"fault_message\":$(json_str "$4")}" && return 0
+    # EMBER_TEST_REGEN=FILE: note the source line and the message received,
+    # for a maintainer updating expected messages after a deliberate change.
+    if [ -n "${EMBER_TEST_REGEN:-}" ]; then
+        printf '%s\t%s\n' "${BASH_LINENO[0]}" "$RESP" >>"$EMBER_TEST_REGEN"
+    fi
+    return 1
 }
 
 # raw INPUT_FILE [CLIENT FLAGS...]: sends raw bytes; the answer is in RAW.

@@ -132,8 +132,9 @@ static inline int vr_find(struct vr *v)
 }
 
 /* Resets the device and brings it up with VERSION_1 only; rx_len is the size
- * of each posted RX buffer (0: post none). */
-static inline void vr_setup(struct vr *v, uint32_t rx_len)
+ * of each posted RX buffer (0: post none). driver_ok 0 leaves the device in
+ * FEATURES_OK, queues live but DRIVER_OK never said. */
+static inline void vr_setup_status(struct vr *v, uint32_t rx_len, int driver_ok)
 {
     vr_wr(v, VR_REG_STATUS, 0);
     memset(v->q, 0, sizeof(v->q));
@@ -156,7 +157,8 @@ static inline void vr_setup(struct vr *v, uint32_t rx_len)
         vr_wr(v, VR_REG_USED_HI, (uint32_t)(u >> 32));
         vr_wr(v, VR_REG_QUEUE_READY, 1);
     }
-    vr_wr(v, VR_REG_STATUS, VR_S_ACK | VR_S_DRIVER | VR_S_FEATURES_OK | VR_S_DRIVER_OK);
+    if (driver_ok)
+        vr_wr(v, VR_REG_STATUS, VR_S_ACK | VR_S_DRIVER | VR_S_FEATURES_OK | VR_S_DRIVER_OK);
     v->cid = vr_rd(v, VR_REG_CONFIG) | ((uint64_t)vr_rd(v, VR_REG_CONFIG + 4) << 32);
     v->ntx_free = VR_QSZ;
     for (uint32_t i = 0; i < VR_QSZ; i++) {
@@ -172,6 +174,11 @@ static inline void vr_setup(struct vr *v, uint32_t rx_len)
         }
         vr_notify(v, 0);
     }
+}
+
+static inline void vr_setup(struct vr *v, uint32_t rx_len)
+{
+    vr_setup_status(v, rx_len, 1);
 }
 
 static inline int vr_needs_reset(struct vr *v)

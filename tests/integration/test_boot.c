@@ -9,19 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/integration/need_kvm.h"
 #include "tests/integration/proc.h"
 
 #define CAP_S 60
-
-static void need_kvm(void)
-{
-    const char *why = spawn_kvm_unusable();
-
-    if (why) {
-        fprintf(stderr, "SKIPPED: integration test needs KVM: %s\n", why);
-        cr_skip_test("needs KVM: %s", why);
-    }
-}
 
 /* Runs `ember run [opts...] GUEST [args...]`; argv is NULL-terminated and
  * starts after "ember". */

@@ -27,23 +27,14 @@
 #include <unistd.h>
 
 #include "cmd/invoke.h"
+#include "tests/integration/need_kvm.h"
 #include "tests/integration/proc.h"
 
 #define CAP_S     120
 #define TIMEOUT   30000 /* ms, per invocation: far above any normal one */
-#define MAX_CONNS 1023u /* the device's default connection limit (virtio/vsock.h) */
+#define MAX_CONNS 1023u /* the device's default connection limit (virtio/vsock_device.h) */
 
 extern char **environ;
-
-static void need_kvm(void)
-{
-    const char *why = spawn_kvm_unusable();
-
-    if (why) {
-        fprintf(stderr, "SKIPPED: integration test needs KVM: %s\n", why);
-        cr_skip_test("needs KVM: %s", why);
-    }
-}
 
 /* An ember running in the background, its output in files. */
 struct vm {

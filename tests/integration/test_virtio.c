@@ -7,19 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/integration/need_kvm.h"
 #include "tests/integration/proc.h"
 
 #define CAP_S 120
-
-static void need_kvm(void)
-{
-    const char *why = spawn_kvm_unusable();
-
-    if (why) {
-        fprintf(stderr, "SKIPPED: integration test needs KVM: %s\n", why);
-        cr_skip_test("needs KVM: %s", why);
-    }
-}
 
 static char *make_disk(const char *name, size_t bytes)
 {

@@ -2,6 +2,7 @@
  * rejection is checked by its exact message. */
 #include <criterion/criterion.h>
 #include <elf.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <ember/abi.h>
@@ -223,6 +224,33 @@ Test(elf, segment_checks)
     build(true, true);
     img.ph[1].p_flags = PF_R | PF_W | PF_X;
     rejected("segment 1: both writable and executable");
+    build(true, true);
+    img.ph[1].p_offset = 0x1010; /* the bytes would run 16 bytes shifted */
+    rejected("segment 1: file offset 0x1010 is not congruent to its address 0x101000 modulo the "
+             "page size (0x1000)");
+    build(true, true);
+    img.ph[1].p_vaddr = 0x7f000000101010; /* virtual address off, physical fine */
+    rejected("segment 1: file offset 0x2000 is not congruent to its address 0x7f000000101010 "
+             "modulo the page size (0x1000)");
+    build(true, true);
+    img.ph[0].p_flags = 0;
+    rejected("segment 0: no permission flags (none of R, W, X)");
+    static const uint64_t bad_align[] = {0, 1, 16, 0x800, 0x3000, 0x1001};
+    for (size_t i = 0; i < sizeof(bad_align) / sizeof(bad_align[0]); i++) {
+        char want[160];
+        build(true, true);
+        img.ph[1].p_align = bad_align[i];
+        snprintf(want, sizeof(want),
+                 "segment 1: alignment 0x%lx is not a power of two of at least the page size "
+                 "(0x1000)",
+                 bad_align[i]);
+        rejected(want);
+    }
+    build(true, true);
+    img.ph[1].p_align = 0x200000; /* a larger power of two is fine */
+    struct elf_image ok;
+    char err[256] = "";
+    cr_expect_eq(parse(&ok, err, sizeof(err)), 0, "%s", err);
     build(true, true);
     img.ph[1].p_paddr = img.ph[1].p_vaddr = 0x100000;
     rejected("segment 1: overlaps or precedes the segment before it");

@@ -256,3 +256,68 @@ Test(vq, broken_queue_stays_stopped)
     offer(0);
     cr_expect_eq(vq_pop(&vq, &mem, &chain, why, sizeof(why)), VQ_EMPTY);
 }
+
+/* The queue's size is a guest register: whatever a transport lets through,
+ * a queue of size 0 (or not a power of two) is never walked, and nothing is
+ * ever divided by its size. */
+Test(vq, zero_size_queue_is_refused)
+{
+    put_desc(0, DATA, 16, 0, 0);
+    offer(0);
+    cr_assert_eq(vq_pop(&vq, &mem, &chain, why, sizeof(why)), VQ_CHAIN);
+    for (unsigned n = 0; n < 2; n++) {
+        vq.size = n == 0 ? 0 : 6;
+        cr_expect(!vq_usable(&vq));
+        offer(0);
+        cr_expect_eq(vq_pop(&vq, &mem, &chain, why, sizeof(why)), VQ_EMPTY, "size %u", vq.size);
+        cr_expect_eq(vq_push(&vq, &mem, 0, 16), -1, "push on a queue of size %u", vq.size);
+        cr_expect(!vq_should_interrupt(&vq, &mem));
+        vq_update_avail_event(&vq, &mem);
+    }
+    cr_expect_eq(*(uint16_t *)guest_mem_slice(&mem, USED + 2, 2), 0, "used ring was written");
+}
+
+Test(vq, stopped_queue_is_refused)
+{
+    put_desc(0, DATA, 16, 0, 0);
+    offer(0);
+    cr_assert_eq(vq_pop(&vq, &mem, &chain, why, sizeof(why)), VQ_CHAIN);
+    vq_stop(&vq);
+    cr_expect(!vq.ready);
+    cr_expect_eq(vq_push(&vq, &mem, chain.head, 16), -1);
+    cr_expect_eq(vq_push_chain(&vq, &mem, &chain, 16), -1);
+    offer(0);
+    cr_expect_eq(vq_pop(&vq, &mem, &chain, why, sizeof(why)), VQ_EMPTY);
+    cr_expect_eq(*(uint16_t *)guest_mem_slice(&mem, USED + 2, 2), 0, "used ring was written");
+}
+
+/* A chain taken before the queue stopped belongs to a ring that may no
+ * longer exist: once the queue is live again it is refused, a fresh one not. */
+Test(vq, chain_from_a_past_epoch_is_refused)
+{
+    struct vq_chain fresh;
+
+    put_desc(0, DATA, 16, 0, 0);
+    put_desc(1, DATA, 16, 0, 0);
+    offer(0);
+    cr_assert_eq(vq_pop(&vq, &mem, &chain, why, sizeof(why)), VQ_CHAIN);
+    vq_stop(&vq);
+    vq.ready = true;
+    offer(1);
+    cr_assert_eq(vq_pop(&vq, &mem, &fresh, why, sizeof(why)), VQ_CHAIN);
+    cr_expect_eq(vq_push_chain(&vq, &mem, &chain, 16), -1, "stale chain pushed");
+    cr_expect_eq(vq_push_chain(&vq, &mem, &fresh, 16), 0);
+    cr_expect_eq(*(uint16_t *)guest_mem_slice(&mem, USED + 2, 2), 1);
+
+    vq_reset(&vq); /* a device reset ends the epoch too */
+    cr_expect_eq(vq_push_chain(&vq, &mem, &fresh, 16), -1);
+}
+
+Test(vq, push_of_a_head_out_of_range_is_refused)
+{
+    cr_expect_eq(vq_push(&vq, &mem, QSZ, 0), -1);
+    cr_expect_eq(vq_push(&vq, &mem, 0xffff, 0), -1);
+    vq_break(&vq);
+    cr_expect_eq(vq_push(&vq, &mem, 0, 0), -1, "push on a broken queue");
+    cr_expect_eq(*(uint16_t *)guest_mem_slice(&mem, USED + 2, 2), 0, "used ring was written");
+}
