@@ -23,6 +23,10 @@ const struct net_config *net_dev_config(void);
  * used TX slots reclaimed), runs due timers and notifies the device of
  * queued frames. Cheap when nothing is new. */
 void net_dev_poll(void);
+/* Runs fn(arg) on the stack's own 64 KiB stack (directly when already on
+ * it): every entry from the system-call path goes through here. */
+long net_call(long (*fn)(void *), void *arg);
+
 /* Notifies the device of frames queued since the last call. */
 void net_dev_flush(void);
 

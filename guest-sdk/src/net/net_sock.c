@@ -108,7 +108,7 @@ static void nsock_close(struct nsock *s)
     net_free(s, sizeof(*s));
 }
 
-long net_sys_socket(int type, int protocol)
+static long sys_socket_inner(int type, int protocol)
 {
     int kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC | 0xf))
@@ -782,7 +782,7 @@ static long sys_msg(struct nsock *s, struct msghdr *m, int flags, bool send)
     return r;
 }
 
-long net_sys_socketcall(struct ember_syscall_frame *f)
+static long socketcall_inner(struct ember_syscall_frame *f)
 {
     uint64_t a1 = f->rsi, a2 = f->rdx, a3 = f->r10, a4 = f->r8, a5 = f->r9;
     long err;
@@ -968,24 +968,148 @@ static long op_close(struct fd_entry *e)
     return 0;
 }
 
+/* ---- entries, each on the stack's own stack (net_call) ------------------------------- */
+
+struct call {
+    struct fd_entry *e;
+    const void *p;
+    uint64_t n;
+    int i;
+    struct ember_syscall_frame *f;
+};
+
+static long c_socket(void *a)
+{
+    struct call *c = a;
+    return sys_socket_inner(c->i, (int)c->n);
+}
+
+long net_sys_socket(int type, int protocol)
+{
+    struct call c = {.i = type, .n = (uint64_t)protocol};
+    return net_call(c_socket, &c);
+}
+
+static long c_socketcall(void *a)
+{
+    return socketcall_inner(((struct call *)a)->f);
+}
+
+long net_sys_socketcall(struct ember_syscall_frame *f)
+{
+    struct call c = {.f = f};
+    return net_call(c_socketcall, &c);
+}
+
+static long c_read(void *a)
+{
+    struct call *c = a;
+    return op_read(c->e, (void *)c->p, c->n);
+}
+static long c_write(void *a)
+{
+    struct call *c = a;
+    return op_write(c->e, c->p, c->n);
+}
+static long c_readv(void *a)
+{
+    struct call *c = a;
+    return op_readv(c->e, c->p, c->i);
+}
+static long c_writev(void *a)
+{
+    struct call *c = a;
+    return op_writev(c->e, c->p, c->i);
+}
+static long c_ioctl(void *a)
+{
+    struct call *c = a;
+    return op_ioctl(c->e, c->n, (uintptr_t)c->p);
+}
+static long c_poll_ready(void *a)
+{
+    return op_poll_ready(((struct call *)a)->e);
+}
+static long c_shutdown(void *a)
+{
+    struct call *c = a;
+    return op_shutdown(c->e, c->i);
+}
+static long c_poll_arm(void *a)
+{
+    struct call *c = a;
+    op_poll_arm(c->e, c->i);
+    return 0;
+}
+static long c_close(void *a)
+{
+    return op_close(((struct call *)a)->e);
+}
+
+static long e_read(struct fd_entry *e, void *buf, size_t len)
+{
+    struct call c = {.e = e, .p = buf, .n = len};
+    return net_call(c_read, &c);
+}
+static long e_write(struct fd_entry *e, const void *buf, size_t len)
+{
+    struct call c = {.e = e, .p = buf, .n = len};
+    return net_call(c_write, &c);
+}
+static long e_readv(struct fd_entry *e, const struct iovec *iov, int cnt)
+{
+    struct call c = {.e = e, .p = iov, .i = cnt};
+    return net_call(c_readv, &c);
+}
+static long e_writev(struct fd_entry *e, const struct iovec *iov, int cnt)
+{
+    struct call c = {.e = e, .p = iov, .i = cnt};
+    return net_call(c_writev, &c);
+}
+static long e_ioctl(struct fd_entry *e, unsigned long req, uintptr_t arg)
+{
+    struct call c = {.e = e, .n = req, .p = (const void *)arg};
+    return net_call(c_ioctl, &c);
+}
+static int e_poll_ready(struct fd_entry *e)
+{
+    struct call c = {.e = e};
+    return (int)net_call(c_poll_ready, &c);
+}
+static long e_shutdown(struct fd_entry *e, int how)
+{
+    struct call c = {.e = e, .i = how};
+    return net_call(c_shutdown, &c);
+}
+static void e_poll_arm(struct fd_entry *e, int on)
+{
+    struct call c = {.e = e, .i = on};
+    net_call(c_poll_arm, &c);
+}
+static long e_close(struct fd_entry *e)
+{
+    struct call c = {.e = e};
+    return net_call(c_close, &c);
+}
+
 static const struct fd_ops inet_ops = {
     .kind = "inet",
-    .read = op_read,
-    .write = op_write,
-    .readv = op_readv,
-    .writev = op_writev,
+    .read = e_read,
+    .write = e_write,
+    .readv = e_readv,
+    .writev = e_writev,
     .fstat = op_fstat,
-    .ioctl = op_ioctl,
-    .poll_ready = op_poll_ready,
-    .shutdown = op_shutdown,
-    .close = op_close,
-    .poll_arm = op_poll_arm,
+    .ioctl = e_ioctl,
+    .poll_ready = e_poll_ready,
+    .shutdown = e_shutdown,
+    .close = e_close,
+    .poll_arm = e_poll_arm,
 };
 
 /* ---- <ember/net.h>
  * ------------------------------------------------------------------------------------ */
 
-size_t ember_net_resolv_conf(char *buf, size_t len)
+static size_t resolv_inner(char *buf, size_t len)
 {
     if (net_dev_start() != 0) {
         if (len)
@@ -995,7 +1119,7 @@ size_t ember_net_resolv_conf(char *buf, size_t len)
     return net_config_resolv_conf(net_dev_config(), buf, len);
 }
 
-int ember_net_info(struct ember_net_info *out)
+static int info_inner(struct ember_net_info *out)
 {
     int r = net_dev_start();
     if (r)
@@ -1016,4 +1140,28 @@ int ember_net_info(struct ember_net_info *out)
     out->tx_drop = ns->stats.tx_drop;
     out->tcp_rexmt = ns->stats.tcp_rexmt + ns->stats.tcp_fast_rexmt;
     return 0;
+}
+
+static long c_resolv(void *a)
+{
+    struct call *c = a;
+    return (long)resolv_inner((char *)c->p, c->n);
+}
+
+size_t ember_net_resolv_conf(char *buf, size_t len)
+{
+    struct call c = {.p = buf, .n = len};
+    long r = net_call(c_resolv, &c);
+    return r < 0 ? 0 : (size_t)r;
+}
+
+static long c_info(void *a)
+{
+    return info_inner((struct ember_net_info *)((struct call *)a)->p);
+}
+
+int ember_net_info(struct ember_net_info *out)
+{
+    struct call c = {.p = out};
+    return (int)net_call(c_info, &c);
 }
