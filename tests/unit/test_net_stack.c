@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/net_config.h"
-#include "net/net_stack.h"
+#include "guest-sdk/src/net/net_config.h"
+#include "guest-sdk/src/net/net_stack.h"
 
 /* ---- platform hooks ---------------------------------------------------------- */
 
