@@ -206,7 +206,7 @@ static uint64_t ns_to_tsc(uint64_t ns)
     return t > UINT64_MAX / 2 ? UINT64_MAX / 2 : (uint64_t)t;
 }
 
-uint64_t (*ember_wait_timer_hook)(void);
+ember_wait_timer_fn ember_wait_timer_hook;
 
 void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uint64_t timeout_ns)
 {
@@ -229,6 +229,7 @@ void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uin
     }
     if (arm)
         arm(arg);
+    ember_console_flush(); /* what was printed shows before the wait */
     for (;;) {
         uint32_t seen = ember_irq_count;
         __asm__ volatile("" ::: "memory");
@@ -263,6 +264,11 @@ void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uin
         ember_hlt_trap(seen, wake == UINT64_MAX ? 0 : wake);
         st->stats.hlts++;
     }
+}
+
+bool ember_irq_can_sleep(void)
+{
+    return st && st->idt_loaded && st->have_deadline;
 }
 
 void ember_wait(bool (*ready)(void *), void *arg, uint64_t timeout_ns)

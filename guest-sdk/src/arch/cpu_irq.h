@@ -32,7 +32,12 @@ void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uin
  * every wait before the guest sleeps, runs what is due and returns the
  * monotonic time (ns) of its next timer, UINT64_MAX for none; the sleep
  * ends by then. */
-extern uint64_t (*ember_wait_timer_hook)(void);
+typedef uint64_t (*ember_wait_timer_fn)(void);
+extern ember_wait_timer_fn ember_wait_timer_hook;
+
+/* True once interrupts and the TSC-deadline timer are set up (a device was
+ * opened): then a wait can sleep in hlt until its timeout. */
+bool ember_irq_can_sleep(void);
 
 /* cpu_entry.S */
 void ember_hlt_trap(uint32_t irq_count_seen, uint64_t tsc_deadline);
