@@ -15,7 +15,7 @@ packages=(
     # e2fsprogs make the images (libext2fs-dev: the ext4 time/owner fix-up)
     libarchive-dev erofs-utils e2fsprogs libext2fs-dev
     # tests (libclang-rt: libFuzzer's runtime for the fuzz targets)
-    libcriterion-dev curl strace libclang-rt-14-dev
+    libcriterion-dev curl strace libclang-rt-14-dev iproute2 iputils-ping
     # gates in the tests: formatting and static analysis
     clang-format cppcheck
     # the API suites compare JSON and check metrics lines with python3 scripts
