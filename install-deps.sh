@@ -20,6 +20,8 @@ packages=(
     clang-format cppcheck
     # the API suites compare JSON and check metrics lines with python3 scripts
     python3
+    # network tests and benchmarks: namespaces, taps, netem, ping, iperf3
+    iproute2 iputils-ping iperf3
     # benchmarks: QEMU microvm is the side-by-side peer, gnuplot draws,
     # jq assembles benches/report.sh's JSON and summary, hyperfine times the jailer
     qemu-system-x86 gnuplot-nox jq hyperfine
