@@ -77,6 +77,9 @@ long ember_sys_mremap(uintptr_t old_addr, size_t old_len, size_t new_len, int fl
 void ember_time_init(uint64_t tsc_at_entry);
 uint64_t ember_monotonic_ns(void);
 void ember_sleep_ns(uint64_t ns);
+uint64_t ember_idle_ns(void);     /* time slept so far (host sleeps, hlt waits) */
+void ember_idle_add(uint64_t ns); /* cpu_irq.c: a hlt wait */
+uint64_t ember_image_kib(void);   /* boot_start.c: the loaded image */
 uint64_t ember_realtime_ns(void);
 int ember_clock_ns(int clock, uint64_t *ns); /* 0 or -EINVAL */
 
