@@ -296,19 +296,20 @@ expect PUT /logger "$big" 204
 expect PUT /logger '{"level":"Warning"}' 204
 
 echo "== slow and many clients"
+# At most 10 connections at once (micro-http's limit, api_fc_suite.sh checks
+# the 503): 7 stalled clients and a slow one leave two for 40 clients in turn.
 printf 'GET /version HTTP/1.1\r\nConnection: close\r\n\r\n' >"$WORK/slow"
 "$RAW_CLIENT" "$SOCK" --byte-delay-ms 50 <"$WORK/slow" >"$WORK/slow.out" &
 slow_pid=$!
 printf 'GET / HTTP/1.1\r\nX-Never: ' >"$WORK/never"
-for _ in $(seq 1 8); do "$RAW_CLIENT" "$SOCK" --hold <"$WORK/never" & done
+for _ in $(seq 1 7); do "$RAW_CLIENT" "$SOCK" --hold <"$WORK/never" & done
 hold_pids=$(jobs -p | grep -v "^$slow_pid\$" | grep -v "^$EMBER_PID\$")
 expect GET / "" 200 - InstanceInfo
 for i in $(seq 1 40); do
-    curl -s --max-time 30 --unix-socket "$SOCK" -o "$WORK/many.$i" -w '%{http_code}\n' http://localhost/ >"$WORK/many.status.$i" &
+    curl -s --max-time 30 --unix-socket "$SOCK" -o "$WORK/many.$i" -w '%{http_code}\n' http://localhost/ >"$WORK/many.status.$i"
 done
-wait $(jobs -p | grep -v "^$EMBER_PID\$" | grep -v "^$slow_pid\$" | grep -v -F "$hold_pids") 2>/dev/null
 ok_many=$(cat "$WORK"/many.status.* | grep -c '^200$')
-check "40 clients at once, 8 stalled ones and a slow one: all answered ($ok_many/40)" test "$ok_many" -eq 40
+check "40 clients, 7 stalled ones and a slow one: all answered ($ok_many/40)" test "$ok_many" -eq 40
 wait "$slow_pid"
 check "the one-byte-at-a-time client is answered too" grep -q '"firecracker_version"' "$WORK/slow.out"
 kill $hold_pids 2>/dev/null
@@ -340,9 +341,9 @@ fault PATCH /mmds "$(cat "$WORK/md-big.json")" "The MMDS patch request doesn't f
 expect GET /mmds "" 200 '{"k":"v"}'
 stop_ember
 "$EMBER" --api-sock "$SOCK" --mmds-size-limit 64 --metadata "$WORK/md-big.json" 2>"$WORK/err" && fail "--metadata over the limit started"
-check "--metadata over the limit: message" grep -q "^ember: --metadata $WORK/md-big.json: The MMDS patch request doesn't fit.\$" "$WORK/err"
+check "--metadata over the limit: message" grep -q "^ember: --metadata $WORK/md-big.json: Populating MMDS from file failed: The MMDS patch request doesn't fit.\$" "$WORK/err"
 "$EMBER" --api-sock "$SOCK" --metadata "$WORK/nope.json" 2>"$WORK/err" && fail "--metadata of a missing file started"
-check "--metadata of a missing file: message" grep -q "^ember: --metadata $WORK/nope.json: unable to open" "$WORK/err"
+check "--metadata of a missing file: message" grep -q "^ember: Unable to open or read from the mmds content file: $WORK/nope.json: No such file or directory" "$WORK/err"
 "$EMBER" --api-sock "$SOCK" --mmds-size-limit 0 2>"$WORK/err" && fail "--mmds-size-limit 0 accepted"
 check "--mmds-size-limit 0: message" grep -q "^ember: invalid --mmds-size-limit '0'" "$WORK/err"
 
