@@ -117,8 +117,8 @@ int main(int argc, char **argv)
         full_read(s, &count, 8);
         double t = now_s() - t0;
         if (count != n) {
-            fprintf(stderr, "net_peer: server counted %llu of %llu\n",
-                    (unsigned long long)count, (unsigned long long)n);
+            fprintf(stderr, "net_peer: server counted %llu of %llu\n", (unsigned long long)count,
+                    (unsigned long long)n);
             return 1;
         }
         printf("up_MBps %.1f\n", (double)n / t / 1e6);
@@ -154,8 +154,7 @@ int main(int argc, char **argv)
                 sent++;
         }
         double t = now_s() - t0;
-        printf("udp_pps %.0f\nudp_lost %llu\n", (double)got / t,
-               (unsigned long long)(sent - got));
+        printf("udp_pps %.0f\nudp_lost %llu\n", (double)got / t, (unsigned long long)(sent - got));
     } else if (!strcmp(mode, "http")) {
         int s = dial(host, port, SOCK_STREAM);
         static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
