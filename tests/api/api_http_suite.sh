@@ -54,7 +54,10 @@ fault PUT /machine-config '{"vcpu_count":1,"mem_size_mib":99999999999999999999}'
 fault PUT /machine-config '{"vcpu_count":1,"mem_size_mib":1e400}' "An error occurred when deserializing the json body of a request: real number overflow near '1e400' at line 1 column 36."
 fault PUT /machine-config '{"vcpu_count":1,"mem_size_mib":128,"smt":true}' 'Machine config error: field "smt": ember does not offer simultaneous multithreading'
 fault PUT /machine-config '{"vcpu_count":1,"mem_size_mib":128,"smt":"no"}' 'An error occurred when deserializing the json body of a request: invalid type: string "no", expected a boolean (field "smt").'
-fault PUT /machine-config '{"vcpu_count":1,"mem_size_mib":128,"track_dirty_pages":true}' 'Machine config error: field "track_dirty_pages": ember does not offer dirty page tracking'
+# Dirty-page tracking (for Diff snapshots) is offered; PUT resets it.
+expect PUT /machine-config '{"vcpu_count":1,"mem_size_mib":128,"track_dirty_pages":true}' 204
+expect GET /machine-config "" 200 '{"vcpu_count":1,"mem_size_mib":128,"smt":false,"track_dirty_pages":true,"huge_pages":"None"}'
+expect PUT /machine-config '{"vcpu_count":1,"mem_size_mib":128}' 204
 fault PUT /machine-config '{"vcpu_count":1,"mem_size_mib":128,"cpu_template":"T2"}' 'Machine config error: field "cpu_template": ember does not offer CPU templates'
 fault PUT /machine-config '{"vcpu_count":1,"mem_size_mib":128,"cpu_template":"X9"}' 'An error occurred when deserializing the json body of a request: unknown variant `X9`, expected one of `C3`, `T2`, `T2S`, `T2CL`, `T2A`, `V1N1`, `None` (field "cpu_template").'
 fault PUT /machine-config '{"vcpu_count":1,"mem_size_mib":128,"huge_pages":"2M"}' 'Machine config error: field "huge_pages": ember does not offer huge pages'
@@ -219,8 +222,13 @@ no PUT /pmem/pmem0 "virtio-pmem devices"
 no PATCH /pmem/pmem0 "virtio-pmem devices"
 for m in GET PUT PATCH; do no $m /hotplug/memory "memory hotplug"; done
 no PUT /entropy "the entropy device"
-no PUT /snapshot/create "snapshots"
-no PUT /snapshot/load "snapshots"
+
+echo "== snapshots before boot (tests/integration/test_snapshot.c boots and restores)"
+fault PUT /snapshot/create '{"snapshot_path":"/nonexistent/s","mem_file_path":"/nonexistent/m"}' 'The requested operation is not supported before starting the microVM.'
+fault PUT /snapshot/create '{"snapshot_path":"/s","mem_file_path":"/m","snapshot_type":"Half"}' 'An error occurred when deserializing the json body of a request: unknown variant `Half`, expected one of `Full`, `Diff` (field "snapshot_type").'
+fault PUT /snapshot/load '{"snapshot_path":"/s","mem_backend":{"backend_type":"Uffd","backend_path":"/u"}}' 'Load snapshot error: ember does not offer the Uffd memory backend; use backend_type File'
+fault PUT /snapshot/load '{"snapshot_path":"/s","mem_file_path":"/m","mem_backend":{"backend_type":"File","backend_path":"/m"}}' 'Load snapshot error: exactly one of mem_file_path and mem_backend must be given'
+fault PUT /snapshot/load '{"snapshot_path":"/s"}' 'Load snapshot error: exactly one of mem_file_path and mem_backend must be given'
 
 echo "== every path and method of the specification answers"
 node -e '
