@@ -192,7 +192,7 @@ hostile() { # archive, expected message, [options]
         [ -z "$(ls -A "$work/stage")" ] && [ ! -e /etc/evil ] && [ ! -e "$work/evil" ]; then
         ok "$a: $want"
     else
-        fail "$a: got \"$(cat "$work/err")\", want \"$want\""
+        fail "$a: got \"$(cat "$work/err")\", want \"$want\" (left in the staging parent: $(ls -A "$work/stage"))"
     fi
 }
 hostile dotdot.tar "entry 'a/../../evil': path has a '..' component"
