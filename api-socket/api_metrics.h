@@ -58,6 +58,9 @@ enum api_metric {
     API_M_VSOCK_CONNS_ADDED,
     API_M_VSOCK_CONNS_REMOVED,
     API_M_VSOCK_FAILURES,
+    API_M_VSOCK_TX_BUFFERED,      /* gauge: guest data held for host sockets */
+    API_M_VSOCK_TX_BUFFERED_PEAK, /* gauge: the most it has been (<= the budget) */
+    API_M_VSOCK_CREDIT_LIMITED,   /* credit grants cut short by the budget */
     /* seccomp and signals */
     API_M_SECCOMP_FAULTS,
     API_M_SIGNAL_SIGBUS,

@@ -630,13 +630,16 @@ static json_t *net_json(const struct api_net *n)
 
 /* ---- vsock ---- */
 
-static const char *const vsock_fields[] = {"guest_cid", "uds_path", "vsock_id", NULL};
+/* ember_buffer_bytes is ember's own (Firecracker's Vsock has no such field):
+ * see api-socket/README.md. */
+static const char *const vsock_fields[] = {"guest_cid", "uds_path", "vsock_id",
+                                           "ember_buffer_bytes", NULL};
 
 int api_put_vsock(struct api_resources *r, const json_t *body, struct api_err *e)
 {
     struct api_vsock v;
     const char *uds, *vid = NULL;
-    uint64_t cid;
+    uint64_t cid, buffer = 0;
 
     memset(&v, 0, sizeof(v));
     if (api_json_only_fields(body, "", vsock_fields, e) < 0)
@@ -648,6 +651,9 @@ int api_put_vsock(struct api_resources *r, const json_t *body, struct api_err *e
         return -1;
     if (api_json_string(body, "", "vsock_id", false, &vid, e) < 0)
         return -1;
+    if (api_json_uint(body, "", "ember_buffer_bytes", false, VSOCK_BUFFER_BYTES_MIN,
+                      VSOCK_BUFFER_BYTES_MAX, &buffer, e) < 0)
+        return -1;
     if (!uds[0] || strlen(uds) >= sizeof(((struct sockaddr_un *)0)->sun_path))
         return api_errf(e, "field \"uds_path\" must be 1 to %zu bytes",
                         sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
@@ -655,6 +661,7 @@ int api_put_vsock(struct api_resources *r, const json_t *body, struct api_err *e
         return -1;
     v.set = true;
     v.guest_cid = (uint32_t)cid;
+    v.buffer_bytes = buffer;
     v.uds_path = strdup(uds);
     v.vsock_id = dup_or_null(vid);
     if (!v.uds_path || (vid && !v.vsock_id)) {
@@ -821,6 +828,9 @@ json_t *api_vm_config_json(const struct api_resources *r)
                               r->vsock.uds_path);
         if (v && r->vsock.vsock_id)
             json_object_set_new(v, "vsock_id", json_string(r->vsock.vsock_id));
+        if (v && r->vsock.buffer_bytes)
+            json_object_set_new(v, "ember_buffer_bytes",
+                                json_integer((json_int_t)r->vsock.buffer_bytes));
         json_object_set_new(o, "vsock", v);
     }
     if (r->logger.set) {

@@ -37,6 +37,7 @@ struct api_vmm {
     uint64_t blk_seen[5];   /* block counters already added to the metrics */
     uint64_t exits_seen[7]; /* vCPU exit counters already added */
     uint64_t vsock_seen[5]; /* vsock counters already added */
+    uint64_t vsock_limited_seen;
     uint64_t start_mono_ns; /* CLOCK_MONOTONIC at InstanceStart, for boot_time_us */
     bool boot_time_stored;
     const char *instance_id;

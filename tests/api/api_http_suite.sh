@@ -130,6 +130,11 @@ fault PUT /vsock "{\"guest_cid\":2,\"uds_path\":\"$WORK/v.sock\"}" 'field "guest
 fault PUT /vsock "{\"guest_cid\":4294967296,\"uds_path\":\"$WORK/v.sock\"}" 'field "guest_cid" must be between 3 and 4294967295, not 4294967296'
 fault PUT /vsock '{"guest_cid":3}' 'missing field "uds_path"'
 fault PUT /vsock '{"guest_cid":3,"uds_path":""}' 'field "uds_path" must be 1 to 107 bytes'
+# ember_buffer_bytes: ember's own field (the per-VM vsock buffer budget).
+expect PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$WORK/v.sock\",\"ember_buffer_bytes\":1048576}" 204
+fault PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$WORK/v.sock\",\"ember_buffer_bytes\":100}" 'field "ember_buffer_bytes" must be between 4096 and 4294967296, not 100'
+fault PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$WORK/v.sock\",\"buffer_bytes\":4096}" 'unknown field "buffer_bytes" (expected one of: guest_cid, uds_path, vsock_id, ember_buffer_bytes)'
+expect PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$WORK/v.sock\"}" 204
 expect GET /vm/config "" 200 - FullVmConfiguration
 
 echo "== device limits"
