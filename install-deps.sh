@@ -13,6 +13,10 @@ packages=(
     libseccomp-dev liburing-dev
     # tests (libclang-rt: libFuzzer's runtime for the fuzz targets)
     libcriterion-dev curl strace libclang-rt-14-dev
+    # gates in the tests: formatting and static analysis
+    clang-format cppcheck
+    # the API suites compare JSON and check metrics lines with python3 scripts
+    python3
     # benchmarks: QEMU microvm is the side-by-side peer, gnuplot draws,
     # jq assembles benches/report.sh's JSON and summary, hyperfine times the jailer
     qemu-system-x86 gnuplot-nox jq hyperfine

@@ -101,15 +101,19 @@ char *api_http_format(const struct api_response *resp, bool closing, size_t *len
     int n;
     char *buf;
 
+    /* Headers as micro-http writes them: Connection (keep-alive unless the
+     * connection ends), Deprecation when the request used a deprecated
+     * field, then the body's type and length. */
+    const char *conn = closing ? "Connection: close\r\n" : "Connection: keep-alive\r\n";
+    const char *depr = resp->deprecation ? "Deprecation: true\r\n" : "";
     if (resp->status == 204 || !resp->body)
-        n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nServer: ember\r\n%s\r\n", resp->status,
-                     reason(resp->status), closing ? "Connection: close\r\n" : "");
+        n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nServer: ember\r\n%s%s\r\n",
+                     resp->status, reason(resp->status), conn, depr);
     else
         n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nServer: ember\r\n%sContent-Type: application/json\r\n"
+                     "HTTP/1.1 %d %s\r\nServer: ember\r\n%s%sContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\n\r\n",
-                     resp->status, reason(resp->status), closing ? "Connection: close\r\n" : "",
-                     resp->body_len);
+                     resp->status, reason(resp->status), conn, depr, resp->body_len);
     buf = malloc((size_t)n + resp->body_len);
     if (!buf)
         return NULL;

@@ -1,10 +1,48 @@
-/* api_json.c: strict decoding of JSON request bodies (see api_json.h). */
+/* api_json.c: strict decoding of JSON request bodies (see api_json.h).
+ *
+ * Messages use the words of Firecracker's deserializer (serde_json), which
+ * its tooling and tests match on ("missing field `vcpu_count` at line 1
+ * column 21.", "unknown field `foo`, expected one of ..."), followed by
+ * ember's own detail: the dotted path of the field in parentheses.
+ */
 #include "api-socket/api_json.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Where the body's top-level object ends (serde reports a missing field
+ * there). Only the API thread decodes bodies. */
+static struct {
+    bool known;
+    int line, column;
+} body_end;
+
+void api_json_forget_position(void)
+{
+    body_end.known = false;
+}
+
+static void remember_end(const char *body, size_t len)
+{
+    size_t i = len, line_start = 0;
+    int line = 1;
+
+    body_end.known = false;
+    while (i > 0 && body[i - 1] != '}')
+        i--;
+    if (i == 0)
+        return;
+    for (size_t k = 0; k + 1 < i; k++)
+        if (body[k] == '\n') {
+            line++;
+            line_start = k + 1;
+        }
+    body_end.known = true;
+    body_end.line = line;
+    body_end.column = (int)(i - line_start);
+}
 
 int api_errf(struct api_err *e, const char *fmt, ...)
 {
@@ -24,22 +62,27 @@ const char *api_json_field_name(char *buf, size_t len, const char *at, const cha
     return buf;
 }
 
-static const char *type_name(const json_t *v)
+/* serde's description of what it found ("string \"1\"", "integer `5`"). */
+static const char *unexpected(const json_t *v, char *buf, size_t len)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT:
-        return "an object";
+        return "map";
     case JSON_ARRAY:
-        return "an array";
+        return "sequence";
     case JSON_STRING:
-        return "a string";
+        snprintf(buf, len, "string \"%.40s\"", json_string_value(v));
+        return buf;
     case JSON_INTEGER:
-        return "an integer";
+        snprintf(buf, len, "integer `%lld`", (long long)json_integer_value(v));
+        return buf;
     case JSON_REAL:
-        return "a number with a fraction";
+        snprintf(buf, len, "floating point `%g`", json_real_value(v));
+        return buf;
     case JSON_TRUE:
+        return "boolean `true`";
     case JSON_FALSE:
-        return "a boolean";
+        return "boolean `false`";
     case JSON_NULL:
         return "null";
     }
@@ -51,21 +94,29 @@ json_t *api_json_parse_object(const char *body, size_t len, struct api_err *e)
     json_error_t jerr;
     json_t *v;
 
+    char what[64];
+
+    body_end.known = false;
     if (len == 0) {
-        api_errf(e, "the request body is empty");
+        api_errf(e, API_JSON_DESER "EOF while parsing a value at line 1 column 0.");
         return NULL;
     }
     v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!v) {
-        api_errf(e, "invalid JSON body: %s (line %d, column %d)", jerr.text, jerr.line,
+        /* jansson's "too big integer" is what serde calls an invalid type
+         * (a number no integer field can hold). */
+        api_errf(e, API_JSON_DESER "%s%s at line %d column %d.",
+                 strstr(jerr.text, "too big integer") ? "invalid type: " : "", jerr.text, jerr.line,
                  jerr.column);
         return NULL;
     }
     if (!json_is_object(v)) {
-        api_errf(e, "the request body must be a JSON object, not %s", type_name(v));
+        api_errf(e, API_JSON_DESER "invalid type: %s, expected a JSON object.",
+                 unexpected(v, what, sizeof(what)));
         json_decref(v);
         return NULL;
     }
+    remember_end(body, len);
     return v;
 }
 
@@ -74,7 +125,6 @@ int api_json_only_fields(const json_t *obj, const char *at, const char *const *f
 {
     const char *key;
     json_t *val;
-    char name[160];
 
     json_object_foreach((json_t *)obj, key, val)
     {
@@ -88,11 +138,15 @@ int api_json_only_fields(const json_t *obj, const char *at, const char *const *f
             size_t used = 0;
             list[0] = '\0';
             for (i = 0; fields[i] && used < sizeof(list); i++)
-                used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+                used += (size_t)snprintf(list + used, sizeof(list) - used, "%s`%s`", i ? ", " : "",
                                          fields[i]);
             (void)val;
-            return api_errf(e, "unknown field \"%.64s\" (expected one of: %s)",
-                            api_json_field_name(name, sizeof(name), at, key), list);
+            if (at && at[0])
+                return api_errf(
+                    e, API_JSON_DESER "unknown field `%.64s`, expected one of %s (in \"%s\").", key,
+                    list, at);
+            return api_errf(e, API_JSON_DESER "unknown field `%.64s`, expected one of %s.", key,
+                            list);
         }
     }
     return 0;
@@ -107,18 +161,24 @@ static int lookup(const json_t *obj, const char *at, const char *key, bool requi
     *v = json_object_get(obj, key);
     if (*v && !json_is_null(*v))
         return 1;
-    if (required)
-        return api_errf(e, "missing field \"%s\"",
-                        api_json_field_name(name, sizeof(name), at, key));
-    return 0;
+    if (!required)
+        return 0;
+    if ((!at || !at[0]) && body_end.known)
+        return api_errf(e, API_JSON_DESER "missing field `%s` at line %d column %d.", key,
+                        body_end.line, body_end.column);
+    if (at && at[0])
+        return api_errf(e, API_JSON_DESER "missing field `%s` (in \"%s\").", key,
+                        api_json_field_name(name, sizeof(name), "", at));
+    return api_errf(e, API_JSON_DESER "missing field `%s`.", key);
 }
 
 static int wrong_type(const char *at, const char *key, const char *want, const json_t *v,
                       struct api_err *e)
 {
-    char name[160];
-    return api_errf(e, "field \"%s\" must be %s, not %s",
-                    api_json_field_name(name, sizeof(name), at, key), want, type_name(v));
+    char name[160], what[64];
+    return api_errf(e, API_JSON_DESER "invalid type: %s, expected %s (field \"%s\").",
+                    unexpected(v, what, sizeof(what)), want,
+                    api_json_field_name(name, sizeof(name), at, key));
 }
 
 int api_json_string(const json_t *obj, const char *at, const char *key, bool required,
@@ -161,8 +221,10 @@ int api_json_uint(const json_t *obj, const char *at, const char *key, bool requi
         return wrong_type(at, key, "an integer", v, e);
     i = json_integer_value(v);
     if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
-        return api_errf(e, "field \"%s\" must be between %" PRIu64 " and %" PRIu64 ", not %lld",
-                        api_json_field_name(name, sizeof(name), at, key), min, max, (long long)i);
+        return api_errf(e,
+                        API_JSON_DESER "invalid value: integer `%lld`, expected an integer from "
+                                       "%" PRIu64 " to %" PRIu64 " (field \"%s\").",
+                        (long long)i, min, max, api_json_field_name(name, sizeof(name), at, key));
     *out = (uint64_t)i;
     return 1;
 }
@@ -185,9 +247,9 @@ int api_json_enum(const json_t *obj, const char *at, const char *key, bool requi
     list[0] = '\0';
     for (int i = 0; values[i] && used < sizeof(list); i++)
         used +=
-            (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", values[i]);
-    return api_errf(e, "field \"%s\" must be one of: %s",
-                    api_json_field_name(name, sizeof(name), at, key), list);
+            (size_t)snprintf(list + used, sizeof(list) - used, "%s`%s`", i ? ", " : "", values[i]);
+    return api_errf(e, API_JSON_DESER "unknown variant `%.40s`, expected one of %s (field \"%s\").",
+                    s, list, api_json_field_name(name, sizeof(name), at, key));
 }
 
 int api_json_object(const json_t *obj, const char *at, const char *key, bool required, json_t **out,

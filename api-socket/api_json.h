@@ -5,7 +5,9 @@
  * field, a missing one, a wrong type or a number out of range gives one
  * message that names the field by its dotted path ("rate_limiter.ops.size").
  * A JSON null counts as an absent field (what serde's Option does in
- * Firecracker, so bodies written for it decode the same here).
+ * Firecracker, so bodies written for it decode the same here). Decoding
+ * errors start with Firecracker's words (API_JSON_DESER, then serde's
+ * phrasing), so that tooling matching on them finds them.
  */
 #ifndef EMBER_API_JSON_H
 #define EMBER_API_JSON_H
@@ -17,6 +19,9 @@
 #include <jansson.h>
 
 #define API_ERR_MAX 512
+
+/* Firecracker's prefix for a body its deserializer rejects. */
+#define API_JSON_DESER "An error occurred when deserializing the json body of a request: "
 
 /* The reason a request failed: becomes the fault_message of a 400. */
 struct api_err {
@@ -30,6 +35,10 @@ int api_errf(struct api_err *e, const char *fmt, ...) __attribute__((format(prin
  * characters rejected, nesting bounded by jansson). Returns the object (the
  * caller owns it) or NULL with the reason in e. */
 json_t *api_json_parse_object(const char *body, size_t len, struct api_err *e);
+
+/* Bodies not parsed by api_json_parse_object (the config file): no line
+ * and column in "missing field" messages. */
+void api_json_forget_position(void);
 
 /* Rejects any key of obj not listed in fields (a NULL-terminated list).
  * at is the dotted path of obj ("" for the body itself). */

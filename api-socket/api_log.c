@@ -77,8 +77,8 @@ static const char *origin(const char *file)
     if (strncmp(file, EMBER_SOURCE_DIR, n) == 0 && file[n] == '/')
         return file + n + 1;
 #endif
-    while (strncmp(file, "../", 3) == 0)
-        file += 3;
+    while (strncmp(file, "../", 3) == 0 || strncmp(file, "./", 2) == 0)
+        file += file[1] == '/' ? 2 : 3;
     return file;
 }
 

@@ -24,6 +24,7 @@
 #include "api-socket/api_http.h"
 #include "api-socket/api_log.h"
 #include "api-socket/api_metrics.h"
+#include "api-socket/api_request_log.h"
 #include "api-socket/api_router.h"
 #include "api-socket/api_server.h"
 #include "api-socket/api_vmm.h"
@@ -241,6 +242,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* ---- the end of the process ---- */
 
+/* Firecracker's last log line (its main.rs), with ember's name. */
+static void log_exit(int status)
+{
+    if (status == 0)
+        API_INFO("ember exiting successfully. exit_code=0");
+    else
+        API_ERROR("ember exiting with error. exit_code=%d", status);
+}
+
 static void finish(void *arg)
 {
     struct api_err e;
@@ -250,6 +260,7 @@ static void finish(void *arg)
         API_WARN("last metrics flush: %s", e.msg);
     if (rt.server)
         api_server_stop(rt.server);
+    log_exit(rt.exit_status);
     fflush(stdout);
     fflush(stderr);
     exit(rt.exit_status);
@@ -310,8 +321,11 @@ static void on_metrics_timer(uv_timer_t *t)
 static void on_request(void *ctx, const struct api_request *req, struct api_response *resp)
 {
     (void)ctx;
-    API_DEBUG("The API server received a %s request on \"%.200s\".", req->method_name, req->path);
+    api_log_request(req);
     api_router_handle(&rt.router, req, resp);
+    if (resp->deprecation)
+        API_WARN("%s", resp->deprecation);
+    api_log_response(resp);
 }
 
 /* ---- start-up ---- */
@@ -359,30 +373,28 @@ static int start_from_config_file(const char *path)
     }
     if (api_router_apply_config(&rt.router, root, &e) < 0) {
         json_decref(root);
+        /* Firecracker's words, which its tooling greps the log for. */
+        API_ERROR("Configuration for VMM from one single json failed: %s", e.msg);
         fprintf(stderr, "ember: config file %s: %s\n", path, e.msg);
         return EMBER_EXIT_BAD_CONFIG;
     }
     json_decref(root);
     if (api_vmm_ops.start(&rt.vmm, &rt.router.res, &e) < 0) {
+        API_ERROR("Could not Start MicroVM from one single json: %s", e.msg);
         fprintf(stderr, "ember: %s\n", e.msg);
         return rt.vmm.create_status ? rt.vmm.create_status : EMBER_EXIT_BAD_CONFIG;
     }
     rt.router.state = API_VM_RUNNING;
+    API_INFO("Successfully started microvm that was configured from one single json");
     return 0;
 }
 
-int api_main(int argc, char **argv)
+static int run(const struct options *opts, uint64_t t_entry)
 {
-    uint64_t t_entry = mono_us(CLOCK_MONOTONIC);
-    struct options o;
+    struct options o = *opts;
     struct sigaction sa;
     struct api_err e;
     int rc;
-
-    memset(&o, 0, sizeof(o));
-    rc = parse_args(argc, argv, &o);
-    if (rc >= 0)
-        return rc;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_sigpipe;
@@ -429,7 +441,7 @@ int api_main(int argc, char **argv)
         api_metrics_store(API_M_PROCESS_STARTUP_TIME_CPU_US,
                           mono_us(CLOCK_PROCESS_CPUTIME_ID) +
                               (o.has_start_cpu_time ? o.start_time_cpu_us : 0));
-        API_INFO("API server listening on %s", o.api_sock);
+        API_INFO("Listening on API socket (\"%s\").", o.api_sock);
     }
     if (o.config_file) {
         rc = start_from_config_file(o.config_file);
@@ -442,4 +454,19 @@ int api_main(int argc, char **argv)
     uv_run(rt.loop, UV_RUN_DEFAULT);
     /* Only begin_exit() ends the process; the loop cannot run dry. */
     return EMBER_EXIT_UNEXPECTED;
+}
+
+int api_main(int argc, char **argv)
+{
+    uint64_t t_entry = mono_us(CLOCK_MONOTONIC);
+    struct options o;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    rc = run(&o, t_entry);
+    log_exit(rc);
+    return rc;
 }

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,46 +20,25 @@ struct metric_def {
     bool gauge;
 };
 
-/* Group and field names follow Firecracker's metrics where a counterpart
- * exists, so dashboards built for it find them. */
+/* Where each of ember's counters goes: a field of one of Firecracker's
+ * groups, or of ember's own group. */
 static const struct metric_def defs[API_M_COUNT] = {
     [API_M_PROCESS_STARTUP_TIME_US] = {"api_server", "process_startup_time_us", true},
     [API_M_PROCESS_STARTUP_TIME_CPU_US] = {"api_server", "process_startup_time_cpu_us", true},
-    [API_M_CONNECTIONS] = {"api_server", "connections", false},
-    [API_M_HTTP_ERRORS] = {"api_server", "http_errors", false},
-    [API_M_SYNC_RESPONSE_FAILS] = {"api_server", "sync_response_fails", false},
+    [API_M_DEPRECATED_API_CALLS] = {"deprecated_api", "deprecated_http_api_calls", false},
+    [API_M_LATENCY_PAUSE_VM] = {"latencies_us", "pause_vm", true},
+    [API_M_LATENCY_RESUME_VM] = {"latencies_us", "resume_vm", true},
+    [API_M_LATENCY_VMM_PAUSE_VM] = {"latencies_us", "vmm_pause_vm", true},
+    [API_M_LATENCY_VMM_RESUME_VM] = {"latencies_us", "vmm_resume_vm", true},
+    [API_M_LOG_MISSED] = {"logger", "missed_log_count", false},
+    [API_M_METRICS_MISSED] = {"logger", "missed_metrics_count", false},
+    [API_M_METRICS_FAILS] = {"logger", "metrics_fails", false},
+    [API_M_SECCOMP_FAULTS] = {"seccomp", "num_faults", false},
     [API_M_VCPU_EXIT_IO_IN] = {"vcpu", "exit_io_in", false},
     [API_M_VCPU_EXIT_IO_OUT] = {"vcpu", "exit_io_out", false},
     [API_M_VCPU_EXIT_MMIO_READ] = {"vcpu", "exit_mmio_read", false},
     [API_M_VCPU_EXIT_MMIO_WRITE] = {"vcpu", "exit_mmio_write", false},
-    [API_M_VCPU_EXIT_HLT] = {"vcpu", "exit_hlt", false},
-    [API_M_VCPU_EXIT_SHUTDOWN] = {"vcpu", "exit_shutdown", false},
-    [API_M_VCPU_EXIT_OTHER] = {"vcpu", "exit_other", false},
     [API_M_VCPU_FAILURES] = {"vcpu", "failures", false},
-    [API_M_BOOT_TIME_US] = {"vmm", "boot_time_us", true},
-    [API_M_INSTANCE_START_US] = {"vmm", "instance_start_us", true},
-    [API_M_PAUSES] = {"vmm", "pauses", false},
-    [API_M_RESUMES] = {"vmm", "resumes", false},
-    [API_M_BLOCK_READ_BYTES] = {"block", "read_bytes", false},
-    [API_M_BLOCK_WRITE_BYTES] = {"block", "write_bytes", false},
-    [API_M_BLOCK_READ_COUNT] = {"block", "read_count", false},
-    [API_M_BLOCK_WRITE_COUNT] = {"block", "write_count", false},
-    [API_M_BLOCK_FLUSH_COUNT] = {"block", "flush_count", false},
-    [API_M_BLOCK_FAILURES] = {"block", "failures", false},
-    [API_M_NET_RX_BYTES] = {"net", "rx_bytes_count", false},
-    [API_M_NET_TX_BYTES] = {"net", "tx_bytes_count", false},
-    [API_M_NET_RX_PACKETS] = {"net", "rx_packets_count", false},
-    [API_M_NET_TX_PACKETS] = {"net", "tx_packets_count", false},
-    [API_M_NET_FAILURES] = {"net", "failures", false},
-    [API_M_VSOCK_RX_BYTES] = {"vsock", "rx_bytes_count", false},
-    [API_M_VSOCK_TX_BYTES] = {"vsock", "tx_bytes_count", false},
-    [API_M_VSOCK_CONNS_ADDED] = {"vsock", "conns_added", false},
-    [API_M_VSOCK_CONNS_REMOVED] = {"vsock", "conns_removed", false},
-    [API_M_VSOCK_FAILURES] = {"vsock", "failures", false},
-    [API_M_VSOCK_TX_BUFFERED] = {"vsock", "tx_buffered_bytes", true},
-    [API_M_VSOCK_TX_BUFFERED_PEAK] = {"vsock", "tx_buffered_bytes_peak", true},
-    [API_M_VSOCK_CREDIT_LIMITED] = {"vsock", "tx_credit_limited", false},
-    [API_M_SECCOMP_FAULTS] = {"seccomp", "num_faults", false},
     [API_M_SIGNAL_SIGBUS] = {"signals", "sigbus", false},
     [API_M_SIGNAL_SIGSEGV] = {"signals", "sigsegv", false},
     [API_M_SIGNAL_SIGXFSZ] = {"signals", "sigxfsz", false},
@@ -66,25 +46,200 @@ static const struct metric_def defs[API_M_COUNT] = {
     [API_M_SIGNAL_SIGPIPE] = {"signals", "sigpipe", false},
     [API_M_SIGNAL_SIGHUP] = {"signals", "sighup", false},
     [API_M_SIGNAL_SIGILL] = {"signals", "sigill", false},
-    [API_M_SIGNAL_SIGTERM] = {"signals", "sigterm", false},
-    [API_M_SIGNAL_SIGINT] = {"signals", "sigint", false},
-    [API_M_LOG_MISSED] = {"logger", "missed_log_count", false},
-    [API_M_METRICS_MISSED] = {"logger", "missed_metrics_count", false},
+    [API_M_VSOCK_RX_BYTES] = {"vsock", "rx_bytes_count", false},
+    [API_M_VSOCK_TX_BYTES] = {"vsock", "tx_bytes_count", false},
+    [API_M_VSOCK_RX_PACKETS] = {"vsock", "rx_packets_count", false},
+    [API_M_VSOCK_TX_PACKETS] = {"vsock", "tx_packets_count", false},
+    [API_M_VSOCK_CONNS_ADDED] = {"vsock", "conns_added", false},
+    [API_M_VSOCK_CONNS_KILLED] = {"vsock", "conns_killed", false},
+    [API_M_VSOCK_CONNS_REMOVED] = {"vsock", "conns_removed", false},
+    [API_M_CONNECTIONS] = {"ember", "api_connections", false},
+    [API_M_CONNECTIONS_REFUSED] = {"ember", "api_connections_refused", false},
+    [API_M_HTTP_ERRORS] = {"ember", "api_http_errors", false},
+    [API_M_SYNC_RESPONSE_FAILS] = {"ember", "api_sync_response_fails", false},
+    [API_M_VCPU_EXIT_HLT] = {"ember", "vcpu_exit_hlt", false},
+    [API_M_VCPU_EXIT_SHUTDOWN] = {"ember", "vcpu_exit_shutdown", false},
+    [API_M_VCPU_EXIT_OTHER] = {"ember", "vcpu_exit_other", false},
+    [API_M_BOOT_TIME_US] = {"ember", "boot_time_us", true},
+    [API_M_INSTANCE_START_US] = {"ember", "instance_start_us", true},
+    [API_M_PAUSES] = {"ember", "pauses", false},
+    [API_M_RESUMES] = {"ember", "resumes", false},
+    [API_M_VSOCK_FAILURES] = {"ember", "vsock_failures", false},
+    [API_M_VSOCK_TX_BUFFERED] = {"ember", "vsock_tx_buffered_bytes", true},
+    [API_M_VSOCK_TX_BUFFERED_PEAK] = {"ember", "vsock_tx_buffered_bytes_peak", true},
+    [API_M_VSOCK_CREDIT_LIMITED] = {"ember", "vsock_tx_credit_limited", false},
+    [API_M_SIGNAL_SIGTERM] = {"ember", "signals_sigterm", false},
+    [API_M_SIGNAL_SIGINT] = {"ember", "signals_sigint", false},
+};
+
+/* Firecracker's groups and fields, in its order (logger/metrics.rs and the
+ * device metrics; the list its fcmetrics.py validator requires). A field
+ * ending in "_agg" is a latency aggregate, written {"min_us": 0, "max_us":
+ * 0, "sum_us": 0}. "block" and "net" are written with the devices. */
+static const char *const f_api_server[] = {"process_startup_time_us", "process_startup_time_cpu_us",
+                                           NULL};
+static const char *const f_balloon[] = {"activate_fails",
+                                        "inflate_count",
+                                        "stats_updates_count",
+                                        "stats_update_fails",
+                                        "deflate_count",
+                                        "event_fails",
+                                        "free_page_report_count",
+                                        "free_page_report_freed",
+                                        "free_page_report_fails",
+                                        "free_page_hint_count",
+                                        "free_page_hint_freed",
+                                        "free_page_hint_fails",
+                                        NULL};
+static const char *const f_deprecated[] = {"deprecated_http_api_calls", NULL};
+static const char *const f_i8042[] = {"error_count", "missed_read_count", "missed_write_count",
+                                      "read_count",  "reset_count",       "write_count",
+                                      NULL};
+static const char *const f_uart[] = {
+    "error_count", "flush_count", "missed_read_count",          "missed_write_count",
+    "read_count",  "write_count", "rate_limiter_dropped_bytes", NULL};
+static const char *const f_latencies[] = {"full_create_snapshot",
+                                          "diff_create_snapshot",
+                                          "load_snapshot",
+                                          "pause_vm",
+                                          "resume_vm",
+                                          "vmm_full_create_snapshot",
+                                          "vmm_diff_create_snapshot",
+                                          "vmm_load_snapshot",
+                                          "vmm_pause_vm",
+                                          "vmm_resume_vm",
+                                          NULL};
+static const char *const f_logger[] = {"missed_metrics_count", "metrics_fails", "missed_log_count",
+                                       "rate_limited_log_count", NULL};
+static const char *const f_mmds[] = {"rx_accepted",
+                                     "rx_accepted_err",
+                                     "rx_accepted_unusual",
+                                     "rx_bad_eth",
+                                     "rx_invalid_token",
+                                     "rx_no_token",
+                                     "rx_count",
+                                     "tx_bytes",
+                                     "tx_count",
+                                     "tx_errors",
+                                     "tx_frames",
+                                     "connections_created",
+                                     "connections_destroyed",
+                                     NULL};
+static const char *const f_seccomp[] = {"num_faults", NULL};
+static const char *const f_vcpu[] = {"exit_io_in",
+                                     "exit_io_out",
+                                     "exit_mmio_read",
+                                     "exit_mmio_write",
+                                     "failures",
+                                     "kvmclock_ctrl_fails",
+                                     "exit_io_in_agg",
+                                     "exit_io_out_agg",
+                                     "exit_mmio_read_agg",
+                                     "exit_mmio_write_agg",
+                                     NULL};
+static const char *const f_vmm[] = {"panic_count", NULL};
+static const char *const f_signals[] = {"sigbus",  "sigsegv", "sigxfsz", "sigxcpu",
+                                        "sigpipe", "sighup",  "sigill",  NULL};
+static const char *const f_vsock[] = {"activate_fails",
+                                      "cfg_fails",
+                                      "rx_queue_event_fails",
+                                      "tx_queue_event_fails",
+                                      "ev_queue_event_fails",
+                                      "muxer_event_fails",
+                                      "conn_event_fails",
+                                      "rx_queue_event_count",
+                                      "tx_queue_event_count",
+                                      "rx_bytes_count",
+                                      "tx_bytes_count",
+                                      "rx_packets_count",
+                                      "tx_packets_count",
+                                      "conns_added",
+                                      "conns_killed",
+                                      "conns_removed",
+                                      "killq_resync",
+                                      "tx_flush_fails",
+                                      "tx_write_fails",
+                                      "rx_read_fails",
+                                      NULL};
+static const char *const f_entropy[] = {
+    "activate_fails",           "entropy_event_fails",
+    "entropy_event_count",      "entropy_bytes",
+    "host_rng_fails",           "entropy_rate_limiter_throttled",
+    "rate_limiter_event_count", NULL};
+static const char *const f_pmem[] = {"activate_fails",
+                                     "cfg_fails",
+                                     "event_fails",
+                                     "queue_event_count",
+                                     "rate_limiter_throttled_events",
+                                     "rate_limiter_event_count",
+                                     NULL};
+static const char *const f_interrupts[] = {"triggers", "config_updates", NULL};
+static const char *const f_memory_hotplug[] = {"activate_fails",
+                                               "queue_event_fails",
+                                               "queue_event_count",
+                                               "plug_count",
+                                               "plug_bytes",
+                                               "plug_fails",
+                                               "plug_agg",
+                                               "unplug_count",
+                                               "unplug_bytes",
+                                               "unplug_fails",
+                                               "unplug_discard_fails",
+                                               "unplug_agg",
+                                               "state_count",
+                                               "state_fails",
+                                               "state_agg",
+                                               "unplug_all_count",
+                                               "unplug_all_fails",
+                                               "unplug_all_agg",
+                                               NULL};
+
+enum group_kind { G_FIELDS, G_BLOCK, G_NET, G_GET, G_PUT, G_PATCH };
+
+static const struct {
+    const char *name;
+    enum group_kind kind;
+    const char *const *fields;
+} fc_groups[] = {
+    {"api_server", G_FIELDS, f_api_server},
+    {"balloon", G_FIELDS, f_balloon},
+    {"block", G_BLOCK, NULL},
+    {"deprecated_api", G_FIELDS, f_deprecated},
+    {"get_api_requests", G_GET, NULL},
+    {"i8042", G_FIELDS, f_i8042},
+    {"uart", G_FIELDS, f_uart},
+    {"latencies_us", G_FIELDS, f_latencies},
+    {"logger", G_FIELDS, f_logger},
+    {"mmds", G_FIELDS, f_mmds},
+    {"net", G_NET, NULL},
+    {"patch_api_requests", G_PATCH, NULL},
+    {"put_api_requests", G_PUT, NULL},
+    {"seccomp", G_FIELDS, f_seccomp},
+    {"vcpu", G_FIELDS, f_vcpu},
+    {"vmm", G_FIELDS, f_vmm},
+    {"signals", G_FIELDS, f_signals},
+    {"vsock", G_FIELDS, f_vsock},
+    {"entropy", G_FIELDS, f_entropy},
+    {"pmem", G_FIELDS, f_pmem},
+    {"interrupts", G_FIELDS, f_interrupts},
+    {"memory_hotplug", G_FIELDS, f_memory_hotplug},
 };
 
 #define M_GET   (1u << API_GET)
 #define M_PUT   (1u << API_PUT)
 #define M_PATCH (1u << API_PATCH)
 
-/* Request counters: <group>.<name>_count and <name>_fails, for the methods
- * that exist on that resource. */
+/* Request counters: the resource's name, and the methods for which
+ * Firecracker has <name>_count (and, for PUT and PATCH, <name>_fails).
+ * Every other (method, resource) pair, and GET failures, are counted in
+ * the "ember" group as <get|put|patch>_<name>_count and _fails. */
 static const struct {
     const char *name;
-    unsigned methods;
+    unsigned fc_methods;
 } resources[API_R_COUNT] = {
     [API_R_INSTANCE_INFO] = {"instance_info", M_GET},
     [API_R_VERSION] = {"vmm_version", M_GET},
-    [API_R_VM_CONFIG] = {"vm_config", M_GET},
+    [API_R_VM_CONFIG] = {"vm_config", 0},
     [API_R_MACHINE_CFG] = {"machine_cfg", M_GET | M_PUT | M_PATCH},
     [API_R_BOOT_SOURCE] = {"boot_source", M_PUT},
     [API_R_DRIVE] = {"drive", M_PUT | M_PATCH},
@@ -94,12 +249,65 @@ static const struct {
     [API_R_LOGGER] = {"logger", M_PUT},
     [API_R_METRICS] = {"metrics", M_PUT},
     [API_R_SERIAL] = {"serial", M_PUT},
-    [API_R_VM] = {"vm", M_PATCH},
-    [API_R_UNSUPPORTED] = {"unsupported", M_GET | M_PUT | M_PATCH},
-    [API_R_INVALID] = {"invalid", M_GET | M_PUT | M_PATCH},
+    [API_R_VM] = {"vm", 0},
+    [API_R_MMDS] = {"mmds", M_GET | M_PUT | M_PATCH},
+    [API_R_CPU_CFG] = {"cpu_cfg", M_PUT},
+    [API_R_PMEM] = {"pmem", M_PUT | M_PATCH},
+    [API_R_HOTPLUG_MEMORY] = {"hotplug_memory", M_GET | M_PUT | M_PATCH},
+    [API_R_BALLOON] = {"balloon", 0},
+    [API_R_ENTROPY] = {"entropy", 0},
+    [API_R_SNAPSHOT] = {"snapshot", 0},
+    [API_R_UNSUPPORTED] = {"unsupported", 0},
+    [API_R_INVALID] = {"invalid", 0},
 };
-static const char *const method_groups[3] = {"get_api_requests", "put_api_requests",
-                                             "patch_api_requests"};
+/* Firecracker's order of the request counters in each group. */
+static const enum api_resource get_order[] = {API_R_INSTANCE_INFO, API_R_MACHINE_CFG, API_R_MMDS,
+                                              API_R_VERSION, API_R_HOTPLUG_MEMORY};
+static const enum api_resource put_order[] = {
+    API_R_ACTIONS, API_R_BOOT_SOURCE, API_R_DRIVE,         API_R_LOGGER, API_R_MACHINE_CFG,
+    API_R_CPU_CFG, API_R_METRICS,     API_R_NETWORK,       API_R_MMDS,   API_R_VSOCK,
+    API_R_PMEM,    API_R_SERIAL,      API_R_HOTPLUG_MEMORY};
+static const enum api_resource patch_order[] = {
+    API_R_DRIVE, API_R_NETWORK, API_R_MACHINE_CFG, API_R_MMDS, API_R_HOTPLUG_MEMORY, API_R_PMEM};
+static const char *const method_names[3] = {"get", "put", "patch"};
+
+/* Per-device counters: running totals and what the last line reported. */
+static const char *const block_fields[] = {
+#define API_BLOCK_NAME(name) #name,
+    API_BLOCK_COUNTERS(API_BLOCK_NAME)
+#undef API_BLOCK_NAME
+};
+static const char *const net_fields[] = {
+#define NET_METRICS_NAME(name) #name,
+    NET_METRICS_COUNTERS(NET_METRICS_NAME)
+#undef NET_METRICS_NAME
+};
+#define N_BLOCK (sizeof(block_fields) / sizeof(block_fields[0]))
+#define N_NET   (sizeof(net_fields) / sizeof(net_fields[0]))
+
+struct blk_dev {
+    char id[API_ID_MAX + 1];
+    union {
+        struct api_block_metrics m;
+        uint64_t v[N_BLOCK];
+    } now;
+    uint64_t sent[N_BLOCK];
+};
+struct net_dev {
+    char id[API_ID_MAX + 1];
+    union {
+        struct net_metrics m;
+        uint64_t v[N_NET];
+    } now;
+    uint64_t sent[N_NET];
+};
+static struct blk_dev *blk_devs[API_METRICS_DEVICES];
+static struct net_dev *net_devs[API_METRICS_DEVICES];
+
+_Static_assert(sizeof(struct api_block_metrics) == N_BLOCK * sizeof(uint64_t),
+               "api_block_metrics is its counters");
+_Static_assert(sizeof(struct net_metrics) == N_NET * sizeof(uint64_t),
+               "net_metrics is its counters");
 
 static _Atomic uint64_t values[API_M_COUNT];
 static _Atomic uint64_t req_count[3][API_R_COUNT];
@@ -148,6 +356,47 @@ void api_metrics_request(enum api_method method, enum api_resource res, bool fai
         atomic_fetch_add_explicit(&req_fails[method][res], 1, memory_order_relaxed);
 }
 
+static bool id_ok(const char *id)
+{
+    return id && id[0] && strlen(id) <= API_ID_MAX;
+}
+
+struct api_block_metrics *api_metrics_block(const char *drive_id)
+{
+    int free_slot = -1;
+
+    if (!id_ok(drive_id))
+        return NULL;
+    for (int i = 0; i < API_METRICS_DEVICES; i++) {
+        if (blk_devs[i] && strcmp(blk_devs[i]->id, drive_id) == 0)
+            return &blk_devs[i]->now.m;
+        if (!blk_devs[i] && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot < 0 || !(blk_devs[free_slot] = calloc(1, sizeof(struct blk_dev))))
+        return NULL;
+    snprintf(blk_devs[free_slot]->id, sizeof(blk_devs[free_slot]->id), "%s", drive_id);
+    return &blk_devs[free_slot]->now.m;
+}
+
+struct net_metrics *api_metrics_net(const char *iface_id)
+{
+    int free_slot = -1;
+
+    if (!id_ok(iface_id))
+        return NULL;
+    for (int i = 0; i < API_METRICS_DEVICES; i++) {
+        if (net_devs[i] && strcmp(net_devs[i]->id, iface_id) == 0)
+            return &net_devs[i]->now.m;
+        if (!net_devs[i] && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot < 0 || !(net_devs[free_slot] = calloc(1, sizeof(struct net_dev))))
+        return NULL;
+    snprintf(net_devs[free_slot]->id, sizeof(net_devs[free_slot]->id), "%s", iface_id);
+    return &net_devs[free_slot]->now.m;
+}
+
 static uint64_t take(_Atomic uint64_t *v, bool gauge)
 {
     if (gauge)
@@ -155,13 +404,134 @@ static uint64_t take(_Atomic uint64_t *v, bool gauge)
     return atomic_exchange_explicit(v, 0, memory_order_relaxed);
 }
 
-static json_t *group(json_t *root, const char *name)
+static json_t *zero_agg(void)
 {
-    json_t *g = json_object_get(root, name);
-    if (!g) {
-        g = json_object();
-        json_object_set_new(root, name, g);
+    return json_pack("{s:i, s:i, s:i}", "min_us", 0, "max_us", 0, "sum_us", 0);
+}
+
+static bool is_agg(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 4 && strcmp(name + n - 4, "_agg") == 0;
+}
+
+static json_t *zero_group(const char *const *fields)
+{
+    json_t *g = json_object();
+    for (int i = 0; fields[i]; i++)
+        json_object_set_new(g, fields[i], is_agg(fields[i]) ? zero_agg() : json_integer(0));
+    return g;
+}
+
+/* One device group from its running totals (deltas since the last line),
+ * summed into agg. agg_at is where Firecracker puts its latency aggregate. */
+static json_t *device_group(const char *const *names, size_t n, const uint64_t *now, uint64_t *sent,
+                            uint64_t *sum, const char *agg_name, size_t agg_at,
+                            const char *agg2_name, size_t agg2_at)
+{
+    json_t *g = json_object();
+    for (size_t i = 0; i < n; i++) {
+        uint64_t d = now[i] - sent[i];
+        if (agg_name && i == agg_at)
+            json_object_set_new(g, agg_name, zero_agg());
+        if (agg2_name && i == agg2_at)
+            json_object_set_new(g, agg2_name, zero_agg());
+        sent[i] = now[i];
+        sum[i] += d;
+        json_object_set_new(g, names[i], json_integer((json_int_t)d));
     }
+    if (agg_name && agg_at >= n)
+        json_object_set_new(g, agg_name, zero_agg());
+    if (agg2_name && agg2_at >= n)
+        json_object_set_new(g, agg2_name, zero_agg());
+    return g;
+}
+
+static void add_block_groups(json_t *root)
+{
+    uint64_t sum[N_BLOCK] = {0}, none[N_BLOCK] = {0};
+    char key[API_ID_MAX + 16];
+
+    for (int i = 0; i < API_METRICS_DEVICES; i++) {
+        struct blk_dev *d = blk_devs[i];
+        if (!d)
+            continue;
+        snprintf(key, sizeof(key), "block_%s", d->id);
+        json_object_set_new(root, key,
+                            device_group(block_fields, N_BLOCK, d->now.v, d->sent, sum, "read_agg",
+                                         N_BLOCK, "write_agg", N_BLOCK + 1));
+    }
+    json_object_set_new(root, "block",
+                        device_group(block_fields, N_BLOCK, sum, none, none, "read_agg", N_BLOCK,
+                                     "write_agg", N_BLOCK + 1));
+}
+
+static void add_net_groups(json_t *root)
+{
+    uint64_t sum[N_NET] = {0}, none[N_NET] = {0};
+    char key[API_ID_MAX + 16];
+    size_t tap_agg_at = 15; /* after tap_write_fails, as in Firecracker */
+
+    for (int i = 0; i < API_METRICS_DEVICES; i++) {
+        struct net_dev *d = net_devs[i];
+        if (!d)
+            continue;
+        snprintf(key, sizeof(key), "net_%s", d->id);
+        json_object_set_new(root, key,
+                            device_group(net_fields, N_NET, d->now.v, d->sent, sum, "tap_write_agg",
+                                         tap_agg_at, NULL, 0));
+    }
+    json_object_set_new(
+        root, "net",
+        device_group(net_fields, N_NET, sum, none, none, "tap_write_agg", tap_agg_at, NULL, 0));
+}
+
+static void add_requests(json_t *root, int m, const enum api_resource *order, size_t n)
+{
+    json_t *g = json_object();
+    char key[64];
+
+    for (size_t i = 0; i < n; i++) {
+        enum api_resource r = order[i];
+        snprintf(key, sizeof(key), "%s_count", resources[r].name);
+        json_object_set_new(g, key, json_integer((json_int_t)take(&req_count[m][r], false)));
+        if (m != API_GET) {
+            snprintf(key, sizeof(key), "%s_fails", resources[r].name);
+            json_object_set_new(g, key, json_integer((json_int_t)take(&req_fails[m][r], false)));
+        }
+    }
+    json_object_set_new(root,
+                        m == API_GET   ? "get_api_requests"
+                        : m == API_PUT ? "put_api_requests"
+                                       : "patch_api_requests",
+                        g);
+}
+
+/* ember's own group: its counters, then the request counters Firecracker
+ * has no field for. */
+static json_t *ember_group(void)
+{
+    json_t *g = json_object();
+    char key[80];
+
+    for (int i = 0; i < API_M_COUNT; i++)
+        if (strcmp(defs[i].group, "ember") == 0)
+            json_object_set_new(g, defs[i].name,
+                                json_integer((json_int_t)take(&values[i], defs[i].gauge)));
+    for (int m = 0; m < 3; m++)
+        for (int r = 0; r < API_R_COUNT; r++) {
+            bool fc = resources[r].fc_methods & (1u << m);
+            if (!fc) {
+                snprintf(key, sizeof(key), "%s_%s_count", method_names[m], resources[r].name);
+                json_object_set_new(g, key,
+                                    json_integer((json_int_t)take(&req_count[m][r], false)));
+            }
+            if (!fc || m == API_GET) {
+                snprintf(key, sizeof(key), "%s_%s_fails", method_names[m], resources[r].name);
+                json_object_set_new(g, key,
+                                    json_integer((json_int_t)take(&req_fails[m][r], false)));
+            }
+        }
     return g;
 }
 
@@ -170,7 +540,7 @@ static char *take_line_locked(void)
 {
     struct timespec ts;
     json_t *root = json_object();
-    char key[64], *text;
+    char *text;
 
     if (!root)
         return NULL;
@@ -183,20 +553,35 @@ static char *take_line_locked(void)
         json_object_set_new(root, "id", json_string(emit_id));
     if (properties)
         json_object_set(root, "properties", properties);
-    for (int m = 0; m < 3; m++) {
-        json_t *g = group(root, method_groups[m]);
-        for (int r = 0; r < API_R_COUNT; r++) {
-            if (!(resources[r].methods & (1u << m)))
-                continue;
-            snprintf(key, sizeof(key), "%s_count", resources[r].name);
-            json_object_set_new(g, key, json_integer((json_int_t)take(&req_count[m][r], false)));
-            snprintf(key, sizeof(key), "%s_fails", resources[r].name);
-            json_object_set_new(g, key, json_integer((json_int_t)take(&req_fails[m][r], false)));
+    for (size_t i = 0; i < sizeof(fc_groups) / sizeof(fc_groups[0]); i++) {
+        switch (fc_groups[i].kind) {
+        case G_FIELDS:
+            json_object_set_new(root, fc_groups[i].name, zero_group(fc_groups[i].fields));
+            break;
+        case G_BLOCK:
+            add_block_groups(root);
+            break;
+        case G_NET:
+            add_net_groups(root);
+            break;
+        case G_GET:
+            add_requests(root, API_GET, get_order, sizeof(get_order) / sizeof(get_order[0]));
+            break;
+        case G_PUT:
+            add_requests(root, API_PUT, put_order, sizeof(put_order) / sizeof(put_order[0]));
+            break;
+        case G_PATCH:
+            add_requests(root, API_PATCH, patch_order,
+                         sizeof(patch_order) / sizeof(patch_order[0]));
+            break;
         }
     }
+    /* ember's values for Firecracker's fields replace the zeros in place. */
     for (int i = 0; i < API_M_COUNT; i++)
-        json_object_set_new(group(root, defs[i].group), defs[i].name,
-                            json_integer((json_int_t)take(&values[i], defs[i].gauge)));
+        if (strcmp(defs[i].group, "ember") != 0)
+            json_object_set_new(json_object_get(root, defs[i].group), defs[i].name,
+                                json_integer((json_int_t)take(&values[i], defs[i].gauge)));
+    json_object_set_new(root, "ember", ember_group());
     text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
     return text;
@@ -228,6 +613,7 @@ static int flush_locked(struct api_err *e)
     free(line);
     if (rc < 0) {
         api_metrics_add(API_M_METRICS_MISSED, 1);
+        api_metrics_add(API_M_METRICS_FAILS, 1);
         return api_errf(e, "metrics line dropped: the metrics output is full or gone");
     }
     return 0;

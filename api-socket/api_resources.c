@@ -8,6 +8,7 @@
  */
 #include "api-socket/api_resources.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "api-socket/api_metrics.h"
 #include "monitor/vm_config.h"
 
 #define TOKEN_MAX ((uint64_t)INT64_MAX)
@@ -84,10 +86,14 @@ int api_id_check(const char *what, const char *id, struct api_err *e)
         char c = id[i];
         ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     }
+    /* Firecracker's texts (parsed_request.rs, checked_id), then ember's rule. */
+    if (n == 0)
+        return api_errf(e, "The ID cannot be empty.");
     if (!ok)
         return api_errf(e,
-                        "invalid %s id \"%.80s\": an id is 1 to 64 characters of A-Z, a-z, "
-                        "0-9 and _",
+                        "API Resource IDs can only contain alphanumeric characters and "
+                        "underscores. (invalid %s id \"%.80s\": an id is 1 to 64 characters of "
+                        "A-Z, a-z, 0-9 and _)",
                         what, id);
     return 0;
 }
@@ -102,33 +108,54 @@ static int body_id(const json_t *body, const char *key, const char *what, const 
         return -1;
     if (path_id && strcmp(path_id, *out) != 0)
         return api_errf(e,
-                        "the id in the path (\"%s\") does not match the %s in the body "
-                        "(\"%s\")",
+                        "The id from the path does not match the id from the body! (\"%s\" in "
+                        "the path, %s \"%s\" in the body)",
                         path_id, key, *out);
     return 0;
 }
 
 /* A host file the device will use: must exist and be a file or block device.
  * stat() comes first, so that a request never makes ember open a character
- * device or a FIFO (opening some devices has side effects). */
-static int check_host_file(const char *what, const char *id, const char *path, bool writable,
-                           struct api_err *e)
+ * device or a FIFO (opening some devices has side effects). The message has
+ * Firecracker's words: lead names the operation ("Unable to create the
+ * virtio block device: "), tail is what Firecracker appends after the path. */
+static int check_host_file(const char *lead, const char *tail, const char *id, const char *path,
+                           bool writable, struct api_err *e)
 {
     struct stat st;
-    int fd;
+    int fd, err;
 
-    if (!path[0])
-        return api_errf(e, "%s \"%s\": path_on_host must not be empty", what, id);
-    if (stat(path, &st) < 0)
-        return api_errf(e, "%s \"%s\": %.200s: %s", what, id, path, strerror(errno));
+    if (!path[0]) {
+        err = ENOENT;
+        goto fail;
+    }
+    if (stat(path, &st) < 0) {
+        err = errno;
+        goto fail;
+    }
     if (!(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
-        return api_errf(e, "%s \"%s\": %.200s: not a regular file or block device", what, id, path);
+        return api_errf(e,
+                        "Drive config error: %sError manipulating the backing file: not a "
+                        "regular file or block device %.200s%s (drive \"%s\")",
+                        lead, path, tail, id);
     fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return api_errf(e, "%s \"%s\": %.200s: %s", what, id, path, strerror(errno));
+    if (fd < 0) {
+        err = errno;
+        goto fail;
+    }
     close(fd);
     return 0;
+fail:
+    return api_errf(e,
+                    "Drive config error: %sError manipulating the backing file: %s (os error %d) "
+                    "%.200s%s (drive \"%s\"%s)",
+                    lead, strerror(err), err, path, tail, id,
+                    path[0] ? "" : ": path_on_host is empty");
 }
+
+#define DRIVE_CREATE     "Unable to create the virtio block device: "
+#define DRIVE_PATCH      "Unable to patch the block device: "
+#define DRIVE_PATCH_TAIL " Please verify the request arguments."
 
 static unsigned device_count(const struct api_resources *r)
 {
@@ -152,6 +179,14 @@ static const char *const machine_fields[] = {
 static const char *const cpu_templates[] = {"C3", "T2", "T2S", "T2CL", "T2A", "V1N1", "None", NULL};
 static const char *const huge_pages_values[] = {"None", "Transparent", "2M", NULL};
 
+/* Firecracker's MachineConfigError texts (vmm_config/machine_config.rs). */
+#define MSG_VCPU_COUNT                                                                             \
+    "Machine config error: The number of vCPUs must be greater than 0, less than 32 and must be "  \
+    "1 or an even number if SMT is enabled."
+#define MSG_MEM_SIZE                                                                               \
+    "Machine config error: The memory size (MiB) is either 0, or not a multiple of the "           \
+    "configured page size."
+
 static int decode_machine(struct api_machine *m, const json_t *body, bool required,
                           struct api_err *e)
 {
@@ -161,41 +196,56 @@ static int decode_machine(struct api_machine *m, const json_t *body, bool requir
 
     if (api_json_only_fields(body, "", machine_fields, e) < 0)
         return -1;
-    r = api_json_uint(body, "", "vcpu_count", required, 1, API_VCPU_MAX_SPEC, &v, e);
+    uint64_t mem = 0;
+    int rm;
+
+    /* Types and presence first, then values, in the order of Firecracker's
+     * deserializer. vcpu_count is a u8 there; any memory size is taken
+     * here, and InstanceStart says whether ember can give the guest that
+     * much (api_vm_config_from). */
+    r = api_json_uint(body, "", "vcpu_count", required, 0, UINT8_MAX, &v, e);
     if (r < 0)
+        return -1;
+    rm = api_json_uint(body, "", "mem_size_mib", required, 0, INT64_MAX, &mem, e);
+    if (rm < 0)
         return -1;
     if (r > 0) {
+        if (v == 0 || v > API_VCPU_MAX_SPEC)
+            return api_errf(e, MSG_VCPU_COUNT);
         if (v != 1)
-            return api_errf(e, "field \"vcpu_count\" must be 1: ember runs single-vCPU "
-                               "microVMs");
+            return api_errf(e, "Machine config error: field \"vcpu_count\" must be 1: ember runs "
+                               "single-vCPU microVMs");
         m->vcpu_count = (uint32_t)v;
     }
-    r = api_json_uint(body, "", "mem_size_mib", required, VM_MEM_MIB_MIN, VM_MEM_MIB_MAX, &v, e);
-    if (r < 0)
-        return -1;
-    if (r > 0)
-        m->mem_size_mib = (uint32_t)v;
+    if (rm > 0) {
+        if (mem == 0)
+            return api_errf(e, MSG_MEM_SIZE);
+        m->mem_size_mib = mem;
+    }
     r = api_json_bool(body, "", "smt", false, &b, e);
     if (r < 0)
         return -1;
     if (r > 0 && b)
-        return api_errf(e, "field \"smt\": ember does not offer simultaneous multithreading");
+        return api_errf(e, "Machine config error: field \"smt\": ember does not offer "
+                           "simultaneous multithreading");
     r = api_json_bool(body, "", "track_dirty_pages", false, &b, e);
     if (r < 0)
         return -1;
     if (r > 0 && b)
-        return api_errf(e, "field \"track_dirty_pages\": ember does not offer dirty page "
-                           "tracking");
+        return api_errf(e, "Machine config error: field \"track_dirty_pages\": ember does not "
+                           "offer dirty page tracking");
     r = api_json_enum(body, "", "cpu_template", false, cpu_templates, &idx, e);
     if (r < 0)
         return -1;
     if (r > 0 && strcmp(cpu_templates[idx], "None") != 0)
-        return api_errf(e, "field \"cpu_template\": ember does not offer CPU templates");
+        return api_errf(e, "Machine config error: field \"cpu_template\": ember does not offer "
+                           "CPU templates");
     r = api_json_enum(body, "", "huge_pages", false, huge_pages_values, &idx, e);
     if (r < 0)
         return -1;
     if (r > 0 && idx != 0)
-        return api_errf(e, "field \"huge_pages\": ember does not offer huge pages");
+        return api_errf(e, "Machine config error: field \"huge_pages\": ember does not offer "
+                           "huge pages");
     return 0;
 }
 
@@ -212,8 +262,18 @@ int api_put_machine_config(struct api_resources *r, const json_t *body, struct a
 int api_patch_machine_config(struct api_resources *r, const json_t *body, struct api_err *e)
 {
     struct api_machine m = r->machine;
+    bool any = false;
+
     if (decode_machine(&m, body, false, e) < 0)
         return -1;
+    /* A PATCH that names nothing is refused, as Firecracker does. */
+    for (int i = 0; machine_fields[i]; i++) {
+        json_t *v = json_object_get(body, machine_fields[i]);
+        if (v && !json_is_null(v))
+            any = true;
+    }
+    if (!any)
+        return api_errf(e, "Empty PATCH request.");
     r->machine = m;
     return 0;
 }
@@ -226,6 +286,13 @@ json_t *api_machine_config_json(const struct api_resources *r)
 }
 
 /* ---- boot-source ---- */
+
+#define BOOT_OPEN_ERR "Boot source error: The kernel file cannot be opened: "
+
+static int open_err(struct api_err *e, int err, const char *path)
+{
+    return api_errf(e, BOOT_OPEN_ERR "%s (os error %d): %.200s", strerror(err), err, path);
+}
 
 static const char *const boot_fields[] = {"kernel_image_path", "boot_args", "initrd_path", NULL};
 
@@ -246,19 +313,27 @@ int api_put_boot_source(struct api_resources *r, const json_t *body, struct api_
     if (rc < 0)
         return -1;
     if (rc > 0)
-        return api_errf(e, "field \"initrd_path\": ember does not offer an initrd");
-    if (!kernel[0])
-        return api_errf(e, "field \"kernel_image_path\" must not be empty");
+        return api_errf(e, "Boot source error: field \"initrd_path\": ember does not offer an "
+                           "initrd");
     if (args && strlen(args) >= VM_CMDLINE_MAX)
-        return api_errf(e, "field \"boot_args\" is longer than %u bytes", VM_CMDLINE_MAX - 1);
-    /* Fail now, not at InstanceStart, when the file cannot be read. */
+        return api_errf(e,
+                        "Boot source error: The kernel command line is invalid: field "
+                        "\"boot_args\" is longer than %u bytes",
+                        VM_CMDLINE_MAX - 1);
+    /* Fail now, not at InstanceStart, when the file cannot be read.
+     * Firecracker's words, then the path. */
+    if (!kernel[0])
+        return api_errf(e,
+                        BOOT_OPEN_ERR "%s (os error %d): field \"kernel_image_path\" is "
+                                      "empty",
+                        strerror(ENOENT), ENOENT);
     if (stat(kernel, &st) < 0)
-        return api_errf(e, "kernel image %.200s: %s", kernel, strerror(errno));
+        return open_err(e, errno, kernel);
     if (!S_ISREG(st.st_mode))
-        return api_errf(e, "kernel image %.200s: not a regular file", kernel);
+        return api_errf(e, BOOT_OPEN_ERR "not a regular file: %.200s", kernel);
     fd = open(kernel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
-        return api_errf(e, "kernel image %.200s: %s", kernel, strerror(errno));
+        return open_err(e, errno, kernel);
     close(fd);
 
     k = strdup(kernel);
@@ -323,27 +398,36 @@ static int decode_limiter(const json_t *body, const char *key, struct api_rate_l
     return 1;
 }
 
-static json_t *bucket_json(const struct api_token_bucket *b)
+/* GET shows a limiter as Firecracker does (vmm_config/mod.rs): a bucket
+ * whose size or refill time is 0 limits nothing and is null, a
+ * one_time_burst of 0 is null, and a limiter with no bucket left is null. */
+static bool bucket_active(const struct api_token_bucket *b)
 {
-    json_t *o = json_pack("{s:I, s:I}", "size", (json_int_t)b->size, "refill_time",
-                          (json_int_t)b->refill_time);
-    if (o && b->has_one_time_burst)
-        json_object_set_new(o, "one_time_burst", json_integer((json_int_t)b->one_time_burst));
-    return o;
+    return b->set && b->size && b->refill_time;
 }
 
-static void limiter_json_set(json_t *parent, const char *key, const struct api_rate_limiter *l)
+static json_t *bucket_json(const struct api_token_bucket *b)
 {
-    json_t *o;
+    if (!bucket_active(b))
+        return json_null();
+    return json_pack("{s:I, s:o, s:I}", "size", (json_int_t)b->size, "one_time_burst",
+                     b->has_one_time_burst && b->one_time_burst
+                         ? json_integer((json_int_t)b->one_time_burst)
+                         : json_null(),
+                     "refill_time", (json_int_t)b->refill_time);
+}
 
-    if (!l->set)
-        return;
-    o = json_object();
-    if (l->bandwidth.set)
-        json_object_set_new(o, "bandwidth", bucket_json(&l->bandwidth));
-    if (l->ops.set)
-        json_object_set_new(o, "ops", bucket_json(&l->ops));
-    json_object_set_new(parent, key, o);
+static json_t *limiter_json(const struct api_rate_limiter *l)
+{
+    if (!l->set || (!bucket_active(&l->bandwidth) && !bucket_active(&l->ops)))
+        return json_null();
+    return json_pack("{s:o, s:o}", "bandwidth", bucket_json(&l->bandwidth), "ops",
+                     bucket_json(&l->ops));
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
 }
 
 /* ---- drives ---- */
@@ -383,7 +467,8 @@ int api_put_drive(struct api_resources *r, const char *path_id, const json_t *bo
     if (rc < 0)
         return -1;
     if (rc > 0)
-        return api_errf(e, "field \"socket\": ember does not offer vhost-user block devices");
+        return api_errf(e, "Drive config error: field \"socket\": ember does not offer "
+                           "vhost-user block devices");
     if (api_json_bool(body, "", "is_root_device", true, &d.is_root_device, e) < 0)
         return -1;
     if (api_json_string(body, "", "partuuid", false, &partuuid, e) < 0)
@@ -402,13 +487,15 @@ int api_put_drive(struct api_resources *r, const char *path_id, const json_t *bo
     d.io_engine = (enum api_io_engine)idx;
     if (decode_limiter(body, "rate_limiter", &d.rate_limiter, e) < 0)
         return -1;
-    if (check_host_file("drive", id, path, !d.is_read_only, e) < 0)
-        return -1;
     if (d.is_root_device)
         for (unsigned i = 0; i < r->ndrives; i++)
             if (r->drives[i].is_root_device && strcmp(r->drives[i].id, id) != 0)
-                return api_errf(e, "drive \"%s\": drive \"%s\" is already the root device", id,
-                                r->drives[i].id);
+                return api_errf(e,
+                                "Drive config error: A root block device already exists! (drive "
+                                "\"%s\" is the root device, not \"%s\")",
+                                r->drives[i].id, id);
+    if (check_host_file(DRIVE_CREATE, "", id, path, !d.is_read_only, e) < 0)
+        return -1;
     slot = find_drive(r, id);
     if (!slot && r->ndrives >= VM_DRIVES_MAX)
         return api_errf(e, "cannot add drive \"%s\": a microVM has at most %u drives", id,
@@ -428,6 +515,8 @@ int api_put_drive(struct api_resources *r, const char *path_id, const json_t *bo
     else
         slot = &r->drives[r->ndrives++];
     *slot = d;
+    /* Firecracker's "block_<drive_id>" group exists from now on. */
+    (void)api_metrics_block(d.id);
     return 0;
 }
 
@@ -453,8 +542,17 @@ int api_decode_drive_update(struct api_resources *r, const char *path_id, const 
     u->has_rate_limiter = has_rl > 0;
     d = find_drive(r, id);
     if (!d)
-        return api_errf(e, "drive \"%s\" does not exist", id);
-    if (u->path && check_host_file("drive", id, u->path, !d->is_read_only, e) < 0)
+        return api_errf(e, "Drive config error: " DRIVE_PATCH "drive \"%s\" does not exist.%s", id,
+                        DRIVE_PATCH_TAIL);
+    /* A virtio-blk PATCH must change something (Firecracker's words). */
+    if (!u->path && !u->has_rate_limiter)
+        return api_errf(e,
+                        "Drive config error: " DRIVE_PATCH
+                        "Running method expected different backend." DRIVE_PATCH_TAIL
+                        " (PATCH /drives/%s names neither path_on_host nor rate_limiter)",
+                        id);
+    if (u->path &&
+        check_host_file(DRIVE_PATCH, DRIVE_PATCH_TAIL, id, u->path, !d->is_read_only, e) < 0)
         return -1;
     u->id = d->id;
     return 0;
@@ -481,15 +579,11 @@ int api_apply_drive_update(struct api_resources *r, const struct api_drive_updat
 
 static json_t *drive_json(const struct api_drive *d)
 {
-    json_t *o = json_pack("{s:s, s:b, s:s, s:b, s:s, s:s}", "drive_id", d->id, "is_root_device",
-                          d->is_root_device, "cache_type", cache_types[d->cache_type],
-                          "is_read_only", d->is_read_only, "path_on_host", d->path_on_host,
-                          "io_engine", io_engines[d->io_engine]);
-    if (o && d->partuuid)
-        json_object_set_new(o, "partuuid", json_string(d->partuuid));
-    if (o)
-        limiter_json_set(o, "rate_limiter", &d->rate_limiter);
-    return o;
+    return json_pack("{s:s, s:o, s:b, s:s, s:b, s:s, s:o, s:s, s:n}", "drive_id", d->id, "partuuid",
+                     str_or_null(d->partuuid), "is_root_device", d->is_root_device, "cache_type",
+                     cache_types[d->cache_type], "is_read_only", d->is_read_only, "path_on_host",
+                     d->path_on_host, "rate_limiter", limiter_json(&d->rate_limiter), "io_engine",
+                     io_engines[d->io_engine], "socket");
 }
 
 /* ---- network interfaces ---- */
@@ -560,14 +654,14 @@ int api_put_net(struct api_resources *r, const char *path_id, const json_t *body
             continue;
         if (strcmp(o->host_dev_name, dev) == 0)
             return api_errf(e,
-                            "network interface \"%s\": host device %s is already used by "
-                            "network interface \"%s\"",
-                            id, dev, o->id);
+                            "Network config error: Could not create the network device: host "
+                            "device %s is already used by network interface \"%s\"",
+                            dev, o->id);
         if (mac && strcasecmp(o->guest_mac, mac) == 0)
             return api_errf(e,
-                            "network interface \"%s\": guest MAC %s is already used by "
-                            "network interface \"%s\"",
-                            id, mac, o->id);
+                            "Network config error: The MAC address is already in use: %s (by "
+                            "network interface \"%s\")",
+                            mac, o->id);
     }
     slot = find_net(r, id);
     if (!slot && device_room(r, "network interface", id, e) < 0)
@@ -575,12 +669,15 @@ int api_put_net(struct api_resources *r, const char *path_id, const json_t *body
 
     snprintf(n.id, sizeof(n.id), "%s", id);
     snprintf(n.host_dev_name, sizeof(n.host_dev_name), "%s", dev);
-    if (mac)
-        snprintf(n.guest_mac, sizeof(n.guest_mac), "%s", mac);
+    if (mac) /* Firecracker writes MAC addresses in lower case */
+        for (int i = 0; i < 17; i++)
+            n.guest_mac[i] = (char)tolower((unsigned char)mac[i]);
     n.mtu = (uint32_t)mtu;
     if (!slot)
         slot = &r->nets[r->nnets++];
     *slot = n;
+    /* Firecracker's "net_<iface_id>" group exists from now on. */
+    (void)api_metrics_net(n.id);
     return 0;
 }
 
@@ -606,7 +703,10 @@ int api_patch_net(struct api_resources *r, const char *path_id, const json_t *bo
         return -1;
     n = find_net(r, id);
     if (!n)
-        return api_errf(e, "network interface \"%s\" does not exist", id);
+        return api_errf(e,
+                        "Network config error: Unable to update the net device: network "
+                        "interface \"%s\" does not exist",
+                        id);
     if (has_rx)
         n->rx_rate_limiter = rx;
     if (has_tx)
@@ -616,16 +716,11 @@ int api_patch_net(struct api_resources *r, const char *path_id, const json_t *bo
 
 static json_t *net_json(const struct api_net *n)
 {
-    json_t *o = json_pack("{s:s, s:s}", "iface_id", n->id, "host_dev_name", n->host_dev_name);
-    if (!o)
-        return NULL;
-    if (n->guest_mac[0])
-        json_object_set_new(o, "guest_mac", json_string(n->guest_mac));
-    if (n->mtu)
-        json_object_set_new(o, "mtu", json_integer(n->mtu));
-    limiter_json_set(o, "rx_rate_limiter", &n->rx_rate_limiter);
-    limiter_json_set(o, "tx_rate_limiter", &n->tx_rate_limiter);
-    return o;
+    return json_pack(
+        "{s:s, s:s, s:o, s:o, s:o, s:o}", "iface_id", n->id, "host_dev_name", n->host_dev_name,
+        "guest_mac", n->guest_mac[0] ? json_string(n->guest_mac) : json_null(), "mtu",
+        n->mtu ? json_integer(n->mtu) : json_null(), "rx_rate_limiter",
+        limiter_json(&n->rx_rate_limiter), "tx_rate_limiter", limiter_json(&n->tx_rate_limiter));
 }
 
 /* ---- vsock ---- */
@@ -764,8 +859,6 @@ int api_decode_logger(const json_t *body, struct api_logger_cfg *out, struct api
 
 /* ---- metrics ---- */
 
-static const char *const metrics_fields[] = {"metrics_path", "emit_id", "properties", NULL};
-
 int api_decode_metrics(const json_t *body, struct api_metrics_cfg *out, struct api_err *e)
 {
     struct api_metrics_cfg c;
@@ -774,8 +867,8 @@ int api_decode_metrics(const json_t *body, struct api_metrics_cfg *out, struct a
     char name[160];
 
     memset(&c, 0, sizeof(c));
-    if (api_json_only_fields(body, "", metrics_fields, e) < 0)
-        return -1;
+    /* Unknown fields are ignored: Firecracker's MetricsConfig does not deny
+     * them, and tools send fields of newer versions. */
     if (api_json_string(body, "", "metrics_path", true, &path, e) < 0)
         return -1;
     if (!path[0])
@@ -802,53 +895,48 @@ int api_decode_metrics(const json_t *body, struct api_metrics_cfg *out, struct a
 
 /* ---- GET /vm/config ---- */
 
+/* The 13 keys of Firecracker's VmmConfig (resources.rs), in its order, null
+ * or [] for what is not configured. As in Firecracker, "logger" and
+ * "metrics" are always null (they are not part of the VM), the root drive
+ * is listed first, and the deprecated vsock_id is not written back. What
+ * ember does not offer (balloon, cpu-config, entropy, pmem, memory hotplug)
+ * is null or []. */
 json_t *api_vm_config_json(const struct api_resources *r)
 {
-    json_t *o = json_object(), *arr;
+    json_t *o = json_object(), *arr, *boot, *vsock = json_null();
 
     if (!o)
         return NULL;
-    json_object_set_new(o, "machine-config", api_machine_config_json(r));
-    if (r->boot.kernel_image_path) {
-        json_t *b = json_pack("{s:s}", "kernel_image_path", r->boot.kernel_image_path);
-        if (b && r->boot.boot_args)
-            json_object_set_new(b, "boot_args", json_string(r->boot.boot_args));
-        json_object_set_new(o, "boot-source", b);
-    }
+    json_object_set_new(o, "balloon", json_null());
     arr = json_array();
-    for (unsigned i = 0; i < r->ndrives; i++)
-        json_array_append_new(arr, drive_json(&r->drives[i]));
+    for (int pass = 0; pass < 2; pass++)
+        for (unsigned i = 0; i < r->ndrives; i++)
+            if (r->drives[i].is_root_device == (pass == 0))
+                json_array_append_new(arr, drive_json(&r->drives[i]));
     json_object_set_new(o, "drives", arr);
+    boot = json_pack("{s:s, s:n, s:o}", "kernel_image_path",
+                     r->boot.kernel_image_path ? r->boot.kernel_image_path : "", "initrd_path",
+                     "boot_args", str_or_null(r->boot.boot_args));
+    json_object_set_new(o, "boot-source", boot);
+    json_object_set_new(o, "cpu-config", json_null());
+    json_object_set_new(o, "logger", json_null());
+    json_object_set_new(o, "machine-config", api_machine_config_json(r));
+    json_object_set_new(o, "metrics", json_null());
+    json_object_set_new(o, "mmds-config", json_null());
     arr = json_array();
     for (unsigned i = 0; i < r->nnets; i++)
         json_array_append_new(arr, net_json(&r->nets[i]));
     json_object_set_new(o, "network-interfaces", arr);
     if (r->vsock.set) {
-        json_t *v = json_pack("{s:I, s:s}", "guest_cid", (json_int_t)r->vsock.guest_cid, "uds_path",
-                              r->vsock.uds_path);
-        if (v && r->vsock.vsock_id)
-            json_object_set_new(v, "vsock_id", json_string(r->vsock.vsock_id));
-        if (v && r->vsock.buffer_bytes)
-            json_object_set_new(v, "ember_buffer_bytes",
+        vsock = json_pack("{s:I, s:s}", "guest_cid", (json_int_t)r->vsock.guest_cid, "uds_path",
+                          r->vsock.uds_path);
+        if (vsock && r->vsock.buffer_bytes) /* ember's own field, only when set */
+            json_object_set_new(vsock, "ember_buffer_bytes",
                                 json_integer((json_int_t)r->vsock.buffer_bytes));
-        json_object_set_new(o, "vsock", v);
     }
-    if (r->logger.set) {
-        json_t *l =
-            json_pack("{s:s, s:b, s:b}", "level", api_log_level_name(r->logger.level), "show_level",
-                      r->logger.show_level, "show_log_origin", r->logger.show_log_origin);
-        if (l && r->logger.log_path)
-            json_object_set_new(l, "log_path", json_string(r->logger.log_path));
-        if (l && r->logger.module)
-            json_object_set_new(l, "module", json_string(r->logger.module));
-        json_object_set_new(o, "logger", l);
-    }
-    if (r->metrics.set) {
-        json_t *m = json_pack("{s:s, s:b}", "metrics_path", r->metrics.metrics_path, "emit_id",
-                              r->metrics.emit_id);
-        if (m && r->metrics.properties)
-            json_object_set(m, "properties", r->metrics.properties);
-        json_object_set_new(o, "metrics", m);
-    }
+    json_object_set_new(o, "vsock", vsock);
+    json_object_set_new(o, "entropy", json_null());
+    json_object_set_new(o, "pmem", json_array());
+    json_object_set_new(o, "memory-hotplug", json_null());
     return o;
 }

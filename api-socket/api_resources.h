@@ -50,7 +50,9 @@ struct api_rate_limiter {
 
 struct api_machine {
     uint32_t vcpu_count;
-    uint32_t mem_size_mib;
+    /* Any size Firecracker accepts (1 MiB and up); InstanceStart refuses
+     * what ember cannot honour (VM_MEM_MIB_MIN to VM_MEM_MIB_MAX). */
+    uint64_t mem_size_mib;
 };
 
 struct api_boot_source {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api-socket/api_log.h"
 
@@ -115,6 +116,13 @@ const char *api_vm_state_name(enum api_vm_state s)
     return "Not started";
 }
 
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /* ---- handlers ---- */
 
 static int get_instance_info(struct ctx *c)
@@ -143,13 +151,26 @@ static int get_machine_config(struct ctx *c)
     return 0;
 }
 
+/* Firecracker marks requests that use a deprecated field (its
+ * request/machine_configuration.rs and vsock.rs), whatever their outcome. */
+static void deprecated_field(struct ctx *c, const char *field, const char *msg)
+{
+    json_t *v = json_object_get(c->body, field);
+    if (v && !json_is_null(v)) {
+        c->resp->deprecation = msg;
+        api_metrics_add(API_M_DEPRECATED_API_CALLS, 1);
+    }
+}
+
 static int put_machine_config(struct ctx *c)
 {
+    deprecated_field(c, "cpu_template", "PUT /machine-config: cpu_template field is deprecated.");
     return api_put_machine_config(&c->r->res, c->body, &c->e);
 }
 
 static int patch_machine_config(struct ctx *c)
 {
+    deprecated_field(c, "cpu_template", "PATCH /machine-config: cpu_template field is deprecated.");
     return api_patch_machine_config(&c->r->res, c->body, &c->e);
 }
 
@@ -185,6 +206,7 @@ static int patch_net(struct ctx *c)
 
 static int put_vsock(struct ctx *c)
 {
+    deprecated_field(c, "vsock_id", "PUT /vsock: vsock_id field is deprecated.");
     return api_put_vsock(&c->r->res, c->body, &c->e);
 }
 
@@ -215,8 +237,12 @@ static int apply_metrics(struct api_router *r, const json_t *body, struct api_er
     if (api_decode_metrics(body, &cfg, e) < 0)
         return -1;
     if (r->res.metrics.set || r->ops->configure_metrics(r->ctx, &cfg, e) < 0) {
-        if (r->res.metrics.set)
-            api_errf(e, "Reinitialization of metrics not allowed.");
+        char why[API_ERR_MAX];
+        snprintf(why, sizeof(why), "%s",
+                 r->res.metrics.set ? "Reinitialization of metrics not allowed." : e->msg);
+        /* Firecracker's words (vmm_config/metrics.rs), then the reason. */
+        api_errf(e, "Metrics error: Cannot initialize the metrics system due to bad user input: %s",
+                 why);
         api_metrics_cfg_release(&cfg);
         return -1;
     }
@@ -245,18 +271,26 @@ static int patch_vm(struct ctx *c)
         return -1;
     if (c->r->state == API_VM_NOT_STARTED)
         return api_errf(&c->e, API_MSG_BEFORE_BOOT);
+    uint64_t t0 = now_us(), us;
     if (idx == 0 && c->r->state == API_VM_RUNNING) {
         if (c->r->ops->pause(c->r->ctx, &c->e) < 0)
             return -1;
         c->r->state = API_VM_PAUSED;
+        us = now_us() - t0;
         api_metrics_add(API_M_PAUSES, 1);
-        API_INFO("microVM paused");
+        api_metrics_store(API_M_LATENCY_PAUSE_VM, us);
+        api_metrics_store(API_M_LATENCY_VMM_PAUSE_VM, us);
+        /* Firecracker's words (api_server/mod.rs). */
+        API_INFO("'pause vm' API request took %llu us.", (unsigned long long)us);
     } else if (idx == 1 && c->r->state == API_VM_PAUSED) {
         if (c->r->ops->resume(c->r->ctx, &c->e) < 0)
             return -1;
         c->r->state = API_VM_RUNNING;
+        us = now_us() - t0;
         api_metrics_add(API_M_RESUMES, 1);
-        API_INFO("microVM resumed");
+        api_metrics_store(API_M_LATENCY_RESUME_VM, us);
+        api_metrics_store(API_M_LATENCY_VMM_RESUME_VM, us);
+        API_INFO("'resume vm' API request took %llu us.", (unsigned long long)us);
     }
     return 0;
 }
@@ -273,6 +307,9 @@ static int put_actions(struct ctx *c)
         return -1;
     switch (idx) {
     case 0:
+        /* Firecracker flushes on request only once the microVM runs. */
+        if (r->state == API_VM_NOT_STARTED)
+            return api_errf(&c->e, API_MSG_BEFORE_BOOT);
         if (r->ops->flush_metrics(r->ctx, &c->e) < 0)
             return -1;
         break;
@@ -280,8 +317,8 @@ static int put_actions(struct ctx *c)
         if (r->state != API_VM_NOT_STARTED)
             return api_errf(&c->e, API_MSG_AFTER_BOOT);
         if (!r->res.boot.kernel_image_path)
-            return api_errf(&c->e, "cannot start the microVM: no boot source is configured "
-                                   "(PUT /boot-source first)");
+            return api_errf(&c->e, "Start microvm error: Cannot start microvm without kernel "
+                                   "configuration. (PUT /boot-source first)");
         if (r->ops->start(r->ctx, &r->res, &c->e) < 0)
             return -1;
         r->state = API_VM_RUNNING;
@@ -298,10 +335,9 @@ static int put_actions(struct ctx *c)
 
 /* ---- the route table: every path of the specification ---- */
 
-#define NOT_OFFERED(p, id, m, what)                                                                \
+#define NOT_OFFERED(p, id, m, what, r)                                                             \
     {                                                                                              \
-        .path = (p), .has_id = (id), .methods = (m), .unsupported = (what),                        \
-        .res = API_R_UNSUPPORTED                                                                   \
+        .path = (p), .has_id = (id), .methods = (m), .unsupported = (what), .res = (r)             \
     }
 
 static const struct route routes[] = {
@@ -342,7 +378,7 @@ static const struct route routes[] = {
      .res = API_R_VSOCK,
      .put = put_vsock,
      .put_rule = PRE_BOOT},
-    /* Each action has its own rule (FlushMetrics is allowed always). */
+    /* Each action has its own rule. */
     {.path = "/actions", .methods = M_PUT, .res = API_R_ACTIONS, .put = put_actions},
     {.path = "/logger",
      .methods = M_PUT,
@@ -361,21 +397,25 @@ static const struct route routes[] = {
      .put_rule = PRE_BOOT},
     /* PATCH /vm checks the state itself, after decoding the body. */
     {.path = "/vm", .methods = M_PATCH, .res = API_R_VM, .patch = patch_vm},
-    NOT_OFFERED("/balloon", false, M_GET | M_PUT | M_PATCH, "the balloon device"),
-    NOT_OFFERED("/balloon/statistics", false, M_GET | M_PATCH, "the balloon device"),
-    NOT_OFFERED("/balloon/hinting/start", false, M_PATCH, "the balloon device"),
-    NOT_OFFERED("/balloon/hinting/status", false, M_GET, "the balloon device"),
-    NOT_OFFERED("/balloon/hinting/stop", false, M_PATCH, "the balloon device"),
-    NOT_OFFERED("/cpu-config", false, M_PUT, "custom CPU templates"),
-    NOT_OFFERED("/pmem/", true, M_PUT | M_PATCH, "virtio-pmem devices"),
-    NOT_OFFERED("/hotplug/memory", false, M_GET | M_PUT | M_PATCH, "memory hotplug"),
-    NOT_OFFERED("/mmds", false, M_GET | M_PUT | M_PATCH, "the microVM metadata service (MMDS)"),
-    NOT_OFFERED("/mmds/config", false, M_PUT, "the microVM metadata service (MMDS)"),
-    NOT_OFFERED("/entropy", false, M_PUT, "the entropy device"),
-    NOT_OFFERED("/snapshot/create", false, M_PUT, "snapshots"),
-    NOT_OFFERED("/snapshot/load", false, M_PUT, "snapshots"),
+    NOT_OFFERED("/balloon", false, M_GET | M_PUT | M_PATCH, "the balloon device", API_R_BALLOON),
+    NOT_OFFERED("/balloon/statistics", false, M_GET | M_PATCH, "the balloon device", API_R_BALLOON),
+    NOT_OFFERED("/balloon/hinting/start", false, M_PATCH, "the balloon device", API_R_BALLOON),
+    NOT_OFFERED("/balloon/hinting/status", false, M_GET, "the balloon device", API_R_BALLOON),
+    NOT_OFFERED("/balloon/hinting/stop", false, M_PATCH, "the balloon device", API_R_BALLOON),
+    NOT_OFFERED("/cpu-config", false, M_PUT, "custom CPU templates", API_R_CPU_CFG),
+    NOT_OFFERED("/pmem/", true, M_PUT | M_PATCH, "virtio-pmem devices", API_R_PMEM),
+    NOT_OFFERED("/hotplug/memory", false, M_GET | M_PUT | M_PATCH, "memory hotplug",
+                API_R_HOTPLUG_MEMORY),
+    NOT_OFFERED("/mmds", false, M_GET | M_PUT | M_PATCH, "the microVM metadata service (MMDS)",
+                API_R_MMDS),
+    NOT_OFFERED("/mmds/config", false, M_PUT, "the microVM metadata service (MMDS)", API_R_MMDS),
+    NOT_OFFERED("/entropy", false, M_PUT, "the entropy device", API_R_ENTROPY),
+    NOT_OFFERED("/snapshot/create", false, M_PUT, "snapshots", API_R_SNAPSHOT),
+    NOT_OFFERED("/snapshot/load", false, M_PUT, "snapshots", API_R_SNAPSHOT),
 };
 
+/* path has no trailing '/' (see api_router_handle): "/drives" names the
+ * drive with an empty id, as Firecracker's "/drives/" does. */
 static const struct route *find_route(const char *path, const char **id)
 {
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -384,6 +424,10 @@ static const struct route *find_route(const char *path, const char **id)
             size_t n = strlen(rt->path);
             if (strncmp(path, rt->path, n) == 0 && !strchr(path + n, '/')) {
                 *id = path + n;
+                return rt;
+            }
+            if (strncmp(path, rt->path, n - 1) == 0 && path[n - 1] == '\0') {
+                *id = path + n - 1;
                 return rt;
             }
         } else if (strcmp(path, rt->path) == 0) {
@@ -427,8 +471,37 @@ void api_router_handle(struct api_router *r, const struct api_request *req,
     enum rule rule = ANY;
     int rc;
 
+    /* A trailing slash names the same resource, and leading slashes are
+     * one, as Firecracker splits paths ("/machine-config/" is
+     * "/machine-config"). */
+    char path[API_PATH_MAX];
+    const char *p = req->path;
+    size_t n;
+    while (p[0] == '/' && p[1] == '/')
+        p++;
+    n = strlen(p);
+    while (n > 1 && p[n - 1] == '/')
+        n--;
+    if (n >= sizeof(path))
+        n = sizeof(path) - 1;
+    memcpy(path, p, n);
+    path[n] = '\0';
+
     memset(resp, 0, sizeof(*resp));
-    rt = find_route(req->path, &c.id);
+    /* Firecracker looks at the body before the path (parsed_request.rs):
+     * a GET has none, a PUT or PATCH must have one. */
+    if (req->method == API_GET && req->body_len > 0) {
+        api_metrics_request(req->method, API_R_INVALID, true);
+        api_response_fault(resp, "GET request cannot have a body.");
+        return;
+    }
+    if ((req->method == API_PUT || req->method == API_PATCH) && req->body_len == 0) {
+        api_metrics_request(req->method, API_R_INVALID, true);
+        api_response_fault(resp,
+                           req->method == API_PUT ? "Empty PUT request." : "Empty PATCH request.");
+        return;
+    }
+    rt = find_route(path, &c.id);
     if (!rt || req->method > API_PATCH || !(rt->methods & (1u << req->method))) {
         api_metrics_request(req->method, API_R_INVALID, true);
         invalid(resp, req);
@@ -436,7 +509,7 @@ void api_router_handle(struct api_router *r, const struct api_request *req,
     }
     if (rt->unsupported) {
         char msg[API_ERR_MAX];
-        api_metrics_request(req->method, API_R_UNSUPPORTED, true);
+        api_metrics_request(req->method, rt->res, true);
         snprintf(msg, sizeof(msg), "ember does not offer %s (%s %.200s).", rt->unsupported,
                  req->method_name, req->path);
         api_response_fault(resp, msg);
@@ -484,12 +557,16 @@ out:
 
 int api_router_apply_config(struct api_router *r, const json_t *root, struct api_err *e)
 {
+    /* Firecracker's VmmConfig keys, and ember's "serial" (Firecracker skips
+     * it). Other keys are ignored as serde ignores them, with a warning. */
     static const char *const known[] = {
         "machine-config", "boot-source",    "drives",      "network-interfaces",
         "vsock",          "logger",         "metrics",     "serial",
         "balloon",        "cpu-config",     "mmds-config", "entropy",
         "pmem",           "memory-hotplug", NULL,
     };
+    /* Sections ember does not offer: null (or an empty list) is accepted,
+     * anything else is refused. */
     static const char *const unsupported[][2] = {
         {"balloon", "the balloon device"},
         {"cpu-config", "custom CPU templates"},
@@ -498,19 +575,27 @@ int api_router_apply_config(struct api_router *r, const json_t *root, struct api
         {"pmem", "virtio-pmem devices"},
         {"memory-hotplug", "memory hotplug"},
     };
+    const char *key;
     struct api_err inner;
     json_t *v;
     size_t i;
 
     if (!json_is_object(root))
         return api_errf(e, "the configuration must be a JSON object");
-    if (api_json_only_fields(root, "", known, e) < 0)
-        return -1;
+    api_json_forget_position();
+    json_object_foreach((json_t *)root, key, v)
+    {
+        for (i = 0; known[i]; i++)
+            if (strcmp(known[i], key) == 0)
+                break;
+        if (!known[i])
+            API_WARN("config file: ignoring the unknown key \"%.64s\"", key);
+    }
     for (i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
         v = json_object_get(root, unsupported[i][0]);
-        if (v && !json_is_null(v))
-            return api_errf(e, "\"%s\": ember does not offer %s", unsupported[i][0],
-                            unsupported[i][1]);
+        if (!v || json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0))
+            continue;
+        return api_errf(e, "\"%s\": ember does not offer %s", unsupported[i][0], unsupported[i][1]);
     }
 
 #define SECTION(key, call)                                                                         \

@@ -30,6 +30,10 @@ struct api_response {
     int status; /* 200, 204 or 400 */
     char *body; /* malloc'd JSON text, NULL for 204 */
     size_t body_len;
+    /* Firecracker's deprecation notice when the request used a deprecated
+     * field (a static string, or NULL): the answer carries "Deprecation:
+     * true" and the notice is logged as a warning. */
+    const char *deprecation;
 };
 
 enum api_vm_state { API_VM_NOT_STARTED, API_VM_RUNNING, API_VM_PAUSED };
@@ -55,6 +59,9 @@ struct api_router {
     const struct api_vmm_ops *ops;
     void *ctx;
 };
+
+/* Longest path the router looks at (api_http.h's URL limit). */
+#define API_PATH_MAX 2049
 
 #define API_MSG_AFTER_BOOT  "The requested operation is not supported after starting the microVM."
 #define API_MSG_BEFORE_BOOT "The requested operation is not supported before starting the microVM."

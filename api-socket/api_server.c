@@ -233,7 +233,15 @@ int api_server_start(uv_loop_t *loop, const char *path, size_t max_body, api_htt
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
     if (rc < 0) {
-        api_errf(e, "API socket %.200s: %s", path, uv_strerror(rc));
+        /* Firecracker's words for a path already there (its
+         * api_server_adapter.rs), then the reason. */
+        if (rc == UV_EADDRINUSE)
+            api_errf(e,
+                     "Failed to open the API socket at: %.200s. Check that it is not already "
+                     "used.",
+                     path);
+        else
+            api_errf(e, "API socket %.200s: %s", path, uv_strerror(rc));
         /* The handle is freed by its close callback; s goes with it. */
         uv_close((uv_handle_t *)&s->listener, NULL);
         uv_run(loop, UV_RUN_NOWAIT);

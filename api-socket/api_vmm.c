@@ -47,7 +47,15 @@ int api_vm_config_from(const struct api_resources *res, bool boot_timer, bool no
 {
     char err[256];
 
-    cfg->mem_mib = res->machine.mem_size_mib;
+    /* The API takes any size Firecracker takes; here is where ember says
+     * whether it can honour it (guest RAM lives below the 3 GiB MMIO hole). */
+    if (res->machine.mem_size_mib < VM_MEM_MIB_MIN || res->machine.mem_size_mib > VM_MEM_MIB_MAX)
+        return api_errf(e,
+                        "Start microvm error: Invalid Memory Configuration: ember gives a guest "
+                        "%u to %u MiB of memory, not %llu MiB (mem_size_mib)",
+                        VM_MEM_MIB_MIN, VM_MEM_MIB_MAX,
+                        (unsigned long long)res->machine.mem_size_mib);
+    cfg->mem_mib = (uint32_t)res->machine.mem_size_mib;
     cfg->vcpu_count = res->machine.vcpu_count;
     cfg->boot_timer = boot_timer;
     cfg->no_seccomp = no_seccomp;
@@ -170,43 +178,51 @@ static void sample_vcpu(struct api_vmm *v)
     }
 }
 
-/* Metrics sampler: the block devices' counters since the last flush. Runs on
- * the loop thread, where the devices do their I/O. */
+/* Metrics sampler: each drive's running totals into its "block_<id>"
+ * group, the vsock's into "vsock". Runs on the loop thread, where the
+ * devices do their I/O. */
 static void sample_devices(void *arg)
 {
     struct api_vmm *v = arg;
-    uint64_t now[5] = {0};
-    static const enum api_metric ids[5] = {API_M_BLOCK_READ_BYTES, API_M_BLOCK_WRITE_BYTES,
-                                           API_M_BLOCK_READ_COUNT, API_M_BLOCK_WRITE_COUNT,
-                                           API_M_BLOCK_FLUSH_COUNT};
     struct devices *d;
 
     if (!v->vm)
         return;
     d = vm_devices(v->vm);
-    for (unsigned i = 0; i < d->nblk; i++) {
-        const struct blk_stats *st = blk_get_stats(d->blk[i]);
-        now[0] += st->read_bytes;
-        now[1] += st->write_bytes;
-        now[2] += st->read_count;
-        now[3] += st->write_count;
-        now[4] += st->flush_count;
-    }
-    for (int i = 0; i < 5; i++) {
-        api_metrics_add(ids[i], now[i] - v->blk_seen[i]);
-        v->blk_seen[i] = now[i];
+    for (unsigned i = 0; i < v->ndrives; i++) {
+        struct blk *b = devices_find_blk(d, v->drive_ids[i]);
+        struct api_block_metrics *m = api_metrics_block(v->drive_ids[i]);
+        const struct blk_stats *st;
+        if (!b || !m)
+            continue;
+        st = blk_get_stats(b);
+        m->read_bytes = st->read_bytes;
+        m->write_bytes = st->write_bytes;
+        m->read_count = st->read_count;
+        m->write_count = st->write_count;
+        m->flush_count = st->flush_count;
+        m->execute_fails = st->io_errors;
+        m->invalid_reqs_count = st->unsupported;
+        m->rate_limiter_throttled_events = st->throttled;
     }
     if (d->vsock) {
-        static const enum api_metric vids[5] = {API_M_VSOCK_RX_BYTES, API_M_VSOCK_TX_BYTES,
-                                                API_M_VSOCK_CONNS_ADDED, API_M_VSOCK_CONNS_REMOVED,
-                                                API_M_VSOCK_FAILURES};
+        static const enum api_metric vids[8] = {API_M_VSOCK_RX_BYTES,     API_M_VSOCK_TX_BYTES,
+                                                API_M_VSOCK_RX_PACKETS,   API_M_VSOCK_TX_PACKETS,
+                                                API_M_VSOCK_CONNS_ADDED,  API_M_VSOCK_CONNS_REMOVED,
+                                                API_M_VSOCK_CONNS_KILLED, API_M_VSOCK_FAILURES};
         struct vsock_stats vs;
         vsock_get_stats(d->vsock, &vs);
         uint64_t added = vs.conns_host + vs.conns_guest;
-        const uint64_t vnow[5] = {vs.rx_bytes, vs.tx_bytes, added, added - vs.conns_active,
+        const uint64_t vnow[8] = {vs.rx_bytes,
+                                  vs.tx_bytes,
+                                  vs.rx_packets,
+                                  vs.tx_packets,
+                                  added,
+                                  added - vs.conns_active,
+                                  vs.conns_timed_out,
                                   vs.malformed + vs.credit_violations + vs.conns_refused +
                                       vs.conns_timed_out};
-        for (int i = 0; i < 5; i++) {
+        for (int i = 0; i < 8; i++) {
             api_metrics_add(vids[i], vnow[i] - v->vsock_seen[i]);
             v->vsock_seen[i] = vnow[i];
         }
@@ -260,8 +276,7 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
     if (rc != 0) {
         v->vm = NULL;
         v->create_status = rc;
-        API_ERROR("InstanceStart: %s", err);
-        return api_errf(e, "%s", err[0] ? err : "cannot create the microVM");
+        return api_errf(e, "Start microvm error: %s", err[0] ? err : "cannot create the microVM");
     }
     if (res->serial.set && res->serial.serial_out_path &&
         redirect_console(res->serial.serial_out_path, e) < 0) {
@@ -279,8 +294,12 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
         return api_errf(e, "%s", err);
     }
     v->started = true;
+    v->ndrives = res->ndrives;
+    for (unsigned i = 0; i < res->ndrives; i++)
+        snprintf(v->drive_ids[i], sizeof(v->drive_ids[i]), "%s", res->drives[i].id);
     api_metrics_store(API_M_INSTANCE_START_US, now_us() - t0);
-    API_INFO("microVM started: %s, %u MiB", res->boot.kernel_image_path, res->machine.mem_size_mib);
+    API_INFO("microVM started: %s, %llu MiB", res->boot.kernel_image_path,
+             (unsigned long long)res->machine.mem_size_mib);
     return 0;
 }
 
@@ -315,12 +334,28 @@ static int op_update_drive(void *ctx, const struct api_drive_update *u, struct a
     struct blk *b;
     char err[256];
 
-    if (!v->vm || !(b = devices_find_blk(vm_devices(v->vm), u->id)))
-        return api_errf(e, "drive \"%s\" is not attached to the microVM", u->id);
+    struct api_block_metrics *m = api_metrics_block(u->id);
+
+    if (m)
+        m->update_count++;
+    if (!v->vm || !(b = devices_find_blk(vm_devices(v->vm), u->id))) {
+        if (m)
+            m->update_fails++;
+        return api_errf(e,
+                        "Drive config error: Unable to patch the block device: drive \"%s\" is "
+                        "not attached to the microVM",
+                        u->id);
+    }
     if (u->has_rate_limiter)
         limiter_to(&u->rate_limiter, &rl);
-    if (blk_update(b, u->path, u->has_rate_limiter ? &rl : NULL, err, sizeof(err)) < 0)
-        return api_errf(e, "drive \"%s\": %s", u->id, err);
+    if (blk_update(b, u->path, u->has_rate_limiter ? &rl : NULL, err, sizeof(err)) < 0) {
+        if (m)
+            m->update_fails++;
+        return api_errf(e,
+                        "Drive config error: Unable to patch the block device: %s Please verify "
+                        "the request arguments. (drive \"%s\")",
+                        err, u->id);
+    }
     API_INFO("drive \"%s\" updated", u->id);
     return 0;
 }

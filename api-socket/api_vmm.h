@@ -34,10 +34,13 @@ struct api_vmm {
     bool boot_timer;        /* --boot-timer */
     bool no_seccomp;        /* --no-seccomp */
     uv_loop_t *loop;        /* the main loop: the API and the device backends */
-    uint64_t blk_seen[5];   /* block counters already added to the metrics */
     uint64_t exits_seen[7]; /* vCPU exit counters already added */
-    uint64_t vsock_seen[5]; /* vsock counters already added */
+    uint64_t vsock_seen[8]; /* vsock counters already added */
     uint64_t vsock_limited_seen;
+    /* The drives of the running VM, whose counters the sampler copies into
+     * their "block_<id>" metrics groups. */
+    char drive_ids[API_MAX_DEVICES][API_ID_MAX + 1];
+    unsigned ndrives;
     uint64_t start_mono_ns; /* CLOCK_MONOTONIC at InstanceStart, for boot_time_us */
     bool boot_time_stored;
     const char *instance_id;

@@ -82,17 +82,17 @@ fault PUT /metrics "{\"metrics_path\":\"$WORK/m2\"}" "$AFTER"
 fault PUT /serial "{\"serial_out_path\":\"$WORK/s\"}" "$AFTER"
 fault PUT /actions '{"action_type":"InstanceStart"}' "$AFTER"
 # A body is parsed before the state is looked at; its fields after.
-fault PUT /machine-config '{"vcpu_count":1' "invalid JSON body: '}' expected near end of file (line 1, column 15)"
+fault PUT /machine-config '{"vcpu_count":1' "An error occurred when deserializing the json body of a request: '}' expected near end of file at line 1 column 15."
 expect GET /machine-config "" 200 - MachineConfiguration
 expect GET /vm/config "" 200 - FullVmConfiguration
 expect PATCH /drives/rootfs "{\"drive_id\":\"rootfs\",\"path_on_host\":\"$WORK/disk2.img\"}" 204
 expect PATCH /drives/rootfs '{"drive_id":"rootfs","rate_limiter":{"ops":{"size":100,"refill_time":1000}}}' 204
-fault PATCH /drives/nope '{"drive_id":"nope"}' 'drive "nope" does not exist'
-fault PATCH /drives/rootfs '{"drive_id":"rootfs","is_read_only":true}' 'unknown field "is_read_only" (expected one of: drive_id, path_on_host, rate_limiter)'
-fault PATCH /drives/rootfs '{"drive_id":"rootfs","path_on_host":"/nonexistent.img"}' 'drive "rootfs": /nonexistent.img: No such file or directory'
+fault PATCH /drives/nope '{"drive_id":"nope"}' 'Drive config error: Unable to patch the block device: drive "nope" does not exist. Please verify the request arguments.'
+fault PATCH /drives/rootfs '{"drive_id":"rootfs","is_read_only":true}' 'An error occurred when deserializing the json body of a request: unknown field `is_read_only`, expected one of `drive_id`, `path_on_host`, `rate_limiter`.'
+fault PATCH /drives/rootfs '{"drive_id":"rootfs","path_on_host":"/nonexistent.img"}' 'Drive config error: Unable to patch the block device: Error manipulating the backing file: No such file or directory (os error 2) /nonexistent.img Please verify the request arguments. (drive "rootfs")'
 expect PATCH /network-interfaces/eth0 '{"iface_id":"eth0","rx_rate_limiter":{"bandwidth":{"size":1000,"refill_time":100}}}' 204
-fault PATCH /network-interfaces/nope '{"iface_id":"nope"}' 'network interface "nope" does not exist'
-fault PATCH /network-interfaces/eth0 '{"iface_id":"eth0","host_dev_name":"tap9"}' 'unknown field "host_dev_name" (expected one of: iface_id, rx_rate_limiter, tx_rate_limiter)'
+fault PATCH /network-interfaces/nope '{"iface_id":"nope"}' 'Network config error: Unable to update the net device: network interface "nope" does not exist'
+fault PATCH /network-interfaces/eth0 '{"iface_id":"eth0","host_dev_name":"tap9"}' 'An error occurred when deserializing the json body of a request: unknown field `host_dev_name`, expected one of `iface_id`, `rx_rate_limiter`, `tx_rate_limiter`.'
 expect GET /vm/config "" 200 - FullVmConfiguration
 check "GET /vm/config shows the patched drive" grep -qF "$WORK/disk2.img" <<<"$RESP"
 fault PUT /actions '{"action_type":"SendCtrlAltDel"}' 'ember does not offer SendCtrlAltDel yet: SDK guests have no keyboard controller'
@@ -110,7 +110,7 @@ kill -TERM "$EMBER_PID"
 wait_exit
 check "SIGTERM ends ember with 128+15 (got $EXIT_STATUS)" test "$EXIT_STATUS" -eq 143
 check "log: the start" grep -q '\] microVM started: ' "$WORK/ember.log"
-check "log: pause and resume" grep -q 'microVM paused' "$WORK/ember.log"
+check "log: pause and resume" grep -q "'pause vm' API request took" "$WORK/ember.log"
 check "metrics: lines at configuration, FlushMetrics and exit" test "$(wc -l <"$WORK/metrics.json")" -ge 3
 check "metrics: pauses counted" grep -q '"pauses":1' "$WORK/metrics.json"
 
@@ -182,7 +182,7 @@ if [ -f "$FAAS" ]; then
     out=$(printf 'payload through the api' | "$EMBER" invoke --uds "$WORK/fn.sock" --wait --timeout 10000)
     check "ember invoke gets the echo back (got \"$out\")" test "$out" = "payload through the api"
     expect PUT /actions '{"action_type":"FlushMetrics"}' 204
-    check "metrics: vsock bytes counted" grep -q '"vsock":{"rx_bytes_count":[1-9]' "$WORK/m-vsock.json"
+    check "metrics: vsock bytes counted" grep -Eq '"vsock":\{[^}]*"rx_bytes_count":[1-9]' "$WORK/m-vsock.json"
     stop_ember
 else
     echo "SKIPPED: $FAAS was not built"

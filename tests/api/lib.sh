@@ -127,7 +127,13 @@ expect() {
 
 # fault METHOD PATH BODY MESSAGE: expects 400 {"fault_message": MESSAGE}.
 fault() {
-    expect "$1" "$2" "$3" 400 "{\"fault_message\":$(json_str "$4")}"
+    expect "$1" "$2" "$3" 400 "{\"fault_message\":$(json_str "$4")}" && return 0
+    # EMBER_TEST_REGEN=FILE: note the source line and the message received,
+    # for a maintainer updating expected messages after a deliberate change.
+    if [ -n "${EMBER_TEST_REGEN:-}" ]; then
+        printf '%s\t%s\n' "${BASH_LINENO[0]}" "$RESP" >>"$EMBER_TEST_REGEN"
+    fi
+    return 1
 }
 
 # raw INPUT_FILE [CLIENT FLAGS...]: sends raw bytes; the answer is in RAW.

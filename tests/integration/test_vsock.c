@@ -614,7 +614,7 @@ Test(vsock, connection_flood_stays_within_the_budget)
     char *out = slurp(vm.out), *err = slurp(vm.err);
     cr_expect_eq(rc, 0, "ember: %d\nout: %s\nerr: %s", rc, out, err);
     cr_expect(strstr(out, "flood: 1023 conns open") != NULL, "%s", out);
-    long long peak = metric(metrics, "\"tx_buffered_bytes_peak\":");
+    long long peak = metric(metrics, "\"vsock_tx_buffered_bytes_peak\":");
     cr_expect_geq(peak, 0, "no vsock buffer metric in %s", metrics);
     cr_expect_leq(peak, BUDGET, "the device held %lld bytes, the budget is %d", peak, BUDGET);
     fprintf(stderr, "connection_flood: %s; monitor peak RSS %s; buffered peak %lld of %d\n",

@@ -11,6 +11,8 @@
  * These functions run on the system-call path (CPL0 on hardware, CPL3 on
  * kvm_pvm) and on the fault path (CPL0): no libc, no SSE.
  */
+#include <stdlib.h> /* _Exit(), defined here */
+
 #include "sdk.h"
 
 #define UART_BASE     0x3f8

@@ -16,13 +16,20 @@ const Ajv = require('ajv');
 const spec = yaml.load(fs.readFileSync(process.argv[2], 'utf8'));
 const defs = spec.definitions;
 
+// It is looser in another: Firecracker writes an optional field it has no
+// value for as null (serde's Option), which the spec does not say, so an
+// optional property may be null.
 function tighten(s) {
   if (Array.isArray(s)) {
     s.forEach(tighten);
   } else if (s && typeof s === 'object') {
-    if (s.type === 'object' && s.properties && s.additionalProperties === undefined)
-      s.additionalProperties = false;
     for (const k of Object.keys(s)) tighten(s[k]);
+    if (s.type === 'object' && s.properties) {
+      if (s.additionalProperties === undefined) s.additionalProperties = false;
+      const required = new Set(s.required || []);
+      for (const [k, p] of Object.entries(s.properties))
+        if (!required.has(k)) s.properties[k] = { anyOf: [p, { type: 'null' }] };
+    }
   }
 }
 tighten(defs);

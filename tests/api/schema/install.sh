@@ -6,6 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dest=$1
 mkdir -p "$dest"
+cp "$here/check.js" "$dest/" # ours: always the current one
 if [ -d "$dest/node_modules/ajv" ] && cmp -s "$here/package-lock.json" "$dest/package-lock.json"; then
     exit 0
 fi
@@ -13,6 +14,6 @@ if ! command -v npm >/dev/null; then
     echo "schema tools: npm is not installed (it comes with Node.js)" >&2
     exit 1
 fi
-cp "$here/package.json" "$here/package-lock.json" "$here/check.js" "$dest/"
+cp "$here/package.json" "$here/package-lock.json" "$dest/"
 cd "$dest"
 npm ci --no-audit --no-fund --loglevel=error

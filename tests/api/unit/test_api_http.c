@@ -131,7 +131,8 @@ Test(http, one_byte_at_a_time_equals_one_write)
         }
     }
     cr_assert_not_null(bytes);
-    cr_assert_str_eq(bytes, "HTTP/1.1 204 No Content\r\nServer: ember\r\n\r\n");
+    cr_assert_str_eq(bytes,
+                     "HTTP/1.1 204 No Content\r\nServer: ember\r\nConnection: keep-alive\r\n\r\n");
     cr_assert_eq(router.res.machine.mem_size_mib, 64);
     whole = feed(req, &rc);
     cr_assert_str_eq(whole, bytes);
@@ -219,7 +220,7 @@ TestSuite(router, .init = setup, .fini = teardown);
 Test(router, instance_start_once_and_only_with_a_boot_source)
 {
     char *out = request("PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
-    cr_assert(strstr(out, "no boot source is configured"), "%s", out);
+    cr_assert(strstr(out, "Cannot start microvm without kernel configuration."), "%s", out);
     free(out);
     router.res.boot.kernel_image_path = strdup("/x");
     start_rc = 1;
