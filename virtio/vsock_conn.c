@@ -15,7 +15,9 @@
  * fwd_cnt, buffered). The sum over all connections, v->granted, never
  * exceeds the budget: every header we send tells the guest a buf_alloc
  * (vsock_conn_grant) no larger than what fits, so the guest stops sending
- * (virtio 1.2 §5.10.6.3) instead of the host filling up. Credit once given
+ * (virtio 1.2 §5.10.6.3) instead of the host filling up. Half the budget is
+ * a floor per connection (for max_conns of them), half a shared pool (see
+ * floor_bytes). Credit once given
  * is never taken back (the guest may already be using it): limit only
  * grows. When a connection's data drains or it ends, the budget it held
  * goes to connections that were cut short, oldest first, with a
@@ -69,13 +71,45 @@ static void buffered(struct vsock *v, int64_t delta)
         v->stats.tx_buffered_peak = v->stats.tx_buffered_bytes;
 }
 
-/* A budget share, so that a few connections cannot take it all when many
- * are open: the budget over the connections, at least 4 KiB. */
+/* Every connection may always make us hold `floor` bytes, reserved for
+ * max_conns of them (half the budget); the other half is a pool that
+ * connections draw on beyond their floor. So a connection opened when the
+ * pool is taken (say, by idle connections given full credit earlier) still
+ * gets credit, and the sum never passes the budget. */
+static uint64_t floor_bytes(const struct vsock *v)
+{
+    return v->cfg.buffer_bytes / (2ull * v->cfg.max_conns);
+}
+
+static uint64_t pool_bytes(const struct vsock *v)
+{
+    return v->cfg.buffer_bytes - floor_bytes(v) * v->cfg.max_conns;
+}
+
+static uint64_t beyond_floor(const struct vsock *v, uint64_t held)
+{
+    return held > floor_bytes(v) ? held - floor_bytes(v) : 0;
+}
+
+/* c may now make us hold `now` bytes instead of `old`. */
+static void set_held(struct conn *c, uint64_t old, uint64_t now)
+{
+    struct vsock *v = c->v;
+
+    v->granted += now - old;
+    v->pool_used += beyond_floor(v, now) - beyond_floor(v, old);
+    v->stats.tx_granted_bytes = v->granted;
+}
+
+/* What a connection aims at: its floor and its share of the pool (so that a
+ * few cannot take it all when many are open), at least 4 KiB of pool. */
 static uint64_t fair_share(const struct vsock *v)
 {
-    uint64_t share = v->cfg.buffer_bytes / (v->nconns ? v->nconns : 1);
+    uint64_t share = pool_bytes(v) / (v->nconns ? v->nconns : 1);
 
-    return share < 4096 ? 4096 : share;
+    if (share < 4096)
+        share = pool_bytes(v) < 4096 ? pool_bytes(v) : 4096;
+    return floor_bytes(v) + share;
 }
 
 static void starve(struct conn *c, bool on)
@@ -92,17 +126,17 @@ static void starve(struct conn *c, bool on)
 uint32_t vsock_conn_grant(struct conn *c)
 {
     struct vsock *v = c->v;
-    uint64_t held = (uint32_t)(c->limit - c->fwd_cnt); /* already counted in granted */
-    uint64_t room = held + (v->cfg.buffer_bytes - v->granted);
-    uint64_t target = held > fair_share(v) ? held : fair_share(v), a;
+    uint64_t held = (uint32_t)(c->limit - c->fwd_cnt); /* already counted */
+    uint64_t fl = floor_bytes(v), fair = fair_share(v);
+    uint64_t room = (held > fl ? held : fl) + (pool_bytes(v) - v->pool_used);
+    uint64_t target = held > fair ? held : fair, a;
 
     if (target > v->cfg.buf_alloc)
         target = v->cfg.buf_alloc;
     a = target < room ? target : room;
     if (a < held)
         a = held; /* never less than what was given */
-    v->granted += a - held;
-    v->stats.tx_granted_bytes = v->granted;
+    set_held(c, held, a);
     c->limit = c->fwd_cnt + (uint32_t)a;
     c->granted_alloc = (uint32_t)a;
     /* Cut short by the budget (not by the fair share): more when some
@@ -113,15 +147,15 @@ uint32_t vsock_conn_grant(struct conn *c)
     return (uint32_t)a;
 }
 
-/* Budget came free: connections that were cut short get a CREDIT_UPDATE,
- * oldest first, one per free fair share (their grant is worked out when it
- * is sent). */
+/* Pool came free: connections that were cut short get a CREDIT_UPDATE,
+ * oldest first, one per free share (their grant is worked out when it is
+ * sent). */
 static void budget_freed(struct vsock *v)
 {
-    uint64_t free_bytes = v->cfg.buffer_bytes - v->granted, share = fair_share(v);
+    uint64_t free_bytes = pool_bytes(v) - v->pool_used, share = fair_share(v) - floor_bytes(v);
     struct conn *c;
 
-    while (free_bytes >= share && (c = TAILQ_FIRST(&v->starved))) {
+    while (share && free_bytes >= share && (c = TAILQ_FIRST(&v->starved))) {
         starve(c, false);
         vsock_owe(c, P_CREDIT_UPDATE);
         free_bytes -= share;
@@ -132,14 +166,13 @@ static void budget_freed(struct vsock *v)
  * longer count against the budget. */
 static void forwarded(struct conn *c, uint32_t n)
 {
-    struct vsock *v = c->v;
+    uint64_t held = (uint32_t)(c->limit - c->fwd_cnt);
 
     if (!n)
         return;
     c->fwd_cnt += n;
-    v->granted -= n;
-    v->stats.tx_granted_bytes = v->granted;
-    budget_freed(v);
+    set_held(c, held, held - n);
+    budget_freed(c->v);
 }
 
 void vsock_conn_hash(struct conn *c)
@@ -190,8 +223,7 @@ void vsock_conn_kill(struct conn *c, bool rst)
     v->stats.conns_active = v->nconns;
     buffered(v, -(int64_t)c->buf_len);
     starve(c, false);
-    v->granted -= (uint32_t)(c->limit - c->fwd_cnt);
-    v->stats.tx_granted_bytes = v->granted;
+    set_held(c, (uint32_t)(c->limit - c->fwd_cnt), 0);
     c->limit = c->fwd_cnt;
     budget_freed(v);
     if (v->attached) {

@@ -103,6 +103,7 @@ struct vsock {
     struct vsock_conns pend;                 /* those with control packets owed */
     TAILQ_HEAD(vsock_starved, conn) starved; /* credit cut by the budget, oldest first */
     uint64_t granted;                        /* sum of limit - fwd_cnt: <= cfg.buffer_bytes */
+    uint64_t pool_used;                      /* the part of it beyond each floor */
     uint32_t nconns, next_port;
     struct rst *rsts; /* ring of RSTs owed for connections already gone */
     uint32_t rst_head, nrst, rst_cap;

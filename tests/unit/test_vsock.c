@@ -618,7 +618,8 @@ Test(vsock_dev, budget_bounds_what_all_connections_hold)
 {
     enum { N = 8, BUDGET = 128 * 1024 };
     static uint8_t data[16384], sink[65536];
-    struct vsock_config c = {.buf_alloc = 256 * 1024, .buffer_bytes = BUDGET};
+    /* 16 connections at most: a floor of 4 KiB each, a pool of 64 KiB. */
+    struct vsock_config c = {.max_conns = 16, .buf_alloc = 256 * 1024, .buffer_bytes = BUDGET};
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     struct virtio_vsock_hdr h, w;
     uint32_t buf_alloc[N] = {0}, fwd[N] = {0};
