@@ -11,6 +11,9 @@ packages=(
     # monitor and control plane
     libuv1-dev libhttp-parser-dev libjansson-dev libcbor-dev libssl-dev
     libseccomp-dev liburing-dev
+    # ember-rootfs: libarchive reads tarballs and OCI layers, erofs-utils and
+    # e2fsprogs make the images (libext2fs-dev: the ext4 time/owner fix-up)
+    libarchive-dev erofs-utils e2fsprogs libext2fs-dev
     # tests (libclang-rt: libFuzzer's runtime for the fuzz targets)
     libcriterion-dev curl strace libclang-rt-14-dev
     # gates in the tests: formatting and static analysis

@@ -53,6 +53,8 @@ struct options {
     const char *metrics_path;
     bool boot_timer;
     size_t max_payload;
+    const char *metadata;   /* --metadata FILE */
+    size_t mmds_size_limit; /* --mmds-size-limit; 0: the payload limit */
     bool no_seccomp;
     bool has_start_time, has_start_cpu_time;
     uint64_t start_time_us, start_time_cpu_us;
@@ -92,6 +94,8 @@ static const char usage[] =
     "  --metrics-path PATH             write metrics to this file or named pipe\n"
     "  --boot-timer                    log the guest's boot time\n"
     "  --http-api-max-payload-size N   largest request body (default 51200)\n"
+    "  --metadata FILE                 the MMDS data store's first contents (JSON)\n"
+    "  --mmds-size-limit N             largest MMDS data store (default: the payload size)\n"
     "  --no-seccomp                    run without system-call filters (debugging)\n"
     "  --start-time-us US              CLOCK_MONOTONIC time the launcher started ember\n"
     "  --start-time-cpu-us US          CPU time the launcher spent before that\n"
@@ -146,6 +150,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         "http-api-max-payload-size",
         "start-time-us",
         "start-time-cpu-us",
+        "metadata",
+        "mmds-size-limit",
         NULL,
     };
     o->max_payload = API_HTTP_DEFAULT_MAX_BODY;
@@ -215,6 +221,15 @@ static int parse_args(int argc, char **argv, struct options *o)
                                  "from 1 to 67108864",
                                  val);
             o->max_payload = (size_t)v;
+        } else if (strcmp(name, "metadata") == 0) {
+            o->metadata = val;
+        } else if (strcmp(name, "mmds-size-limit") == 0) {
+            uint64_t v;
+            if (parse_u64(val, UINT64_MAX, &v) < 0 || v == 0 || v > MAX_PAYLOAD_LIMIT)
+                return arg_error("invalid --mmds-size-limit '%s': a number of bytes from 1 to "
+                                 "67108864",
+                                 val);
+            o->mmds_size_limit = (size_t)v;
         } else if (strcmp(name, "no-seccomp") == 0) {
             o->no_seccomp = true;
         } else if (strcmp(name, "start-time-us") == 0) {
@@ -421,6 +436,12 @@ static int run(const struct options *opts, uint64_t t_entry)
     rc = configure_outputs(&o);
     if (rc)
         return rc;
+    /* Firecracker's default limit for the data store is the API's. */
+    api_mmds_set_limit(&rt.router.res.mmds, o.mmds_size_limit ? o.mmds_size_limit : o.max_payload);
+    if (o.metadata && api_mmds_load_file(&rt.router.res.mmds, o.metadata, &e) < 0) {
+        fprintf(stderr, "ember: %s\n", e.msg);
+        return EMBER_EXIT_BAD_CONFIG;
+    }
     API_INFO("Running ember v%s", EMBER_VERSION);
     if (o.no_seccomp)
         API_WARN("--no-seccomp: the microVM will run without system-call filters");

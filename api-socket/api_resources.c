@@ -24,11 +24,19 @@
 
 #define TOKEN_MAX ((uint64_t)INT64_MAX)
 
-void api_resources_init(struct api_resources *r)
+/* The defaults, without the MMDS store (released resources own nothing). */
+static void defaults(struct api_resources *r)
 {
     memset(r, 0, sizeof(*r));
     r->machine.vcpu_count = 1;
     r->machine.mem_size_mib = API_MEM_MIB_DEFAULT;
+}
+
+void api_resources_init(struct api_resources *r)
+{
+    defaults(r);
+    /* Without memory for the store every MMDS request says so. */
+    (void)api_mmds_init(&r->mmds, MMDS_SIZE_LIMIT_DEFAULT);
 }
 
 static void drive_release(struct api_drive *d)
@@ -69,7 +77,8 @@ void api_resources_release(struct api_resources *r)
     api_logger_cfg_release(&r->logger);
     api_metrics_cfg_release(&r->metrics);
     free(r->serial.serial_out_path);
-    api_resources_init(r);
+    api_mmds_release(&r->mmds);
+    defaults(r);
 }
 
 static char *dup_or_null(const char *s)
@@ -681,24 +690,24 @@ int api_put_net(struct api_resources *r, const char *path_id, const json_t *body
     return 0;
 }
 
-int api_patch_net(struct api_resources *r, const char *path_id, const json_t *body,
-                  struct api_err *e)
+int api_decode_net_update(struct api_resources *r, const char *path_id, const json_t *body,
+                          struct api_net_update *u, struct api_err *e)
 {
-    struct api_rate_limiter rx, tx;
     struct api_net *n;
     const char *id;
     int has_rx, has_tx;
 
+    memset(u, 0, sizeof(*u));
     if (api_id_check("network interface", path_id, e) < 0)
         return -1;
     if (api_json_only_fields(body, "", partial_net_fields, e) < 0)
         return -1;
     if (body_id(body, "iface_id", "network interface", path_id, &id, e) < 0)
         return -1;
-    has_rx = decode_limiter(body, "rx_rate_limiter", &rx, e);
+    has_rx = decode_limiter(body, "rx_rate_limiter", &u->rx, e);
     if (has_rx < 0)
         return -1;
-    has_tx = decode_limiter(body, "tx_rate_limiter", &tx, e);
+    has_tx = decode_limiter(body, "tx_rate_limiter", &u->tx, e);
     if (has_tx < 0)
         return -1;
     n = find_net(r, id);
@@ -707,11 +716,34 @@ int api_patch_net(struct api_resources *r, const char *path_id, const json_t *bo
                         "Network config error: Unable to update the net device: network "
                         "interface \"%s\" does not exist",
                         id);
-    if (has_rx)
-        n->rx_rate_limiter = rx;
-    if (has_tx)
-        n->tx_rate_limiter = tx;
+    u->id = n->id;
+    u->has_rx = has_rx > 0;
+    u->has_tx = has_tx > 0;
     return 0;
+}
+
+int api_apply_net_update(struct api_resources *r, const struct api_net_update *u,
+                         struct api_err *e)
+{
+    struct api_net *n = find_net(r, u->id);
+
+    if (!n)
+        return api_errf(e, "network interface \"%s\" does not exist", u->id);
+    if (u->has_rx)
+        n->rx_rate_limiter = u->rx;
+    if (u->has_tx)
+        n->tx_rate_limiter = u->tx;
+    return 0;
+}
+
+int api_patch_net(struct api_resources *r, const char *path_id, const json_t *body,
+                  struct api_err *e)
+{
+    struct api_net_update u;
+
+    if (api_decode_net_update(r, path_id, body, &u, e) < 0)
+        return -1;
+    return api_apply_net_update(r, &u, e);
 }
 
 static json_t *net_json(const struct api_net *n)
@@ -922,7 +954,8 @@ json_t *api_vm_config_json(const struct api_resources *r)
     json_object_set_new(o, "logger", json_null());
     json_object_set_new(o, "machine-config", api_machine_config_json(r));
     json_object_set_new(o, "metrics", json_null());
-    json_object_set_new(o, "mmds-config", json_null());
+    json_t *mmds = api_mmds_config_json(&r->mmds);
+    json_object_set_new(o, "mmds-config", mmds ? mmds : json_null());
     arr = json_array();
     for (unsigned i = 0; i < r->nnets; i++)
         json_array_append_new(arr, net_json(&r->nets[i]));

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "api-socket/api_json.h"
+#include "api-socket/api_mmds.h"
 
 /* Resource ids: [A-Za-z0-9_]{1,64}, as Firecracker's. */
 #define API_ID_MAX 64
@@ -122,6 +123,7 @@ struct api_resources {
     struct api_net nets[API_MAX_DEVICES];
     unsigned nnets;
     struct api_vsock vsock;
+    struct api_mmds mmds; /* the metadata service: configuration and store */
     struct api_logger_cfg logger;
     struct api_metrics_cfg metrics;
     struct api_serial serial;
@@ -156,6 +158,17 @@ int api_put_net(struct api_resources *r, const char *path_id, const json_t *body
                 struct api_err *e);
 int api_patch_net(struct api_resources *r, const char *path_id, const json_t *body,
                   struct api_err *e);
+/* PATCH /network-interfaces/{id} after boot: decoded and checked first, the
+ * live device updated, then the stored configuration. */
+struct api_net_update {
+    const char *id; /* the stored interface's id */
+    bool has_rx, has_tx;
+    struct api_rate_limiter rx, tx;
+};
+int api_decode_net_update(struct api_resources *r, const char *path_id, const json_t *body,
+                          struct api_net_update *u, struct api_err *e);
+int api_apply_net_update(struct api_resources *r, const struct api_net_update *u,
+                         struct api_err *e);
 int api_put_vsock(struct api_resources *r, const json_t *body, struct api_err *e);
 int api_put_serial(struct api_resources *r, const json_t *body, struct api_err *e);
 /* Logger and metrics are decoded into a fresh cfg (the caller opens the

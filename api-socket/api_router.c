@@ -201,7 +201,37 @@ static int put_net(struct ctx *c)
 
 static int patch_net(struct ctx *c)
 {
-    return api_patch_net(&c->r->res, c->id, c->body, &c->e);
+    struct api_net_update u;
+
+    if (api_decode_net_update(&c->r->res, c->id, c->body, &u, &c->e) < 0 ||
+        (c->r->ops->update_net && c->r->ops->update_net(c->r->ctx, &u, &c->e) < 0))
+        return -1;
+    return api_apply_net_update(&c->r->res, &u, &c->e);
+}
+
+static int get_mmds(struct ctx *c)
+{
+    json_t *v = api_mmds_get(&c->r->res.mmds);
+
+    if (!v)
+        return api_errf(&c->e, "out of memory");
+    set_json(c->resp, 200, v);
+    return 0;
+}
+
+static int put_mmds(struct ctx *c)
+{
+    return api_mmds_put(&c->r->res.mmds, c->body, &c->e);
+}
+
+static int patch_mmds(struct ctx *c)
+{
+    return api_mmds_patch(&c->r->res.mmds, c->body, &c->e);
+}
+
+static int put_mmds_config(struct ctx *c)
+{
+    return api_mmds_put_config(&c->r->res.mmds, &c->r->res, c->body, &c->e);
 }
 
 static int put_vsock(struct ctx *c)
@@ -395,6 +425,19 @@ static const struct route routes[] = {
      .res = API_R_SERIAL,
      .put = put_serial,
      .put_rule = PRE_BOOT},
+    /* The data store is the host's to change at any time; its
+     * configuration only before boot. */
+    {.path = "/mmds",
+     .methods = M_GET | M_PUT | M_PATCH,
+     .res = API_R_MMDS,
+     .get = get_mmds,
+     .put = put_mmds,
+     .patch = patch_mmds},
+    {.path = "/mmds/config",
+     .methods = M_PUT,
+     .res = API_R_MMDS,
+     .put = put_mmds_config,
+     .put_rule = PRE_BOOT},
     /* PATCH /vm checks the state itself, after decoding the body. */
     {.path = "/vm", .methods = M_PATCH, .res = API_R_VM, .patch = patch_vm},
     NOT_OFFERED("/balloon", false, M_GET | M_PUT | M_PATCH, "the balloon device", API_R_BALLOON),
@@ -406,9 +449,6 @@ static const struct route routes[] = {
     NOT_OFFERED("/pmem/", true, M_PUT | M_PATCH, "virtio-pmem devices", API_R_PMEM),
     NOT_OFFERED("/hotplug/memory", false, M_GET | M_PUT | M_PATCH, "memory hotplug",
                 API_R_HOTPLUG_MEMORY),
-    NOT_OFFERED("/mmds", false, M_GET | M_PUT | M_PATCH, "the microVM metadata service (MMDS)",
-                API_R_MMDS),
-    NOT_OFFERED("/mmds/config", false, M_PUT, "the microVM metadata service (MMDS)", API_R_MMDS),
     NOT_OFFERED("/entropy", false, M_PUT, "the entropy device", API_R_ENTROPY),
     NOT_OFFERED("/snapshot/create", false, M_PUT, "snapshots", API_R_SNAPSHOT),
     NOT_OFFERED("/snapshot/load", false, M_PUT, "snapshots", API_R_SNAPSHOT),
@@ -570,7 +610,6 @@ int api_router_apply_config(struct api_router *r, const json_t *root, struct api
     static const char *const unsupported[][2] = {
         {"balloon", "the balloon device"},
         {"cpu-config", "custom CPU templates"},
-        {"mmds-config", "the microVM metadata service (MMDS)"},
         {"entropy", "the entropy device"},
         {"pmem", "virtio-pmem devices"},
         {"memory-hotplug", "memory hotplug"},
@@ -634,6 +673,14 @@ int api_router_apply_config(struct api_router *r, const json_t *root, struct api
             if (rc < 0)
                 return api_errf(e, "\"%s\"[%zu]: %s", lists[l], i, inner.msg);
         }
+    }
+    /* After the interfaces it names. */
+    v = json_object_get(root, "mmds-config");
+    if (v && !json_is_null(v)) {
+        if (!json_is_object(v))
+            return api_errf(e, "\"mmds-config\" must be an object");
+        if (api_mmds_put_config(&r->res.mmds, &r->res, v, &inner) < 0)
+            return api_errf(e, "\"mmds-config\": %s", inner.msg);
     }
     if (!r->res.boot.kernel_image_path)
         return api_errf(e, "\"boot-source\" is missing: the config file must name the guest "

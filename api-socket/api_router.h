@@ -47,6 +47,8 @@ struct api_vmm_ops {
     int (*ctrl_alt_del)(void *ctx, struct api_err *e);
     /* PATCH /drives after boot: applies u to the live device. */
     int (*update_drive)(void *ctx, const struct api_drive_update *u, struct api_err *e);
+    /* PATCH /network-interfaces after boot: new limiters on the live device. */
+    int (*update_net)(void *ctx, const struct api_net_update *u, struct api_err *e);
     int (*configure_logger)(void *ctx, const struct api_logger_cfg *cfg, struct api_err *e);
     int (*configure_metrics)(void *ctx, const struct api_metrics_cfg *cfg, struct api_err *e);
     int (*flush_metrics)(void *ctx, struct api_err *e);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api-socket/api_log.h"
+#include "mmds/mmds_stack.h"
 #include "api-socket/api_metrics.h"
 #include "monitor/devices.h"
 #include "monitor/exit_codes.h"
@@ -69,9 +70,29 @@ int api_vm_config_from(const struct api_resources *res, bool boot_timer, bool no
         b.read_only = d->is_read_only;
         b.writeback = d->cache_type == API_CACHE_WRITEBACK;
         b.async = d->io_engine == API_IO_ASYNC;
+        b.root = d->is_root_device;
         limiter_to(&d->rate_limiter, &b.rate_limiter);
         if (vm_config_add_drive(cfg, &b, err, sizeof(err)) < 0)
             return api_errf(e, "drive \"%s\": %s", d->id, err);
+    }
+    for (unsigned i = 0; i < res->nnets; i++) {
+        const struct api_net *a = &res->nets[i];
+        struct net_config n;
+
+        memset(&n, 0, sizeof(n));
+        snprintf(n.id, sizeof(n.id), "%s", a->id);
+        snprintf(n.host_dev_name, sizeof(n.host_dev_name), "%s", a->host_dev_name);
+        if (a->guest_mac[0]) {
+            if (net_parse_mac(a->guest_mac, n.mac) != 0)
+                return api_errf(e, "network interface \"%s\": bad guest_mac %s", a->id,
+                                a->guest_mac);
+            n.has_mac = true;
+        }
+        n.mtu = a->mtu;
+        limiter_to(&a->rx_rate_limiter, &n.rx_rate_limiter);
+        limiter_to(&a->tx_rate_limiter, &n.tx_rate_limiter);
+        if (vm_config_add_net(cfg, &n, err, sizeof(err)) < 0)
+            return api_errf(e, "%s", err);
     }
     if (res->vsock.set) {
         cfg->has_vsock = true;
@@ -205,6 +226,18 @@ static void sample_devices(void *arg)
         m->invalid_reqs_count = st->unsupported;
         m->rate_limiter_throttled_events = st->throttled;
     }
+    /* Each interface's counters as Firecracker names them ("net_<id>"; the
+     * metrics writer sums them into "net"). */
+    for (unsigned i = 0; i < d->nnet; i++) {
+        struct net_metrics *m = api_metrics_net(net_get_config(d->net[i])->id);
+        struct net_stats st;
+        if (!m)
+            continue;
+        net_get_stats(d->net[i], &st);
+#define NET_COPY(name) m->name = st.name;
+        NET_METRICS_COUNTERS(NET_COPY)
+#undef NET_COPY
+    }
     if (d->vsock) {
         static const enum api_metric vids[8] = {API_M_VSOCK_RX_BYTES,     API_M_VSOCK_TX_BYTES,
                                                 API_M_VSOCK_RX_PACKETS,   API_M_VSOCK_TX_PACKETS,
@@ -250,6 +283,26 @@ int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bo
     return uv_async_init(loop, &v->exit_async, on_exit_async);
 }
 
+/* The MMDS responder in the transmit path of every interface that
+ * mmds-config names. */
+static int attach_mmds(struct api_vmm *v, const struct api_resources *res, struct api_err *e)
+{
+    struct devices *d = vm_devices(v->vm);
+
+    for (unsigned i = 0; i < d->nnet; i++) {
+        const char *id = net_get_config(d->net[i])->id;
+        if (!api_mmds_on_iface(&res->mmds, id) || !res->mmds.store)
+            continue;
+        struct mmds_stack *s = mmds_stack_create(res->mmds.store, res->mmds.ipv4);
+        if (!s)
+            return api_errf(e, "network interface \"%s\": MMDS: out of memory", id);
+        v->mmds[v->nmmds++] = s;
+        struct net_intercept ic = mmds_stack_intercept(s);
+        net_set_intercept(d->net[i], &ic);
+    }
+    return 0;
+}
+
 static int op_start(void *ctx, const struct api_resources *res, struct api_err *e)
 {
     struct api_vmm *v = ctx;
@@ -280,6 +333,11 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
     }
     if (res->serial.set && res->serial.serial_out_path &&
         redirect_console(res->serial.serial_out_path, e) < 0) {
+        vm_destroy(v->vm);
+        v->vm = NULL;
+        return -1;
+    }
+    if (attach_mmds(v, res, e) < 0) {
         vm_destroy(v->vm);
         v->vm = NULL;
         return -1;
@@ -360,6 +418,23 @@ static int op_update_drive(void *ctx, const struct api_drive_update *u, struct a
     return 0;
 }
 
+static int op_update_net(void *ctx, const struct api_net_update *u, struct api_err *e)
+{
+    struct api_vmm *v = ctx;
+    struct rate_limiter_config rx, tx;
+    struct net *n;
+
+    if (!v->vm || !(n = devices_find_net(vm_devices(v->vm), u->id)))
+        return api_errf(e, "network interface \"%s\" is not attached to the microVM", u->id);
+    if (u->has_rx)
+        limiter_to(&u->rx, &rx);
+    if (u->has_tx)
+        limiter_to(&u->tx, &tx);
+    net_update_limiters(n, u->has_rx ? &rx : NULL, u->has_tx ? &tx : NULL);
+    API_INFO("network interface \"%s\" updated", u->id);
+    return 0;
+}
+
 static int op_configure_logger(void *ctx, const struct api_logger_cfg *cfg, struct api_err *e)
 {
     (void)ctx;
@@ -384,6 +459,7 @@ const struct api_vmm_ops api_vmm_ops = {
     .resume = op_resume,
     .ctrl_alt_del = op_ctrl_alt_del,
     .update_drive = op_update_drive,
+    .update_net = op_update_net,
     .configure_logger = op_configure_logger,
     .configure_metrics = op_configure_metrics,
     .flush_metrics = op_flush_metrics,

@@ -44,6 +44,8 @@ struct api_vmm {
     uint64_t start_mono_ns; /* CLOCK_MONOTONIC at InstanceStart, for boot_time_us */
     bool boot_time_stored;
     const char *instance_id;
+    struct mmds_stack *mmds[VM_NETS_MAX]; /* the MMDS responders, one per named interface */
+    unsigned nmmds;
     /* Called on the loop thread when the guest has ended. */
     void (*on_guest_exit)(struct api_vmm *v, int status);
 };

@@ -12,14 +12,14 @@
 
 void cli_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ember run [--mem MIB] [--timings] [--boot-timer] [--no-seccomp]\n"
-            "                 [--drive PATH[,ro]...] [--vsock UDS_PATH[,cid=N][,buffer=BYTES]]\n"
-            "                 [--net TAP[,mac=MAC][,id=ID][,mtu=N]...]\n"
-            "                 GUEST.elf [ARGS...]\n"
-            "       ember invoke --uds PATH [--port N] [--timeout MS] [--wait] [FILE|-]\n"
-            "       ember --api-sock PATH [--id ID] | --config-file FILE [--no-api]\n"
-            "       ember --version\n");
+    fprintf(out, "usage: ember run [--mem MIB] [--timings] [--boot-timer] [--no-seccomp]\n"
+                 "                 [--drive PATH[,ro][,id=ID][,root]...] [--root ID]\n"
+                 "                 [--vsock UDS_PATH[,cid=N][,buffer=BYTES]]\n"
+                 "                 [--net TAP[,mac=MAC][,id=ID][,mtu=N]...]\n"
+                 "                 GUEST.elf [ARGS...]\n"
+                 "       ember invoke --uds PATH [--port N] [--timeout MS] [--wait] [FILE|-]\n"
+                 "       ember --api-sock PATH [--id ID] | --config-file FILE [--no-api]\n"
+                 "       ember --version\n");
 }
 
 static bool needs_quotes(const char *s)
@@ -71,7 +71,7 @@ static int parse_mib(const char *s, uint32_t *out)
     return 0;
 }
 
-/* --drive PATH[,ro][,id=ID][,writeback][,async] */
+/* --drive PATH[,ro][,id=ID][,writeback][,async][,root] */
 static int parse_drive(struct vm_config *cfg, const char *spec, char *err, size_t errlen)
 {
     struct blk_config d;
@@ -94,6 +94,8 @@ static int parse_drive(struct vm_config *cfg, const char *spec, char *err, size_
             d.writeback = true;
         else if (strcmp(tok, "async") == 0)
             d.async = true;
+        else if (strcmp(tok, "root") == 0)
+            d.root = true;
         else if (strncmp(tok, "id=", 3) == 0 && strlen(tok + 3) <= BLK_ID_MAX)
             memcpy(d.id, tok + 3, strlen(tok + 3) + 1);
         else {
@@ -205,6 +207,7 @@ out:
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
 {
     int i = 1;
+    const char *root_id = NULL;
 
     vm_config_init(cfg);
     for (; i < argc; i++) {
@@ -229,6 +232,10 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
                 return errmsg(-1, err, errlen, "--drive needs a path");
             if (parse_drive(cfg, argv[++i], err, errlen) != 0)
                 return -1;
+        } else if (strcmp(a, "--root") == 0) {
+            if (i + 1 >= argc)
+                return errmsg(-1, err, errlen, "--root needs a drive id");
+            root_id = argv[++i];
         } else if (strcmp(a, "--net") == 0) {
             if (i + 1 >= argc)
                 return errmsg(-1, err, errlen, "--net needs a tap name");
@@ -254,6 +261,19 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
             return errmsg(-1, err, errlen, "unknown option %s", a);
         }
     }
+    if (root_id) {
+        unsigned k = 0;
+        while (k < cfg->ndrives && strcmp(cfg->drives[k].id, root_id) != 0)
+            k++;
+        if (k == cfg->ndrives)
+            return errmsg(-1, err, errlen, "--root: no drive with id \"%s\"", root_id);
+        cfg->drives[k].root = true;
+    }
+    unsigned roots = 0;
+    for (unsigned k = 0; k < cfg->ndrives; k++)
+        roots += cfg->drives[k].root;
+    if (roots > 1)
+        return errmsg(-1, err, errlen, "more than one root drive");
     if (i >= argc)
         return errmsg(-1, err, errlen, "no guest given");
     cfg->kernel_path = strdup(argv[i]);

@@ -115,6 +115,10 @@ bool devices_mmio(struct devices *d, uint64_t addr, bool is_write, uint8_t *data
 void devices_boot_info(const struct devices *d, struct ember_boot_info *bi)
 {
     bi->ndevices = d->n;
+    bi->root_drive = 0;
+    for (unsigned i = 0; i < d->nblk; i++)
+        if (blk_get_config(d->blk[i])->root)
+            bi->root_drive = i + 1;
     for (unsigned i = 0; i < d->n; i++) {
         bi->devices[i] = (struct ember_device){
             .type = EMBER_DEV_VIRTIO_MMIO,

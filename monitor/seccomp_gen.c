@@ -195,6 +195,8 @@ static void build_main(struct role *r)
     /* virtio-net: the receive offloads the guest negotiated go to the tap
      * (the tap itself is opened before the filter) */
     allow(r, "ioctl", 1, SCMP_A1(SCMP_CMP_EQ, TUNSETOFFLOAD));
+    /* MMDS V2 session tokens: random bytes */
+    allow(r, "getrandom", 0);
     /* API connections: accept, non-blocking, errors, half-close */
     allow(r, "accept4", 0);
     allow(r, "ioctl", 1, SCMP_A1(SCMP_CMP_EQ, FIONBIO));

@@ -25,6 +25,7 @@ struct blk_config {
     bool read_only;
     bool writeback; /* cache_type Writeback: FLUSH offered, fsync'd; Unsafe: not */
     bool async;     /* io_engine Async (io_uring) */
+    bool root;      /* is_root_device: an SDK guest mounts it at / (boot info root_drive) */
     struct rate_limiter_config rate_limiter;
 };
 

@@ -395,6 +395,7 @@ static void rx_timer_cb(uv_timer_t *t)
 
     pthread_mutex_lock(&n->t.lock);
     n->rx_waiting = false;
+    n->stats.rx_event_rate_limiter_count++;
     rx_process(n);
     pthread_mutex_unlock(&n->t.lock);
 }
@@ -460,6 +461,7 @@ static void tx_timer_cb(uv_timer_t *t)
 
     pthread_mutex_lock(&n->t.lock);
     n->tx_waiting = false;
+    n->stats.tx_rate_limiter_event_count++;
     tx_process(n);
     pthread_mutex_unlock(&n->t.lock);
 }

@@ -106,7 +106,7 @@ struct ember_boot_info {
     uint64_t cmdline_len;                   /* excluding the NUL */
     uint8_t entropy[32];                    /* seed from the host's getrandom */
     uint32_t ndevices;
-    uint32_t reserved;
+    uint32_t root_drive; /* 1 + the virtio-blk index of the root drive (is_root_device), 0: none */
     struct ember_device devices[EMBER_MAX_DEVICES];
 };
 

@@ -125,6 +125,26 @@ fault PUT /network-interfaces/eth.1 '{"iface_id":"eth.1","host_dev_name":"tap1"}
 fault PUT /network-interfaces/eth1 '{"iface_id":"eth1","host_dev_name":"tap1","allow_mmds_requests":true}' 'An error occurred when deserializing the json body of a request: unknown field `allow_mmds_requests`, expected one of `iface_id`, `host_dev_name`, `guest_mac`, `mtu`, `rx_rate_limiter`, `tx_rate_limiter`.'
 fault PATCH /network-interfaces/eth0 '{"iface_id":"eth0"}' "$BEFORE"
 
+echo "== mmds"
+expect GET /mmds "" 200 '{}'
+fault PATCH /mmds '{"a":"b"}' 'The MMDS data store is not initialized.'
+expect PUT /mmds '{"latest":{"meta-data":{"ami-id":"ami-1","keep":"k"}},"n":1}' 204
+expect GET /mmds "" 200 '{"latest":{"meta-data":{"ami-id":"ami-1","keep":"k"}},"n":1}'
+expect PATCH /mmds '{"latest":{"meta-data":{"ami-id":null,"new":{"x":"y"}}},"n":[1,2]}' 204
+expect GET /mmds "" 200 '{"latest":{"meta-data":{"keep":"k","new":{"x":"y"}}},"n":[1,2]}'
+fault PUT /mmds '[1]' 'An error occurred when deserializing the json body of a request: invalid type: sequence, expected a JSON object.'
+fault PUT /mmds/config '{}' 'field "network_interfaces" is missing'
+fault PUT /mmds/config '{"network_interfaces":[]}' 'The list of network interface IDs that allow forwarding MMDS requests is empty.'
+fault PUT /mmds/config '{"network_interfaces":["eth9"]}' 'The list of network interface IDs provided contains at least one ID that does not correspond to any existing network interface.'
+fault PUT /mmds/config '{"network_interfaces":[7]}' 'field "network_interfaces"[0] must be a string'
+fault PUT /mmds/config '{"network_interfaces":["eth0"],"version":"V3"}' 'An error occurred when deserializing the json body of a request: unknown variant `V3`, expected one of `V1`, `V2` (field "version").'
+fault PUT /mmds/config '{"network_interfaces":["eth0"],"ipv4_address":"10.0.0.1"}' 'The MMDS IPv4 address is not link local.'
+fault PUT /mmds/config '{"network_interfaces":["eth0"],"ipv4_address":"169.254.1"}' 'field "ipv4_address": "169.254.1" is not an IPv4 address'
+fault PUT /mmds/config '{"network_interfaces":["eth0"],"allow":true}' 'An error occurred when deserializing the json body of a request: unknown field `allow`, expected one of `version`, `network_interfaces`, `ipv4_address`, `imds_compat`.'
+expect PUT /mmds/config '{"network_interfaces":["eth0"],"version":"V2","ipv4_address":"169.254.170.2"}' 204
+api GET /vm/config
+check "GET /vm/config shows mmds-config" grep -q '"mmds-config":{"version":"V2","network_interfaces":\["eth0"\],"ipv4_address":"169.254.170.2","imds_compat":false}' <<<"$RESP"
+
 echo "== vsock"
 expect PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$WORK/v.sock\"}" 204
 expect PUT /vsock "{\"guest_cid\":4294967295,\"uds_path\":\"$WORK/v.sock\",\"vsock_id\":\"vsock0\"}" 204
@@ -203,8 +223,6 @@ no PUT /cpu-config "custom CPU templates"
 no PUT /pmem/pmem0 "virtio-pmem devices"
 no PATCH /pmem/pmem0 "virtio-pmem devices"
 for m in GET PUT PATCH; do no $m /hotplug/memory "memory hotplug"; done
-for m in GET PUT PATCH; do no $m /mmds "the microVM metadata service (MMDS)"; done
-no PUT /mmds/config "the microVM metadata service (MMDS)"
 no PUT /entropy "the entropy device"
 no PUT /snapshot/create "snapshots"
 no PUT /snapshot/load "snapshots"
@@ -316,6 +334,22 @@ fault PUT /logger "{\"module\":\"$(printf 'm%.0s' $(seq 1 100))\"}" 'Request pay
 expect GET / "" 200 - InstanceInfo
 stop_ember
 check "the socket file is removed at exit" test ! -e "$SOCK"
+
+echo "== MMDS size limit and --metadata"
+printf '{"big":"%s"}' "$(printf 'x%.0s' $(seq 1 80))" >"$WORK/md-big.json"
+printf '{"k":"v"}' >"$WORK/md.json"
+start_ember --mmds-size-limit 64 --metadata "$WORK/md.json"
+expect GET /mmds "" 200 '{"k":"v"}'
+fault PUT /mmds "$(cat "$WORK/md-big.json")" "The MMDS patch request doesn't fit."
+fault PATCH /mmds "$(cat "$WORK/md-big.json")" "The MMDS patch request doesn't fit."
+expect GET /mmds "" 200 '{"k":"v"}'
+stop_ember
+"$EMBER" --api-sock "$SOCK" --mmds-size-limit 64 --metadata "$WORK/md-big.json" 2>"$WORK/err" && fail "--metadata over the limit started"
+check "--metadata over the limit: message" grep -q "^ember: --metadata $WORK/md-big.json: The MMDS patch request doesn't fit.\$" "$WORK/err"
+"$EMBER" --api-sock "$SOCK" --metadata "$WORK/nope.json" 2>"$WORK/err" && fail "--metadata of a missing file started"
+check "--metadata of a missing file: message" grep -q "^ember: --metadata $WORK/nope.json: unable to open" "$WORK/err"
+"$EMBER" --api-sock "$SOCK" --mmds-size-limit 0 2>"$WORK/err" && fail "--mmds-size-limit 0 accepted"
+check "--mmds-size-limit 0: message" grep -q "^ember: invalid --mmds-size-limit '0'" "$WORK/err"
 
 echo "== schema of every answer"
 schema_run "$TOOLS" "$SPEC"

@@ -2,7 +2,9 @@
  * (net_raw.h) that answers ARP for its address, ICMP echo (so that the
  * host's `ping` works across the tap) and UDP echo on port 7. A UDP datagram
  * "quit" to port 7 is answered "bye" and ends the guest, which prints
- * "net-echo: arp A icmp I udp U" and exits 0.
+ * "net-echo: arp A icmp I udp U" and exits 0. A datagram "flood N" is
+ * answered with N datagrams of 64 bytes ("flood I"), sent as fast as the
+ * device takes them (a transmit flood, for the rate limiter).
  *
  * Usage: net_echo_raw IP [mrg] [csum] [small]
  *   mrg    negotiate MRG_RXBUF and post 1 KiB receive buffers, so that a
@@ -24,6 +26,8 @@ static uint8_t scratch[NR_QSZ * NR_BUF];
 static uint8_t ip[4];
 static unsigned n_arp, n_icmp, n_udp;
 static int csum_offload, done;
+static uint8_t flood_frame[64 + 42];
+static unsigned flood_left, flood_sent;
 
 static int parse_ip(const char *s, uint8_t out[4])
 {
@@ -107,6 +111,23 @@ static void ipv4(uint8_t *f, uint32_t len)
     } else if (iph[9] == 17 && l4len >= 8 && be16(l4 + 2) == 7) { /* UDP echo (RFC 862) */
         uint16_t sport = be16(l4);
         uint32_t dlen = l4len - 8;
+        if (dlen > 6 && dlen < 16 && memcmp(l4 + 8, "flood ", 6) == 0) {
+            char num[16] = {0};
+            memcpy(num, l4 + 14, dlen - 6);
+            flood_left = (unsigned)strtoul(num, NULL, 10);
+            flood_sent = 0;
+            /* The template: this frame's addresses, 64 bytes of data. */
+            put16(l4, 7);
+            put16(l4 + 2, sport);
+            put16(l4 + 4, 8 + 64);
+            put16(l4 + 6, 0);
+            put16(iph + 2, (uint16_t)(ihl + 8 + 64));
+            put16(iph + 10, 0);
+            put16(iph + 10, nr_csum(iph, ihl, 0));
+            memcpy(flood_frame, f, 14 + ihl + 8);
+            n_udp++;
+            return;
+        }
         if (dlen == 4 && memcmp(l4 + 8, "quit", 4) == 0) {
             memcpy(l4 + 8, "bye", 3);
             dlen = 3;
@@ -201,6 +222,16 @@ int main(int argc, char **argv)
         }
         if (any)
             nr_notify(&v, 0);
+        while (flood_left) {
+            uint8_t *payload = flood_frame + 42;
+            memset(payload, 0, 64);
+            snprintf((char *)payload, 64, "flood %u", flood_sent);
+            send_frame(flood_frame, 42 + 64, NULL);
+            flood_sent++;
+            flood_left--;
+            if (flood_sent % 16 == 0)
+                break; /* look at the receive queue now and then */
+        }
         if (ember_monotonic_ns() >= next_check) {
             next_check = ember_monotonic_ns() + 100000000ull;
             if (nr_needs_reset(&v)) {

@@ -431,3 +431,300 @@ Test(net, cli_errors)
               "%s", r.err);
     spawn_free(&r);
 }
+
+/* ---- the metadata service (MMDS), through the config file ---- */
+
+static char *write_tmp(const char *what, const char *text)
+{
+    static int n;
+    char *path = NULL;
+
+    if (asprintf(&path, "/tmp/ember-net-%d-%s-%d.json", getpid(), what, n++) < 0)
+        return NULL;
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static const char metadata[] =
+    "{\"latest\": {\"meta-data\": {\"ami-id\": \"ami-12345678\", \"reservation-id\": "
+    "\"r-fea54097\", \"network\": {\"mac\": \"06:00:0a:4d:00:02\"}}, \"user-data\": \"x\"}, "
+    "\"age\": 43}";
+
+/* Boots net_mmds_raw with the requests (a JSON array's inside, already
+ * quoted for the guest's command line) through a config file with
+ * mmds-config (a JSON object's inside) and --metadata; returns the guest's
+ * output. */
+static char *mmds_run(const char *mmds_cfg, const char *mmds_ip, const char *requests, int *status)
+{
+    char cfg[4096];
+    struct spawn_result r;
+
+    snprintf(cfg, sizeof(cfg),
+             "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"" GUEST_IP
+             " %s %s\"}, \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": "
+             "\"%s\", \"guest_mac\": \"" MAC "\"}], \"mmds-config\": {%s}}",
+             GUEST_DIR "/net_mmds_raw", mmds_ip, requests, tap, mmds_cfg);
+    char *cfg_path = write_tmp("cfg", cfg), *md_path = write_tmp("md", metadata);
+    cr_assert_eq(spawn_run((char *[]){EMBER_BIN, "--config-file", cfg_path, "--no-api",
+                                      "--metadata", md_path, NULL},
+                           CAP_S, &r),
+                 0);
+    unlink(cfg_path);
+    unlink(md_path);
+    free(cfg_path);
+    free(md_path);
+    *status = r.status;
+    char *out = r.out;
+    if (r.status != 0)
+        fprintf(stderr, "ember: %s\n", r.err);
+    r.out = NULL;
+    spawn_free(&r);
+    return out;
+}
+
+static void want(const char *out, const char *text)
+{
+    cr_expect(strstr(out, text) != NULL, "want \"%s\" in:\n%s", text, out);
+}
+
+Test(net, mmds_v1_answers)
+{
+    int st;
+    char *out = mmds_run("\"network_interfaces\": [\"eth0\"]", "169.254.169.254",
+                         "'GET /' 'GET /latest/meta-data' 'GET /latest/meta-data/ami-id' "
+                         "'GET /latest//meta-data/network/|Accept: application/json' "
+                         "'GET /age|Accept: application/json' 'GET /age' 'GET /nothing/here' "
+                         "'DELETE /latest' 'GET /latest/meta-data/ami-id|X-metadata-token: bad'",
+                         &st);
+
+    cr_expect_eq(st, 0, "%s", out);
+    want(out, "mmds[0] status: HTTP/1.1 200 OK\nmmds[0] body: age\nlatest/\nmmds[0] end\n");
+    want(out, "mmds[1] status: HTTP/1.1 200 OK\nmmds[1] body: ami-id\nnetwork/\nreservation-id\n"
+              "mmds[1] end\n");
+    want(out, "mmds[2] body: ami-12345678\nmmds[2] end\n");
+    want(out, "mmds[3] status: HTTP/1.1 200 OK\nmmds[3] body: {\"mac\":\"06:00:0a:4d:00:02\"}\n");
+    want(out, "mmds[4] body: 43\n");
+    want(out, "mmds[5] status: HTTP/1.1 501 Not Implemented\nmmds[5] body: Cannot retrieve value. "
+              "The value has an unsupported type.\n");
+    want(out, "mmds[6] status: HTTP/1.1 404 Not Found\nmmds[6] body: Resource not found: "
+              "/nothing/here.\n");
+    want(out, "mmds[7] status: HTTP/1.1 405 Method Not Allowed\nmmds[7] body: Not allowed HTTP "
+              "method.\n");
+    /* V1 does not look at tokens. */
+    want(out, "mmds[8] status: HTTP/1.1 200 OK\nmmds[8] body: ami-12345678\n");
+    free(out);
+}
+
+Test(net, mmds_v2_tokens)
+{
+    int st;
+    char *out = mmds_run(
+        "\"version\": \"V2\", \"network_interfaces\": [\"eth0\"], "
+        "\"ipv4_address\": \"169.254.170.2\"",
+        "169.254.170.2",
+        "'GET /latest/meta-data/ami-id' 'PUT /latest/api/token' "
+        "'PUT /latest/api/token|X-metadata-token-ttl-seconds: 0' "
+        "'PUT /latest/api/token|X-metadata-token-ttl-seconds: 21601' "
+        "'PUT /latest/other|X-metadata-token-ttl-seconds: 60' "
+        "'PUT /latest/api/token|X-metadata-token-ttl-seconds: 60|X-Forwarded-For: 1.2.3.4' "
+        "'GET /latest/meta-data/ami-id|X-metadata-token: 0123' "
+        "'PUT /latest/api/token|X-metadata-token-ttl-seconds: 21600' "
+        "'GET /latest/meta-data/reservation-id|X-metadata-token: {token}' "
+        "'PUT /latest/api/token|X-aws-ec2-metadata-token-ttl-seconds: 1' "
+        "'GET /latest/user-data|X-aws-ec2-metadata-token: {token}'",
+        &st);
+
+    cr_expect_eq(st, 0, "%s", out);
+    want(out, "mmds[0] status: HTTP/1.1 401 Unauthorized\nmmds[0] body: No MMDS token provided. "
+              "Use `X-metadata-token` header to specify the session token.\n");
+    want(out, "mmds[1] status: HTTP/1.1 400 Bad Request\nmmds[1] body: Token time to live value "
+              "not found. Use `X-metadata-token-ttl-seconds` header to specify the token's "
+              "lifetime.\n");
+    want(out, "mmds[2] body: Invalid time to live value provided for token: 0. Please provide a "
+              "value between 1 and 21600.\n");
+    want(out, "mmds[3] body: Invalid time to live value provided for token: 21601. Please "
+              "provide a value between 1 and 21600.\n");
+    want(out, "mmds[4] status: HTTP/1.1 404 Not Found\nmmds[4] body: Resource not found: "
+              "/latest/other.\n");
+    want(out, "mmds[5] status: HTTP/1.1 400 Bad Request\nmmds[5] body: Invalid header. Reason: "
+              "Unsupported header name. Key: X-Forwarded-For\n");
+    want(out, "mmds[6] status: HTTP/1.1 401 Unauthorized\nmmds[6] body: MMDS token not valid.\n");
+    want(out, "mmds[7] status: HTTP/1.1 200 OK\n");
+    want(out, "mmds[8] status: HTTP/1.1 200 OK\nmmds[8] body: r-fea54097\n");
+    want(out, "mmds[10] status: HTTP/1.1 200 OK\nmmds[10] body: x\n");
+    /* A token is 64 hex digits. */
+    const char *tok = strstr(out, "mmds[7] body: ");
+    cr_assert(tok);
+    tok += strlen("mmds[7] body: ");
+    size_t n = strspn(tok, "0123456789abcdef");
+    cr_expect_eq(n, 64, "token: %.80s", tok);
+    cr_expect_eq(tok[n], '\n');
+    free(out);
+}
+
+/* Frames to other addresses go to the tap as before: an ARP request for
+ * an address nobody has goes unanswered. */
+Test(net, mmds_answers_only_its_address)
+{
+    int st;
+    /* An address nobody has: no ARP answer, the guest says so. */
+    char *out = mmds_run("\"network_interfaces\": [\"eth0\"]", "169.254.1.1", "'GET /'", &st);
+    want(out, "net-mmds: no ARP answer for the MMDS address\n");
+    free(out);
+}
+
+/* ---- the API: limiters after boot, metrics ---- */
+
+#include <sys/un.h>
+
+/* One HTTP request on the API socket; returns the status, the body in
+ * resp. */
+static int api_call(const char *sock, const char *method, const char *path, const char *body,
+                    char *resp, size_t cap)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct timeval tv = {10, 0};
+    char req[2048];
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0), status = -1;
+    size_t got = 0;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     method, path, strlen(body), body);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    for (;;) {
+        ssize_t r = read(fd, resp + got, cap - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    resp[got] = '\0';
+    close(fd);
+    sscanf(resp, "HTTP/1.1 %d", &status);
+    char *b = strstr(resp, "\r\n\r\n");
+    if (b)
+        memmove(resp, b + 4, strlen(b + 4) + 1);
+    return status;
+}
+
+/* The sum over the metrics lines of group.key. */
+static uint64_t metric_sum(const char *text, const char *group, const char *key)
+{
+    char g[96], k[96];
+    uint64_t sum = 0;
+
+    snprintf(g, sizeof(g), "\"%s\":{", group);
+    snprintf(k, sizeof(k), "\"%s\":", key);
+    for (const char *p = strstr(text, g); p; p = strstr(p + 1, g)) {
+        const char *end = p + strlen(g), *at = strstr(p, k);
+        for (int depth = 1; *end && depth; end++) /* the group's own closing brace */
+            depth += *end == '{' ? 1 : *end == '}' ? -1 : 0;
+        if (at && end && at < end)
+            sum += strtoull(at + strlen(k), NULL, 10);
+    }
+    return sum;
+}
+
+/* A guest floods transmit after PATCH gave its interface an operations
+ * limiter: every datagram arrives, none is lost, and the limiter counted
+ * the throttling (net_eth0 and the sum, net). */
+Test(net, tx_flood_rate_limited_after_patch)
+{
+    char cfg[2048], sock[128], metrics[128], resp[4096];
+    struct vm vm;
+    posix_spawn_file_actions_t fa;
+
+    snprintf(sock, sizeof(sock), "/tmp/ember-net-%d.sock", getpid());
+    snprintf(metrics, sizeof(metrics), "/tmp/ember-net-%d.metrics", getpid());
+    unlink(sock);
+    unlink(metrics);
+    snprintf(cfg, sizeof(cfg),
+             "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"" GUEST_IP
+             "\"}, \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"%s\", "
+             "\"guest_mac\": \"" MAC "\"}], \"metrics\": {\"metrics_path\": \"%s\"}}",
+             GUEST_DIR "/net_echo_raw", tap, metrics);
+    char *cfg_path = write_tmp("flood", cfg);
+    snprintf(vm.out, sizeof(vm.out), "/tmp/ember-net-%d-flood.out", getpid());
+    snprintf(vm.err, sizeof(vm.err), "/tmp/ember-net-%d-flood.err", getpid());
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, vm.out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, vm.err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_eq(
+        posix_spawn(&vm.pid, EMBER_BIN, &fa, NULL,
+                    (char *[]){EMBER_BIN, "--api-sock", sock, "--config-file", cfg_path, NULL},
+                    environ),
+        0);
+    posix_spawn_file_actions_destroy(&fa);
+    vm_wait_output(&vm, "net-echo: up");
+
+    /* Errors first: an interface that does not exist, a bad limiter. */
+    cr_expect_eq(api_call(sock, "PATCH", "/network-interfaces/eth9",
+                          "{\"iface_id\":\"eth9\",\"tx_rate_limiter\":{}}", resp, sizeof(resp)),
+                 400);
+    cr_expect(strstr(resp, "network interface \\\"eth9\\\" does not exist") != NULL, "%s", resp);
+    cr_expect_eq(api_call(sock, "PATCH", "/network-interfaces/eth0",
+                          "{\"iface_id\":\"eth0\",\"host_dev_name\":\"x\"}", resp, sizeof(resp)),
+                 400);
+    cr_expect_eq(api_call(sock, "PATCH", "/network-interfaces/eth0",
+                          "{\"iface_id\":\"eth0\",\"tx_rate_limiter\":{\"ops\":{\"size\":50,"
+                          "\"refill_time\":500}}}",
+                          resp, sizeof(resp)),
+                 204, "%s", resp);
+
+    enum { N = 300 };
+    struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons(9)},
+                       to = {.sin_family = AF_INET, .sin_port = htons(7)};
+    struct timeval tv = {5, 0};
+    int fd = socket(AF_INET, SOCK_DGRAM, 0), big = 4 << 20;
+    inet_pton(AF_INET, HOST_IP, &me.sin_addr);
+    inet_pton(AF_INET, GUEST_IP, &to.sin_addr);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cr_assert_eq(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
+    char msg[32];
+    snprintf(msg, sizeof(msg), "flood %d", N);
+    sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&to, sizeof(to));
+    static bool seen[N];
+    int got = 0;
+    for (;;) {
+        char buf[128] = {0};
+        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+        if (n <= 0)
+            break;
+        unsigned i;
+        if (sscanf(buf, "flood %u", &i) == 1 && i < N && !seen[i]) {
+            seen[i] = true;
+            if (++got == N)
+                break;
+        }
+    }
+    close(fd);
+    cr_expect_eq(got, N, "%d of %d datagrams arrived", got, N);
+    quit(&vm, NULL);
+    char *m = slurp(metrics);
+    cr_expect(metric_sum(m, "net_eth0", "tx_rate_limiter_throttled") > 0, "%s", m);
+    cr_expect(metric_sum(m, "net_eth0", "tx_packets_count") >= N + 1, "%s", m);
+    cr_expect_eq(metric_sum(m, "net", "tx_packets_count"),
+                 metric_sum(m, "net_eth0", "tx_packets_count"));
+    cr_expect(metric_sum(m, "net_eth0", "rx_packets_count") >= 3, "%s", m);
+    free(m);
+    unlink(metrics);
+    unlink(sock);
+    unlink(cfg_path);
+    free(cfg_path);
+    vm_cleanup(&vm);
+}

@@ -37,6 +37,7 @@
 #include <sys/utsname.h>
 #include <time.h>
 
+#include "fs/fs_vfs.h"
 #include "posix/sys_fd.h"
 #include "posix/sys_socket.h"
 #include "sdk.h"
@@ -364,17 +365,6 @@ static long sys_sched_getaffinity(size_t size, void *mask)
     return sizeof(uint64_t);
 }
 
-static long sys_getcwd(char *buf, size_t size)
-{
-    if (size < 2)
-        return -ERANGE;
-    if (!user_range_ok((uintptr_t)buf, 2))
-        return -EFAULT;
-    buf[0] = '/';
-    buf[1] = '\0';
-    return 2;
-}
-
 static long sys_fcntl_console(int cmd)
 {
     switch (cmd) {
@@ -453,13 +443,51 @@ static COLD long sys_other(struct ember_syscall_frame *f)
     case SYS_fstat:
         return sys_fstat((int)a0, (struct stat *)a1);
     case SYS_newfstatat:
-        if (!(a3 & AT_EMPTY_PATH) || !user_range_ok(a1, 1) || *(const char *)a1)
-            return -ENOENT;
-        return sys_fstat((int)a0, (struct stat *)a2);
+        if ((a3 & AT_EMPTY_PATH) && user_range_ok(a1, 1) && !*(const char *)a1 && (int)a0 >= 0 &&
+            (int)a0 <= 2)
+            return sys_fstat((int)a0, (struct stat *)a2);
+        return fs_syscall(f);
+    /* Paths: fs/fs_vfs.c. */
     case SYS_open:
-        return fd_sys_openat(AT_FDCWD, (const char *)a0, (int)a1, (int)a2);
     case SYS_openat:
-        return fd_sys_openat((int)a0, (const char *)a1, (int)a2, (int)a3);
+    case SYS_creat:
+    case SYS_stat:
+    case SYS_lstat:
+    case SYS_statx:
+    case SYS_access:
+    case SYS_faccessat:
+    case SYS_faccessat2:
+    case SYS_readlink:
+    case SYS_readlinkat:
+    case SYS_getdents64:
+    case SYS_mkdir:
+    case SYS_mkdirat:
+    case SYS_unlink:
+    case SYS_unlinkat:
+    case SYS_rmdir:
+    case SYS_rename:
+    case SYS_renameat:
+    case SYS_renameat2:
+    case SYS_symlink:
+    case SYS_symlinkat:
+    case SYS_link:
+    case SYS_linkat:
+    case SYS_truncate:
+    case SYS_ftruncate:
+    case SYS_chdir:
+    case SYS_fchdir:
+    case SYS_getcwd:
+    case SYS_chmod:
+    case SYS_fchmod:
+    case SYS_fchmodat:
+    case SYS_chown:
+    case SYS_fchown:
+    case SYS_lchown:
+    case SYS_fchownat:
+    case SYS_utimensat:
+    case SYS_statfs:
+    case SYS_fstatfs:
+        return fs_syscall(f);
 
     case SYS_socket:
     case SYS_socketpair:
@@ -537,8 +565,6 @@ static COLD long sys_other(struct ember_syscall_frame *f)
         return sys_sysinfo((struct sysinfo *)a0);
     case SYS_sched_getaffinity:
         return sys_sched_getaffinity(a1, (void *)a2);
-    case SYS_getcwd:
-        return sys_getcwd((char *)a0, a1);
 
     default:
         (void)a4;

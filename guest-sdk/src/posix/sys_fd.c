@@ -25,20 +25,14 @@
 #include <sys/uio.h>
 
 #include "arch/cpu_irq.h"
+#include "fs/fs_vfs.h"
 #include "posix/sys_fd.h"
 #include "sdk.h"
 
-#define IOV_MAX_LINUX  1024
-#define PATH_MAX_LINUX 4096
-#define RW_MAX         0x7ffff000l /* Linux's cap on one transfer */
+#define IOV_MAX_LINUX 1024
+#define RW_MAX        0x7ffff000l /* Linux's cap on one transfer */
 
 static struct fd_entry *table; /* FD_MAX entries, NULL until the first open */
-
-long blk_posix_open(const char *rest, int flags, int mode); /* blk_posix.c */
-
-static const struct fd_path_provider providers[] = {
-    {"/dev/vd", blk_posix_open},
-};
 
 int fd_alloc(const struct fd_ops *ops, void *priv)
 {
@@ -278,6 +272,29 @@ long fd_sys_fcntl(int fd, int cmd, unsigned long arg)
     case F_SETFL: /* Linux changes only these */
         f->flags = (f->flags & ~(O_APPEND | O_NONBLOCK)) | (int)(arg & (O_APPEND | O_NONBLOCK));
         return 0;
+    case F_GETLK:
+    case F_SETLK:
+    case F_SETLKW:
+    case F_OFD_GETLK:
+    case F_OFD_SETLK:
+    case F_OFD_SETLKW: {
+        /* Record locks: one process holds every lock it asks for, so a set
+         * succeeds and a test finds no conflicting lock (SQLite, for one,
+         * locks its database this way). */
+        struct flock *l = (struct flock *)arg;
+        if (!user_range_ok(arg, sizeof(*l)))
+            return -EFAULT;
+        if (l->l_type != F_RDLCK && l->l_type != F_WRLCK && l->l_type != F_UNLCK)
+            return -EINVAL;
+        if (l->l_whence != SEEK_SET && l->l_whence != SEEK_CUR && l->l_whence != SEEK_END)
+            return -EINVAL;
+        if ((cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW) &&
+            ((l->l_type == F_RDLCK && !readable(f)) || (l->l_type == F_WRLCK && !writable(f))))
+            return -EBADF;
+        if (cmd == F_GETLK || cmd == F_OFD_GETLK)
+            l->l_type = F_UNLCK;
+        return 0;
+    }
     default:
         return -EINVAL;
     }
@@ -285,28 +302,7 @@ long fd_sys_fcntl(int fd, int cmd, unsigned long arg)
 
 long fd_sys_openat(int dirfd, const char *path, int flags, int mode)
 {
-    (void)dirfd; /* the only directory is "/", which is also the cwd */
-    if (!user_range_ok((uintptr_t)path, 1))
-        return -EFAULT;
-    size_t max = ember_ram_top - (uintptr_t)path;
-    size_t len = sdk_strnlen(path, max < PATH_MAX_LINUX ? max : PATH_MAX_LINUX);
-    if (len == 0)
-        return -ENOENT;
-    if (len >= PATH_MAX_LINUX)
-        return -ENAMETOOLONG;
-    for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++) {
-        const char *pre = providers[i].prefix;
-        if (!pre)
-            continue;
-        if (path[0] != '/' && pre[0] == '/')
-            pre++; /* relative to "/" */
-        size_t k = 0;
-        while (pre[k] && path[k] == pre[k])
-            k++;
-        if (!pre[k])
-            return providers[i].open(path + k, flags, mode);
-    }
-    return -ENOENT;
+    return fs_openat(dirfd, path, flags, mode); /* fs/fs_vfs.c */
 }
 
 struct poll_ctx {

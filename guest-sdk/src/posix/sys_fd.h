@@ -78,13 +78,6 @@ long fd_sys_openat(int dirfd, const char *path, int flags, int mode);
  * forever. */
 long fd_sys_poll(struct pollfd *fds, unsigned long nfds, uint64_t timeout_ns);
 
-/* Opening a path: a driver claims a name prefix ("/dev/vd"; a relative
- * path is taken relative to "/"). open(path) calls the first provider whose
- * prefix matches with the rest of the name ("a" for "/dev/vda"); it returns
- * an fd or -errno. */
-struct fd_path_provider {
-    const char *prefix;
-    long (*open)(const char *rest, int flags, int mode);
-};
+/* open(path) is fs/fs_vfs.c's: /dev/vdX there opens blk_posix.c's fds. */
 
 #endif /* EMBER_SYS_FD_H */
