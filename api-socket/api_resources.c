@@ -722,8 +722,7 @@ int api_decode_net_update(struct api_resources *r, const char *path_id, const js
     return 0;
 }
 
-int api_apply_net_update(struct api_resources *r, const struct api_net_update *u,
-                         struct api_err *e)
+int api_apply_net_update(struct api_resources *r, const struct api_net_update *u, struct api_err *e)
 {
     struct api_net *n = find_net(r, u->id);
 

@@ -608,10 +608,8 @@ int api_router_apply_config(struct api_router *r, const json_t *root, struct api
     /* Sections ember does not offer: null (or an empty list) is accepted,
      * anything else is refused. */
     static const char *const unsupported[][2] = {
-        {"balloon", "the balloon device"},
-        {"cpu-config", "custom CPU templates"},
-        {"entropy", "the entropy device"},
-        {"pmem", "virtio-pmem devices"},
+        {"balloon", "the balloon device"},    {"cpu-config", "custom CPU templates"},
+        {"entropy", "the entropy device"},    {"pmem", "virtio-pmem devices"},
         {"memory-hotplug", "memory hotplug"},
     };
     const char *key;

@@ -1,6 +1,7 @@
 /* cli.c: the quick command line, `ember run`, into a struct vm_config. */
 #include "cmd/cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@ void cli_usage(FILE *out)
                  "                 [--drive PATH[,ro][,id=ID][,root]...] [--root ID]\n"
                  "                 [--vsock UDS_PATH[,cid=N][,buffer=BYTES]]\n"
                  "                 [--net TAP[,mac=MAC][,id=ID][,mtu=N]...]\n"
+                 "                 [--env KEY=VALUE...] [--env-file FILE] [--trace-syscalls]\n"
                  "                 GUEST.elf [ARGS...]\n"
                  "       ember invoke --uds PATH [--port N] [--timeout MS] [--wait] [FILE|-]\n"
                  "       ember --api-sock PATH [--id ID] | --config-file FILE [--no-api]\n"
@@ -204,9 +206,127 @@ out:
     return rc;
 }
 
+/* The guest's environment, as words of the command line. The SDK follows
+ * Linux's rule for init (Documentation/admin-guide/kernel-parameters.rst):
+ * before a "--" word, KEY=VALUE words become the environment and other
+ * words argv; after it everything is argv. */
+struct env_list {
+    char **v;
+    int n;
+};
+
+static void env_release(struct env_list *e)
+{
+    for (int i = 0; i < e->n; i++)
+        free(e->v[i]);
+    free(e->v);
+    e->v = NULL;
+    e->n = 0;
+}
+
+/* A name the guest takes as an environment variable: what a POSIX shell
+ * accepts as a name. A dot would make Linux (and the SDK) read the word as
+ * a module parameter, and a kernel parameter name would be consumed. */
+static bool env_name_ok(const char *s, size_t len)
+{
+    if (len == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+        return false;
+    for (size_t i = 1; i < len; i++) {
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* KEY=VALUE, or KEY alone for the value of KEY in ember's own environment
+ * (skipped when unset), as `docker run -e`. */
+static int env_add(struct env_list *e, const char *kv, size_t kvlen, const char *where, char *err,
+                   size_t errlen)
+{
+    const char *eq = memchr(kv, '=', kvlen);
+    size_t klen = eq ? (size_t)(eq - kv) : kvlen;
+    char *word, **v;
+
+    if (!env_name_ok(kv, klen))
+        return errmsg(-1, err, errlen,
+                      "%s: \"%.*s\" is not a valid variable name (letters, digits, _)", where,
+                      (int)klen, kv);
+    if (eq) {
+        word = strndup(kv, kvlen);
+    } else {
+        char name[256];
+        const char *val;
+        if (klen >= sizeof(name))
+            return errmsg(-1, err, errlen, "%s: variable name too long", where);
+        memcpy(name, kv, klen);
+        name[klen] = '\0';
+        val = getenv(name);
+        if (!val)
+            return 0;
+        if (asprintf(&word, "%s=%s", name, val) < 0)
+            word = NULL;
+    }
+    if (!word)
+        return errmsg(-1, err, errlen, "out of memory");
+    v = realloc(e->v, (size_t)(e->n + 1) * sizeof(*v));
+    if (!v) {
+        free(word);
+        return errmsg(-1, err, errlen, "out of memory");
+    }
+    e->v = v;
+    e->v[e->n++] = word;
+    return 0;
+}
+
+/* --env-file FILE: one KEY=VALUE (or KEY) per line, taken literally (no
+ * quotes, no expansion); empty lines and lines starting with # are skipped.
+ * The format of `docker run --env-file`. */
+static int env_file(struct env_list *e, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL, where[64];
+    size_t cap = 0;
+    ssize_t len;
+    unsigned lineno = 0;
+    int rc = 0;
+
+    if (!f)
+        return errmsg(-1, err, errlen, "--env-file: %s: %s", path, strerror(errno));
+    while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        size_t skip = 0;
+        while (line[skip] == ' ' || line[skip] == '\t')
+            skip++;
+        if (line[skip] == '\0' || line[skip] == '#')
+            continue;
+        if ((size_t)len - skip != strlen(line + skip)) {
+            rc = errmsg(-1, err, errlen, "--env-file: %s:%u: a NUL byte in the line", path, lineno);
+            break;
+        }
+        snprintf(where, sizeof(where), "--env-file line %u", lineno);
+        rc = env_add(e, line + skip, (size_t)len - skip, where, err, errlen);
+        if (rc)
+            snprintf(err + strlen(err), errlen - strlen(err), " (%s)", path);
+    }
+    if (rc == 0 && ferror(f))
+        rc = errmsg(-1, err, errlen, "--env-file: %s: %s", path, strerror(errno));
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        errmsg(-1, __VA_ARGS__);                                                                   \
+        goto out;                                                                                  \
+    } while (0)
+
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
 {
-    int i = 1;
+    struct env_list env = {0};
+    int i = 1, rc = -1;
     const char *root_id = NULL;
 
     vm_config_init(cfg);
@@ -220,32 +340,46 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
             break;
         if (strcmp(a, "--mem") == 0) {
             if (i + 1 >= argc)
-                return errmsg(-1, err, errlen, "--mem needs a value in MiB");
+                FAIL(err, errlen, "--mem needs a value in MiB");
             if (parse_mib(argv[++i], &cfg->mem_mib) != 0)
-                return errmsg(-1, err, errlen, "--mem: \"%s\" is not a number of MiB", argv[i]);
+                FAIL(err, errlen, "--mem: \"%s\" is not a number of MiB", argv[i]);
         } else if (strcmp(a, "--timings") == 0) {
             cfg->timings = true;
         } else if (strcmp(a, "--boot-timer") == 0) {
             cfg->boot_timer = true;
         } else if (strcmp(a, "--drive") == 0) {
             if (i + 1 >= argc)
-                return errmsg(-1, err, errlen, "--drive needs a path");
+                FAIL(err, errlen, "--drive needs a path");
             if (parse_drive(cfg, argv[++i], err, errlen) != 0)
-                return -1;
+                goto out;
         } else if (strcmp(a, "--root") == 0) {
             if (i + 1 >= argc)
-                return errmsg(-1, err, errlen, "--root needs a drive id");
+                FAIL(err, errlen, "--root needs a drive id");
             root_id = argv[++i];
         } else if (strcmp(a, "--net") == 0) {
             if (i + 1 >= argc)
-                return errmsg(-1, err, errlen, "--net needs a tap name");
+                FAIL(err, errlen, "--net needs a tap name");
             if (parse_net(cfg, argv[++i], err, errlen) != 0)
-                return -1;
+                goto out;
         } else if (strcmp(a, "--vsock") == 0) {
             if (i + 1 >= argc)
-                return errmsg(-1, err, errlen, "--vsock needs a path");
+                FAIL(err, errlen, "--vsock needs a path");
             if (parse_vsock(cfg, argv[++i], err, errlen) != 0)
-                return -1;
+                goto out;
+        } else if (strcmp(a, "--env") == 0) {
+            if (i + 1 >= argc)
+                FAIL(err, errlen, "--env needs KEY=VALUE");
+            if (env_add(&env, argv[i + 1], strlen(argv[i + 1]), "--env", err, errlen) != 0)
+                goto out;
+            i++;
+        } else if (strcmp(a, "--env-file") == 0) {
+            if (i + 1 >= argc)
+                FAIL(err, errlen, "--env-file needs a file");
+            if (env_file(&env, argv[++i], err, errlen) != 0)
+                goto out;
+        } else if (strcmp(a, "--trace-syscalls") == 0) {
+            if (env_add(&env, "EMBER_TRACE_SYSCALLS=1", 22, "--trace-syscalls", err, errlen) != 0)
+                goto out;
         } else if (strcmp(a, "--no-seccomp") == 0) {
             cfg->no_seccomp = true;
             fprintf(stderr, "ember: warning: --no-seccomp: the monitor runs without its "
@@ -255,10 +389,10 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
             /* Passed by ember-jailer to every exec (jailer/README.md); `ember
              * run` has no use for them yet. */
             if (i + 1 >= argc)
-                return errmsg(-1, err, errlen, "%s needs a value", a);
+                FAIL(err, errlen, "%s needs a value", a);
             i++;
         } else {
-            return errmsg(-1, err, errlen, "unknown option %s", a);
+            FAIL(err, errlen, "unknown option %s", a);
         }
     }
     if (root_id) {
@@ -266,19 +400,28 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
         while (k < cfg->ndrives && strcmp(cfg->drives[k].id, root_id) != 0)
             k++;
         if (k == cfg->ndrives)
-            return errmsg(-1, err, errlen, "--root: no drive with id \"%s\"", root_id);
+            FAIL(err, errlen, "--root: no drive with id \"%s\"", root_id);
         cfg->drives[k].root = true;
     }
     unsigned roots = 0;
     for (unsigned k = 0; k < cfg->ndrives; k++)
         roots += cfg->drives[k].root;
     if (roots > 1)
-        return errmsg(-1, err, errlen, "more than one root drive");
+        FAIL(err, errlen, "more than one root drive");
     if (i >= argc)
-        return errmsg(-1, err, errlen, "no guest given");
+        FAIL(err, errlen, "no guest given");
     cfg->kernel_path = strdup(argv[i]);
     cfg->boot_args = cli_quote_args(argc - i - 1, argv + i + 1);
+    if (env.n && !(cfg->env_args = cli_quote_args(env.n, env.v)))
+        FAIL(err, errlen, "out of memory");
+    /* An argument that holds '=' or is "--" would be sorted into the
+     * environment (or taken for the separator) by an SDK guest. */
+    for (int k = i + 1; k < argc; k++)
+        cfg->args_dashes |= strchr(argv[k], '=') != NULL || strcmp(argv[k], "--") == 0;
     if (!cfg->kernel_path || !cfg->boot_args)
-        return errmsg(-1, err, errlen, "out of memory");
-    return 0;
+        FAIL(err, errlen, "out of memory");
+    rc = 0;
+out:
+    env_release(&env);
+    return rc;
 }

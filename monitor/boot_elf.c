@@ -138,7 +138,7 @@ static int scan_notes(const uint8_t *buf, uint64_t len, struct elf_image *img, c
             if (nh.n_descsz < sizeof(g))
                 return errmsg(-1, err, errlen, "ember note too short (%u bytes)", nh.n_descsz);
             memcpy(&g, desc, sizeof(g));
-            if (g.abi_version != EMBER_ABI_VERSION)
+            if (g.abi_version == 0 || g.abi_version > EMBER_ABI_VERSION)
                 return errmsg(-1, err, errlen, "built for ember ABI %u, this monitor speaks ABI %u",
                               g.abi_version, EMBER_ABI_VERSION);
             if (g.flags != 0)

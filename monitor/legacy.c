@@ -42,6 +42,7 @@ void legacy_init(struct legacy *lg, const struct guest_mem *mem, int out_fd, boo
     memset(lg, 0, sizeof(*lg));
     lg->mem = mem;
     lg->out_fd = out_fd;
+    lg->err_fd = out_fd;
     lg->boot_timer = boot_timer;
 }
 
@@ -103,8 +104,8 @@ static void console_write(struct legacy *lg, uint64_t req_gpa)
         lg->console_bytes += giov[i].len;
         n++;
     }
-    legacy_flush(lg); /* keep UART and console output in order */
-    write_all(lg->out_fd, hiov, n);
+    legacy_flush(lg); /* keep UART, buffered and direct output in order */
+    write_all(req.stream == EMBER_CONSOLE_STDERR ? lg->err_fd : lg->out_fd, hiov, n);
     return;
 bad:
     lg->bad_requests++;
@@ -129,6 +130,46 @@ static void guest_sleep(struct legacy *lg, uint64_t req_gpa)
     }
 }
 
+/* The guest's console buffer (abi.h, v2): its address and header are read
+ * once each, checked against guest RAM, then len is reset. A bad buffer is
+ * counted and forgotten. */
+void legacy_drain(struct legacy *lg)
+{
+    const struct ember_boot_info *bi;
+    struct ember_console_buf *hdr;
+    struct ember_console_buf h;
+    struct iovec iov;
+    uint64_t gpa;
+
+    if (!lg->boot_info_gpa)
+        return;
+    bi = guest_mem_slice(lg->mem, lg->boot_info_gpa, sizeof(*bi));
+    if (!bi)
+        return;
+    memcpy(&gpa, &bi->console_buf, sizeof(gpa));
+    if (!gpa)
+        return;
+    hdr = guest_mem_slice(lg->mem, gpa, sizeof(h));
+    if (!hdr)
+        goto bad;
+    memcpy(&h, hdr, sizeof(h));
+    if (h.len == 0)
+        return;
+    if (h.len > h.size)
+        goto bad;
+    iov.iov_base = guest_mem_slice(lg->mem, gpa + sizeof(h), h.len);
+    if (!iov.iov_base)
+        goto bad;
+    iov.iov_len = h.len;
+    lg->console_bytes += h.len;
+    write_all(lg->out_fd, &iov, 1);
+    hdr->len = 0;
+    return;
+bad:
+    lg->bad_requests++;
+    lg->boot_info_gpa = 0; /* stop looking at it */
+}
+
 void legacy_flush(struct legacy *lg)
 {
     struct iovec iov = {lg->uart_buf, lg->uart_len};
@@ -136,6 +177,7 @@ void legacy_flush(struct legacy *lg)
     if (lg->uart_len)
         write_all(lg->out_fd, &iov, 1);
     lg->uart_len = 0;
+    legacy_drain(lg);
 }
 
 static void uart_out(struct legacy *lg, unsigned reg, uint8_t v)

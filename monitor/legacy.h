@@ -21,7 +21,12 @@ enum legacy_result {
 
 struct legacy {
     const struct guest_mem *mem;
-    int out_fd;      /* console output */
+    int out_fd; /* console output */
+    int err_fd; /* the guest's stderr (EMBER_CONSOLE_STDERR); legacy_init: out_fd */
+    /* Guest-physical address of an SDK guest's struct ember_boot_info, whose
+     * console_buf is drained before every console write and at the end
+     * (0: not an SDK guest, no buffer). */
+    uint64_t boot_info_gpa;
     bool boot_timer; /* log the boot-timer write */
     int exit_status;
     uint8_t uart_regs[8]; /* scratch, IER, LCR, MCR... as last written */
@@ -43,7 +48,11 @@ enum legacy_result legacy_pio(struct legacy *lg, uint16_t port, bool is_write, u
 /* An MMIO access outside RAM. */
 enum legacy_result legacy_mmio(struct legacy *lg, uint64_t addr, bool is_write, uint8_t *data,
                                uint32_t len);
-/* Writes out what the UART holds (at exit). */
+/* Writes out what the guest's console buffer holds (abi.h v2); cheap when
+ * it is empty, so the vCPU loop calls it at every exit. */
+void legacy_drain(struct legacy *lg);
+/* Writes out what the UART and the guest's console buffer hold (before
+ * console output, and at the end of the VM, whatever ended it). */
 void legacy_flush(struct legacy *lg);
 
 #endif

@@ -113,16 +113,18 @@ static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err, siz
                 return errmsg(EMBER_EXIT_GENERIC, err, errlen, "out of memory");
             progname = basename(path_copy);
         }
+        char *cmdline = vm_config_cmdline(cfg, true);
         struct boot_x86_args args = {
             .progname = progname,
-            .cmdline = cfg->boot_args ? cfg->boot_args : "",
+            .cmdline = cmdline,
             .flags = (cfg->boot_timer || cfg->timings) ? EMBER_BOOT_F_TIMER : 0,
             .tsc_khz = tsc_khz > 0 ? (uint64_t)tsc_khz : 0,
             .realtime_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec,
             .entropy = entropy,
         };
-        int rc = boot_x86_page_tables(mem) || boot_x86_ember_info(mem, &args);
+        int rc = !cmdline || boot_x86_page_tables(mem) || boot_x86_ember_info(mem, &args);
         free(path_copy);
+        free(cmdline);
         if (rc)
             return errmsg(EMBER_EXIT_BAD_CONFIG, err, errlen,
                           "command line too long (at most %u bytes with the program name)",
@@ -132,8 +134,10 @@ static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err, siz
         boot_x86_regs_ember(&regs, &sregs, vm->image.entry);
     } else {
         char cmdline[EMBER_CMDLINE_MAX];
-        if (snprintf(cmdline, sizeof(cmdline), "%s", cfg->boot_args ? cfg->boot_args : "") >=
-                (int)sizeof(cmdline) ||
+        char *line = vm_config_cmdline(cfg, false);
+        int n = snprintf(cmdline, sizeof(cmdline), "%s", line ? line : "");
+        free(line);
+        if (!line || n >= (int)sizeof(cmdline) ||
             devices_cmdline(&vm->devices, cmdline, sizeof(cmdline)) != 0 ||
             boot_x86_pvh_info(mem, cmdline) != 0)
             return errmsg(EMBER_EXIT_BAD_CONFIG, err, errlen,
@@ -227,6 +231,9 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
     if (rc != 0)
         goto err;
     legacy_init(&vm->legacy, &vm->mem, STDOUT_FILENO, cfg->boot_timer);
+    vm->legacy.err_fd = STDERR_FILENO;
+    /* An SDK guest may register a console buffer in its boot info (abi.h). */
+    vm->legacy.boot_info_gpa = vm->image.kind == ELF_BOOT_EMBER ? EMBER_LOW_BOOT_INFO : 0;
     vm->legacy.park = park_hook;
     vm->legacy.park_arg = vm;
     timings_mark(TIMING_VM_CREATED);
@@ -390,6 +397,10 @@ static int handle_exit(struct vm *vm, bool *done)
     enum legacy_result r = LEGACY_CONTINUE;
 
     count_exit(vm, run);
+    /* What the guest buffered on its console goes out at every exit (a
+     * no-op when the buffer is empty): a guest that prints and then polls a
+     * device register shows its output while it waits. */
+    legacy_drain(&vm->legacy);
     switch (run->exit_reason) {
     case KVM_EXIT_IO: {
         uint8_t *data = (uint8_t *)run + run->io.data_offset;

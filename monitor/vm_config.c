@@ -21,6 +21,7 @@ void vm_config_release(struct vm_config *cfg)
     free(cfg->kernel_path);
     free(cfg->progname);
     free(cfg->boot_args);
+    free(cfg->env_args);
     vm_config_init(cfg);
 }
 
@@ -104,6 +105,18 @@ int vm_config_add_net(struct vm_config *cfg, const struct net_config *net, char 
     return 0;
 }
 
+char *vm_config_cmdline(const struct vm_config *cfg, bool sdk_guest)
+{
+    const char *env = cfg->env_args ? cfg->env_args : "";
+    const char *args = cfg->boot_args ? cfg->boot_args : "";
+    const char *dashes = sdk_guest && cfg->args_dashes && *args ? "-- " : "";
+    char *out;
+
+    if (asprintf(&out, "%s%s%s%s", env, *env && *args ? " " : "", dashes, args) < 0)
+        return NULL;
+    return out;
+}
+
 int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen)
 {
     if (!cfg->kernel_path || !cfg->kernel_path[0]) {
@@ -120,9 +133,12 @@ int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen)
                  cfg->vcpu_count);
         return -1;
     }
-    if (cfg->boot_args && strlen(cfg->boot_args) >= VM_CMDLINE_MAX) {
-        snprintf(err, errlen, "command line too long (%zu bytes, at most %u)",
-                 strlen(cfg->boot_args), VM_CMDLINE_MAX - 1);
+    char *line = vm_config_cmdline(cfg, true);
+    size_t len = line ? strlen(line) : 0;
+    free(line);
+    if (len >= VM_CMDLINE_MAX) {
+        snprintf(err, errlen, "command line too long (%zu bytes, at most %u)", len,
+                 VM_CMDLINE_MAX - 1);
         return -1;
     }
     if (cfg->ndrives + cfg->nnets + (cfg->has_vsock ? 1u : 0u) > 16u) {

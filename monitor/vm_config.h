@@ -29,10 +29,16 @@ struct vm_config {
     char *kernel_path;   /* guest ELF (ember or PVH) */
     char *progname;      /* argv[0] for SDK guests; NULL: basename of kernel_path */
     char *boot_args;     /* command line; NULL: empty */
-    bool boot_timer;     /* report the guest's boot-timer write (Firecracker's --boot-timer) */
-    bool timings;        /* print the start-up timeline to stderr at exit */
-    bool no_seccomp;     /* no system-call filters (--no-seccomp; seccomp_filter.h): debugging */
-    unsigned ndrives;    /* virtio-blk drives, in the order the guest sees them */
+    /* `ember run --env`: KEY=VALUE words (quoted) put before boot_args; for
+     * an SDK guest with args_dashes also a "--" between them, so that an
+     * argument holding '=' stays an argument (the SDK sorts words as Linux
+     * does for init: guest-sdk/README.md). NULL: none. */
+    char *env_args;
+    bool args_dashes;
+    bool boot_timer;  /* report the guest's boot-timer write (Firecracker's --boot-timer) */
+    bool timings;     /* print the start-up timeline to stderr at exit */
+    bool no_seccomp;  /* no system-call filters (--no-seccomp; seccomp_filter.h): debugging */
+    unsigned ndrives; /* virtio-blk drives, in the order the guest sees them */
     struct blk_config drives[VM_DRIVES_MAX];
     unsigned nnets; /* virtio-net interfaces, after the drives */
     struct net_config nets[VM_NETS_MAX];
@@ -52,6 +58,9 @@ int vm_config_add_net(struct vm_config *cfg, const struct net_config *net, char 
 void vm_config_init(struct vm_config *cfg);
 /* Frees the strings the config owns and resets it to defaults. */
 void vm_config_release(struct vm_config *cfg);
+/* The command line the guest gets (malloc'd, NULL when out of memory):
+ * env_args, boot_args and, for an SDK guest, the "--" between them. */
+char *vm_config_cmdline(const struct vm_config *cfg, bool sdk_guest);
 /* Checks what can be checked without touching the host. Returns 0, or -1 with
  * a one-line reason (no trailing newline) in err. */
 int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen);

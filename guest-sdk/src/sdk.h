@@ -8,6 +8,7 @@
 #ifndef EMBER_SDK_H
 #define EMBER_SDK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <ember/abi.h>
@@ -37,7 +38,8 @@ struct ember_fault_frame {
 /* boot_start.c */
 extern struct ember_boot_info ember_bi;
 extern enum ember_boot_kind ember_kind;
-extern uintptr_t ember_ram_top; /* end of usable RAM, page-aligned */
+extern uintptr_t ember_ram_top;       /* end of usable RAM, page-aligned */
+extern uintptr_t ember_boot_info_gpa; /* the loader's ember_boot_info (0 under PVH) */
 
 /* boot_pvh.c: fills *bi from a hvm_start_info; 0 or -1 (not PVH). */
 int ember_pvh_boot_info(uintptr_t start_info, struct ember_boot_info *bi);
@@ -45,10 +47,21 @@ int ember_pvh_boot_info(uintptr_t start_info, struct ember_boot_info *bi);
 /* boot_cmdline.c: splits a command line into NUL-separated words in out
  * (room for len + 1 bytes) and returns how many. */
 size_t ember_cmdline_split(const char *cmdline, size_t len, char *out);
+/* What a word of the command line is for (Linux's rules, boot_cmdline.c). */
+enum { EMBER_WORD_ARG, EMBER_WORD_ENV, EMBER_WORD_KERNEL, EMBER_WORD_DASHES };
+int ember_cmdline_word_kind(const char *word, bool after_dashes);
 
 /* console.c */
+/* The SDK's reports (faults, start-up): on the fault path, no buffer, to
+ * ember's stderr. */
 void ember_console_writev(const struct ember_iovec *iov, uint32_t iovcnt);
+/* The program's fd 1 (EMBER_CONSOLE_STDOUT, coalesced) and fd 2. */
+void ember_console_write_stream(const struct ember_iovec *iov, uint32_t iovcnt, uint32_t stream);
+/* Writes out what the console buffer holds (before a sleep or a wait). */
+void ember_console_flush(void);
 void ember_console_puts(const char *s);
+/* The SDK's own messages (a signal that ends the guest, a trace line). */
+void ember_console_write_err(const char *s, size_t len);
 NORETURN void ember_exit(int status);
 NORETURN void ember_triple_fault(void);
 
@@ -57,6 +70,8 @@ void ember_mem_init(uintptr_t lo, uintptr_t hi, int assume_dirty);
 long ember_sys_brk(uintptr_t addr);
 long ember_sys_mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, long off);
 long ember_sys_munmap(uintptr_t addr, size_t len);
+long ember_sys_mremap(uintptr_t old_addr, size_t old_len, size_t new_len, int flags,
+                      uintptr_t new_addr);
 
 /* sys_time.c */
 void ember_time_init(uint64_t tsc_at_entry);

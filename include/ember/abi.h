@@ -23,7 +23,8 @@
  *
  * Ports (32-bit `out`, value = guest-physical address or status):
  *  - EMBER_PORT_CONSOLE: address of a struct ember_console_write; the whole
- *    iovec is written to the console in one exit;
+ *    iovec is written to the console in one exit (v2: to ember's stdout or
+ *    stderr, as `stream` says), after what the guest's console buffer holds;
  *  - EMBER_PORT_EXIT: the exit status; the VM ends and `ember` exits with it
  *    (the same port number as QEMU's isa-debug-exit, so an SDK guest also ends
  *    QEMU with status (s << 1) | 1 when that device is present);
@@ -44,7 +45,10 @@
 #define EMBER_GUEST_PTR(T) T
 #endif
 
-#define EMBER_ABI_VERSION 1u
+/* 2: ember_console_write.stream, ember_boot_info.console_buf (a monitor
+ * speaks every version up to its own; a guest reads v2 fields only when
+ * ember_boot_info.version says the monitor knows them). */
+#define EMBER_ABI_VERSION 2u
 #define EMBER_BOOT_MAGIC  0x524d4245u /* "EMBR" */
 
 /* ELF note that marks an ember guest: name "EMBER", type EMBER_NOTE_GUEST,
@@ -108,6 +112,20 @@ struct ember_boot_info {
     uint32_t ndevices;
     uint32_t root_drive; /* 1 + the virtio-blk index of the root drive (is_root_device), 0: none */
     struct ember_device devices[EMBER_MAX_DEVICES];
+    /* v2, written by the guest (the monitor sets 0): its console buffer,
+     * a struct ember_console_buf, or 0. Whenever the monitor handles
+     * EMBER_PORT_CONSOLE and when the VM ends for any reason (exit, fault,
+     * triple fault, a stop from the host), it first writes out the buffer's
+     * `len` bytes to stdout and sets `len` to 0: a guest coalesces its
+     * console writes there without an exit, and nothing it buffered is lost
+     * or reordered. */
+    EMBER_GUEST_PTR(struct ember_console_buf *) console_buf;
+};
+
+struct ember_console_buf {
+    uint32_t size; /* bytes of data[] */
+    uint32_t len;  /* bytes waiting, at most size */
+    uint8_t data[];
 };
 
 struct ember_iovec {
@@ -120,8 +138,10 @@ struct ember_iovec {
 struct ember_console_write {
     EMBER_GUEST_PTR(const struct ember_iovec *) iov;
     uint32_t iovcnt; /* at most EMBER_CONSOLE_IOV_MAX */
-    uint32_t reserved;
+    uint32_t stream; /* v2: EMBER_CONSOLE_STDOUT or EMBER_CONSOLE_STDERR (v1: reserved, 0) */
 };
+#define EMBER_CONSOLE_STDOUT 0u
+#define EMBER_CONSOLE_STDERR 2u
 
 struct ember_sleep {
     uint64_t ns;

@@ -276,7 +276,7 @@ Test(elf, note_and_entry_checks)
     rejected("PVH entry point 0x500000 is not inside an executable segment");
     build(true, false);
     ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->abi_version = 99;
-    rejected("built for ember ABI 99, this monitor speaks ABI 1");
+    rejected("built for ember ABI 99, this monitor speaks ABI 2");
     build(true, false);
     ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->flags = 4;
     rejected("ember note has unknown flags 0x4");

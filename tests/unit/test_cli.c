@@ -1,6 +1,8 @@
 /* test_cli.c: `ember run` parsing and how guest arguments are quoted. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cmd/cli.h"
 
@@ -97,4 +99,53 @@ Test(cli, config_checks)
     cfg.vcpu_count = 2;
     cr_expect_eq(vm_config_check(&cfg, err, sizeof(err)), -1);
     cr_expect_str_eq(err, "2 vCPUs requested: ember runs single-vCPU microVMs");
+}
+
+Test(cli, environment_words_come_first)
+{
+    struct vm_config cfg;
+    char err[160];
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/ember-envfile-%d", (int)getpid());
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs("# comment\n\nFROM_FILE=x y\n  INDENTED=1\nUNSET_IN_HOST_XYZ\n", f);
+    fclose(f);
+    char *argv[] = {"run", "--env", "A=1", "--env-file", path, "--env", "B=", "g.elf", "p", NULL};
+
+    cr_assert_eq(cli_parse_run(9, argv, &cfg, err, sizeof(err)), 0, "%s", err);
+    unlink(path);
+    cr_expect_str_eq(cfg.env_args, "A=1 \"FROM_FILE=x y\" INDENTED=1 B=");
+    cr_expect_str_eq(cfg.boot_args, "p");
+    cr_expect(!cfg.args_dashes);
+    char *line = vm_config_cmdline(&cfg, true);
+    cr_expect_str_eq(line, "A=1 \"FROM_FILE=x y\" INDENTED=1 B= p");
+    free(line);
+    vm_config_release(&cfg);
+}
+
+Test(cli, an_argument_with_equals_stays_an_argument)
+{
+    struct vm_config cfg;
+    char err[160];
+    char *argv[] = {"run", "--env", "A=1", "g.elf", "k=v", NULL};
+
+    cr_assert_eq(cli_parse_run(5, argv, &cfg, err, sizeof(err)), 0, "%s", err);
+    char *sdk = vm_config_cmdline(&cfg, true), *other = vm_config_cmdline(&cfg, false);
+    cr_expect_str_eq(sdk, "A=1 -- k=v");
+    cr_expect_str_eq(other, "A=1 k=v"); /* a Linux or PVH guest gets the words as they are */
+    free(sdk);
+    free(other);
+    vm_config_release(&cfg);
+}
+
+Test(cli, bad_environment)
+{
+    rejected("--env: \"1A\" is not a valid variable name (letters, digits, _)", 4,
+             (char *[]){"run", "--env", "1A=2", "g"});
+    rejected("--env: \"a.b\" is not a valid variable name (letters, digits, _)", 4,
+             (char *[]){"run", "--env", "a.b=2", "g"});
+    rejected("--env needs KEY=VALUE", 2, (char *[]){"run", "--env"});
+    rejected("--env-file: /nonexistent/env: No such file or directory", 4,
+             (char *[]){"run", "--env-file", "/nonexistent/env", "g"});
 }

@@ -10,7 +10,7 @@
 
 /* ABI (see <ember/abi.h>). */
 #define CPU_BOOT_MAGIC  0x524d4245
-#define CPU_ABI_VERSION 1
+#define CPU_ABI_VERSION 2
 #define CPU_NOTE_GUEST  0x454d4201
 
 /* The SDK's own GDT (SDM §3.4.5, §5.8.8 for the SYSCALL/SYSRET layout:

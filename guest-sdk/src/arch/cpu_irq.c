@@ -227,6 +227,7 @@ void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uin
     }
     if (arm)
         arm(arg);
+    ember_console_flush(); /* what was printed shows before the wait */
     for (;;) {
         uint32_t seen = ember_irq_count;
         __asm__ volatile("" ::: "memory");
@@ -246,6 +247,11 @@ void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uin
         ember_hlt_trap(seen, deadline == UINT64_MAX ? 0 : deadline);
         st->stats.hlts++;
     }
+}
+
+bool ember_irq_can_sleep(void)
+{
+    return st && st->idt_loaded && st->have_deadline;
 }
 
 void ember_wait(bool (*ready)(void *), void *arg, uint64_t timeout_ns)

@@ -28,6 +28,10 @@ bool ember_irq_take(uint32_t gsi);
  * is tested again after it). */
 void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uint64_t timeout_ns);
 
+/* True once interrupts and the TSC-deadline timer are set up (a device was
+ * opened): then a wait can sleep in hlt until its timeout. */
+bool ember_irq_can_sleep(void);
+
 /* cpu_entry.S */
 void ember_hlt_trap(uint32_t irq_count_seen, uint64_t tsc_deadline);
 void ember_lidt_trap(const void *idtr);

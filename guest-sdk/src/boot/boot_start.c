@@ -13,7 +13,8 @@
  *       [_end, top)               the heap (brk + mmap, sys_mem.c)
  *     where top is the end of RAM (below the MMIO hole at 3 GiB);
  *  5. the initial process stack as Linux builds it for a static executable
- *     (psABI §3.4.1: argc, argv, envp, auxv; strings above), then a jump to
+ *     (psABI §3.4.1: argc, argv, envp, auxv; strings above; the command
+ *     line's words sorted into argv and envp as Linux does for init), then a jump to
  *     musl's _start (crt1.o), which calls __libc_start_main and main.
  * The main stack's top shares a page with the boot stack, and the stack
  * lies inside the image rather than at the top of RAM: on kvm_pvm each page
@@ -41,6 +42,7 @@ _Static_assert(EXC_VECTORS == EMBER_IDT_VECTORS, "cpu_defs.h vs guest.h");
 struct ember_boot_info ember_bi;
 enum ember_boot_kind ember_kind;
 uintptr_t ember_ram_top;
+uintptr_t ember_boot_info_gpa;
 
 extern const Elf64_Ehdr __ehdr_start; /* ember.ld loads the headers */
 extern char __ember_image_end[];
@@ -94,6 +96,7 @@ static void boot_info_init(uintptr_t info, uint64_t magic)
     const struct ember_boot_info *bi = (const void *)info;
     if (magic == EMBER_BOOT_MAGIC && info >= PAGE_SIZE && bi->magic == EMBER_BOOT_MAGIC) {
         ember_kind = EMBER_BOOT_KIND_EMBER;
+        ember_boot_info_gpa = info;
         uint32_t size = bi->size; /* read once */
         if (size > sizeof(ember_bi))
             size = sizeof(ember_bi);
@@ -191,19 +194,37 @@ static uintptr_t build_process_stack(uintptr_t top, uintptr_t floor)
         naux++;
     naux++;
 
-    /* argc, argv[argc + 1], envp[1], auxv: keep argc 16-byte aligned. */
-    size_t argc = nwords + 1;
-    size_t nslots = 1 + (argc + 1) + 1 + 2 * naux;
+    /* Words to argv or envp (Linux's rules: boot_cmdline.c). */
+    size_t nargs = 0, nenv = 0;
+    bool dashes = false;
+    const char *w = words;
+    for (size_t i = 0; i < nwords; i++, w += sdk_strnlen(w, len + 1) + 1) {
+        int kind = ember_cmdline_word_kind(w, dashes);
+        nargs += kind == EMBER_WORD_ARG;
+        nenv += kind == EMBER_WORD_ENV;
+        dashes |= kind == EMBER_WORD_DASHES;
+    }
+
+    /* argc, argv[argc + 1], envp[nenv + 1], auxv: keep argc 16-byte aligned. */
+    size_t argc = nargs + 1;
+    size_t nslots = 1 + (argc + 1) + (nenv + 1) + 2 * naux;
     uint64_t *v = stack_alloc(&s, nslots * sizeof(uint64_t), 16);
-    size_t k = 0;
+    size_t k = 0, e = 1 + argc + 1;
     v[k++] = argc;
     v[k++] = (uintptr_t)progname;
-    for (size_t i = 0; i < nwords; i++) {
-        v[k++] = (uintptr_t)words;
-        words += sdk_strnlen(words, len + 1) + 1;
+    dashes = false;
+    w = words;
+    for (size_t i = 0; i < nwords; i++, w += sdk_strnlen(w, len + 1) + 1) {
+        int kind = ember_cmdline_word_kind(w, dashes);
+        if (kind == EMBER_WORD_ARG)
+            v[k++] = (uintptr_t)w;
+        else if (kind == EMBER_WORD_ENV)
+            v[e++] = (uintptr_t)w;
+        dashes |= kind == EMBER_WORD_DASHES;
     }
     v[k++] = 0; /* end of argv */
-    v[k++] = 0; /* envp: empty */
+    k += nenv;
+    v[k++] = 0; /* end of envp */
     for (size_t i = 0; i < naux; i++) {
         v[k++] = aux[i][0];
         v[k++] = aux[i][1];

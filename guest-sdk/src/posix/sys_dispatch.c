@@ -39,6 +39,8 @@
 
 #include "fs/fs_vfs.h"
 #include "posix/sys_fd.h"
+#include "posix/sys_pipe.h"
+#include "posix/sys_signal.h"
 #include "posix/sys_socket.h"
 #include "sdk.h"
 
@@ -78,7 +80,8 @@ static long sys_writev(int fd, const struct iovec *iov, long iovcnt)
     }
     /* struct iovec and struct ember_iovec have the same layout, and the
      * addresses are guest-physical: the array goes to the monitor as is. */
-    ember_console_writev((const struct ember_iovec *)iov, (uint32_t)iovcnt);
+    ember_console_write_stream((const struct ember_iovec *)iov, (uint32_t)iovcnt,
+                               fd == 2 ? EMBER_CONSOLE_STDERR : EMBER_CONSOLE_STDOUT);
     return (long)total;
 }
 
@@ -180,6 +183,12 @@ static long sys_time(time_t *t)
     return now;
 }
 
+static bool never_ready(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
 static long sys_clock_nanosleep(clockid_t id, int flags, const struct timespec *req,
                                 struct timespec *rem)
 {
@@ -197,10 +206,21 @@ static long sys_clock_nanosleep(clockid_t id, int flags, const struct timespec *
                       : (uint64_t)t.tv_sec * NSEC_PER_SEC + (uint64_t)t.tv_nsec;
     if (flags & TIMER_ABSTIME)
         ns = ns > now ? ns - now : 0;
-    ember_sleep_ns(ns);
-    if (rem && !(flags & TIMER_ABSTIME) && user_range_ok((uintptr_t)rem, sizeof(*rem))) {
-        rem->tv_sec = 0;
-        rem->tv_nsec = 0;
+    if (!ember_sig) {
+        ember_sleep_ns(ns); /* no handler, no timer: nothing can interrupt */
+    } else {
+        /* A signal handler or a timer: the sleep ends early for a signal,
+         * with EINTR and (relative sleeps) the time left, as Linux. */
+        uint64_t t0 = ember_monotonic_ns();
+        if (ember_sig_wait(never_ready, NULL, NULL, ns) == -EINTR) {
+            uint64_t slept = ember_monotonic_ns() - t0;
+            uint64_t left = slept < ns ? ns - slept : 0;
+            if (rem && !(flags & TIMER_ABSTIME) && user_range_ok((uintptr_t)rem, sizeof(*rem))) {
+                rem->tv_sec = (time_t)(left / NSEC_PER_SEC);
+                rem->tv_nsec = (long)(left % NSEC_PER_SEC);
+            }
+            return -EINTR;
+        }
     }
     return 0;
 }
@@ -213,81 +233,6 @@ static long sys_getrandom(void *buf, size_t len)
         return -EFAULT;
     ember_random_fill(buf, len);
     return (long)len;
-}
-
-static long zero_out(uintptr_t p, size_t n)
-{
-    if (p == 0)
-        return 0;
-    if (!user_range_ok(p, n))
-        return -EFAULT;
-    sdk_memset((void *)p, 0, n);
-    return 0;
-}
-
-static const char *const signames[32] = {
-    "0",         "SIGHUP",  "SIGINT",    "SIGQUIT", "SIGILL",   "SIGTRAP", "SIGABRT", "SIGBUS",
-    "SIGFPE",    "SIGKILL", "SIGUSR1",   "SIGSEGV", "SIGUSR2",  "SIGPIPE", "SIGALRM", "SIGTERM",
-    "SIGSTKFLT", "SIGCHLD", "SIGCONT",   "SIGSTOP", "SIGTSTP",  "SIGTTIN", "SIGTTOU", "SIGURG",
-    "SIGXCPU",   "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO",   "SIGPWR",  "SIGSYS",
-};
-
-static char *put_str(char *p, const char *s)
-{
-    while (*s)
-        *p++ = *s++;
-    return p;
-}
-
-static char *put_dec(char *p, unsigned v)
-{
-    char tmp[10];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
-
-/* A signal sent to ourselves. Handlers are never run (rt_sigaction is
- * accepted and ignored), so a signal whose default action ends a process
- * ends the guest with 128 + N, as a shell reports a killed child. */
-static long sys_kill_self(long sig)
-{
-    if (sig == 0)
-        return 0;
-    if (sig < 0 || sig > 64)
-        return -EINVAL;
-    switch (sig) {
-    case SIGCHLD: /* default action: ignore */
-    case SIGCONT:
-    case SIGURG:
-    case SIGWINCH:
-    case SIGSTOP: /* stopping has no meaning without a parent */
-    case SIGTSTP:
-    case SIGTTIN:
-    case SIGTTOU:
-        return 0;
-    default:
-        break;
-    }
-    char line[80];
-    char *p = put_str(line, "ember: guest killed by signal ");
-    p = put_dec(p, (unsigned)sig);
-    p = put_str(p, " (");
-    if (sig < 32) {
-        p = put_str(p, signames[sig]);
-    } else {
-        p = put_str(p, "SIGRT");
-        p = put_dec(p, (unsigned)sig);
-    }
-    p = put_str(p, ")\n");
-    struct ember_iovec iov = {.base = line, .len = (uint64_t)(p - line)};
-    ember_console_writev(&iov, 1);
-    ember_exit(128 + (int)sig);
 }
 
 static long sys_ioctl(int fd, unsigned long req, uintptr_t arg)
@@ -379,7 +324,8 @@ static long sys_fcntl_console(int cmd)
     }
 }
 
-static long sys_ppoll(struct pollfd *fds, unsigned long n, const struct timespec *ts)
+static long sys_ppoll(struct pollfd *fds, unsigned long n, const struct timespec *ts,
+                      const void *mask, size_t masksize)
 {
     uint64_t ns = UINT64_MAX;
     if (ts) {
@@ -392,7 +338,12 @@ static long sys_ppoll(struct pollfd *fds, unsigned long n, const struct timespec
                  ? UINT64_MAX
                  : (uint64_t)t.tv_sec * NSEC_PER_SEC + (uint64_t)t.tv_nsec;
     }
-    return fd_sys_poll(fds, n, ns); /* the signal mask is ignored: no signals */
+    long r = ember_sig_mask_push(mask, masksize);
+    if (r)
+        return r;
+    r = fd_sys_poll(fds, n, ns);
+    ember_sig_mask_pop();
+    return r;
 }
 
 static COLD long sys_other(struct ember_syscall_frame *f)
@@ -437,7 +388,8 @@ static COLD long sys_other(struct ember_syscall_frame *f)
         return fd_sys_poll((struct pollfd *)a0, a1,
                            (int)a2 < 0 ? UINT64_MAX : (uint64_t)(int)a2 * 1000000u);
     case SYS_ppoll:
-        return sys_ppoll((struct pollfd *)a0, a1, (const struct timespec *)a2);
+        return sys_ppoll((struct pollfd *)a0, a1, (const struct timespec *)a2, (const void *)a3,
+                         a4);
     case SYS_ioctl:
         return sys_ioctl((int)a0, a1, a2);
     case SYS_fstat:
@@ -508,7 +460,7 @@ static COLD long sys_other(struct ember_syscall_frame *f)
         return ember_sys_socketcall(f); /* sys_socket.c: AF_VSOCK */
 
     case SYS_mremap:
-        return -ENOMEM; /* musl's realloc then copies */
+        return ember_sys_mremap(a0, a1, a2, (int)a3, a4); /* sys_mem.c */
     case SYS_madvise:
     case SYS_mprotect:
         return 0;
@@ -547,17 +499,45 @@ static COLD long sys_other(struct ember_syscall_frame *f)
         return 0;
 
     case SYS_rt_sigaction:
-        return zero_out(a2, a3 ? 32 : 0); /* old action: SIG_DFL */
     case SYS_rt_sigprocmask:
-        return zero_out(a2, a3 <= 128 ? a3 : 128); /* old mask: empty */
+    case SYS_rt_sigpending:
+    case SYS_rt_sigsuspend:
     case SYS_sigaltstack:
-        return 0;
     case SYS_kill:
-        return (long)a0 == 1 || (long)a0 == 0 || (long)a0 == -1 ? sys_kill_self((long)a1) : -ESRCH;
     case SYS_tkill:
-        return (long)a0 == 1 ? sys_kill_self((long)a1) : -ESRCH;
     case SYS_tgkill:
-        return (long)a0 == 1 && (long)a1 == 1 ? sys_kill_self((long)a2) : -ESRCH;
+    case SYS_rt_sigqueueinfo:
+    case SYS_pause:
+    case SYS_alarm:
+    case SYS_getitimer:
+    case SYS_setitimer:
+        return ember_sys_signal(f); /* sys_signal.c */
+    case SYS_rt_sigreturn:
+        return 0; /* completed by ember_sig_return() */
+
+    case SYS_pipe:
+        return ember_sys_pipe2((int *)a0, 0);
+    case SYS_pipe2:
+        return ember_sys_pipe2((int *)a0, (int)a1);
+    case SYS_eventfd:
+        return ember_sys_eventfd2((unsigned)a0, 0);
+    case SYS_eventfd2:
+        return ember_sys_eventfd2((unsigned)a0, (int)a1);
+    case SYS_epoll_create:
+        return (int)a0 <= 0 ? -EINVAL : ember_sys_epoll_create1(0);
+    case SYS_epoll_create1:
+        return ember_sys_epoll_create1((int)a0);
+    case SYS_epoll_ctl:
+        return ember_sys_epoll_ctl((int)a0, (int)a1, (int)a2, (void *)a3);
+    case SYS_epoll_wait:
+        return ember_sys_epoll_pwait((int)a0, (void *)a1, (int)a2, (int)a3, NULL, 0);
+    case SYS_epoll_pwait:
+        return ember_sys_epoll_pwait((int)a0, (void *)a1, (int)a2, (int)a3, (const void *)a4, a5);
+    case SYS_select:
+        return ember_sys_select((int)a0, (void *)a1, (void *)a2, (void *)a3, (void *)a4);
+    case SYS_pselect6:
+        return ember_sys_pselect6((int)a0, (void *)a1, (void *)a2, (void *)a3, (void *)a4,
+                                  (const void *)a5);
 
     case SYS_uname:
         return sys_uname((struct utsname *)a0);
@@ -575,7 +555,7 @@ static COLD long sys_other(struct ember_syscall_frame *f)
 
 /* The calls on the start-up path and the frequent ones; a sparse switch,
  * which GCC compiles to a few compares. */
-long ember_syscall(struct ember_syscall_frame *f)
+static inline long dispatch(struct ember_syscall_frame *f)
 {
     switch (f->nr) {
     case SYS_write:
@@ -596,4 +576,14 @@ long ember_syscall(struct ember_syscall_frame *f)
     default:
         return sys_other(f);
     }
+}
+
+long ember_syscall(struct ember_syscall_frame *f)
+{
+    long r = dispatch(f);
+    /* Signals are delivered on the way back (sys_signal.c), only through a
+     * real `syscall` frame: ember_syscall_direct()'s has CS = 0. */
+    if (__builtin_expect(ember_sig != NULL, 0) && f->cs)
+        r = ember_sig_return(f, r);
+    return r;
 }

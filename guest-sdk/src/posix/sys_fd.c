@@ -14,8 +14,12 @@
  * system-call stack (cpu_defs.h), so frames stay small.
  *
  * poll/ppoll test every fd's poll_ready() and, if nothing is ready, wait
- * with ember_wait() (cpu_irq.c): spin, then hlt until an interrupt, test
- * again, until the timeout.
+ * with ember_sig_wait() (sys_signal.c): when a polled fd is a device's,
+ * ember_wait_armed() (cpu_irq.c) spins, then hlts until an interrupt, tests
+ * again, until the timeout; otherwise nothing but time can change the
+ * answer and the guest sleeps on the host. A signal to deliver ends the
+ * wait with EINTR. select (sys_select.c) and epoll (sys_epoll.c) use the
+ * same pieces: fd_poll_events(), fd_poll_can_wake(), fd_poll_arm().
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +31,7 @@
 #include "arch/cpu_irq.h"
 #include "fs/fs_vfs.h"
 #include "posix/sys_fd.h"
+#include "posix/sys_signal.h"
 #include "sdk.h"
 
 #define IOV_MAX_LINUX 1024
@@ -50,6 +55,16 @@ int fd_alloc(const struct fd_ops *ops, void *priv)
         }
     }
     return -EMFILE;
+}
+
+int fd_alloc_flags(const struct fd_ops *ops, void *priv, int flags, int fdflags)
+{
+    int fd = fd_alloc(ops, priv);
+    if (fd >= 0) {
+        table[fd].flags = flags;
+        table[fd].fdflags = fdflags;
+    }
+    return fd;
 }
 
 struct fd_entry *fd_get(int fd)
@@ -312,26 +327,40 @@ struct poll_ctx {
     bool armed;
 };
 
+short fd_poll_events(int fd)
+{
+    if (fd >= 0 && fd <= 2)
+        return fd == 0 ? POLLIN : POLLOUT; /* stdin at end of file; console */
+    struct fd_entry *f = fd_get(fd);
+    if (!f)
+        return POLLNVAL;
+    return (short)(f->ops->poll_ready ? f->ops->poll_ready(f) : POLLIN | POLLOUT);
+}
+
+bool fd_poll_can_wake(int fd)
+{
+    struct fd_entry *f = fd_get(fd);
+    return f && f->ops->poll_arm;
+}
+
+void fd_poll_arm(int fd, int on)
+{
+    struct fd_entry *f = fd_get(fd);
+    if (f && f->ops->poll_arm)
+        f->ops->poll_arm(f, on);
+}
+
 static bool poll_scan(void *arg)
 {
     struct poll_ctx *c = arg;
     long ready = 0;
     for (unsigned long i = 0; i < c->n; i++) {
         struct pollfd *p = &c->fds[i];
-        short ev = 0;
         if (p->fd < 0) {
             p->revents = 0;
             continue;
         }
-        if (p->fd <= 2) {
-            ev = p->fd == 0 ? POLLIN : POLLOUT;
-        } else {
-            struct fd_entry *f = fd_get(p->fd);
-            if (!f)
-                ev = POLLNVAL;
-            else
-                ev = (short)(f->ops->poll_ready ? f->ops->poll_ready(f) : POLLIN | POLLOUT);
-        }
+        short ev = fd_poll_events(p->fd);
         p->revents = (short)(ev & (p->events | POLLHUP | POLLERR | POLLNVAL));
         if (p->revents)
             ready++;
@@ -344,11 +373,8 @@ static bool poll_scan(void *arg)
  * (they keep them off while the guest spins); off again afterwards. */
 static void poll_arm_all(struct poll_ctx *c, int on)
 {
-    for (unsigned long i = 0; i < c->n; i++) {
-        struct fd_entry *f = c->fds[i].fd >= FD_FIRST ? fd_get(c->fds[i].fd) : NULL;
-        if (f && f->ops->poll_arm)
-            f->ops->poll_arm(f, on);
-    }
+    for (unsigned long i = 0; i < c->n; i++)
+        fd_poll_arm(c->fds[i].fd, on);
     c->armed = on;
 }
 
@@ -366,8 +392,13 @@ long fd_sys_poll(struct pollfd *fds, unsigned long nfds, uint64_t timeout_ns)
     struct poll_ctx c = {.fds = fds, .n = nfds, .ready = 0};
     if (poll_scan(&c) || timeout_ns == 0)
         return c.ready;
-    ember_wait_armed(poll_scan, poll_arm, &c, timeout_ns);
+    /* Only a device can make an fd ready while the guest waits; without
+     * one among the fds the wait is a sleep (sys_signal.c). */
+    bool wake = false;
+    for (unsigned long i = 0; i < nfds && !wake; i++)
+        wake = fd_poll_can_wake(fds[i].fd);
+    long r = ember_sig_wait(poll_scan, wake ? poll_arm : NULL, &c, timeout_ns);
     if (c.armed)
         poll_arm_all(&c, 0);
-    return c.ready;
+    return r ? r : c.ready;
 }

@@ -8,6 +8,7 @@
 #ifndef EMBER_SYS_FD_H
 #define EMBER_SYS_FD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -75,8 +76,29 @@ long fd_sys_close(int fd);
 long fd_sys_fcntl(int fd, int cmd, unsigned long arg);
 long fd_sys_openat(int dirfd, const char *path, int flags, int mode);
 /* poll/ppoll over all fds (the console's too); timeout_ns UINT64_MAX =
- * forever. */
+ * forever. -EINTR when a signal is to be delivered. */
 long fd_sys_poll(struct pollfd *fds, unsigned long nfds, uint64_t timeout_ns);
+
+/* Readiness, the one interface poll, ppoll, select, pselect6, epoll_wait
+ * and the blocking calls of in-guest fds (pipes, eventfds) share.
+ * A new kind of fd plugs in with two ops:
+ *  - poll_ready(f): POLLIN/POLLOUT/POLLHUP/POLLERR/POLLPRI now, cheaply and
+ *    without blocking (it is called in a spin loop);
+ *  - poll_arm(f, on): only for fds a device makes ready (an interrupt can
+ *    change the answer while the guest waits): turn the device's
+ *    interrupts on before a sleep, off after it. Having poll_arm is what
+ *    makes a waiter sleep in hlt until an interrupt or the timer; fds
+ *    without it (made ready only by the guest itself) are waited for by
+ *    sleeping on the host until the timeout or the next signal timer.
+ * A blocking op of such an fd waits with ember_sig_wait(ready, arm, ...)
+ * (sys_signal.h) and returns -EINTR when it says so. */
+short fd_poll_events(int fd);  /* fd_ops->poll_ready of any fd; POLLNVAL if not open */
+bool fd_poll_can_wake(int fd); /* has poll_arm */
+void fd_poll_arm(int fd, int on);
+
+/* fd_alloc() and the flags open(2) would set: O_ACCMODE | O_NONBLOCK in
+ * flags, FD_CLOEXEC in fdflags. */
+int fd_alloc_flags(const struct fd_ops *ops, void *priv, int flags, int fdflags);
 
 /* open(path) is fs/fs_vfs.c's: /dev/vdX there opens blk_posix.c's fds. */
 

@@ -16,8 +16,19 @@
  * every page as dirty.
  *
  * There is one address space and no protection beyond it: mprotect and
- * madvise are accepted and do nothing (sys_dispatch.c), mremap is refused so
- * that musl falls back to malloc + memcpy + free.
+ * madvise are accepted and do nothing (sys_dispatch.c).
+ *
+ * mremap (musl's realloc of a large block) grows in place when the pages
+ * above the mapping are free, which is the common case: a buffer grown in
+ * 4 KiB steps takes one page per call and copies nothing. When they are
+ * not, MREMAP_MAYMOVE moves the mapping to the bottom of the largest free
+ * run (counting the mapping's own pages as free), so that it can grow in
+ * place again for as long as possible: a growing buffer is copied
+ * O(log n) times, each time into room at least as large as the biggest
+ * gap left. The move copies; it does not remap page tables, because the
+ * identity mapping (virtual = guest-physical) is what every driver relies
+ * on to hand buffers to devices, and the heap's bitmaps describe physical
+ * pages one to one.
  */
 #include <errno.h>
 #include <sys/mman.h>
@@ -240,4 +251,92 @@ long ember_sys_munmap(uintptr_t addr, size_t len)
     if (lo < hi)
         give_back((lo - heap_lo) / PAGE_SIZE, (hi - lo) / PAGE_SIZE);
     return 0;
+}
+
+/* Where n pages go in the largest run of free pages, counting the n_old
+ * pages at old as free (they are about to be): n pages below the run's top
+ * (room to double in place above them, the rest of the run left below for
+ * brk and other mappings), or its bottom if it is smaller than 2n;
+ * (size_t)-1 if no run holds n. */
+static size_t find_largest(size_t n, size_t old, size_t n_old)
+{
+    size_t best = (size_t)-1, best_len = 0, run = 0, start = 0;
+    for (size_t j = 0; j <= npages; j++) {
+        bool free_page = j < npages && (!test(used, j) || (j >= old && j < old + n_old));
+        if (free_page) {
+            if (run++ == 0)
+                start = j;
+            continue;
+        }
+        if (run >= n && run > best_len) {
+            best = start;
+            best_len = run;
+        }
+        run = 0;
+    }
+    if (best != (size_t)-1 && best_len / 2 >= n)
+        best += best_len - 2 * n;
+    return best;
+}
+
+long ember_sys_mremap(uintptr_t old_addr, size_t old_len, size_t new_len, int flags,
+                      uintptr_t new_addr)
+{
+    (void)new_addr;
+    if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP))
+        return -EINVAL;
+    if (old_addr & (PAGE_SIZE - 1))
+        return -EINVAL;
+    if ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE))
+        return -EINVAL;
+    if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
+        return -EINVAL; /* not offered: nobody asks for them on anonymous memory */
+    if (new_len == 0 || old_len == 0)
+        return -EINVAL; /* old_len 0 duplicates a shared mapping on Linux */
+    if (new_len > (size_t)npages * PAGE_SIZE || old_len > (size_t)npages * PAGE_SIZE)
+        return -ENOMEM;
+    size_t n_old = ALIGN_UP(old_len, PAGE_SIZE) / PAGE_SIZE;
+    size_t n_new = ALIGN_UP(new_len, PAGE_SIZE) / PAGE_SIZE;
+    if (old_addr < heap_lo || old_addr >= heap_hi || n_old > (heap_hi - old_addr) / PAGE_SIZE)
+        return -EFAULT;
+    size_t i = (old_addr - heap_lo) / PAGE_SIZE;
+    if (count_used(i, n_old) != n_old)
+        return -EFAULT; /* not all of it is mapped */
+    if (n_new <= n_old) {
+        if (n_new < n_old)
+            give_back(i + n_new, n_old - n_new);
+        return (long)old_addr;
+    }
+    size_t more = n_new - n_old;
+    if (i + n_new <= npages && range_free(i + n_old, more)) {
+        take(i + n_old, more);
+        return (long)old_addr;
+    }
+    if (!(flags & MREMAP_MAYMOVE))
+        return -ENOMEM;
+    size_t j = find_largest(n_new, i, n_old);
+    if (j == (size_t)-1)
+        return -ENOMEM;
+    uintptr_t to = heap_lo + j * PAGE_SIZE;
+    if (j + n_new <= i || j >= i + n_old) {
+        /* The first n_old pages are overwritten whole: no need to zero. */
+        nused += n_old;
+        set_range(used, j, n_old, 1);
+        set_range(dirty, j, n_old, 1);
+        take(j + n_old, more);
+        sdk_memcpy((void *)to, (const void *)old_addr, n_old * PAGE_SIZE);
+        give_back(i, n_old);
+    } else {
+        /* The new place overlaps the old one from below (the pages above
+         * it are taken, or growing in place would have worked): copy
+         * forward, which is safe when the destination is lower, then zero
+         * the grown part, as Linux gives it. */
+        give_back(i, n_old);
+        sdk_memcpy((void *)to, (const void *)old_addr, n_old * PAGE_SIZE);
+        sdk_memset((void *)(to + n_old * PAGE_SIZE), 0, more * PAGE_SIZE);
+        nused += n_new;
+        set_range(used, j, n_new, 1);
+        set_range(dirty, j, n_new, 1);
+    }
+    return (long)to;
 }

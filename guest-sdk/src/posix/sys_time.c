@@ -106,6 +106,7 @@ void ember_sleep_ns(uint64_t ns)
 {
     if (ns == 0)
         return;
+    ember_console_flush(); /* what was printed shows before the pause */
     if (ember_kind == EMBER_BOOT_KIND_EMBER) {
         struct ember_sleep s = {.ns = ns};
         outl(EMBER_PORT_SLEEP, (uint32_t)(uintptr_t)&s);
