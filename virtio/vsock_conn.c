@@ -352,9 +352,25 @@ static void maybe_credit_update(struct conn *c)
         vsock_owe(c, P_CREDIT_UPDATE);
 }
 
+/* Gives c's buffer room for cap bytes. Not realloc(): for large blocks it
+ * calls mremap, which the seccomp filter does not allow (and need not). */
+static bool buf_resize(struct conn *c, uint32_t cap)
+{
+    uint8_t *p = malloc(cap);
+
+    if (!p)
+        return false;
+    if (c->buf_len)
+        memcpy(p, c->buf, c->buf_len);
+    free(c->buf);
+    c->buf = p;
+    c->buf_cap = cap;
+    return true;
+}
+
 /* Drops the first n buffered bytes (the host took them). The rest moves to
- * the front, and the buffer shrinks to what is left (freed when empty), so
- * that the memory held follows the bytes held. */
+ * the front, and the buffer shrinks when it is mostly empty (freed when
+ * empty), so that the memory held follows the bytes held. */
 static void buf_consume(struct conn *c, uint32_t n)
 {
     c->buf_len -= n;
@@ -366,13 +382,8 @@ static void buf_consume(struct conn *c, uint32_t n)
         return;
     }
     memmove(c->buf, c->buf + n, c->buf_len);
-    if (c->buf_cap - c->buf_len >= 4096) {
-        uint8_t *p = realloc(c->buf, c->buf_len);
-        if (p) {
-            c->buf = p;
-            c->buf_cap = c->buf_len;
-        }
-    }
+    if (c->buf_cap > 2 * c->buf_len + 4096)
+        buf_resize(c, c->buf_len); /* if it fails, the larger one stays */
 }
 
 /* Writes the buffered guest data to the host socket. */
@@ -430,17 +441,20 @@ static void conn_from_guest(struct conn *c, const struct vq_chain *ch, uint64_t 
     }
     if (done < len) {
         uint32_t rest = len - done;
-        uint8_t *p = NULL;
-        /* Within the budget (the credit check), so at most a few MiB. */
+        /* Doubling (amortised copies), but never past what c may make us
+         * hold: the memory stays within the budget. */
         if (c->buf_len + rest > c->buf_cap) {
-            p = realloc(c->buf, (size_t)c->buf_len + rest);
-            if (!p) {
+            uint32_t need = c->buf_len + rest, cap = c->buf_cap * 2;
+            uint32_t most = c->limit - c->fwd_cnt;
+            if (cap > most)
+                cap = most;
+            if (cap < need)
+                cap = need;
+            if (!buf_resize(c, cap)) {
                 forwarded(c, rest);
                 vsock_conn_kill(c, true);
                 return;
             }
-            c->buf = p;
-            c->buf_cap = c->buf_len + rest;
         }
         vq_chain_copy(ch, false, off + done, c->buf + c->buf_len, rest);
         c->buf_len += rest;
