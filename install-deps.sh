@@ -15,11 +15,13 @@ packages=(
     # e2fsprogs make the images (libext2fs-dev: the ext4 time/owner fix-up)
     libarchive-dev erofs-utils e2fsprogs libext2fs-dev
     # tests (libclang-rt: libFuzzer's runtime for the fuzz targets)
-    libcriterion-dev curl strace libclang-rt-14-dev
+    libcriterion-dev curl strace libclang-rt-14-dev iproute2 iputils-ping
     # gates in the tests: formatting and static analysis
     clang-format cppcheck
     # the API suites compare JSON and check metrics lines with python3 scripts
     python3
+    # network tests and benchmarks: namespaces, taps, netem, ping, iperf3
+    iproute2 iputils-ping iperf3
     # benchmarks: QEMU microvm is the side-by-side peer, gnuplot draws,
     # jq assembles benches/report.sh's JSON and summary, hyperfine times the jailer
     qemu-system-x86 gnuplot-nox jq hyperfine

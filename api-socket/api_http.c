@@ -54,6 +54,13 @@ bool api_http_in_request(const struct api_http_conn *c)
     return c->started;
 }
 
+void api_http_conn_set_output(struct api_http_conn *c, char *data, size_t len)
+{
+    free(c->out);
+    c->out = data;
+    c->out_len = c->out_cap = len;
+}
+
 char *api_http_take_output(struct api_http_conn *c, size_t *len)
 {
     char *o = c->out;
@@ -90,6 +97,8 @@ static const char *reason(int status)
         return "No Content";
     case 400:
         return "Bad Request";
+    case 503:
+        return "Service Unavailable";
     default:
         return "Internal Server Error";
     }
@@ -222,6 +231,13 @@ static int on_headers_complete(http_parser *p)
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     bool has_length = p->content_length != ULLONG_MAX && p->content_length > 0;
 
+    /* micro-http serves HTTP/1.0 and HTTP/1.1 only. */
+    if (p->http_major != 1 || p->http_minor > 1) {
+        snprintf(c->fault, sizeof(c->fault),
+                 "Invalid HTTP Version: Unsupported HTTP version. (HTTP/%u.%u)", p->http_major,
+                 p->http_minor);
+        return -1;
+    }
     if (p->upgrade || p->method == HTTP_CONNECT) {
         snprintf(c->fault, sizeof(c->fault),
                  "Malformed HTTP request: protocol upgrades are not supported.");

@@ -63,6 +63,9 @@ void api_http_conn_release(struct api_http_conn *c);
 int api_http_feed(struct api_http_conn *c, const char *data, size_t len);
 /* True while a request is partly read (for idle-timeout decisions). */
 bool api_http_in_request(const struct api_http_conn *c);
+/* Makes data (malloc'd, taken over) the pending output; for answers written
+ * without a request (the server's 503). */
+void api_http_conn_set_output(struct api_http_conn *c, char *data, size_t len);
 /* Hands the pending output to the caller (who frees it); c->out is reset. */
 char *api_http_take_output(struct api_http_conn *c, size_t *len);
 

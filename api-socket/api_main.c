@@ -57,7 +57,8 @@ struct options {
     size_t mmds_size_limit; /* --mmds-size-limit; 0: the payload limit */
     bool no_seccomp;
     bool has_start_time, has_start_cpu_time;
-    uint64_t start_time_us, start_time_cpu_us;
+    uint64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;
+    const char *module; /* --module: the logger's module filter */
 };
 
 struct runtime {
@@ -98,7 +99,9 @@ static const char usage[] =
     "  --mmds-size-limit N             largest MMDS data store (default: the payload size)\n"
     "  --no-seccomp                    run without system-call filters (debugging)\n"
     "  --start-time-us US              CLOCK_MONOTONIC time the launcher started ember\n"
-    "  --start-time-cpu-us US          CPU time the launcher spent before that\n"
+    "  --start-time-cpu-us US          the process's CPU time when the launcher exec'd ember\n"
+    "  --parent-cpu-time-us US         CPU time the launcher's parent spent\n"
+    "  --module MODULE                 log only lines from files under MODULE\n"
     "  --version                       print the version and exit\n";
 
 static uint64_t mono_us(clockid_t clk)
@@ -137,6 +140,19 @@ static bool instance_id_valid(const char *id)
     return true;
 }
 
+/* Arguments parsing errors, in Firecracker's words (its utils/arg_parser.rs),
+ * then ember's detail. */
+#define ARG_ERR    "Arguments parsing error: "
+#define UNEXPECTED "Found argument '%s' which wasn't expected, or isn't valid in this context."
+
+/* Flags Firecracker removed: refused as it refuses them, with a hint. */
+static const char *const removed[][2] = {
+    {"seccomp-level", "removed in Firecracker v1.0: filters are on unless --no-seccomp"},
+    {"vmm-no-api", "removed in Firecracker v0.20: use --no-api with --config-file"},
+    {"node", "a jailer flag Firecracker removed"},
+    {"extra-args", "a jailer flag Firecracker removed"},
+};
+
 /* Returns -1 to go on, or an exit status (0 for --help/--version). */
 static int parse_args(int argc, char **argv, struct options *o)
 {
@@ -146,36 +162,63 @@ static int parse_args(int argc, char **argv, struct options *o)
         "config-file",
         "log-path",
         "level",
+        "module",
         "metrics-path",
         "http-api-max-payload-size",
+        "mmds-size-limit",
         "start-time-us",
         "start-time-cpu-us",
+        "parent-cpu-time-us",
         "metadata",
-        "mmds-size-limit",
+        "seccomp-filter",
         NULL,
     };
+    static const char *const flags[] = {
+        "help",       "h",          "version",    "no-api", "show-level", "show-log-origin",
+        "boot-timer", "no-seccomp", "enable-pci", NULL,
+    };
+    char seen[64][40];
+    int nseen = 0;
+
     o->max_payload = API_HTTP_DEFAULT_MAX_BODY;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
-        char name[64];
+        char name[40];
         const char *eq;
-        bool takes = false;
+        bool takes = false, known = false;
 
         if (strncmp(a, "--", 2) != 0)
-            return arg_error("unexpected argument '%s'", a);
+            return arg_error(ARG_ERR UNEXPECTED, a);
         a += 2;
         eq = strchr(a, '=');
         snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
         for (int k = 0; with_value[k]; k++)
             if (strcmp(name, with_value[k]) == 0)
-                takes = true;
+                takes = known = true;
+        for (int k = 0; flags[k]; k++)
+            if (strcmp(name, flags[k]) == 0)
+                known = true;
+        if (!known) {
+            for (size_t k = 0; k < sizeof(removed) / sizeof(removed[0]); k++)
+                if (strcmp(name, removed[k][0]) == 0)
+                    return arg_error(ARG_ERR UNEXPECTED " (--%s: %s)", name, name, removed[k][1]);
+            return arg_error(ARG_ERR UNEXPECTED, name);
+        }
+        for (int k = 0; k < nseen; k++)
+            if (strcmp(seen[k], name) == 0)
+                return arg_error(ARG_ERR "The argument '%s' was provided more than once.", name);
+        if (nseen < 64)
+            snprintf(seen[nseen++], sizeof(seen[0]), "%s", name);
         if (takes) {
+            /* As Firecracker: the next word is the value unless it is a flag. */
             if (eq)
                 val = eq + 1;
-            else if (i + 1 < argc)
+            else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
                 val = argv[++i];
             else
-                return arg_error("--%s needs a value", name);
+                return arg_error(ARG_ERR "The argument '%s' requires a value, but none was "
+                                         "supplied.",
+                                 name);
         } else if (eq) {
             return arg_error("--%s takes no value", name);
         }
@@ -206,6 +249,8 @@ static int parse_args(int argc, char **argv, struct options *o)
                                  "Off",
                                  val);
             o->level = val;
+        } else if (strcmp(name, "module") == 0) {
+            o->module = val;
         } else if (strcmp(name, "show-level") == 0) {
             o->show_level = true;
         } else if (strcmp(name, "show-log-origin") == 0) {
@@ -232,6 +277,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->mmds_size_limit = (size_t)v;
         } else if (strcmp(name, "no-seccomp") == 0) {
             o->no_seccomp = true;
+        } else if (strcmp(name, "seccomp-filter") == 0) {
+            return arg_error("--seccomp-filter: ember builds its own system-call filters and "
+                             "reads no filter file (--no-seccomp turns them off)");
+        } else if (strcmp(name, "enable-pci") == 0) {
+            return arg_error("--enable-pci: ember does not offer PCI: its devices are "
+                             "virtio-mmio");
         } else if (strcmp(name, "start-time-us") == 0) {
             if (parse_u64(val, UINT64_MAX, &o->start_time_us) < 0)
                 return arg_error("invalid --start-time-us '%s'", val);
@@ -240,12 +291,14 @@ static int parse_args(int argc, char **argv, struct options *o)
             if (parse_u64(val, UINT64_MAX, &o->start_time_cpu_us) < 0)
                 return arg_error("invalid --start-time-cpu-us '%s'", val);
             o->has_start_cpu_time = true;
-        } else {
-            return arg_error("unknown argument '--%s'", name);
+        } else if (strcmp(name, "parent-cpu-time-us") == 0) {
+            if (parse_u64(val, UINT64_MAX, &o->parent_cpu_time_us) < 0)
+                return arg_error("invalid --parent-cpu-time-us '%s'", val);
         }
     }
     if (o->no_api && !o->config_file)
-        return arg_error("%s", "--no-api needs --config-file");
+        return arg_error(ARG_ERR "Argument 'config-file' required, but not found. (--no-api "
+                                 "needs --config-file)");
     if (o->no_api && o->api_sock)
         return arg_error("%s", "--no-api and --api-sock exclude each other");
     if (!o->id)
@@ -349,7 +402,7 @@ static int configure_outputs(const struct options *o)
 {
     struct api_err e;
 
-    if (o->log_path || o->level || o->show_level || o->show_log_origin) {
+    if (o->log_path || o->level || o->show_level || o->show_log_origin || o->module) {
         struct api_logger_cfg *c = &rt.router.res.logger;
         c->set = true;
         c->level = API_LOG_INFO;
@@ -358,6 +411,7 @@ static int configure_outputs(const struct options *o)
         c->show_level = o->show_level;
         c->show_log_origin = o->show_log_origin;
         c->log_path = o->log_path ? strdup(o->log_path) : NULL;
+        c->module = o->module ? strdup(o->module) : NULL;
         if (api_log_configure(c, &e) < 0) {
             fprintf(stderr, "ember: %s\n", e.msg);
             return EMBER_EXIT_GENERIC;
@@ -372,6 +426,48 @@ static int configure_outputs(const struct options *o)
             return EMBER_EXIT_GENERIC;
         }
     }
+    return 0;
+}
+
+/* --metadata FILE: the metadata service's contents before the first request,
+ * with Firecracker's messages (its tests look for them in the log). */
+static int load_metadata(const struct options *o)
+{
+    json_error_t jerr;
+    struct api_err e;
+    json_t *data;
+    FILE *f;
+    int rc;
+
+    if (!o->metadata)
+        return 0;
+    f = fopen(o->metadata, "re");
+    if (!f) {
+        int err = errno;
+        API_ERROR("Unable to open or read from the mmds content file: %s: %s (os error %d)",
+                  o->metadata, strerror(err), err);
+        fprintf(stderr, "ember: Unable to open or read from the mmds content file: %s: %s\n",
+                o->metadata, strerror(err));
+        return EMBER_EXIT_BAD_CONFIG;
+    }
+    data = json_loadf(f, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    fclose(f);
+    if (!data) {
+        API_ERROR("MMDS error: metadata provided not valid json: %s (line %d, column %d)",
+                  jerr.text, jerr.line, jerr.column);
+        fprintf(stderr, "ember: --metadata %s: MMDS error: metadata provided not valid json: %s\n",
+                o->metadata, jerr.text);
+        return EMBER_EXIT_BAD_CONFIG;
+    }
+    rc = api_mmds_put(&rt.router.res.mmds, data, &e);
+    json_decref(data);
+    if (rc < 0) {
+        API_ERROR("Populating MMDS from file failed: %s", e.msg);
+        fprintf(stderr, "ember: --metadata %s: Populating MMDS from file failed: %s\n", o->metadata,
+                e.msg);
+        return EMBER_EXIT_BAD_CONFIG;
+    }
+    API_INFO("Successfully added metadata to mmds from file");
     return 0;
 }
 
@@ -436,13 +532,12 @@ static int run(const struct options *opts, uint64_t t_entry)
     rc = configure_outputs(&o);
     if (rc)
         return rc;
+    API_INFO("Running ember v%s", EMBER_VERSION);
     /* Firecracker's default limit for the data store is the API's. */
     api_mmds_set_limit(&rt.router.res.mmds, o.mmds_size_limit ? o.mmds_size_limit : o.max_payload);
-    if (o.metadata && api_mmds_load_file(&rt.router.res.mmds, o.metadata, &e) < 0) {
-        fprintf(stderr, "ember: %s\n", e.msg);
-        return EMBER_EXIT_BAD_CONFIG;
-    }
-    API_INFO("Running ember v%s", EMBER_VERSION);
+    rc = load_metadata(&o);
+    if (rc)
+        return rc;
     if (o.no_seccomp)
         API_WARN("--no-seccomp: the microVM will run without system-call filters");
     uv_timer_start(&rt.metrics_timer, on_metrics_timer, METRICS_PERIOD_MS, METRICS_PERIOD_MS);
@@ -459,9 +554,12 @@ static int run(const struct options *opts, uint64_t t_entry)
         api_metrics_store(API_M_PROCESS_STARTUP_TIME_US,
                           mono_us(CLOCK_MONOTONIC) -
                               (o.has_start_time ? o.start_time_us : t_entry));
-        api_metrics_store(API_M_PROCESS_STARTUP_TIME_CPU_US,
-                          mono_us(CLOCK_PROCESS_CPUTIME_ID) +
-                              (o.has_start_cpu_time ? o.start_time_cpu_us : 0));
+        /* Firecracker's arithmetic: the launcher passes the process's CPU
+         * clock at exec (which goes on across exec) and its parent's time. */
+        uint64_t cpu = mono_us(CLOCK_PROCESS_CPUTIME_ID);
+        if (o.has_start_cpu_time)
+            cpu = cpu > o.start_time_cpu_us ? cpu - o.start_time_cpu_us : 0;
+        api_metrics_store(API_M_PROCESS_STARTUP_TIME_CPU_US, cpu + o.parent_cpu_time_us);
         API_INFO("Listening on API socket (\"%s\").", o.api_sock);
     }
     if (o.config_file) {

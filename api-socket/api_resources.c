@@ -240,9 +240,8 @@ static int decode_machine(struct api_machine *m, const json_t *body, bool requir
     r = api_json_bool(body, "", "track_dirty_pages", false, &b, e);
     if (r < 0)
         return -1;
-    if (r > 0 && b)
-        return api_errf(e, "Machine config error: field \"track_dirty_pages\": ember does not "
-                           "offer dirty page tracking");
+    if (r > 0)
+        m->track_dirty_pages = b; /* for Diff snapshots */
     r = api_json_enum(body, "", "cpu_template", false, cpu_templates, &idx, e);
     if (r < 0)
         return -1;
@@ -291,7 +290,7 @@ json_t *api_machine_config_json(const struct api_resources *r)
 {
     return json_pack("{s:I, s:I, s:b, s:b, s:s}", "vcpu_count", (json_int_t)r->machine.vcpu_count,
                      "mem_size_mib", (json_int_t)r->machine.mem_size_mib, "smt", 0,
-                     "track_dirty_pages", 0, "huge_pages", "None");
+                     "track_dirty_pages", r->machine.track_dirty_pages, "huge_pages", "None");
 }
 
 /* ---- boot-source ---- */

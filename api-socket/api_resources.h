@@ -54,6 +54,7 @@ struct api_machine {
     /* Any size Firecracker accepts (1 MiB and up); InstanceStart refuses
      * what ember cannot honour (VM_MEM_MIB_MIN to VM_MEM_MIB_MAX). */
     uint64_t mem_size_mib;
+    bool track_dirty_pages; /* KVM's dirty log, for Diff snapshots */
 };
 
 struct api_boot_source {

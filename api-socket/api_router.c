@@ -325,6 +325,115 @@ static int patch_vm(struct ctx *c)
     return 0;
 }
 
+static int put_snapshot_create(struct ctx *c)
+{
+    static const char *const fields[] = {"snapshot_path", "mem_file_path", "snapshot_type", NULL};
+    static const char *const types[] = {"Full", "Diff", NULL};
+    struct api_snapshot_create sc = {0};
+    int type = 0;
+
+    if (api_json_only_fields(c->body, "", fields, &c->e) < 0 ||
+        api_json_string(c->body, "", "snapshot_path", true, &sc.snapshot_path, &c->e) < 0 ||
+        api_json_string(c->body, "", "mem_file_path", true, &sc.mem_file_path, &c->e) < 0 ||
+        api_json_enum(c->body, "", "snapshot_type", false, types, &type, &c->e) < 0)
+        return -1;
+    if (!c->r->ops->snapshot_create)
+        return api_errf(&c->e, "ember does not offer snapshots");
+    if (c->r->state == API_VM_NOT_STARTED)
+        return api_errf(&c->e, API_MSG_BEFORE_BOOT);
+    /* Firecracker snapshots a paused microVM only. */
+    if (c->r->state != API_VM_PAUSED)
+        return api_errf(&c->e, "Create snapshot error: the microVM must be paused first "
+                               "(PATCH /vm {\"state\": \"Paused\"})");
+    sc.diff = type == 1;
+    uint64_t t0 = now_us();
+    if (c->r->ops->snapshot_create(c->r->ctx, &sc, &c->e) < 0)
+        return -1;
+    API_INFO("'create snapshot' API request took %llu us.", (unsigned long long)(now_us() - t0));
+    return 0;
+}
+
+static int put_snapshot_load(struct ctx *c)
+{
+    static const char *const fields[] = {
+        "snapshot_path",         "mem_file_path",     "mem_backend",
+        "enable_diff_snapshots", "track_dirty_pages", "resume_vm",
+        "network_overrides",     "vsock_override",    NULL};
+    static const char *const backend_fields[] = {"backend_type", "backend_path", NULL};
+    static const char *const backends[] = {"File", "Uffd", NULL};
+    static const char *const ov_fields[] = {"iface_id", "host_dev_name", NULL};
+    static const char *const vs_fields[] = {"uds_path", NULL};
+    struct api_snapshot_load sl = {0};
+    struct api_resources *res = &c->r->res;
+    json_t *backend = NULL, *vs = NULL;
+    bool diff = false;
+    int r, kind = 0;
+
+    if (api_json_only_fields(c->body, "", fields, &c->e) < 0 ||
+        api_json_string(c->body, "", "snapshot_path", true, &sl.snapshot_path, &c->e) < 0 ||
+        (r = api_json_string(c->body, "", "mem_file_path", false, &sl.mem_file_path, &c->e)) < 0 ||
+        api_json_object(c->body, "", "mem_backend", false, &backend, &c->e) < 0 ||
+        api_json_bool(c->body, "", "enable_diff_snapshots", false, &diff, &c->e) < 0 ||
+        api_json_bool(c->body, "", "track_dirty_pages", false, &sl.track_dirty_pages, &c->e) < 0 ||
+        api_json_bool(c->body, "", "resume_vm", false, &sl.resume_vm, &c->e) < 0 ||
+        api_json_object(c->body, "", "vsock_override", false, &vs, &c->e) < 0)
+        return -1;
+    sl.track_dirty_pages |= diff;
+    if ((r > 0) == (backend != NULL))
+        return api_errf(&c->e, "Load snapshot error: exactly one of mem_file_path and "
+                               "mem_backend must be given");
+    if (backend) {
+        if (api_json_only_fields(backend, "mem_backend", backend_fields, &c->e) < 0 ||
+            api_json_enum(backend, "mem_backend", "backend_type", true, backends, &kind, &c->e) <
+                0 ||
+            api_json_string(backend, "mem_backend", "backend_path", true, &sl.mem_file_path,
+                            &c->e) < 0)
+            return -1;
+        if (kind == 1)
+            return api_errf(&c->e, "Load snapshot error: ember does not offer the Uffd memory "
+                                   "backend; use backend_type File");
+    }
+    if (vs &&
+        (api_json_only_fields(vs, "vsock_override", vs_fields, &c->e) < 0 ||
+         api_json_string(vs, "vsock_override", "uds_path", true, &sl.vsock_uds_path, &c->e) < 0))
+        return -1;
+    json_t *ovs = json_object_get(c->body, "network_overrides");
+    if (ovs) {
+        size_t i;
+        json_t *ov;
+        if (!json_is_array(ovs) || json_array_size(ovs) > API_NET_OVERRIDES_MAX)
+            return api_errf(&c->e,
+                            "field \"network_overrides\": an array of at most %u objects expected",
+                            API_NET_OVERRIDES_MAX);
+        json_array_foreach(ovs, i, ov)
+        {
+            if (!json_is_object(ov))
+                return api_errf(&c->e, "field \"network_overrides\": objects expected");
+            if (api_json_only_fields(ov, "network_overrides[]", ov_fields, &c->e) < 0 ||
+                api_json_string(ov, "network_overrides[]", "iface_id", true,
+                                &sl.net_overrides[i].iface_id, &c->e) < 0 ||
+                api_json_string(ov, "network_overrides[]", "host_dev_name", true,
+                                &sl.net_overrides[i].host_dev_name, &c->e) < 0)
+                return -1;
+            sl.nnet_overrides = (unsigned)i + 1;
+        }
+    }
+    if (!c->r->ops->snapshot_load)
+        return api_errf(&c->e, "ember does not offer snapshots");
+    if (c->r->state != API_VM_NOT_STARTED)
+        return api_errf(&c->e, API_MSG_AFTER_BOOT);
+    /* Firecracker's rule (and words): a snapshot brings its own machine. */
+    if (res->boot.kernel_image_path || res->ndrives || res->nnets || res->vsock.set)
+        return api_errf(&c->e, "Loading a microVM snapshot not allowed after configuring "
+                               "boot-specific resources.");
+    uint64_t t0 = now_us();
+    if (c->r->ops->snapshot_load(c->r->ctx, &sl, &c->e) < 0)
+        return -1;
+    c->r->state = sl.resume_vm ? API_VM_RUNNING : API_VM_PAUSED;
+    API_INFO("'load snapshot' API request took %llu us.", (unsigned long long)(now_us() - t0));
+    return 0;
+}
+
 static int put_actions(struct ctx *c)
 {
     static const char *const fields[] = {"action_type", NULL};
@@ -450,8 +559,12 @@ static const struct route routes[] = {
     NOT_OFFERED("/hotplug/memory", false, M_GET | M_PUT | M_PATCH, "memory hotplug",
                 API_R_HOTPLUG_MEMORY),
     NOT_OFFERED("/entropy", false, M_PUT, "the entropy device", API_R_ENTROPY),
-    NOT_OFFERED("/snapshot/create", false, M_PUT, "snapshots", API_R_SNAPSHOT),
-    NOT_OFFERED("/snapshot/load", false, M_PUT, "snapshots", API_R_SNAPSHOT),
+    /* The snapshot endpoints check the state themselves (paused, pre-boot). */
+    {.path = "/snapshot/create",
+     .methods = M_PUT,
+     .res = API_R_SNAPSHOT,
+     .put = put_snapshot_create},
+    {.path = "/snapshot/load", .methods = M_PUT, .res = API_R_SNAPSHOT, .put = put_snapshot_load},
 };
 
 /* path has no trailing '/' (see api_router_handle): "/drives" names the

@@ -36,6 +36,25 @@ struct api_response {
     const char *deprecation;
 };
 
+/* PUT /snapshot/create and /snapshot/load bodies (Firecracker's
+ * SnapshotCreateParams, SnapshotLoadParams); strings borrowed from the
+ * request's JSON. */
+struct api_snapshot_create {
+    const char *snapshot_path, *mem_file_path;
+    bool diff;
+};
+
+#define API_NET_OVERRIDES_MAX 8
+struct api_snapshot_load {
+    const char *snapshot_path, *mem_file_path;
+    bool track_dirty_pages, resume_vm;
+    const char *vsock_uds_path; /* vsock_override, or NULL */
+    unsigned nnet_overrides;
+    struct {
+        const char *iface_id, *host_dev_name;
+    } net_overrides[API_NET_OVERRIDES_MAX];
+};
+
 enum api_vm_state { API_VM_NOT_STARTED, API_VM_RUNNING, API_VM_PAUSED };
 
 /* Side effects; each returns 0 or -1 with e set. */
@@ -52,6 +71,11 @@ struct api_vmm_ops {
     int (*configure_logger)(void *ctx, const struct api_logger_cfg *cfg, struct api_err *e);
     int (*configure_metrics)(void *ctx, const struct api_metrics_cfg *cfg, struct api_err *e);
     int (*flush_metrics)(void *ctx, struct api_err *e);
+    /* PUT /snapshot/create, the VM paused; PUT /snapshot/load, before boot
+     * (the VM then exists, paused unless resume_vm). Optional: without
+     * them the endpoints answer that ember does not offer snapshots. */
+    int (*snapshot_create)(void *ctx, const struct api_snapshot_create *sc, struct api_err *e);
+    int (*snapshot_load)(void *ctx, const struct api_snapshot_load *sl, struct api_err *e);
 };
 
 struct api_router {

@@ -1,14 +1,19 @@
 /* api_server.c: the API socket on the libuv loop (see api_server.h). */
 #include "api-socket/api_server.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "api-socket/api_log.h"
 #include "api-socket/api_metrics.h"
+
+#define STR_(x) #x
+#define STR(x)  STR_(x)
 
 /* Stop reading from a client with this much unread output queued. */
 #define WRITE_BACKLOG_MAX (1u << 20)
@@ -202,8 +207,24 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     api_metrics_add(API_M_CONNECTIONS, 1);
     if (s->nconns > API_SERVER_MAX_CONNS) {
-        API_WARN("API socket: more than %d connections, closing the newest", API_SERVER_MAX_CONNS);
-        conn_close(c);
+        /* Told why, then closed, as micro-http does. */
+        struct api_response resp = {0};
+        size_t len;
+        char *out;
+        api_response_fault(&resp, "Too many open connections: the API serves " STR(
+                                      API_SERVER_MAX_CONNS) " at a time.");
+        resp.status = 503;
+        out = api_http_format(&resp, true, &len);
+        free(resp.body);
+        api_metrics_add(API_M_CONNECTIONS_REFUSED, 1);
+        API_WARN("API socket: more than %d connections, refusing the newest", API_SERVER_MAX_CONNS);
+        c->closing = true;
+        if (out) {
+            api_http_conn_set_output(&c->http, out, len);
+            flush_output(c);
+        }
+        if (c->pending == 0)
+            conn_close(c);
         return;
     }
     update_reading(c);
@@ -229,9 +250,22 @@ int api_server_start(uv_loop_t *loop, const char *path, size_t max_body, api_htt
     s->ctx = ctx;
     uv_pipe_init(loop, &s->listener, 0);
     s->listener.data = s;
-    rc = uv_pipe_bind(&s->listener, path);
+    /* Clients wait for the socket file to appear, then connect: the file
+     * must not appear before the socket listens. So it is bound under a
+     * temporary name and renamed once listening. A path already there is
+     * refused first, as Firecracker refuses it (bind's EADDRINUSE). */
+    char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct stat st;
+    int n = snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+    bool renamed = n > 0 && (size_t)n < sizeof(tmp);
+    if (lstat(path, &st) == 0)
+        rc = UV_EADDRINUSE;
+    else
+        rc = uv_pipe_bind(&s->listener, renamed ? tmp : path);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+    if (rc == 0 && renamed && rename(tmp, path) < 0)
+        rc = uv_translate_sys_error(errno);
     if (rc < 0) {
         /* Firecracker's words for a path already there (its
          * api_server_adapter.rs), then the reason. */

@@ -18,8 +18,10 @@
 
 #include "api-socket/api_http.h"
 
-/* Connections beyond this are accepted and closed at once. */
-#define API_SERVER_MAX_CONNS 1024
+/* Open connections at once, as micro-http (Firecracker's HTTP server)
+ * allows: the next one is answered 503 "Too many open connections" and
+ * closed. */
+#define API_SERVER_MAX_CONNS 10
 
 struct api_server;
 

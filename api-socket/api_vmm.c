@@ -18,6 +18,7 @@
 #include "monitor/exit_codes.h"
 #include "monitor/seccomp_filter.h"
 #include "monitor/vm.h"
+#include "monitor/snapshot.h"
 #include "monitor/vm_start.h"
 #include "virtio/blk_device.h"
 #include "virtio/vsock_device.h"
@@ -58,6 +59,7 @@ int api_vm_config_from(const struct api_resources *res, bool boot_timer, bool no
                         (unsigned long long)res->machine.mem_size_mib);
     cfg->mem_mib = (uint32_t)res->machine.mem_size_mib;
     cfg->vcpu_count = res->machine.vcpu_count;
+    cfg->track_dirty_pages = res->machine.track_dirty_pages;
     cfg->boot_timer = boot_timer;
     cfg->no_seccomp = no_seccomp;
     for (unsigned i = 0; i < res->ndrives; i++) {
@@ -453,7 +455,66 @@ static int op_flush_metrics(void *ctx, struct api_err *e)
     return api_metrics_flush(e);
 }
 
+static int op_snapshot_create(void *ctx, const struct api_snapshot_create *sc, struct api_err *e)
+{
+    struct api_vmm *v = ctx;
+    char err[512];
+
+    if (!v->vm)
+        return api_errf(e, API_MSG_BEFORE_BOOT);
+    if (snapshot_create(v->vm, sc->snapshot_path, sc->mem_file_path,
+                        sc->diff ? SNAPSHOT_DIFF : SNAPSHOT_FULL, err, sizeof(err)) != 0)
+        return api_errf(e, "Create snapshot error: %s", err);
+    return 0;
+}
+
+static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struct api_err *e)
+{
+    struct api_vmm *v = ctx;
+    struct snapshot_net_override ovs[API_NET_OVERRIDES_MAX];
+    char err[600];
+    int rc;
+
+    if (v->started)
+        return api_errf(e, API_MSG_AFTER_BOOT);
+    for (unsigned i = 0; i < sl->nnet_overrides; i++)
+        ovs[i] = (struct snapshot_net_override){sl->net_overrides[i].iface_id,
+                                                sl->net_overrides[i].host_dev_name};
+    const struct snapshot_load ld = {
+        .state_path = sl->snapshot_path,
+        .mem_path = sl->mem_file_path,
+        .vsock_uds_path = sl->vsock_uds_path,
+        .nnet_overrides = sl->nnet_overrides,
+        .net_overrides = ovs,
+        .track_dirty_pages = sl->track_dirty_pages,
+        .boot_timer = v->boot_timer,
+        .no_seccomp = v->no_seccomp,
+    };
+    rc = snapshot_restore(&ld, &v->vm, err, sizeof(err));
+    if (rc != 0) {
+        v->vm = NULL;
+        v->create_status = rc;
+        return api_errf(e, "Load snapshot error: %s", err);
+    }
+    /* Paused unless asked otherwise: the vCPU parks before its first
+     * instruction, and PATCH /vm Resumed lets it go. */
+    if (!sl->resume_vm)
+        vm_pause(v->vm);
+    const struct vm_start_hooks hooks = {
+        .arg = v, .vcpu_enter = on_vcpu_enter, .vcpu_exit = on_vcpu_exit, .fatal = on_start_fatal};
+    if (vm_start(v->vm, v->loop, &hooks, &v->vcpu_thread, err, sizeof(err)) != 0) {
+        vm_destroy(v->vm);
+        v->vm = NULL;
+        return api_errf(e, "%s", err);
+    }
+    v->started = true;
+    API_INFO("microVM restored from %s", sl->snapshot_path);
+    return 0;
+}
+
 const struct api_vmm_ops api_vmm_ops = {
+    .snapshot_create = op_snapshot_create,
+    .snapshot_load = op_snapshot_load,
     .start = op_start,
     .pause = op_pause,
     .resume = op_resume,

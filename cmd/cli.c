@@ -18,7 +18,10 @@ void cli_usage(FILE *out)
                  "                 [--vsock UDS_PATH[,cid=N][,buffer=BYTES]]\n"
                  "                 [--net TAP[,mac=MAC][,id=ID][,mtu=N]...]\n"
                  "                 [--env KEY=VALUE...] [--env-file FILE] [--trace-syscalls]\n"
+                 "                 [--track-dirty-pages] [--snapshot-on-ready DIR]\n"
                  "                 GUEST.elf [ARGS...]\n"
+                 "       ember run --restore DIR|STATE [--mem-file MEM] [--vsock UDS_PATH]\n"
+                 "                 [--timings] [--track-dirty-pages]\n"
                  "       ember invoke --uds PATH [--port N] [--timeout MS] [--wait] [FILE|-]\n"
                  "       ember --api-sock PATH [--id ID] | --config-file FILE [--no-api]\n"
                  "       ember --version\n");
@@ -380,6 +383,19 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
         } else if (strcmp(a, "--trace-syscalls") == 0) {
             if (env_add(&env, "EMBER_TRACE_SYSCALLS=1", 22, "--trace-syscalls", err, errlen) != 0)
                 goto out;
+        } else if (strcmp(a, "--restore") == 0 || strcmp(a, "--mem-file") == 0 ||
+                   strcmp(a, "--snapshot-on-ready") == 0) {
+            char **dst = strcmp(a, "--restore") == 0    ? &cfg->restore_path
+                         : strcmp(a, "--mem-file") == 0 ? &cfg->restore_mem_path
+                                                        : &cfg->snapshot_on_ready;
+            if (i + 1 >= argc || !argv[i + 1][0])
+                FAIL(err, errlen, "%s needs a path", a);
+            free(*dst);
+            *dst = strdup(argv[++i]);
+            if (!*dst)
+                FAIL(err, errlen, "out of memory");
+        } else if (strcmp(a, "--track-dirty-pages") == 0) {
+            cfg->track_dirty_pages = true;
         } else if (strcmp(a, "--no-seccomp") == 0) {
             cfg->no_seccomp = true;
             fprintf(stderr, "ember: warning: --no-seccomp: the monitor runs without its "
@@ -408,6 +424,17 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
         roots += cfg->drives[k].root;
     if (roots > 1)
         FAIL(err, errlen, "more than one root drive");
+    if (cfg->restore_path) {
+        /* The guest, its memory and devices come from the snapshot. */
+        if (i < argc)
+            FAIL(err, errlen, "--restore takes no guest");
+        if (cfg->ndrives || cfg->nnets || cfg->snapshot_on_ready)
+            FAIL(err, errlen, "--restore takes no --drive, --net or --snapshot-on-ready");
+        rc = 0;
+        goto out;
+    }
+    if (cfg->restore_mem_path)
+        FAIL(err, errlen, "--mem-file goes with --restore");
     if (i >= argc)
         FAIL(err, errlen, "no guest given");
     cfg->kernel_path = strdup(argv[i]);

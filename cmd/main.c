@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "api-socket/api_main.h"
 #include "cmd/cli.h"
 #include "cmd/invoke.h"
 #include "monitor/exit_codes.h"
+#include "monitor/snapshot.h"
 #include "monitor/vm.h"
 #include "monitor/vm_start.h"
 
@@ -20,7 +23,40 @@
 struct run_state {
     uv_async_t done;
     int status;
+    struct vm *vm;
+    const char *snapshot_dir; /* --snapshot-on-ready */
+    uv_async_t ready;
 };
+
+/* The guest called ember_faas_ready() (vCPU thread): park it and let the
+ * loop take the snapshot. */
+static void on_guest_ready(struct vm *vm, void *arg)
+{
+    struct run_state *rs = arg;
+
+    vm_request_pause(vm);
+    uv_async_send(&rs->ready);
+}
+
+static void on_ready(uv_async_t *a)
+{
+    struct run_state *rs = a->data;
+    char state[4200], mem[4200], err[512];
+    int rc = 0;
+
+    if (vm_pause(rs->vm) != 0)
+        return; /* the guest ended meanwhile */
+    snprintf(state, sizeof(state), "%s/state", rs->snapshot_dir);
+    snprintf(mem, sizeof(mem), "%s/mem", rs->snapshot_dir);
+    if (snapshot_create(rs->vm, state, mem, SNAPSHOT_FULL, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ember: %s\n", err);
+        rc = EMBER_EXIT_GENERIC;
+    } else {
+        fprintf(stderr, "ember: snapshot of the ready guest in %s\n", rs->snapshot_dir);
+    }
+    /* This VM's work was to make the snapshot: it ends here. */
+    vm_stop(rs->vm, rc);
+}
 
 static void on_vcpu_exit(void *arg, int status)
 {
@@ -42,18 +78,22 @@ static void close_handle(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static int run_with_loop(struct vm *vm)
+static int run_with_loop(struct vm *vm, const char *snapshot_dir)
 {
-    struct run_state rs = {.status = EMBER_EXIT_GENERIC};
+    struct run_state rs = {.status = EMBER_EXIT_GENERIC, .vm = vm, .snapshot_dir = snapshot_dir};
     const struct vm_start_hooks hooks = {.arg = &rs, .vcpu_exit = on_vcpu_exit};
     pthread_t thread;
     uv_loop_t loop;
     char err[256];
 
-    if (uv_loop_init(&loop) != 0 || uv_async_init(&loop, &rs.done, on_done) != 0) {
+    if (uv_loop_init(&loop) != 0 || uv_async_init(&loop, &rs.done, on_done) != 0 ||
+        uv_async_init(&loop, &rs.ready, on_ready) != 0) {
         fprintf(stderr, "ember: cannot start the device loop\n");
         return EMBER_EXIT_GENERIC;
     }
+    rs.ready.data = &rs;
+    if (snapshot_dir)
+        vm_set_ready_hook(vm, on_guest_ready, &rs);
     if (vm_start(vm, &loop, &hooks, &thread, err, sizeof(err)) != 0) {
         fprintf(stderr, "ember: %s\n", err);
         return EMBER_EXIT_GENERIC;
@@ -64,6 +104,38 @@ static int run_with_loop(struct vm *vm)
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     return rs.status;
+}
+
+/* --restore DIR (DIR/state, DIR/mem) or --restore STATE [--mem-file MEM]
+ * (default STATE.mem). */
+static int restore(const struct vm_config *cfg, struct vm **vm, char *err, size_t errlen)
+{
+    char state[4200], mem[4200];
+    struct stat st;
+    int rc;
+
+    if (stat(cfg->restore_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(state, sizeof(state), "%s/state", cfg->restore_path);
+        snprintf(mem, sizeof(mem), "%s/mem", cfg->restore_path);
+    } else {
+        snprintf(state, sizeof(state), "%s", cfg->restore_path);
+        snprintf(mem, sizeof(mem), "%s.mem", cfg->restore_path);
+    }
+    if (cfg->restore_mem_path)
+        snprintf(mem, sizeof(mem), "%s", cfg->restore_mem_path);
+    struct snapshot_load ld = {
+        .state_path = state,
+        .mem_path = mem,
+        .vsock_uds_path = cfg->has_vsock ? cfg->vsock.uds_path : NULL,
+        .track_dirty_pages = cfg->track_dirty_pages,
+        .timings = cfg->timings,
+        .boot_timer = cfg->boot_timer,
+        .no_seccomp = cfg->no_seccomp,
+    };
+    rc = snapshot_restore(&ld, vm, err, errlen);
+    if (rc == 0 && cfg->timings)
+        snapshot_print_timings(STDERR_FILENO);
+    return rc;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -79,14 +151,21 @@ static int cmd_run(int argc, char **argv)
         vm_config_release(&cfg);
         return EMBER_EXIT_ARG_PARSING;
     }
-    rc = vm_create(&cfg, &vm, err, sizeof(err));
+    if (cfg.restore_path)
+        rc = restore(&cfg, &vm, err, sizeof(err));
+    else
+        rc = vm_create(&cfg, &vm, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "ember: %s\n", err);
         vm_config_release(&cfg);
         return rc;
     }
+    char *snapshot_dir = cfg.snapshot_on_ready;
+    cfg.snapshot_on_ready = NULL;
     vm_config_release(&cfg);
-    rc = vm_has_devices(vm) ? run_with_loop(vm) : vm_run(vm);
+    /* Snapshotting needs the loop even without devices. */
+    rc = vm_has_devices(vm) || snapshot_dir ? run_with_loop(vm, snapshot_dir) : vm_run(vm);
+    free(snapshot_dir);
     vm_destroy(vm);
     return rc;
 }

@@ -1,13 +1,14 @@
 /* guest_mem.c: guest RAM mapping and checked guest-physical translation. */
 #include "common/guest_mem.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-int guest_mem_map(struct guest_mem *mem, uint64_t size)
+static int map(struct guest_mem *mem, uint64_t size, int fd)
 {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0), fd, 0);
     if (p == MAP_FAILED)
         return -1;
     /* Guest RAM never goes into a core dump of the monitor, and is never
@@ -17,15 +18,29 @@ int guest_mem_map(struct guest_mem *mem, uint64_t size)
     (void)madvise(p, size, MADV_NOHUGEPAGE);
     mem->host = p;
     mem->size = size;
+    mem->file_backed = fd >= 0;
     return 0;
+}
+
+int guest_mem_map(struct guest_mem *mem, uint64_t size)
+{
+    return map(mem, size, -1);
+}
+
+int guest_mem_map_file(struct guest_mem *mem, int fd, uint64_t size)
+{
+    return map(mem, size, fd);
 }
 
 void guest_mem_unmap(struct guest_mem *mem)
 {
+    free(mem->host_dirty);
+    mem->host_dirty = NULL;
     if (mem->host)
         munmap(mem->host, mem->size);
     mem->host = NULL;
     mem->size = 0;
+    mem->file_backed = false;
 }
 
 void *guest_mem_slice(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
@@ -49,4 +64,31 @@ int guest_mem_put_string(const struct guest_mem *mem, uint64_t gpa, const char *
         return -1;
     memcpy(dst, s, n + 1);
     return 0;
+}
+
+int guest_mem_track_host_writes(struct guest_mem *mem)
+{
+    if (!mem->host_dirty)
+        mem->host_dirty = calloc((mem->size / 4096 + 63) / 64, sizeof(uint64_t));
+    return mem->host_dirty ? 0 : -1;
+}
+
+void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+    uint64_t end;
+
+    if (!mem->host_dirty || len == 0 || __builtin_add_overflow(gpa, len, &end) || end > mem->size)
+        return;
+    for (uint64_t p = gpa / 4096; p <= (end - 1) / 4096; p++)
+        __atomic_fetch_or(&mem->host_dirty[p / 64], 1ull << (p % 64), __ATOMIC_RELAXED);
+}
+
+void guest_mem_take_host_dirty(struct guest_mem *mem, uint64_t *bits, size_t words)
+{
+    size_t n = (mem->size / 4096 + 63) / 64;
+
+    if (!mem->host_dirty)
+        return;
+    for (size_t i = 0; i < n && i < words; i++)
+        bits[i] |= __atomic_exchange_n(&mem->host_dirty[i], 0, __ATOMIC_RELAXED);
 }

@@ -8,17 +8,35 @@
 #ifndef EMBER_GUEST_MEM_H
 #define EMBER_GUEST_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct guest_mem {
-    uint8_t *host; /* host address of guest-physical 0 */
-    uint64_t size; /* bytes */
+    uint8_t *host;    /* host address of guest-physical 0 */
+    uint64_t size;    /* bytes */
+    bool file_backed; /* a snapshot's memory file, mapped copy-on-write */
+    /* Pages the host wrote (devices filling buffers and used rings), one
+     * bit per 4 KiB page, when dirty pages are tracked; else NULL. */
+    uint64_t *host_dirty;
 };
 
 /* Maps size bytes. Returns 0 or -1 with errno set. */
 int guest_mem_map(struct guest_mem *mem, uint64_t size);
+/* Maps size bytes of the file fd privately (copy-on-write, MAP_PRIVATE):
+ * pages are read lazily from the page cache, which every VM restored from
+ * the same file shares, and a page becomes the VM's own only when written.
+ * Returns 0 or -1 with errno set. */
+int guest_mem_map_file(struct guest_mem *mem, int fd, uint64_t size);
 void guest_mem_unmap(struct guest_mem *mem);
+
+/* Dirty-page tracking of the host's own writes (KVM logs the guest's): on
+ * from guest_mem_track_host_writes() (0 or -1), marked by whoever writes
+ * into guest RAM, collected (OR-ed into bits and cleared) for a Diff
+ * snapshot. */
+int guest_mem_track_host_writes(struct guest_mem *mem);
+void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+void guest_mem_take_host_dirty(struct guest_mem *mem, uint64_t *bits, size_t words);
 
 /* Host pointer to [gpa, gpa + len) if it lies wholly inside guest RAM, else
  * NULL. len may be 0 (then gpa must be <= size). */

@@ -403,7 +403,8 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *iph
             acked_data--;
         if (acked_data > c->out_len)
             acked_data = (uint32_t)c->out_len;
-        memmove(c->out, c->out + acked_data, c->out_len - acked_data);
+        if (acked_data)
+            memmove(c->out, c->out + acked_data, c->out_len - acked_data);
         c->out_len -= acked_data;
         c->out_seq += acked_data;
         c->snd_una = ack;

@@ -246,6 +246,11 @@ enum legacy_result legacy_pio(struct legacy *lg, uint16_t port, bool is_write, u
         else
             lg->bad_requests++;
         return LEGACY_CONTINUE;
+    case EMBER_PORT_READY:
+        lg->ready_count++;
+        if (lg->ready)
+            lg->ready(lg->ready_arg);
+        return LEGACY_CONTINUE;
     case EMBER_PORT_EXIT:
         lg->exit_status = (int)(u32_of(data, size) & 0xff);
         return LEGACY_EXIT;

@@ -1,6 +1,6 @@
 /* legacy.h: the small fixed devices a guest reaches by port I/O or by MMIO
  * exits, answered synchronously on the vCPU thread: the ember console, exit
- * and sleep ports, an 8250 UART at 0x3f8, the i8042 reset line and
+ * sleep and ready ports, an 8250 UART at 0x3f8, the i8042 reset line and
  * Firecracker's boot timer.
  */
 #ifndef EMBER_LEGACY_H
@@ -39,6 +39,10 @@ struct legacy {
     /* Called when a guest sleep is interrupted by a signal (vm_pause\'s kick). */
     void (*park)(void *arg);
     void *park_arg;
+    /* Called when the guest writes EMBER_PORT_READY (ember_faas_ready()). */
+    void (*ready)(void *arg);
+    void *ready_arg;
+    uint64_t ready_count;
 };
 
 void legacy_init(struct legacy *lg, const struct guest_mem *mem, int out_fd, bool boot_timer);

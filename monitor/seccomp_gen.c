@@ -224,6 +224,23 @@ static void build_main(struct role *r)
     allow(r, "tgkill", 0);
     allow(r, "getpid", 0);
     allow(r, "gettid", 0);
+    /* Snapshots (snapshot_create.c), with the vCPU parked: reading the
+     * vCPU's and the VM's state, read-only ioctls all */
+    static const unsigned long kvm_reads[] = {
+        KVM_CHECK_EXTENSION, KVM_GET_MSR_INDEX_LIST, KVM_GET_REGS,
+        KVM_GET_SREGS,       KVM_GET_XSAVE,          KVM_GET_FPU,
+        KVM_GET_XCRS,        KVM_GET_LAPIC,          KVM_GET_VCPU_EVENTS,
+        KVM_GET_MP_STATE,    KVM_GET_DEBUGREGS,      KVM_GET_CPUID2,
+        KVM_GET_MSRS,        KVM_GET_IRQCHIP,        KVM_GET_CLOCK,
+        KVM_GET_TSC_KHZ,     KVM_GET_DIRTY_LOG,
+    };
+    for (size_t i = 0; i < sizeof(kvm_reads) / sizeof(kvm_reads[0]); i++)
+        allow(r, "ioctl", 1, SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)kvm_reads[i]));
+    /* ...and writing the memory and state files: sized, then renamed into
+     * place once complete; mincore skips guest pages never touched */
+    allow(r, "ftruncate", 0);
+    allow(r, "rename", 0);
+    allow(r, "mincore", 0);
     /* waiting for the vCPU thread (pthread_join) and timers */
     allow(r, "clock_nanosleep", 0);
     allow(r, "nanosleep", 0);

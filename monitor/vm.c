@@ -80,6 +80,7 @@ static bool vm_needs_irqchip(const struct vm_config *cfg)
 }
 
 static void park_hook(void *arg);
+static void ready_hook(void *arg);
 
 static void kick_handler(int sig)
 {
@@ -151,68 +152,96 @@ static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err, siz
     return 0;
 }
 
-int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t errlen)
+struct vm *vm_alloc(const struct vm_config *cfg)
 {
-    struct vm *vm;
-    int rc, mmap_size, cpuid_err;
-    char why[256];
+    struct vm *vm = calloc(1, sizeof(*vm));
 
-    if (vm_config_check(cfg, why, sizeof(why)) != 0)
-        return errmsg(EMBER_EXIT_BAD_CONFIG, err, errlen, "%s", why);
-    vm = calloc(1, sizeof(*vm));
     if (!vm)
-        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "out of memory");
+        return NULL;
     vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
     vm->timings = cfg->timings;
     vm->no_seccomp = cfg->no_seccomp;
     vm->boot_timer = cfg->boot_timer;
     pthread_mutex_init(&vm->lock, NULL);
     pthread_cond_init(&vm->cond, NULL);
+    return vm;
+}
+
+int vm_setup_kvm(struct vm *vm, uint64_t mem_size, int mem_fd, bool irqchip, bool track_dirty,
+                 char *err, size_t errlen)
+{
+    int mmap_size;
 
     vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (vm->kvm_fd < 0) {
-        rc = errmsg(EMBER_EXIT_GENERIC, err, errlen, "/dev/kvm: %s", strerror(errno));
-        goto err;
-    }
-    if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_EXPECTED) {
-        rc = errmsg(EMBER_EXIT_GENERIC, err, errlen, "/dev/kvm: unsupported KVM API version");
-        goto err;
-    }
+    if (vm->kvm_fd < 0)
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "/dev/kvm: %s", strerror(errno));
+    if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_EXPECTED)
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "/dev/kvm: unsupported KVM API version");
     vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-    if (vm->vm_fd < 0) {
-        rc = errmsg(EMBER_EXIT_GENERIC, err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
-        goto err;
-    }
-    if (guest_mem_map(&vm->mem, (uint64_t)cfg->mem_mib << 20) != 0) {
-        rc = errmsg(EMBER_EXIT_GENERIC, err, errlen, "guest memory (%u MiB): %s", cfg->mem_mib,
-                    strerror(errno));
-        goto err;
-    }
+    if (vm->vm_fd < 0)
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+    if ((mem_fd < 0 ? guest_mem_map(&vm->mem, mem_size)
+                    : guest_mem_map_file(&vm->mem, mem_fd, mem_size)) != 0)
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "guest memory (%llu MiB): %s",
+                      (unsigned long long)(mem_size >> 20), strerror(errno));
+    /* KVM_MEM_LOG_DIRTY_PAGES: KVM_GET_DIRTY_LOG then says which pages the
+     * guest wrote, for Diff snapshots (snapshot_create.c). */
     struct kvm_userspace_memory_region region = {
         .slot = 0,
+        .flags = track_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
         .guest_phys_addr = 0,
         .memory_size = vm->mem.size,
         .userspace_addr = (uint64_t)(uintptr_t)vm->mem.host,
     };
+    vm->irqchip = irqchip;
+    vm->track_dirty = track_dirty;
+    if (track_dirty && guest_mem_track_host_writes(&vm->mem) != 0)
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "out of memory");
     if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ||
         ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, VM_TSS_ADDR) < 0 ||
-        (vm_needs_irqchip(cfg) && ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)) {
-        rc = errmsg(EMBER_EXIT_GENERIC, err, errlen, "setting up the VM: %s", strerror(errno));
-        goto err;
-    }
+        (irqchip && ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0))
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "setting up the VM: %s", strerror(errno));
     vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
     mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-    if (vm->vcpu_fd < 0 || mmap_size <= 0) {
-        rc = errmsg(EMBER_EXIT_GENERIC, err, errlen, "KVM_CREATE_VCPU: %s", strerror(errno));
-        goto err;
-    }
+    if (vm->vcpu_fd < 0 || mmap_size <= 0)
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "KVM_CREATE_VCPU: %s", strerror(errno));
     vm->run_size = (size_t)mmap_size;
     vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
     if (vm->run == MAP_FAILED) {
         vm->run = NULL;
-        rc = errmsg(EMBER_EXIT_GENERIC, err, errlen, "mapping kvm_run: %s", strerror(errno));
-        goto err;
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "mapping kvm_run: %s", strerror(errno));
     }
+    return 0;
+}
+
+void vm_finish(struct vm *vm, const struct vm_config *cfg)
+{
+    legacy_init(&vm->legacy, &vm->mem, STDOUT_FILENO, cfg->boot_timer);
+    vm->legacy.err_fd = STDERR_FILENO;
+    /* An SDK guest may register a console buffer in its boot info (abi.h). */
+    vm->legacy.boot_info_gpa = vm->image.kind == ELF_BOOT_EMBER ? EMBER_LOW_BOOT_INFO : 0;
+    vm->legacy.park = park_hook;
+    vm->legacy.park_arg = vm;
+    vm->legacy.ready = ready_hook;
+    vm->legacy.ready_arg = vm;
+    timings_mark(TIMING_VM_CREATED);
+}
+
+int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t errlen)
+{
+    struct vm *vm;
+    int rc, cpuid_err;
+    char why[256];
+
+    if (vm_config_check(cfg, why, sizeof(why)) != 0)
+        return errmsg(EMBER_EXIT_BAD_CONFIG, err, errlen, "%s", why);
+    vm = vm_alloc(cfg);
+    if (!vm)
+        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "out of memory");
+    rc = vm_setup_kvm(vm, (uint64_t)cfg->mem_mib << 20, -1, vm_needs_irqchip(cfg),
+                      cfg->track_dirty_pages, err, errlen);
+    if (rc != 0)
+        goto err;
     if (elf_load_file(cfg->kernel_path, &vm->mem, &vm->image, why, sizeof(why)) != 0) {
         rc = errmsg(EMBER_EXIT_BAD_CONFIG, err, errlen, "%s", why);
         goto err;
@@ -230,13 +259,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
     rc = setup_regs(vm, cfg, err, errlen);
     if (rc != 0)
         goto err;
-    legacy_init(&vm->legacy, &vm->mem, STDOUT_FILENO, cfg->boot_timer);
-    vm->legacy.err_fd = STDERR_FILENO;
-    /* An SDK guest may register a console buffer in its boot info (abi.h). */
-    vm->legacy.boot_info_gpa = vm->image.kind == ELF_BOOT_EMBER ? EMBER_LOW_BOOT_INFO : 0;
-    vm->legacy.park = park_hook;
-    vm->legacy.park_arg = vm;
-    timings_mark(TIMING_VM_CREATED);
+    vm_finish(vm, cfg);
     *out = vm;
     return 0;
 err:
@@ -381,6 +404,43 @@ void vm_get_stats(const struct vm *vm, struct vm_stats *out)
     out->boot_timer_ns = __atomic_load_n(&vm->legacy.boot_timer_ns, __ATOMIC_RELAXED);
 }
 
+/* The guest called ember_faas_ready() (EMBER_PORT_READY). */
+static void ready_hook(void *arg)
+{
+    struct vm *vm = arg;
+
+    if (vm->on_ready)
+        vm->on_ready(vm, vm->on_ready_arg);
+}
+
+void vm_set_ready_hook(struct vm *vm, void (*fn)(struct vm *vm, void *arg), void *arg)
+{
+    vm->on_ready = fn;
+    vm->on_ready_arg = arg;
+}
+
+void vm_request_pause(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    if (!vm->finished) {
+        vm->pause_req = true;
+        vm->run->immediate_exit = 1;
+        if (vm->running && !pthread_equal(vm->vcpu_thread, pthread_self()))
+            pthread_kill(vm->vcpu_thread, VM_KICK_SIGNAL);
+    }
+    pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_stop(struct vm *vm, int status)
+{
+    pthread_mutex_lock(&vm->lock);
+    vm->stop_status = status;
+    __atomic_store_n(&vm->stop_req, true, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&vm->lock);
+    vm_request_pause(vm);
+    vm_resume(vm);
+}
+
 /* A guest sleeping in the sleep port must not hold up vm_pause(): the kick
  * interrupts the host sleep, the vCPU parks, and the sleep goes on after. */
 static void park_hook(void *arg)
@@ -517,6 +577,10 @@ int vm_run(struct vm *vm)
         if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 pause_point(vm);
+                if (__atomic_load_n(&vm->stop_req, __ATOMIC_ACQUIRE)) {
+                    status = vm->stop_status;
+                    break;
+                }
                 continue;
             }
             status = EMBER_EXIT_GENERIC;
@@ -527,8 +591,10 @@ int vm_run(struct vm *vm)
          * take effect before anything else it did. */
         devices_drain_coalesced(&vm->devices);
         status = handle_exit(vm, &done);
-        if (!done && __atomic_load_n(&vm->pause_req, __ATOMIC_ACQUIRE))
-            pause_point(vm);
+        /* A pause requested meanwhile has set immediate_exit: the next
+         * KVM_RUN completes the exit just handled (KVM's API: state is only
+         * consistent for saving once the exit has been re-entered) and
+         * returns EINTR at once, then the vCPU parks. */
     }
     timings_mark(TIMING_EXIT);
     legacy_flush(&vm->legacy);

@@ -30,6 +30,14 @@ int vm_run(struct vm *vm);
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 void vm_destroy(struct vm *vm);
+/* Asks the vCPU to park at its next chance without waiting for it (safe on
+ * the vCPU thread itself, e.g. from the ready hook); vm_pause() then waits. */
+void vm_request_pause(struct vm *vm);
+/* Ends vm_run() with status at the vCPU's next park (paused or not). */
+void vm_stop(struct vm *vm, int status);
+/* fn runs on the vCPU thread when the guest signals that it is initialised
+ * (ember_faas_ready(), EMBER_PORT_READY), before the guest goes on. */
+void vm_set_ready_hook(struct vm *vm, void (*fn)(struct vm *vm, void *arg), void *arg);
 
 /* Starts the thread that will call vm_run(), with a stack sized for it
  * (VM_VCPU_STACK_KIB) instead of glibc's default of RLIMIT_STACK (8 MiB):

@@ -22,6 +22,9 @@ void vm_config_release(struct vm_config *cfg)
     free(cfg->progname);
     free(cfg->boot_args);
     free(cfg->env_args);
+    free(cfg->restore_path);
+    free(cfg->restore_mem_path);
+    free(cfg->snapshot_on_ready);
     vm_config_init(cfg);
 }
 

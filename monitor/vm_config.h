@@ -35,15 +35,20 @@ struct vm_config {
      * does for init: guest-sdk/README.md). NULL: none. */
     char *env_args;
     bool args_dashes;
-    bool boot_timer;  /* report the guest's boot-timer write (Firecracker's --boot-timer) */
-    bool timings;     /* print the start-up timeline to stderr at exit */
-    bool no_seccomp;  /* no system-call filters (--no-seccomp; seccomp_filter.h): debugging */
-    unsigned ndrives; /* virtio-blk drives, in the order the guest sees them */
+    bool boot_timer;        /* report the guest's boot-timer write (Firecracker's --boot-timer) */
+    bool timings;           /* print the start-up timeline to stderr at exit */
+    bool no_seccomp;        /* no system-call filters (--no-seccomp; seccomp_filter.h): debugging */
+    bool track_dirty_pages; /* KVM dirty-page log on guest RAM, for Diff snapshots */
+    unsigned ndrives;       /* virtio-blk drives, in the order the guest sees them */
     struct blk_config drives[VM_DRIVES_MAX];
     unsigned nnets; /* virtio-net interfaces, after the drives */
     struct net_config nets[VM_NETS_MAX];
     bool has_vsock; /* one virtio-vsock device, after the drives and interfaces */
     struct vsock_config vsock;
+    /* `ember run` only: */
+    char *restore_path;      /* --restore: a snapshot directory or state file */
+    char *restore_mem_path;  /* --mem-file: its memory file (default DIR/mem) */
+    char *snapshot_on_ready; /* --snapshot-on-ready DIR: snapshot when the guest is ready */
 };
 
 /* Adds a drive (the config copies path). Returns 0, or -1 with a reason. */

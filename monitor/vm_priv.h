@@ -40,6 +40,23 @@ struct vm {
     bool finished; /* vm_run has returned */
     bool pause_req;
     bool paused;
+    bool stop_req; /* vm_stop(): vm_run returns stop_status at the next park */
+    int stop_status;
+
+    bool irqchip;        /* KVM_CREATE_IRQCHIP was made */
+    bool track_dirty;    /* guest RAM slot has KVM_MEM_LOG_DIRTY_PAGES */
+    uint64_t generation; /* restores in this VM's line (ember/abi.h, ember_restore_info) */
+    void (*on_ready)(struct vm *vm, void *arg);
+    void *on_ready_arg;
 };
+
+/* The steps of building a VM, shared by vm_create() (boot) and
+ * snapshot_restore() (restore): allocate, then KVM VM, guest memory
+ * (anonymous, or mem_fd mapped copy-on-write) and vCPU, then (after the
+ * guest's state is in place) the legacy devices and the hooks. */
+struct vm *vm_alloc(const struct vm_config *cfg);
+int vm_setup_kvm(struct vm *vm, uint64_t mem_size, int mem_fd, bool irqchip, bool track_dirty,
+                 char *err, size_t errlen);
+void vm_finish(struct vm *vm, const struct vm_config *cfg);
 
 #endif

@@ -431,3 +431,83 @@ void virtio_mmio_write(struct virtio_mmio *t, uint64_t off, const void *data, ui
     }
     pthread_mutex_unlock(&t->lock);
 }
+
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_lock(&t->lock);
+    s->status = t->status;
+    s->dev_feat_sel = t->dev_feat_sel;
+    s->drv_feat_sel = t->drv_feat_sel;
+    s->queue_sel = t->queue_sel;
+    s->drv_features = t->drv_features;
+    s->int_status = __atomic_load_n(&t->int_status, __ATOMIC_SEQ_CST);
+    s->config_gen = t->config_gen;
+    s->nqueues = t->ops->nqueues;
+    memcpy(s->queues, t->queues, sizeof(s->queues));
+    if (t->ops->state_save)
+        s->blob_len = (uint32_t)t->ops->state_save(t->dev, s->blob, sizeof(s->blob));
+    pthread_mutex_unlock(&t->lock);
+}
+
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s, char *why,
+                        size_t whylen)
+{
+    uint64_t offer = offered(t);
+    int rc = -1;
+
+    if (s->nqueues != t->ops->nqueues) {
+        snprintf(why, whylen, "%s: %u queues in the snapshot, the device has %u", t->label,
+                 s->nqueues, t->ops->nqueues);
+        return -1;
+    }
+    if (s->drv_features & ~offer) {
+        snprintf(why, whylen, "%s: features 0x%llx were never offered", t->label,
+                 (unsigned long long)(s->drv_features & ~offer));
+        return -1;
+    }
+    if (s->status > 0xff || (s->int_status & ~3u) || s->blob_len > sizeof(s->blob)) {
+        snprintf(why, whylen, "%s: bad transport registers", t->label);
+        return -1;
+    }
+    for (unsigned q = 0; q < s->nqueues; q++) {
+        const struct vq *vq = &s->queues[q];
+        char qwhy[160];
+        if (vq->size > VQ_SIZE_MAX || (vq->size & (vq->size - 1))) {
+            snprintf(why, whylen, "%s: queue %u: size %u is not a power of two up to %u", t->label,
+                     q, vq->size, VQ_SIZE_MAX);
+            return -1;
+        }
+        if ((vq->event_idx && !((s->drv_features >> VIRTIO_RING_F_EVENT_IDX) & 1)) ||
+            (vq->indirect && !((s->drv_features >> VIRTIO_RING_F_INDIRECT_DESC) & 1))) {
+            snprintf(why, whylen, "%s: queue %u uses features never negotiated", t->label, q);
+            return -1;
+        }
+        if (vq->ready && (vq->size == 0 || vq_check_layout(vq, t->mem, qwhy, sizeof(qwhy)) != 0)) {
+            snprintf(why, whylen, "%s: queue %u: %s", t->label, q,
+                     vq->size ? qwhy : "ready with size 0");
+            return -1;
+        }
+    }
+    pthread_mutex_lock(&t->lock);
+    if (t->ops->state_restore) {
+        if (t->ops->state_restore(t->dev, s->blob, s->blob_len, why, whylen) != 0)
+            goto out;
+    } else if (s->blob_len != 0) {
+        snprintf(why, whylen, "%s: device state in the snapshot, but the device keeps none",
+                 t->label);
+        goto out;
+    }
+    t->status = s->status;
+    t->dev_feat_sel = s->dev_feat_sel;
+    t->drv_feat_sel = s->drv_feat_sel;
+    t->queue_sel = s->queue_sel;
+    t->drv_features = s->drv_features;
+    __atomic_store_n(&t->int_status, s->int_status, __ATOMIC_SEQ_CST);
+    t->config_gen = s->config_gen;
+    memcpy(t->queues, s->queues, sizeof(t->queues));
+    rc = 0;
+out:
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}

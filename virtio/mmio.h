@@ -47,6 +47,24 @@ struct virtio_dev_ops {
      * again only once it is ready. vCPU thread, lock held: set flags, do no
      * I/O. Optional. */
     void (*queue_stop)(void *dev, unsigned q);
+    /* Snapshots (optional): the device's own state beyond the transport's,
+     * as a blob of at most max bytes it alone reads back. state_save
+     * returns the length; state_restore checks the blob (it comes from a
+     * file) and returns 0, or -1 with why. Without them the blob is empty. */
+    size_t (*state_save)(void *dev, uint8_t *buf, size_t max);
+    int (*state_restore)(void *dev, const uint8_t *buf, size_t len, char *why, size_t whylen);
+};
+
+/* What a snapshot keeps of a transport: the register file and the queues. */
+#define VIRTIO_MMIO_BLOB_MAX 512u
+struct virtio_mmio_state {
+    uint32_t status, dev_feat_sel, drv_feat_sel, queue_sel;
+    uint64_t drv_features;
+    uint32_t int_status, config_gen;
+    uint32_t nqueues;
+    struct vq queues[VIRTIO_MMIO_QUEUES_MAX];
+    uint32_t blob_len;
+    uint8_t blob[VIRTIO_MMIO_BLOB_MAX];
 };
 
 struct virtio_mmio {
@@ -73,6 +91,15 @@ struct virtio_mmio {
 int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, void *dev,
                      const char *label, const struct guest_mem *mem, uint64_t base, uint32_t gsi);
 void virtio_mmio_destroy(struct virtio_mmio *t);
+
+/* Snapshots, with the device quiet (vCPU paused, main loop not in it):
+ * save copies the state out (takes the lock); restore checks everything
+ * the state says against what a driver could have set through the
+ * registers (negotiated features, queue sizes, ring layout inside guest
+ * RAM) and installs it, or returns -1 with why. */
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s);
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s, char *why,
+                        size_t whylen);
 
 /* A guest access to the window (offset relative to base), vCPU thread. */
 void virtio_mmio_read(struct virtio_mmio *t, uint64_t off, void *data, uint32_t len);

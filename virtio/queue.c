@@ -114,10 +114,13 @@ static int add_seg(struct vq_chain *c, const struct guest_mem *mem, const struct
     if (!write && c->writable)
         return broken(why, whylen, "device-readable buffer after a device-writable one");
     c->segs[c->nsegs++] = (struct vq_seg){.host = host, .len = d->len, .write = write};
-    if (write)
+    if (write) {
+        /* The device may fill it: a Diff snapshot must carry the page. */
+        guest_mem_mark_dirty(mem, d->addr, d->len);
         c->writable += d->len;
-    else
+    } else {
         c->readable += d->len;
+    }
     return 0;
 }
 
@@ -215,6 +218,7 @@ int vq_push(struct vq *vq, const struct guest_mem *mem, uint16_t head, uint32_t 
     if (!used)
         return -1;
     memcpy(used + 4 + 8 * (vq->used_idx & (vq->size - 1)), &e, sizeof(e));
+    guest_mem_mark_dirty(mem, vq->used_gpa, used_bytes(vq->size));
     vq->used_idx++;
     store16_release(used + 2, vq->used_idx);
     return 0;
@@ -279,8 +283,10 @@ void vq_update_avail_event(struct vq *vq, const struct guest_mem *mem)
 {
     uint8_t *used = vq_usable(vq) ? guest_mem_slice(mem, vq->used_gpa, used_bytes(vq->size)) : NULL;
 
-    if (used && vq->event_idx)
+    if (used && vq->event_idx) {
         store16_release(used + 4 + 8 * vq->size, vq->last_avail);
+        guest_mem_mark_dirty(mem, vq->used_gpa, used_bytes(vq->size));
+    }
     /* The caller looks at the available index once more after this: the
      * store must be visible before that load (a store-load barrier), or a
      * chain the driver adds meanwhile is neither seen nor notified. */

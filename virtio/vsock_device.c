@@ -199,6 +199,32 @@ static void vsock_notify(void *dev, struct virtio_mmio *t, unsigned q)
     vsock_finish(v);
 }
 
+void vsock_transport_reset(struct vsock *v)
+{
+    struct vq *vq = &v->t.queues[Q_EVENT];
+    struct virtio_vsock_event ev = {.id = VIRTIO_VSOCK_EVENT_TRANSPORT_RESET};
+    char why[160];
+
+    pthread_mutex_lock(&v->t.lock);
+    vsock_kill_all(v);
+    if (vq->ready && !vq->broken) {
+        enum vq_result r = vq_pop(vq, v->mem, &v->rx, why, sizeof(why));
+        if (r == VQ_BROKEN) {
+            vsock_queue_broken(v, Q_EVENT, why);
+        } else if (r == VQ_CHAIN) {
+            /* Event buffers are device-writable (virtio 1.2 §5.10.6.7). */
+            uint32_t n = v->rx.writable >= sizeof(ev) && !v->rx.readable ? sizeof(ev) : 0;
+            if (n)
+                vq_chain_copy(&v->rx, true, 0, &ev, sizeof(ev));
+            vq_push(vq, v->mem, v->rx.head, n);
+            virtio_mmio_notify_used(&v->t, Q_EVENT);
+        }
+        /* No event buffer: the driver gave none, so it has no connections
+         * to drop either. */
+    }
+    pthread_mutex_unlock(&v->t.lock);
+}
+
 /* vCPU thread, lock held: the loop drops the connections (it owns them). */
 static void vsock_reset(void *dev)
 {
@@ -256,7 +282,7 @@ static void notify_cb(uv_poll_t *p, int status, int events)
         return;
     drain(v->t.notify_fd[q]);
     pthread_mutex_lock(&v->t.lock);
-    if (q != Q_EVENT) /* event buffers wait for TRANSPORT_RESET, which we never send */
+    if (q != Q_EVENT) /* event buffers wait for a TRANSPORT_RESET (after a restore) */
         vsock_notify(v, &v->t, q);
     pthread_mutex_unlock(&v->t.lock);
 }

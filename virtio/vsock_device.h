@@ -91,6 +91,11 @@ int vsock_attach(struct vsock *v, struct uv_loop_s *loop);
  * cmd/main.c does when the VM ends). */
 void vsock_destroy(struct vsock *v);
 struct virtio_mmio *vsock_transport(struct vsock *v);
+/* After a snapshot restore: the host side's connections are gone, so the
+ * device tells the driver with a VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the
+ * event queue (virtio 1.2 §5.10.6.6, as Firecracker does): the driver drops
+ * its connections and keeps its listeners. */
+void vsock_transport_reset(struct vsock *v);
 const struct vsock_config *vsock_get_config(const struct vsock *v);
 /* A snapshot of the counters (takes the device lock). */
 void vsock_get_stats(struct vsock *v, struct vsock_stats *out);

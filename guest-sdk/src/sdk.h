@@ -73,8 +73,14 @@ long ember_sys_munmap(uintptr_t addr, size_t len);
 long ember_sys_mremap(uintptr_t old_addr, size_t old_len, size_t new_len, int flags,
                       uintptr_t new_addr);
 
+/* boot_restore.c: after a snapshot restore (ember/abi.h) */
+uint64_t ember_restore_generation(void); /* 0: never restored */
+void ember_restore_poll(void);           /* catch up with a restore, if there was one */
+
 /* sys_time.c */
 void ember_time_init(uint64_t tsc_at_entry);
+/* The wall clock was realtime_ns when the TSC read tsc (a restore). */
+void ember_time_restored(uint64_t realtime_ns, uint64_t tsc);
 uint64_t ember_monotonic_ns(void);
 void ember_sleep_ns(uint64_t ns);
 uint64_t ember_realtime_ns(void);
@@ -88,6 +94,7 @@ int ember_vdso_clock_gettime(int clock, struct timespec *ts);
 /* sys_random.c */
 void ember_random_init(void);
 void ember_random_fill(void *buf, size_t len);
+void ember_random_reseed(const uint8_t entropy[32]);
 int ember_cpu_has_rdrand(void);
 
 /* sys_dispatch.c */

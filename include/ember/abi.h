@@ -30,6 +30,18 @@
  *    QEMU with status (s << 1) | 1 when that device is present);
  *  - EMBER_PORT_SLEEP: address of a struct ember_sleep; the vCPU sleeps on the
  *    host for that long (no host CPU burnt while a guest sleeps).
+ *  - EMBER_PORT_READY: any value; the guest has finished initialising
+ *    (ember_faas_ready()). The monitor may pause and snapshot it right there
+ *    (`ember run --snapshot-on-ready`); the guest goes on after the `out`,
+ *    in the original VM or in every VM restored from that snapshot.
+ *
+ * Restore (snapshots): the page at EMBER_LOW_RESTORE holds a struct
+ * ember_restore_info, all zero at boot. Each restore bumps `generation`
+ * and gives the host's wall clock with the guest TSC at the same instant,
+ * and fresh entropy, before the guest runs again. The guest TSC continues
+ * from where the snapshot left it (monotonic time does not jump); a guest
+ * that sees a new generation takes its wall clock from realtime_ns/tsc and
+ * reseeds its random generator with entropy.
  * MMIO:
  *  - EMBER_BOOT_TIMER_GPA: a byte write of EMBER_BOOT_TIMER_MAGIC marks "the
  *    guest reached main" (Firecracker's boot timer, same address and value).
@@ -70,6 +82,7 @@ struct ember_note_guest {
 #define EMBER_LOW_PDPT       0xa000u
 #define EMBER_LOW_PD         0xb000u /* four pages: 0xb000-0xefff */
 #define EMBER_LOW_PT0        0xf000u /* 4 KiB pages of the first 2 MiB */
+#define EMBER_LOW_RESTORE    0x8000u /* struct ember_restore_info */
 #define EMBER_LOW_CMDLINE    0x20000u
 #define EMBER_CMDLINE_MAX    4096u
 #define EMBER_KERNEL_MIN     0x100000u   /* PT_LOADs start at or above 1 MiB */
@@ -81,6 +94,7 @@ struct ember_note_guest {
 #define EMBER_PORT_CONSOLE     0x510u
 #define EMBER_PORT_EXIT        0x501u
 #define EMBER_PORT_SLEEP       0x511u
+#define EMBER_PORT_READY       0x512u
 #define EMBER_BOOT_TIMER_GPA   0xc0000000u
 #define EMBER_BOOT_TIMER_MAGIC 123u
 
@@ -126,6 +140,13 @@ struct ember_console_buf {
     uint32_t size; /* bytes of data[] */
     uint32_t len;  /* bytes waiting, at most size */
     uint8_t data[];
+};
+
+struct ember_restore_info {
+    uint64_t generation;  /* 0 at boot; restores so far */
+    uint64_t realtime_ns; /* host CLOCK_REALTIME at the restore */
+    uint64_t tsc;         /* the guest's TSC at that instant */
+    uint8_t entropy[32];  /* fresh seed from the host's getrandom */
 };
 
 struct ember_iovec {

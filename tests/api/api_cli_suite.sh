@@ -30,11 +30,11 @@ check "--version prints the version" grep -qx "ember v$VERSION" "$WORK/out"
 run_status 0 --help
 check "--help lists --api-sock" grep -q -- "--api-sock PATH" "$WORK/out"
 run_status 153 --bogus
-stderr_has "ember: unknown argument '--bogus'"
+stderr_has "ember: Arguments parsing error: Found argument 'bogus' which wasn't expected, or isn't valid in this context."
 run_status 153 stray
-stderr_has "ember: unexpected argument 'stray'"
+stderr_has "ember: Arguments parsing error: Found argument 'stray' which wasn't expected, or isn't valid in this context."
 run_status 153 --api-sock
-stderr_has "ember: --api-sock needs a value"
+stderr_has "ember: Arguments parsing error: The argument 'api-sock' requires a value, but none was supplied."
 run_status 153 --level Loud
 stderr_has "ember: invalid --level 'Loud': Error, Warning, Info, Debug, Trace or Off"
 run_status 153 --id "bad id"
@@ -44,7 +44,7 @@ stderr_has "ember: invalid --http-api-max-payload-size '0': a number of bytes fr
 run_status 153 --start-time-us -5
 stderr_has "ember: invalid --start-time-us '-5'"
 run_status 153 --no-api
-stderr_has "ember: --no-api needs --config-file"
+stderr_has "ember: Arguments parsing error: Argument 'config-file' required, but not found. (--no-api needs --config-file)"
 run_status 153 --show-level=yes
 stderr_has "ember: --show-level takes no value"
 : >"$WORK/taken.sock"

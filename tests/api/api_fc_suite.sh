@@ -170,6 +170,7 @@ ok = (l["put_api_requests"]["drive_count"] == 2 and l["put_api_requests"]["netwo
       and l["deprecated_api"]["deprecated_http_api_calls"] == 1
       and "block_rootfs" in l and "block_data" in l and "net_eth0" in l
       and l["ember"]["signals_sigterm"] == 1 and l["api_server"]["process_startup_time_us"] > 0)
+print(json.dumps({k: l.get(k) for k in ("block_scratch", "patch_api_requests", "ember")})) if not ok else None
 sys.exit(0 if ok else 1)
 PY
 start_ember --level Off
@@ -203,6 +204,44 @@ has GET /vm/config/ "" 200 '"machine-config"'
 has PUT /drives/ '{"drive_id":"x","path_on_host":"/x","is_root_device":false}' 400 "The ID cannot be empty."
 stop_ember
 
+echo "== HTTP: versions and connections as micro-http serves them"
+start_ember --level Off
+printf 'GET / HTTP/2.0\r\n\r\n' >"$WORK/v2"
+raw "$WORK/v2"
+check "HTTP/2.0 is refused with a 400 ($(head -1 <<<"$RAW"))" grep -q '^HTTP/1.1 400' <<<"$RAW"
+check "... in micro-http's words" grep -q 'Invalid HTTP Version: Unsupported HTTP version.' <<<"$RAW"
+printf 'GET / HTTP/1.0\r\n\r\n' >"$WORK/v10"
+raw "$WORK/v10"
+check "HTTP/1.0 is served" grep -q '^HTTP/1.1 200' <<<"$RAW"
+printf 'GET / HTTP/1.1\r\nX-Never: ' >"$WORK/never"
+hold=()
+for _ in $(seq 1 10); do
+    "$RAW_CLIENT" "$SOCK" --hold <"$WORK/never" &
+    hold+=($!)
+done
+# Wait (bounded) until ember has accepted the ten: its listener and ten
+# connections are sockets among its file descriptors.
+socks() { find "/proc/$EMBER_PID/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
+for _ in $(seq 1 500); do
+    [ "$(socks)" -ge 11 ] && break
+    sleep 0.02
+done
+# The 11th sends nothing: a request the server never reads would make the
+# kernel reset the connection when the server closes it (as with micro-http).
+: >"$WORK/eleventh"
+raw "$WORK/eleventh"
+check "an 11th connection is answered 503 ($(head -1 <<<"$RAW"))" grep -q '^HTTP/1.1 503 Service Unavailable' <<<"$RAW"
+check "... saying why" grep -q 'Too many open connections' <<<"$RAW"
+kill "${hold[@]}" 2>/dev/null
+wait "${hold[@]}" 2>/dev/null
+for _ in $(seq 1 200); do
+    api GET /
+    [ "$STATUS" = 200 ] && break
+    sleep 0.02
+done
+check "once they close, the API answers again" test "$STATUS" = 200
+stop_ember
+
 echo "== logs: Firecracker's lines at Info"
 start_ember --id fc-log-1 --level Info
 expect PUT /logger "{\"log_path\":\"$WORK/req.log\",\"level\":\"Info\",\"show_level\":true,\"show_log_origin\":true}" 204
@@ -226,6 +265,61 @@ start_ember --log-path "$WORK/start.log" --level Info
 stop_ember
 check "log: the first line says what runs" grep -q '\] Running ember v' <(head -1 "$WORK/start.log")
 check "log: the API socket" grep -qF "Listening on API socket (\"$SOCK\")." "$WORK/start.log"
+
+echo "== command line: what Firecracker's jailer and SDKs pass"
+# run_st WANT ARGS...: ember's exit status is WANT; stderr in $WORK/err.
+run_st() {
+    local want=$1
+    shift
+    "$EMBER" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null
+    local st=$?
+    check "ember $* exits $want (got $st: $(head -c 200 "$WORK/err"))" test "$st" -eq "$want"
+}
+err_has() { check "stderr has: $1" grep -qF -- "$1" "$WORK/err"; }
+"$EMBER" --version >"$WORK/out"
+check "--version keeps ember's name" grep -qx "ember v$VERSION" "$WORK/out"
+t0=$(python3 -c 'import time; print(int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6))')
+start_ember --start-time-us "$t0" --start-time-cpu-us 0 --parent-cpu-time-us 100 \
+    --http-api-max-payload-size 250 --mmds-size-limit 1000 --module api-socket --boot-timer \
+    --metrics-path "$WORK/m3.json" --level Info
+expect GET / "" 200 "{\"app_name\":\"ember\",\"id\":\"anonymous-instance\",\"state\":\"Not started\",\"vmm_version\":\"$VERSION\"}" InstanceInfo
+long=$(head -c 240 /dev/zero | tr '\0' 'm')
+has PUT /logger "{\"module\":\"$long\"}" 400 "Request payload with size 253 is larger than the limit of 250 allowed by server."
+stop_ember
+python3 - "$WORK/m3.json" <<'PY' && pass || fail "--parent-cpu-time-us is added to process_startup_time_cpu_us"
+import json, sys
+l = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+sys.exit(0 if l["api_server"]["process_startup_time_cpu_us"] >= 100 else 1)
+PY
+run_st 153 --api-sock "$WORK/x.sock" --seccomp-level 2
+err_has "Arguments parsing error: Found argument 'seccomp-level' which wasn't expected, or isn't valid in this context."
+run_st 153 --api-sock "$WORK/x.sock" --vmm-no-api
+err_has "Found argument 'vmm-no-api' which wasn't expected, or isn't valid in this context."
+run_st 153 --id a --id b
+err_has "The argument 'id' was provided more than once."
+run_st 153 --api-sock --id a
+err_has "The argument 'api-sock' requires a value, but none was supplied."
+: >"$WORK/taken.sock"
+run_st 1 --api-sock "$WORK/taken.sock" --log-path "$WORK/taken.log"
+err_has "Failed to open the API socket at: $WORK/taken.sock. Check that it is not already used."
+check "... logged too, and the exit" grep -q "Failed to open the API socket at: .*ember exiting with error. exit_code=1" <(tr '\n' ' ' <"$WORK/taken.log")
+check "... and the file is left alone" test -f "$WORK/taken.sock" -a ! -S "$WORK/taken.sock"
+printf '{"latest": {"meta-data": {"ami-id": "ami-12345678", "reservation-id": "r-fea54097"}}}' >"$WORK/metadata.json"
+start_ember --metadata "$WORK/metadata.json" --log-path "$WORK/md.log"
+expect GET / "" 200 - InstanceInfo
+check "--metadata: not started yet" grep -q '"Not started"' <<<"$RESP"
+stop_ember
+check "--metadata FILE: Firecracker's log line" grep -qF "Successfully added metadata to mmds from file" "$WORK/md.log"
+run_st 152 --api-sock "$WORK/y.sock" --metadata "$WORK/nonexisting.json" --log-path "$WORK/md2.log"
+check "a missing --metadata file: Firecracker's words" grep -qF "Unable to open or read from the mmds content file" "$WORK/md2.log"
+check "... and the reason" grep -qF "No such file or directory" "$WORK/md2.log"
+printf '{"latest": {"meta-data": {' >"$WORK/bad-metadata.json"
+run_st 152 --api-sock "$WORK/y.sock" --metadata "$WORK/bad-metadata.json" --log-path "$WORK/md3.log"
+check "invalid --metadata JSON: Firecracker's words" grep -qF "MMDS error: metadata provided not valid json" "$WORK/md3.log"
+run_st 152 --api-sock "$WORK/y.sock" --metadata "$WORK/metadata.json" --mmds-size-limit 30 --log-path "$WORK/md4.log"
+check "--mmds-size-limit: too big" grep -qF "Populating MMDS from file failed: The MMDS patch request doesn't fit." "$WORK/md4.log"
+run_st 152 --api-sock "$WORK/y.sock" --metadata "$WORK/metadata.json" --http-api-max-payload-size 30 --log-path "$WORK/md5.log"
+check "the MMDS limit defaults to the payload limit" grep -qF "Populating MMDS from file failed: The MMDS patch request doesn't fit." "$WORK/md5.log"
 
 echo "== config file: Firecracker's canonical vm_config.json"
 CANON="$here/fc_vm_config.json"
@@ -295,6 +389,45 @@ PY
 else
     skip "Firecracker's canonical config file boots (no /dev/kvm or guests)"
     skip "GET /vm/config after a config-file start equals the file (no /dev/kvm or guests)"
+fi
+
+echo "== after boot: metrics, PATCH /drives, pause and resume"
+if can_boot; then
+    start_ember --metrics-path "$WORK/boot-m.json" --log-path "$WORK/boot.log" --level Info
+    expect PUT /machine-config '{"vcpu_count":1,"mem_size_mib":64}' 204
+    expect PUT /boot-source "{\"kernel_image_path\":\"$WAITG\",\"boot_args\":\"60\"}" 204
+    head -c 1048576 /dev/zero >"$WORK/scratch.img"
+    head -c 1048576 /dev/zero >"$WORK/scratch2.img"
+    expect PUT /drives/scratch "{\"drive_id\":\"scratch\",\"is_root_device\":false,\"path_on_host\":\"$WORK/scratch.img\"}" 204
+    expect PUT /actions '{"action_type":"InstanceStart"}' 204
+    expect PUT /actions '{"action_type":"FlushMetrics"}' 204
+    out=$($CHECK --devices block=1,net=0 "$WORK/boot-m.json") && pass || fail "the FlushMetrics line of a running microVM: $out"
+    has PATCH /drives/scratch '{"drive_id":"scratch"}' 400 "Running method expected different backend."
+    has PATCH /drives/scratch '{"drive_id":"scratch","path_on_host":"foo.bar","is_read_only":true}' 400 "unknown field \`is_read_only\`"
+    has PATCH /drives/scratch '{"drive_id":"scratch","path_on_host":"foo.bar","io_engine":"Sync"}' 400 "unknown field \`io_engine\`"
+    has PATCH /drives/scratch '{"drive_id":"scratch","path_on_host":"foo.bar","is_root_device":false}' 400 "unknown field \`is_root_device\`"
+    has PATCH /drives/scratch '{"drive_id":"scratch","path_on_host":"foo.bar"}' 400 "Error manipulating the backing file: No such file or directory (os error 2) foo.bar"
+    expect PATCH /drives/scratch "{\"drive_id\":\"scratch\",\"path_on_host\":\"$WORK/scratch2.img\"}" 204
+    has PUT /boot-source "{\"kernel_image_path\":\"$WAITG\"}" 400 "The requested operation is not supported after starting the microVM"
+    has PUT /machine-config '{"vcpu_count":1,"mem_size_mib":128}' 400 "The requested operation is not supported after starting the microVM"
+    expect PATCH /vm '{"state":"Paused"}' 204
+    expect PATCH /vm '{"state":"Resumed"}' 204
+    expect PUT /actions '{"action_type":"FlushMetrics"}' 204
+    out=$($CHECK --devices block=1,net=0 "$WORK/boot-m.json") && pass || fail "the line after PATCH, pause and resume: $out"
+    python3 - "$WORK/boot-m.json" <<'PY' && pass || fail "PATCH /drives and pause are counted where Firecracker counts them"
+import json, sys
+l = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+b = l["block_scratch"]
+ok = (b["update_count"] == 1 and b["update_fails"] == 0 and l["patch_api_requests"]["drive_count"] == 6
+      and l["patch_api_requests"]["drive_fails"] == 5 and l["ember"]["pauses"] == 1
+      and l["ember"]["patch_vm_count"] == 2 and l["block"]["update_count"] == 1)
+print(json.dumps({k: l.get(k) for k in ("block_scratch", "patch_api_requests", "ember")})) if not ok else None
+sys.exit(0 if ok else 1)
+PY
+    check "log: the pause's latency, as Firecracker logs it" grep -q "'pause vm' API request took [0-9]* us." "$WORK/boot.log"
+    stop_ember
+else
+    skip "after boot: metrics, PATCH /drives, pause and resume (no /dev/kvm or guests)"
 fi
 
 echo "== schema of every answer"

@@ -84,6 +84,46 @@ write("vsock", "template-ops", b"".join(bytes([7 + 8 * op, 0x11, 10, 0, 0, 16, 0
 # ---- virtqueue: fuzz_virtqueue.c -------------------------------------------
 # data[0] queue size exponent, [1] desc page (<<8), [2] avail (|0x8000),
 # [3] used (|0xc000), [4] flags (1 EVENT_IDX, 2 INDIRECT); guest RAM from 8.
+# ---- mmds: records of fuzz_mmds.c -------------------------------------------
+def mmds_raw(frame):
+    return bytes([0]) + struct.pack("<H", len(frame)) + frame
+
+
+def mmds_tcp(port, flags, payload=b"", dseq=0, dack=0):
+    return bytes([1, port, flags, dseq & 0xff, dack & 0xff, len(payload)]) + payload
+
+
+def mmds_drain(k=40):
+    return bytes([2, k])
+
+
+MMDS_ARP = (b"\xff" * 6 + bytes([6, 0, 0, 0, 0, 2]) + b"\x08\x06" +
+            struct.pack(">HHBBH", 1, 0x0800, 6, 4, 1) + bytes([6, 0, 0, 0, 0, 2, 10, 0, 0, 2]) +
+            b"\x00" * 6 + bytes([169, 254, 169, 254]))
+SYN, ACK, PSH_ACK, FIN_ACK, RST_ = 0x02, 0x10, 0x18, 0x11, 0x04
+
+
+def mmds_session(port, request):
+    return (mmds_tcp(port, SYN) + mmds_drain() + mmds_tcp(port, ACK) +
+            mmds_tcp(port, PSH_ACK, request) + mmds_drain() + mmds_tcp(port, ACK) +
+            mmds_tcp(port, FIN_ACK) + mmds_drain())
+
+
+write("mmds", "arp", mmds_raw(MMDS_ARP) + mmds_drain())
+write("mmds", "get", mmds_session(0, b"GET /latest/meta-data HTTP/1.1\r\n\r\n"))
+write("mmds", "get-json", mmds_session(1, b"GET /latest/ HTTP/1.1\r\nAccept: application/json\r\n"
+                                          b"Connection: close\r\n\r\n"))
+write("mmds", "v2-token", bytes([3]) + mmds_session(
+    2, b"PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: 60\r\n\r\n"
+       b"GET /x HTTP/1.1\r\nX-metadata-token: 00\r\n\r\n"))
+write("mmds", "pipelined", mmds_session(3, b"GET / HTTP/1.1\r\n\r\n" * 6))
+write("mmds", "bad-http", mmds_session(0, b"GE\x00T / HTTP/9\r\n\r\n"))
+write("mmds", "rst-and-repeats", mmds_tcp(0, SYN) + mmds_tcp(0, SYN) + mmds_drain() +
+      mmds_tcp(0, PSH_ACK, b"GET", dseq=-3) + mmds_tcp(0, ACK, dack=-5) + mmds_tcp(0, RST_))
+write("mmds", "not-port-80", mmds_raw(MMDS_ARP[:12] + b"\x08\x00" + b"\x45" + b"\x00" * 19) +
+      mmds_drain())
+
+
 def vq_image(size_exp, desc_hi, avail_hi, used_hi, flags, descs, avail, extra=()):
     ram = bytearray(0x10000)
     desc = desc_hi << 8

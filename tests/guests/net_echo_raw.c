@@ -6,11 +6,14 @@
  * answered with N datagrams of 64 bytes ("flood I"), sent as fast as the
  * device takes them (a transmit flood, for the rate limiter).
  *
- * Usage: net_echo_raw IP [mrg] [csum] [small]
+ * Usage: net_echo_raw IP [mrg] [csum] [gcsum] [small]
  *   mrg    negotiate MRG_RXBUF and post 1 KiB receive buffers, so that a
  *          large frame arrives in several buffers (num_buffers)
  *   csum   negotiate CSUM and send UDP answers with a partial checksum for
  *          the host to complete (VIRTIO_NET_HDR_F_NEEDS_CSUM)
+ *   gcsum  negotiate GUEST_CSUM: the host may hand over frames whose
+ *          checksum is still to be done (NEEDS_CSUM); they are counted
+ *          ("partial N" on the last line) and answered as any other
  *   small  post 256-byte receive buffers without MRG_RXBUF: larger frames
  *          cannot be delivered and are dropped by the device
  * The MAC is the device's (VIRTIO_NET_F_MAC), else 06:00:00:00:00:01. */
@@ -24,7 +27,7 @@
 static struct nr v;
 static uint8_t scratch[NR_QSZ * NR_BUF];
 static uint8_t ip[4];
-static unsigned n_arp, n_icmp, n_udp;
+static unsigned n_arp, n_icmp, n_udp, n_partial;
 static int csum_offload, done;
 static uint8_t flood_frame[64 + 42];
 static unsigned flood_left, flood_sent;
@@ -185,6 +188,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "csum") == 0) {
             want |= NR_FEAT_CSUM;
             csum_offload = 1;
+        } else if (strcmp(argv[i], "gcsum") == 0) {
+            want |= NR_FEAT_GUEST_CSUM;
         } else if (strcmp(argv[i], "small") == 0) {
             rx_len = 256;
         }
@@ -210,6 +215,8 @@ int main(int argc, char **argv)
         while (!done && (buf = nr_rx_next(&v, scratch, &len, &nb)) != NULL) {
             if (len >= NR_HDR + 14) {
                 uint8_t *f = buf + NR_HDR;
+                if (((struct nr_hdr *)buf)->flags & 1) /* NEEDS_CSUM: the echo recomputes it */
+                    n_partial++;
                 uint32_t flen = len - NR_HDR;
                 uint16_t type = be16(f + 12);
                 if (type == 0x0806)
@@ -244,6 +251,6 @@ int main(int argc, char **argv)
     uint64_t until = ember_monotonic_ns() + 200000000ull;
     while (v.ntx_free < NR_QSZ && ember_monotonic_ns() < until)
         nr_tx_reclaim(&v);
-    printf("net-echo: arp %u icmp %u udp %u\n", n_arp, n_icmp, n_udp);
+    printf("net-echo: arp %u icmp %u udp %u partial %u\n", n_arp, n_icmp, n_udp, n_partial);
     return 0;
 }

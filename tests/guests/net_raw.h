@@ -42,11 +42,12 @@
 #define NR_F_WRITE              2u
 
 /* virtio 1.2 §5.1.3 */
-#define NR_FEAT_CSUM      (1ull << 0)
-#define NR_FEAT_MAC       (1ull << 5)
-#define NR_FEAT_MRG_RXBUF (1ull << 15)
-#define NR_FEAT_STATUS    (1ull << 16)
-#define NR_FEAT_VERSION_1 (1ull << 32)
+#define NR_FEAT_CSUM       (1ull << 0)
+#define NR_FEAT_GUEST_CSUM (1ull << 1)
+#define NR_FEAT_MAC        (1ull << 5)
+#define NR_FEAT_MRG_RXBUF  (1ull << 15)
+#define NR_FEAT_STATUS     (1ull << 16)
+#define NR_FEAT_VERSION_1  (1ull << 32)
 
 #define NR_QSZ 32u
 #define NR_HDR 12u

@@ -1,7 +1,7 @@
 /* vsock_queue_reset.c: a guest that changes the RX queue under the device
  * while the device holds one of its chains (issue 10), through raw MMIO
  * (vsock_raw.h). Twice, each time after ordinary traffic from the host
- * (tests/integration/test_vsock.c connects with "CONNECT 5000" and sends
+ * (tests/integration/test_vsock_vm.c connects with "CONNECT 5000" and sends
  * "hello" when the guest prints "queue reset: ready"):
  *   live:    DRIVER_OK set; STATUS written without it, RX QueueReady 0,
  *            QueueNum 0, and a TX packet that is owed an RST. The device

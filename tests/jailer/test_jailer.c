@@ -882,3 +882,70 @@ Test(jailer, two_hundred_concurrent_jails_leave_nothing_behind, .timeout = 300)
     cr_expect_eq(remove_cgroup_parents(), 0);
     cr_expect_eq(count_mounts_under(base), mounts_before, "mounts left behind under %s", base);
 }
+
+/* ---- snapshots: a jailed VM's snapshot restores jailed ---- */
+
+static void jail_root_with(const char *id, const char *file, const char *as, char *root, size_t len)
+{
+    char cmd[1400];
+
+    snprintf(root, len, "%s/ember/%s/root", base, id);
+    snprintf(cmd, sizeof(cmd), "mkdir -p %s/snap && chown %s:%s %s/snap", root, UID, GID, root);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    if (file) {
+        snprintf(cmd, sizeof(cmd), "%s/%s", root, as);
+        copy(file, cmd);
+    }
+}
+
+Test(jailer, jailed_snapshot_restores_jailed)
+{
+    struct spawn_result r;
+    struct jail_run j;
+    char root1[300], root2[300], cmd[1400], vsock[600];
+    const char *why = spawn_kvm_unusable();
+
+    if (why) {
+        fprintf(stderr, "SKIPPED: needs KVM: %s\n", why);
+        cr_skip_test("needs KVM: %s", why);
+    }
+    need_plain_ember();
+    /* Jail 1 boots the function and snapshots it once it is ready. */
+    jail_root_with("snap-1", FAAS_BIN, "faas-echo", root1, sizeof(root1));
+    char *argv[] = {
+        JAILER_BIN, "--id",       "snap-1", "--exec-file",       EMBER_BIN,  "--uid",
+        UID,        "--gid",      GID,      "--chroot-base-dir", base,       "--",
+        "run",      "--mem",      "16",     "--vsock",           "/fn.sock", "--snapshot-on-ready",
+        "/snap",    "/faas-echo", NULL};
+    cr_assert_eq(spawn_run(argv, CAP_S, &r), 0);
+    cr_assert_eq(r.status, 0, "status %d, stderr: %s", r.status, r.err);
+    cr_assert(strstr(r.err, "ember: snapshot of the ready guest in /snap"), "%s", r.err);
+    spawn_free(&r);
+
+    /* Jail 2 gets a copy of the snapshot and restores it, confined the same
+     * way (seccomp included: the release build's filters are on). */
+    jail_root_with("snap-2", NULL, NULL, root2, sizeof(root2));
+    snprintf(cmd, sizeof(cmd),
+             "cp --sparse=always %s/snap/state %s/snap/mem %s/snap/ && chown %s:%s %s/snap/*",
+             root1, root1, root2, UID, GID, root2);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    cleanup_jail("snap-1", EMBER_BIN);
+    snprintf(vsock, sizeof(vsock), "%s/fn.sock", root2);
+    jail_start(&j, ARGS("--id", "snap-2", "--exec-file", EMBER_BIN, "--uid", UID, "--gid", GID,
+                        "--chroot-base-dir", base, "--", "run", "--restore", "/snap", "--vsock",
+                        "/fn.sock"));
+    char in[] = "/tmp/ember-jail-snap-XXXXXX";
+    int fd = mkstemp(in);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, "restored in a jail", 18), 18);
+    close(fd);
+    char *inv[] = {EMBER_BIN, "invoke", "--uds", vsock, "--wait", "--timeout", "10000", in, NULL};
+    cr_assert_eq(spawn_run(inv, CAP_S, &r), 0);
+    cr_expect_eq(r.status, 0, "invoke failed: %s", r.err);
+    cr_expect_str_eq(r.out, "restored in a jail");
+    spawn_free(&r);
+    unlink(in);
+    kill(j.pid, SIGTERM);
+    cr_expect_eq(jail_finish(&j), 128 + SIGTERM, "output: %s", j.buf);
+    cleanup_jail("snap-2", EMBER_BIN);
+}

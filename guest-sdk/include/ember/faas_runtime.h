@@ -63,6 +63,15 @@ struct ember_faas_options {
 
 #define EMBER_FAAS_CONNS_DEFAULT 1000u
 
+/* Tells the host that the function has initialised (loaded what it needs,
+ * warmed its caches): the point to snapshot it at. Under `ember run
+ * --snapshot-on-ready DIR` the monitor pauses the guest right here, writes
+ * the snapshot and ends; every VM restored from it returns from this call.
+ * Returns 0 in the VM that booted, or the restore generation (1, 2, ...)
+ * in a restored one, whose clock and random state are already fresh.
+ * ember_faas_serve() calls it once it listens, if the function has not. */
+int ember_faas_ready(void);
+
 /* Serves forever (or until max_invocations). Returns 0 after
  * max_invocations, or -errno if the port cannot be served (no vsock device:
  * -EAFNOSUPPORT; port taken: -EADDRINUSE; out of memory: -ENOMEM). */

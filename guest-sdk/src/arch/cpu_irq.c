@@ -206,6 +206,8 @@ static uint64_t ns_to_tsc(uint64_t ns)
     return t > UINT64_MAX / 2 ? UINT64_MAX / 2 : (uint64_t)t;
 }
 
+ember_wait_timer_fn ember_wait_timer_hook;
+
 void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uint64_t timeout_ns)
 {
     if (ready(arg))
@@ -238,13 +240,28 @@ void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uin
             st->stats.timeouts++;
             return;
         }
-        if (!st->idt_loaded || (deadline != UINT64_MAX && !st->have_deadline)) {
+        uint64_t wake = deadline;
+        if (ember_wait_timer_hook) {
+            /* A driver's own timers (TCP retransmissions) run while the
+             * guest waits for anything, and bound the sleep. */
+            uint64_t t = ember_wait_timer_hook(), now_ns = ember_monotonic_ns();
+            if (t != UINT64_MAX) {
+                uint64_t w = t > now_ns ? now + ns_to_tsc(t - now_ns) : now;
+                if (w < wake)
+                    wake = w;
+            }
+            if (wake <= now || ready(arg)) {
+                __asm__ volatile("pause");
+                continue;
+            }
+        }
+        if (!st->idt_loaded || (wake != UINT64_MAX && !st->have_deadline)) {
             /* Nothing can wake a hlt: no interrupt source yet, or no timer
              * to bound it. */
             __asm__ volatile("pause");
             continue;
         }
-        ember_hlt_trap(seen, deadline == UINT64_MAX ? 0 : deadline);
+        ember_hlt_trap(seen, wake == UINT64_MAX ? 0 : wake);
         st->stats.hlts++;
     }
 }

@@ -28,6 +28,13 @@ bool ember_irq_take(uint32_t gsi);
  * is tested again after it). */
 void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uint64_t timeout_ns);
 
+/* Set by a driver with timers of its own (the network stack): called in
+ * every wait before the guest sleeps, runs what is due and returns the
+ * monotonic time (ns) of its next timer, UINT64_MAX for none; the sleep
+ * ends by then. */
+typedef uint64_t (*ember_wait_timer_fn)(void);
+extern ember_wait_timer_fn ember_wait_timer_hook;
+
 /* True once interrupts and the TSC-deadline timer are set up (a device was
  * opened): then a wait can sleep in hlt until its timeout. */
 bool ember_irq_can_sleep(void);

@@ -37,6 +37,8 @@
 #include <ember/faas_runtime.h>
 #include <ember/vsock.h>
 
+#include "sdk.h"
+
 #define IN_CAP_MIN  (4u * 1024u)
 #define IN_CAP_KEEP (1u << 20) /* shrink back to IN_CAP_MIN after bigger requests */
 /* Linux's somaxconn default (4096 since 5.4): larger than the device's
@@ -405,6 +407,19 @@ static int grow(struct conn **conns, struct pollfd **pfd, unsigned *cap, unsigne
     return 0;
 }
 
+static bool ready_called;
+
+int ember_faas_ready(void)
+{
+    ready_called = true;
+    if (ember_kind != EMBER_BOOT_KIND_EMBER)
+        return 0;
+    outl(EMBER_PORT_READY, 0);
+    /* Restored here, maybe: catch up before the function's next move. */
+    ember_restore_poll();
+    return (int)ember_restore_generation();
+}
+
 int ember_faas_serve(ember_faas_handler handler)
 {
     struct ember_faas_options o = {0};
@@ -440,6 +455,10 @@ int ember_faas_serve_with(const struct ember_faas_options *opt, ember_faas_handl
     memset(&stats, 0, sizeof(stats));
     if (opt->on_listen)
         opt->on_listen(port);
+    /* Listening: a snapshot from here on keeps the listener (the vsock
+     * transport reset after a restore drops connections only). */
+    if (!ready_called)
+        ember_faas_ready();
 
     unsigned n = 0;      /* conns[0, n) are open */
     bool paused = false; /* accept() ran out of fds or memory: wait for a close */

@@ -3,8 +3,8 @@
  * RDRAND where CPUID.1:ECX[30] says it exists (retrying, as Intel's DRNG
  * guide recommends, 10 times per word). Otherwise a xoshiro256** generator
  * seeded from the boot-info entropy (the host's getrandom under ember) mixed
- * with the TSC: fine for hash seeds and the like, not a cryptographic
- * generator (README.md says so).
+ * with the TSC, reseeded after a snapshot restore: fine for hash seeds and the like, not a
+ * cryptographic generator (README.md says so).
  */
 #include "sdk.h"
 
@@ -29,6 +29,20 @@ void ember_random_init(void)
         uint64_t e;
         sdk_memcpy(&e, ember_bi.entropy + 8 * i, 8);
         seed ^= e;
+        state[i] = splitmix64(&seed);
+    }
+}
+
+/* A restore (boot_restore.c): the generator's state was copied into every
+ * VM restored from the snapshot; mixing in the monitor's fresh entropy
+ * makes each one's stream its own. */
+void ember_random_reseed(const uint8_t entropy[32])
+{
+    uint64_t seed = rdtsc();
+    for (unsigned i = 0; i < 4; i++) {
+        uint64_t e;
+        sdk_memcpy(&e, entropy + 8 * i, 8);
+        seed ^= e ^ state[i];
         state[i] = splitmix64(&seed);
     }
 }
@@ -65,6 +79,7 @@ static int rdrand64(uint64_t *v)
 void ember_random_fill(void *buf, size_t len)
 {
     unsigned char *p = buf;
+    ember_restore_poll();
     while (len > 0) {
         uint64_t v;
         if (!(ember_cpu_has_rdrand() && rdrand64(&v)))

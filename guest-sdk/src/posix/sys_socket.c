@@ -6,9 +6,9 @@
  *
  * This layer only checks and copies what the application passes (addresses
  * and lengths, with Linux's EFAULT/EINVAL rules) and finds the socket behind
- * an fd; the sockets themselves are vsock_sock.c. Only AF_VSOCK exists:
- * socket() of any other family is EAFNOSUPPORT, as on a Linux kernel built
- * without it.
+ * an fd; the sockets themselves are vsock_sock.c (AF_VSOCK) and, for
+ * AF_INET, net_sock.c (which gets every call on its fds). socket() of any
+ * other family is EAFNOSUPPORT, as on a Linux kernel built without it.
  *
  * ember_syscall_direct() (<ember/vsock.h>) enters ember_syscall() without
  * the `syscall` instruction; the FaaS runtime uses it for its socket calls.
@@ -24,6 +24,7 @@
 
 #include <ember/vsock.h>
 
+#include "net/net_sock.h"
 #include "posix/sys_fd.h"
 #include "posix/sys_socket.h"
 #include "sdk.h"
@@ -138,6 +139,8 @@ static long sys_socket(int domain, int type, int protocol)
 {
     struct vsk *s;
 
+    if (domain == AF_INET)
+        return net_sys_socket(type, protocol);
     if (domain != AF_VSOCK)
         return domain < 0 || domain >= 46 ? -EINVAL : -EAFNOSUPPORT;
     long r = vsk_create(type, protocol, &s);
@@ -294,6 +297,8 @@ long ember_sys_socketcall(struct ember_syscall_frame *f)
     struct vsk *s;
     struct sockaddr_vm a;
 
+    if (f->nr != SYS_socket && f->nr != SYS_socketpair && net_sock_is(fd))
+        return net_sys_socketcall(f); /* AF_INET: net_sock.c */
     switch (f->nr) {
     case SYS_socket:
         return sys_socket((int)a0, (int)a1, (int)a2);

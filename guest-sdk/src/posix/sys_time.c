@@ -3,7 +3,8 @@
  * Time costs no VM exit: CLOCK_MONOTONIC is the TSC since the guest was
  * entered, scaled by the TSC frequency; CLOCK_REALTIME adds the boot-info
  * realtime_ns (the host's clock at entry under ember, the CMOS RTC under
- * PVH). The frequency comes from the boot info (ember asks KVM), else from
+ * PVH), and after a snapshot restore counts from the wall clock the monitor
+ * gave (boot_restore.c). The frequency comes from the boot info (ember asks KVM), else from
  * CPUID: leaf 0x15 (TSC/crystal ratio), leaf 0x16 (base MHz), the hypervisor
  * leaf 0x40000010 (TSC kHz, VMware/QEMU convention); if none answers, the SDK
  * assumes 2 GHz (documented in README.md: clocks are then only roughly
@@ -23,7 +24,8 @@
 
 static uint64_t tsc0;
 static uint64_t tsc_khz;
-static uint64_t ns_per_tsc_32; /* nanoseconds per TSC tick, 32.32 fixed point */
+static uint64_t ns_per_tsc_32;           /* nanoseconds per TSC tick, 32.32 fixed point */
+static uint64_t rt_base_ns, rt_base_tsc; /* see ember_realtime_ns */
 
 /* Only when the loader did not say (PVH): CPUID at CPL3 costs ~27 us on
  * kvm_pvm, so the ember path never gets here. */
@@ -63,6 +65,8 @@ void ember_time_init(uint64_t tsc_at_entry)
         tsc_khz = FALLBACK_TSC_KHZ;
     ember_bi.tsc_khz = tsc_khz;
     ns_per_tsc_32 = (1000000ull << 32) / tsc_khz;
+    rt_base_ns = ember_bi.realtime_ns;
+    rt_base_tsc = tsc_at_entry;
 }
 
 uint64_t ember_tsc_khz(void)
@@ -76,9 +80,20 @@ uint64_t ember_monotonic_ns(void)
     return (uint64_t)(((unsigned __int128)d * ns_per_tsc_32) >> 32);
 }
 
+/* The wall clock is rt_base_ns at TSC rt_base_tsc, plus the ticks since: at
+ * boot the entry TSC and the boot-info time, after a restore what the
+ * monitor wrote into the restore page (boot_restore.c). */
+void ember_time_restored(uint64_t realtime_ns, uint64_t tsc)
+{
+    rt_base_ns = realtime_ns;
+    rt_base_tsc = tsc;
+}
+
 uint64_t ember_realtime_ns(void)
 {
-    return ember_bi.realtime_ns + ember_monotonic_ns();
+    ember_restore_poll();
+    uint64_t d = rdtsc() - rt_base_tsc;
+    return rt_base_ns + (uint64_t)(((unsigned __int128)d * ns_per_tsc_32) >> 32);
 }
 
 int ember_clock_ns(int clock, uint64_t *ns)

@@ -214,10 +214,13 @@ void vsock_dev_poll(void)
     if (state != 1)
         return;
     vdev_irq_take(&dev);
-    if (vq_has_used(&vq[Q_RX]))
-        rx_process();
+    /* Events first: a transport reset (after a snapshot restore) predates
+     * every packet the device put on RX after it, and must not drop a
+     * connection those packets just opened. */
     if (vq_has_used(&vq[Q_EVENT]))
         event_process();
+    if (vq_has_used(&vq[Q_RX]))
+        rx_process();
 }
 
 static void irq_route(void)

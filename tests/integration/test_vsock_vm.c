@@ -1,4 +1,4 @@
-/* test_vsock.c: the vsock device with real guests: the raw-MMIO echo guest
+/* test_vsock_vm.c: the vsock device with real guests: the raw-MMIO echo guest
  * behind the Unix-socket bridge (handshake, `ember invoke`, the client
  * library, sizes, many invocations, concurrency) and a hostile guest. */
 #include <criterion/criterion.h>

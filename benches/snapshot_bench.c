@@ -1,0 +1,454 @@
+/* snapshot_bench.c: restoring a warmed function from a snapshot against
+ * booting it cold, in the same run (issue 16).
+ *
+ * latency: --runs rounds; each round starts one VM by cold boot (`ember run
+ *   --timings --vsock S faas-echo --max 1`) and one by restore (`ember run
+ *   --timings --restore DIR --vsock S`, DIR a snapshot of the same command
+ *   taken at ember_faas_ready()), in an order that alternates, and invokes
+ *   each once. Per VM: spawn -> first guest instruction (ember's own
+ *   --timings mark, relative to its process start, plus nothing: the spawn
+ *   is the request) and spawn -> whole response at the host; for restores
+ *   the restore steps ember reports (state, mem-check, kvm, devices,
+ *   vcpu-state). Median and p99 of each, and the cold/restore ratios.
+ * density: --count VMs restored from one snapshot of an idle function (no
+ *   --max), --concurrency restoring at once, each invoked once; with all
+ *   alive, the sum of their Pss (/proc/PID/smaps_rollup) and the drop of
+ *   MemAvailable (which also counts the kernel's KVM structures), per VM.
+ *   The launch rate is count / (first spawn -> last first response).
+ *
+ * Every VM is in the driver's process group and is killed on the way out;
+ * the run directory is removed.
+ *
+ * Output: JSON on stdout (or --out FILE), a summary on stderr. Exit status 0,
+ * 1 when a VM failed, 2 usage, 77 no /dev/kvm.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/invoke.h"
+
+extern char **environ;
+
+#define EXIT_SKIPPED 77
+#define NSTEPS       5
+
+static const char *const step_names[NSTEPS] = {"state", "mem-check", "kvm", "devices",
+                                               "vcpu-state"};
+
+static struct {
+    const char *ember, *guest, *out;
+    unsigned runs, count, concurrency, mem_mib;
+} opt = {.runs = 200, .count = 1000, .concurrency = 8, .mem_mib = 16};
+
+static char run_dir[64];
+
+static double now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void cleanup(void)
+{
+    char cmd[256];
+
+    signal(SIGTERM, SIG_IGN);
+    kill(0, SIGTERM); /* our process group: the VMs (the driver ignores it now) */
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+    if (run_dir[0]) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", run_dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "snapshot_bench: could not remove %s\n", run_dir);
+    }
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fprintf(stderr, "snapshot_bench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    cleanup();
+    exit(1);
+}
+
+/* Starts argv with stderr to errpath (or /dev/null). */
+static pid_t spawn(char *const argv[], const char *errpath)
+{
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, errpath ? errpath : "/dev/null",
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0)
+        die("spawn %s: %s", argv[0], strerror(errno));
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+static int reap(pid_t pid)
+{
+    int st;
+
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Connects (retrying while the VM comes up) and invokes once. */
+static char invoke_err[300];
+
+static bool invoke_once(const char *uds)
+{
+    char err[256];
+    void *resp = NULL;
+    size_t len = 0, cap = 0;
+    int fd = ember_invoke_connect_wait(uds, EMBER_FAAS_PORT, 20000, err, sizeof(err));
+
+    if (fd < 0) {
+        snprintf(invoke_err, sizeof(invoke_err), "connect: %s", err);
+        return false;
+    }
+    int rc = ember_invoke(fd, "ping", 4, &resp, &len, &cap, 0, 20000, err, sizeof(err));
+    close(fd);
+    bool ok = rc == EMBER_INVOKE_OK && len == 4 && memcmp(resp, "ping", 4) == 0;
+    if (!ok)
+        snprintf(invoke_err, sizeof(invoke_err), "invoke: %s %s (%zu bytes back)",
+                 ember_invoke_strerror(rc), rc < 0 ? err : "", len);
+    free(resp);
+    return ok;
+}
+
+static void make_snapshot(const char *dir, bool once)
+{
+    char mem[16], uds[200];
+    snprintf(mem, sizeof(mem), "%u", opt.mem_mib);
+    snprintf(uds, sizeof(uds), "%s/prep.sock", run_dir);
+    if (mkdir(dir, 0700) != 0)
+        die("%s: %s", dir, strerror(errno));
+    char *argv[] = {(char *)opt.ember,
+                    "run",
+                    "--mem",
+                    mem,
+                    "--vsock",
+                    uds,
+                    "--snapshot-on-ready",
+                    (char *)dir,
+                    (char *)opt.guest,
+                    once ? "--max" : NULL,
+                    "1",
+                    NULL};
+    int st = reap(spawn(argv, NULL));
+    if (st != 0)
+        die("snapshot of %s: ember exited %d", opt.guest, st);
+    unlink(uds);
+}
+
+/* Reads the --timings lines of one run. */
+static bool parse_timings(const char *path, double *first_us, double steps[NSTEPS], bool *hashed)
+{
+    char buf[4096];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    const char *p = strstr(buf, "first-instruction=");
+    if (!p)
+        return false;
+    *first_us = strtod(p + strlen("first-instruction="), NULL);
+    if (steps) {
+        for (int i = 0; i < NSTEPS; i++) {
+            char key[32];
+            snprintf(key, sizeof(key), " %s=", step_names[i]);
+            const char *q = strstr(buf, key);
+            steps[i] = q ? strtod(q + strlen(key), NULL) : -1;
+        }
+        *hashed = strstr(buf, "(memory file hashed)") != NULL;
+    }
+    return true;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, unsigned n, double p)
+{
+    qsort(v, n, sizeof(*v), cmp_d);
+    unsigned i = (unsigned)(p * (n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}
+
+static json_t *stats(const char *what, double *v, unsigned n, double *median)
+{
+    double med = pct(v, n, 0.5), p99 = pct(v, n, 0.99);
+    if (median)
+        *median = med;
+    fprintf(stderr, "  %-34s median %9.1f us   p99 %9.1f us\n", what, med, p99);
+    json_t *samples = json_array();
+    for (unsigned i = 0; i < n; i++)
+        json_array_append_new(samples, json_real(v[i]));
+    return json_pack("{s:f, s:f, s:i, s:o}", "median_us", med, "p99_us", p99, "n", (int)n,
+                     "samples_us", samples);
+}
+
+static json_t *latency(void)
+{
+    char snap[200], uds[200], errp[200], mem[16];
+    unsigned n = opt.runs;
+    double *cold_first = calloc(n, sizeof(double)), *cold_resp = calloc(n, sizeof(double));
+    double *rest_first = calloc(n, sizeof(double)), *rest_resp = calloc(n, sizeof(double));
+    double *steps[NSTEPS];
+    unsigned hashed_runs = 0;
+
+    for (int i = 0; i < NSTEPS; i++)
+        steps[i] = calloc(n, sizeof(double));
+    snprintf(snap, sizeof(snap), "%s/once", run_dir);
+    snprintf(uds, sizeof(uds), "%s/lat.sock", run_dir);
+    snprintf(errp, sizeof(errp), "%s/lat.err", run_dir);
+    snprintf(mem, sizeof(mem), "%u", opt.mem_mib);
+    make_snapshot(snap, true);
+    for (unsigned r = 0; r < n; r++) {
+        for (int k = 0; k < 2; k++) {
+            bool restore = (k + (int)r) % 2 == 0; /* the order alternates every round */
+            char *cold[] = {(char *)opt.ember, "run",   "--timings", "--mem", mem, "--vsock", uds,
+                            (char *)opt.guest, "--max", "1",         NULL};
+            char *rest[] = {(char *)opt.ember, "run", "--timings", "--restore", snap,
+                            "--vsock",         uds,   NULL};
+            unlink(uds);
+            double t0 = now_us();
+            pid_t pid = spawn(restore ? rest : cold, errp);
+            bool ok = invoke_once(uds);
+            double t1 = now_us();
+            int st = reap(pid);
+            double first, s[NSTEPS];
+            bool hashed = false;
+            if (!ok || st != 0 || !parse_timings(errp, &first, restore ? s : NULL, &hashed))
+                die("%s run %u failed (%s, status %d)", restore ? "restore" : "cold", r,
+                    ok ? "invoke ok" : invoke_err, st);
+            if (restore) {
+                rest_first[r] = first;
+                rest_resp[r] = t1 - t0;
+                for (int i = 0; i < NSTEPS; i++)
+                    steps[i][r] = s[i];
+                hashed_runs += hashed;
+            } else {
+                cold_first[r] = first;
+                cold_resp[r] = t1 - t0;
+            }
+        }
+    }
+    double m_cf, m_cr, m_rf, m_rr;
+    fprintf(stderr, "latency, %u rounds (%u MiB guest, %s):\n", n, opt.mem_mib, opt.guest);
+    json_t *j = json_object();
+    json_object_set_new(j, "cold_first_instruction",
+                        stats("cold: spawn -> first instruction", cold_first, n, &m_cf));
+    json_object_set_new(j, "cold_response",
+                        stats("cold: spawn -> first response", cold_resp, n, &m_cr));
+    json_object_set_new(j, "restore_first_instruction",
+                        stats("restore: spawn -> first instruction", rest_first, n, &m_rf));
+    json_object_set_new(j, "restore_response",
+                        stats("restore: spawn -> first response", rest_resp, n, &m_rr));
+    json_t *js = json_object();
+    for (int i = 0; i < NSTEPS; i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "  restore step %s", step_names[i]);
+        json_object_set_new(js, step_names[i], stats(what, steps[i], n, NULL));
+    }
+    json_object_set_new(j, "restore_steps", js);
+    json_object_set_new(j, "restores_that_hashed_memory", json_integer(hashed_runs));
+    json_object_set_new(j, "ratio_cold_over_restore_first_instruction", json_real(m_cf / m_rf));
+    json_object_set_new(j, "ratio_cold_over_restore_response", json_real(m_cr / m_rr));
+    fprintf(stderr, "  cold/restore: first instruction %.2fx, first response %.2fx\n", m_cf / m_rf,
+            m_cr / m_rr);
+    return j;
+}
+
+static long meminfo_kib(const char *key)
+{
+    char line[256];
+    long v = -1;
+    FILE *f = fopen("/proc/meminfo", "r");
+
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, key, strlen(key)) == 0)
+            v = strtol(line + strlen(key), NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static long pss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long v = -1;
+
+    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "Pss:", 4) == 0)
+            v = strtol(line + 4, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static json_t *density(void)
+{
+    char snap[200];
+    unsigned n = opt.count;
+    pid_t *pids = calloc(n, sizeof(pid_t));
+    char(*socks)[120] = calloc(n, sizeof(*socks));
+    long avail0, avail1, pss = 0;
+
+    snprintf(snap, sizeof(snap), "%s/idle", run_dir);
+    make_snapshot(snap, false);
+    avail0 = meminfo_kib("MemAvailable:");
+    double t0 = now_us();
+    /* Waves of --concurrency: each VM restored, then invoked once. */
+    for (unsigned i = 0; i < n; i += opt.concurrency) {
+        unsigned end = i + opt.concurrency < n ? i + opt.concurrency : n;
+        for (unsigned k = i; k < end; k++) {
+            snprintf(socks[k], sizeof(socks[k]), "%s/d%u.sock", run_dir, k);
+            char *argv[] = {(char *)opt.ember, "run", "--restore", snap, "--vsock", socks[k], NULL};
+            pids[k] = spawn(argv, NULL);
+        }
+        for (unsigned k = i; k < end; k++)
+            if (!invoke_once(socks[k]))
+                die("restored VM %u did not answer", k);
+    }
+    double t1 = now_us();
+    sleep(1); /* let the page cache and the kernel settle */
+    avail1 = meminfo_kib("MemAvailable:");
+    for (unsigned k = 0; k < n; k++) {
+        long p = pss_kib(pids[k]);
+        if (p < 0)
+            die("VM %u is gone", k);
+        pss += p;
+    }
+    double rate = n / ((t1 - t0) / 1e6);
+    fprintf(stderr, "density, %u restored idle VMs (%u restoring at once):\n", n, opt.concurrency);
+    fprintf(stderr, "  Pss per VM %.0f KiB, MemAvailable drop per VM %.0f KiB\n", (double)pss / n,
+            (double)(avail0 - avail1) / n);
+    fprintf(stderr, "  launch rate by restore: %.0f VMs/s (restore + first response)\n", rate);
+    for (unsigned k = 0; k < n; k++)
+        kill(pids[k], SIGKILL);
+    for (unsigned k = 0; k < n; k++)
+        reap(pids[k]);
+    json_t *j =
+        json_pack("{s:i, s:i, s:f, s:f, s:f}", "count", (int)n, "concurrency", (int)opt.concurrency,
+                  "pss_per_vm_kib", (double)pss / n, "memavailable_drop_per_vm_kib",
+                  (double)(avail0 - avail1) / n, "launch_rate_per_s", rate);
+    free(pids);
+    free(socks);
+    return j;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    die("interrupted");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"ember", required_argument, 0, 'e'},       {"guest", required_argument, 0, 'g'},
+        {"runs", required_argument, 0, 'r'},        {"count", required_argument, 0, 'n'},
+        {"concurrency", required_argument, 0, 'c'}, {"mem", required_argument, 0, 'M'},
+        {"out", required_argument, 0, 'o'},         {0, 0, 0, 0},
+    };
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'e':
+            opt.ember = optarg;
+            break;
+        case 'g':
+            opt.guest = optarg;
+            break;
+        case 'r':
+            opt.runs = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'n':
+            opt.count = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'c':
+            opt.concurrency = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'M':
+            opt.mem_mib = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'o':
+            opt.out = optarg;
+            break;
+        default:
+            fprintf(stderr,
+                    "usage: ember-bench-snapshot --ember EMBER --guest faas-echo [--runs N] "
+                    "[--count N] [--concurrency N] [--mem MIB] [--out FILE]\n");
+            return 2;
+        }
+    }
+    if (!opt.ember || !opt.guest || opt.concurrency == 0) {
+        fprintf(stderr, "snapshot_bench: --ember and --guest are required\n");
+        return 2;
+    }
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        fprintf(stderr, "SKIPPED: snapshot_bench needs /dev/kvm\n");
+        return EXIT_SKIPPED;
+    }
+    setpgid(0, 0);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    snprintf(run_dir, sizeof(run_dir), "/tmp/ember-snapbench-%d", (int)getpid());
+    if (mkdir(run_dir, 0700) != 0)
+        die("%s: %s", run_dir, strerror(errno));
+    json_t *root = json_object();
+    json_object_set_new(root, "benchmark", json_string("snapshot"));
+    json_object_set_new(root, "guest", json_string(opt.guest));
+    json_object_set_new(root, "mem_mib", json_integer(opt.mem_mib));
+    if (opt.runs)
+        json_object_set_new(root, "latency", latency());
+    if (opt.count)
+        json_object_set_new(root, "density", density());
+    char *s = json_dumps(root, JSON_INDENT(2));
+    FILE *out = opt.out ? fopen(opt.out, "w") : stdout;
+    if (!out || !s)
+        die("writing the results failed");
+    fprintf(out, "%s\n", s);
+    if (opt.out)
+        fclose(out);
+    free(s);
+    json_decref(root);
+    cleanup();
+    return 0;
+}

@@ -1,0 +1,61 @@
+/* snapshot.h: snapshots of a running microVM, and VMs restored from them.
+ *
+ * snapshot_create() writes a paused VM's memory file and state file
+ * (snapshot_state.h); snapshot_restore() builds a new VM from them whose
+ * guest RAM is the memory file mapped copy-on-write, so every VM restored
+ * from one file shares the pages none of them has written. Both are called
+ * with the vCPU parked (vm_pause) or not yet run.
+ *
+ * Integrity: the state file carries the SHA-256 of the guest memory it was
+ * taken with. Hashing a memory file costs ~0.6 ms per MiB here, far more
+ * than a restore, so a verified file is remembered: `<mem file>.verified`
+ * records the digest with the file's identity (device, inode, size, mtime,
+ * ctime). Any change to the file changes its ctime and voids the record;
+ * the next restore hashes it again. The record is written by
+ * snapshot_create() and by the first restore that verifies the file (both
+ * best effort: a read-only directory just means every restore hashes).
+ */
+#ifndef EMBER_SNAPSHOT_H
+#define EMBER_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "monitor/snapshot_state.h"
+#include "monitor/vm.h"
+
+/* Writes the snapshot of vm (paused): memory to mem_path (Full: all of
+ * RAM; Diff: only the pages written since the previous snapshot, needs
+ * track_dirty_pages) and state to state_path. Returns 0 or -1 with err. */
+int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
+                    enum snapshot_type type, char *err, size_t errlen);
+
+/* A network interface of the snapshot given another tap (Firecracker's
+ * network_overrides). */
+struct snapshot_net_override {
+    const char *iface_id;
+    const char *host_dev_name;
+};
+
+struct snapshot_load {
+    const char *state_path;
+    const char *mem_path;
+    const char *vsock_uds_path; /* NULL: the snapshot's own */
+    unsigned nnet_overrides;
+    const struct snapshot_net_override *net_overrides;
+    bool track_dirty_pages;
+    bool timings;
+    bool boot_timer;
+    bool no_seccomp;
+};
+
+/* Builds a VM from a snapshot; it runs from where the snapshot was taken
+ * when vm_run() is called. Every check (state file, memory file size and
+ * digest, device layout) happens before this returns, so a refused snapshot
+ * never runs guest code. Returns 0, or an EMBER_EXIT_* code with err. */
+int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err, size_t errlen);
+
+/* For --timings: how long each restore step took, in microseconds. */
+void snapshot_print_timings(int fd);
+
+#endif

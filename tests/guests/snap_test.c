@@ -1,0 +1,117 @@
+/* snap_test.c: a guest for the snapshot tests (tests/integration/
+ * test_snapshot.c). One mode per run, chosen by argv[1]:
+ *   compute N   a chain of N rounds of a 64-bit mixer over a 1 MiB table,
+ *               with ember_faas_ready() halfway: a snapshot taken there and
+ *               restored must print the same "snap-test: result" as a run
+ *               that was never interrupted;
+ *   serve       a function (ember_faas_serve) that answers:
+ *                 "rand"  32 bytes of getrandom, hex;
+ *                 "time"  CLOCK_REALTIME seconds;
+ *                 "gen"   the restore generation ember_faas_ready() gave;
+ *                 "blk"   writes the request counter to /dev/vda at 4096,
+ *                         reads it back: "blk <n>";
+ *                 anything else is echoed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ember/faas_runtime.h>
+
+static uint64_t table[1 << 17]; /* 1 MiB: the snapshot must carry it */
+static int generation;
+static char out[256];
+static unsigned blk_count;
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+static int compute(unsigned long n)
+{
+    uint64_t h = 1;
+
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        table[i] = mix(i + 1);
+    for (unsigned long r = 0; r < n; r++) {
+        if (r == n / 2) {
+            int g = ember_faas_ready();
+            printf("snap-test: halfway, generation %d\n", g);
+        }
+        size_t k = h % (sizeof(table) / sizeof(table[0]));
+        table[k] = mix(table[k] ^ h);
+        h = mix(h + table[k]);
+    }
+    printf("snap-test: result %016" PRIx64 "\n", h);
+    return 0;
+}
+
+static int handler(const void *req, size_t len, struct ember_faas_reply *r)
+{
+    if (len == 4 && memcmp(req, "rand", 4) == 0) {
+        uint8_t b[32];
+        if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+            return EMBER_FAAS_S_ERROR;
+        for (int i = 0; i < 32; i++)
+            snprintf(out + 2 * i, 3, "%02x", b[i]);
+        ember_faas_reply_ref(r, out, 64);
+    } else if (len == 4 && memcmp(req, "time", 4) == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ember_faas_reply_ref(r, out,
+                             (size_t)snprintf(out, sizeof(out), "%lld", (long long)ts.tv_sec));
+    } else if (len == 3 && memcmp(req, "gen", 3) == 0) {
+        ember_faas_reply_ref(r, out, (size_t)snprintf(out, sizeof(out), "%d", generation));
+    } else if (len == 3 && memcmp(req, "blk", 3) == 0) {
+        int fd = open("/dev/vda", O_RDWR);
+        unsigned n = ++blk_count, back = 0;
+        if (fd < 0 || pwrite(fd, &n, sizeof(n), 4096) != sizeof(n) ||
+            pread(fd, &back, sizeof(back), 4096) != sizeof(back)) {
+            ember_faas_reply_error(r, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return EMBER_FAAS_S_ERROR;
+        }
+        close(fd);
+        ember_faas_reply_ref(r, out, (size_t)snprintf(out, sizeof(out), "blk %u", back));
+    } else {
+        ember_faas_reply_ref(r, req, len);
+    }
+    return EMBER_FAAS_S_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && strcmp(argv[1], "compute") == 0)
+        return compute(strtoul(argv[2], NULL, 0));
+    if (argc >= 2 && strcmp(argv[1], "serve") == 0) {
+        /* "serve blk": the drive is in use before the snapshot. */
+        if (argc >= 3 && strcmp(argv[2], "blk") == 0) {
+            int fd = open("/dev/vda", O_RDWR);
+            unsigned zero = 0;
+            if (fd < 0 || pwrite(fd, &zero, sizeof(zero), 4096) != sizeof(zero)) {
+                printf("snap-test: /dev/vda: %s\n", strerror(errno));
+                return 1;
+            }
+            close(fd);
+        }
+        generation = ember_faas_ready();
+        int rc = ember_faas_serve(handler);
+        printf("snap-test: serve: %s\n", strerror(-rc));
+        return 1;
+    }
+    printf("snap-test: usage: compute N | serve\n");
+    return 2;
+}

@@ -1,0 +1,546 @@
+/* test_snapshot.c: snapshots of real guests and VMs restored from them
+ * (monitor/snapshot.h), through `ember run --snapshot-on-ready DIR` and
+ * `ember run --restore DIR`.
+ *
+ * Guest: tests/guests/snap_test (a computation with ember_faas_ready()
+ * halfway; a function answering rand/time/gen/blk). Every refusal is
+ * checked with its exact message and with the guest never having run (no
+ * guest output). No timing assertions: waits have generous caps.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/invoke.h"
+#include "tests/integration/proc.h"
+
+#define CAP_S   120
+#define TIMEOUT 30000 /* ms per invocation, far above a normal one */
+#define GUEST   GUEST_DIR "/snap_test"
+#define NVMS    100
+
+extern char **environ;
+
+static char dir[64]; /* the suite's scratch directory */
+
+static void need_kvm(void)
+{
+    const char *why = spawn_kvm_unusable();
+
+    if (why) {
+        fprintf(stderr, "SKIPPED: integration test needs KVM: %s\n", why);
+        cr_skip_test("needs KVM: %s", why);
+    }
+}
+
+static pid_t started[NVMS + 4];
+static int nstarted;
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/ember-snap-%d", getpid());
+    mkdir(dir, 0700);
+}
+
+static void teardown(void)
+{
+    char cmd[256];
+
+    for (int i = 0; i < nstarted; i++)
+        if (kill(started[i], SIGKILL) == 0)
+            waitpid(started[i], NULL, 0);
+    nstarted = 0;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+TestSuite(snapshot, .init = setup, .fini = teardown);
+
+static void run(char *const argv[], struct spawn_result *r)
+{
+    cr_assert_eq(spawn_run(argv, CAP_S, r), 0);
+    cr_assert(!r->timed_out, "%s timed out", argv[1]);
+}
+
+/* A snapshot of `snap_test ARGS` at ember_faas_ready() in dir/NAME. */
+static void make_snapshot(const char *name, const char *vsock, const char *drive, const char *mode,
+                          const char *arg)
+{
+    char snap[256];
+    char *argv[16] = {EMBER_BIN, "run", "--mem", "16", "--snapshot-on-ready", snap};
+    int n = 6;
+    struct spawn_result r;
+
+    snprintf(snap, sizeof(snap), "%s/%s", dir, name);
+    cr_assert_eq(mkdir(snap, 0700), 0);
+    if (vsock) {
+        argv[n++] = "--vsock";
+        argv[n++] = (char *)vsock;
+    }
+    if (drive) {
+        argv[n++] = "--drive";
+        argv[n++] = (char *)drive;
+    }
+    argv[n++] = GUEST;
+    argv[n++] = (char *)mode;
+    if (arg)
+        argv[n++] = (char *)arg;
+    argv[n] = NULL;
+    run(argv, &r);
+    cr_assert_eq(r.status, 0, "snapshot run: status %d\n%s%s", r.status, r.out, r.err);
+    cr_assert(strstr(r.err, "ember: snapshot of the ready guest in "), "%s", r.err);
+    spawn_free(&r);
+    if (vsock)
+        unlink(vsock);
+}
+
+Test(snapshot, mid_computation_restores_to_the_same_result)
+{
+    struct spawn_result whole, r;
+    char snap[256];
+
+    need_kvm();
+    run((char *[]){EMBER_BIN, "run", "--mem", "16", GUEST, "compute", "3000000", NULL}, &whole);
+    cr_assert_eq(whole.status, 0);
+    const char *res = strstr(whole.out, "snap-test: result ");
+    cr_assert(res, "%s", whole.out);
+    cr_assert(strstr(whole.out, "halfway, generation 0"), "%s", whole.out);
+
+    make_snapshot("compute", NULL, NULL, "compute", "3000000");
+    snprintf(snap, sizeof(snap), "%s/compute", dir);
+    for (int i = 0; i < 2; i++) { /* a snapshot restores any number of times */
+        run((char *[]){EMBER_BIN, "run", "--restore", snap, NULL}, &r);
+        cr_assert_eq(r.status, 0, "restore: %d\n%s%s", r.status, r.out, r.err);
+        cr_assert(strstr(r.out, "halfway, generation 1"), "%s", r.out);
+        cr_assert(strstr(r.out, res), "restored: %s\nwhole: %s", r.out, whole.out);
+        spawn_free(&r);
+    }
+    spawn_free(&whole);
+}
+
+/* ---- refusals ---- */
+
+static void copy_file(const char *from, const char *to)
+{
+    char cmd[600];
+
+    snprintf(cmd, sizeof(cmd), "cp --sparse=always %s %s", from, to);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = malloc(1 << 20);
+
+    cr_assert(f && buf);
+    *len = fread(buf, 1, 1 << 20, f);
+    fclose(f);
+    return buf;
+}
+
+static uint8_t *slurp_big(const char *path, size_t *len)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY);
+
+    cr_assert(fd >= 0 && fstat(fd, &st) == 0, "%s", path);
+    uint8_t *buf = malloc((size_t)st.st_size + 1);
+    cr_assert(buf);
+    cr_assert_eq(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+    close(fd);
+    *len = (size_t)st.st_size;
+    return buf;
+}
+
+static void spit(const char *path, const uint8_t *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+
+    cr_assert(f);
+    cr_assert_eq(fwrite(buf, 1, len, f), len);
+    fclose(f);
+}
+
+/* A copy of the compute snapshot in dir/NAME, for breaking. */
+static void bad_copy(const char *name, char *state, char *mem, size_t len)
+{
+    char src[256], d[200];
+
+    snprintf(src, sizeof(src), "%s/compute", dir);
+    if (access(src, F_OK) != 0)
+        make_snapshot("compute", NULL, NULL, "compute", "3000000");
+    snprintf(d, sizeof(d), "%s/%s", dir, name);
+    cr_assert_eq(mkdir(d, 0700), 0);
+    snprintf(state, len, "%s/state", d);
+    snprintf(mem, len, "%s/mem", d);
+    snprintf(src, sizeof(src), "%s/compute/state", dir);
+    copy_file(src, state);
+    snprintf(src, sizeof(src), "%s/compute/mem", dir);
+    copy_file(src, mem);
+}
+
+static void refused(const char *name, const char *want)
+{
+    char snap[256], expect[600];
+    struct spawn_result r;
+
+    snprintf(snap, sizeof(snap), "%s/%s", dir, name);
+    run((char *[]){EMBER_BIN, "run", "--restore", snap, NULL}, &r);
+    snprintf(expect, sizeof(expect), "ember: snapshot \"%s/state\": %s\n", snap, want);
+    cr_assert_eq(r.status, 152, "status %d\n%s", r.status, r.err);
+    cr_assert_str_eq(r.err, expect);
+    cr_assert_str_eq(r.out, "", "the guest ran: %s", r.out);
+    spawn_free(&r);
+}
+
+Test(snapshot, refusals_say_which)
+{
+    char state[256], mem[256], want[512];
+    size_t len;
+    uint8_t *b;
+
+    need_kvm();
+    /* Truncated. */
+    bad_copy("t1", state, mem, sizeof(state));
+    b = slurp(state, &len);
+    spit(state, b, len / 2);
+    snprintf(want, sizeof(want), "truncated (%zu bytes)", len / 2);
+    refused("t1", want);
+    free(b);
+
+    /* One byte of the body changed: the checksum catches it. */
+    bad_copy("t2", state, mem, sizeof(state));
+    b = slurp(state, &len);
+    b[len / 2] ^= 0x20;
+    spit(state, b, len);
+    refused("t2", "checksum mismatch: the state was corrupted or tampered with");
+    free(b);
+
+    /* Another format version (the byte after the 15-byte magic). */
+    bad_copy("t3", state, mem, sizeof(state));
+    b = slurp(state, &len);
+    cr_assert_eq(b[16], 1);
+    b[16] = 7;
+    spit(state, b, len);
+    refused("t3", "format version 7, this ember reads version 1");
+    free(b);
+
+    /* Not a snapshot at all. */
+    bad_copy("t4", state, mem, sizeof(state));
+    spit(state, (const uint8_t *)"\x83\x01\x02\x03", 4);
+    refused("t4", "not an ember snapshot state file");
+    spit(state, (const uint8_t *)"\xff\xff", 2);
+    refused("t4", "corrupted: not CBOR (at byte 1)");
+
+    /* A memory file of another size. */
+    bad_copy("t5", state, mem, sizeof(state));
+    cr_assert_eq(truncate(mem, 8 << 20), 0);
+    snprintf(want, sizeof(want),
+             "memory file %s is 8388608 bytes, the snapshot's guest has 16777216", mem);
+    refused("t5", want);
+
+    /* A memory file that differs: one byte, no record of it yet... */
+    bad_copy("t6", state, mem, sizeof(state));
+    int fd = open(mem, O_RDWR);
+    cr_assert(fd >= 0);
+    cr_assert_eq(pwrite(fd, "X", 1, 1 << 20), 1);
+    close(fd);
+    refused("t6", "memory file does not match the snapshot (SHA-256 differs)");
+    /* ...and one changed after a restore recorded it as verified. */
+    bad_copy("t7", state, mem, sizeof(state));
+    char snap[256];
+    struct spawn_result r;
+    snprintf(snap, sizeof(snap), "%s/t7", dir);
+    run((char *[]){EMBER_BIN, "run", "--restore", snap, NULL}, &r);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    spawn_free(&r);
+    char rec[300];
+    snprintf(rec, sizeof(rec), "%s.verified", mem);
+    cr_assert_eq(access(rec, F_OK), 0, "no verification record");
+    fd = open(mem, O_RDWR);
+    cr_assert_eq(pwrite(fd, "Y", 1, 2 << 20), 1);
+    close(fd);
+    refused("t7", "memory file does not match the snapshot (SHA-256 differs)");
+}
+
+/* ---- restored functions ---- */
+
+struct fn {
+    pid_t pid;
+    char uds[108];
+};
+
+static void fn_restore(struct fn *f, const char *snap, int i)
+{
+    posix_spawn_file_actions_t fa;
+    char *argv[] = {EMBER_BIN, "run", "--restore", (char *)snap, "--vsock", f->uds, NULL};
+
+    snprintf(f->uds, sizeof(f->uds), "%s/fn%d.sock", dir, i);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    cr_assert_eq(posix_spawn(&f->pid, EMBER_BIN, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    started[nstarted++] = f->pid;
+}
+
+static char *call(struct fn *f, const char *req)
+{
+    char err[256];
+    void *resp = NULL;
+    size_t resp_len = 0, cap = 0;
+    int fd = ember_invoke_connect_wait(f->uds, EMBER_FAAS_PORT, TIMEOUT, err, sizeof(err));
+
+    cr_assert(fd >= 0, "connect %s: %s", f->uds, err);
+    int rc =
+        ember_invoke(fd, req, strlen(req), &resp, &resp_len, &cap, 0, TIMEOUT, err, sizeof(err));
+    cr_assert_eq(rc, EMBER_INVOKE_OK, "%s: %s %s", req, ember_invoke_strerror(rc), err);
+    close(fd);
+    char *s = calloc(1, resp_len + 1);
+    memcpy(s, resp, resp_len);
+    free(resp);
+    return s;
+}
+
+Test(snapshot, many_restores_serve_with_their_own_random_bytes_and_clock)
+{
+    static struct fn fns[NVMS];
+    static char rands[NVMS][65];
+    char snap[256], uds[256];
+
+    need_kvm();
+    snprintf(uds, sizeof(uds), "%s/orig.sock", dir);
+    make_snapshot("fn", uds, NULL, "serve", NULL);
+    snprintf(snap, sizeof(snap), "%s/fn", dir);
+    /* Let the snapshot age, so a stale clock would show. */
+    sleep(2);
+    for (int i = 0; i < NVMS; i++)
+        fn_restore(&fns[i], snap, i);
+    for (int i = 0; i < NVMS; i++) {
+        char *r = call(&fns[i], "rand");
+        cr_assert_eq(strlen(r), 64, "%s", r);
+        memcpy(rands[i], r, 65);
+        free(r);
+        r = call(&fns[i], "gen");
+        cr_assert_str_eq(r, "1");
+        free(r);
+        r = call(&fns[i], "time");
+        long long t = atoll(r), now = (long long)time(NULL);
+        cr_assert(t >= now - 1 && t <= now + 1, "guest clock %lld, host %lld", t, now);
+        free(r);
+    }
+    for (int i = 0; i < NVMS; i++)
+        for (int j = i + 1; j < NVMS; j++)
+            cr_assert_str_neq(rands[i], rands[j], "VMs %d and %d drew the same bytes", i, j);
+}
+
+Test(snapshot, blk_keeps_working_after_restore)
+{
+    struct fn f;
+    char snap[256], uds[256], disk[256], spec[300];
+    unsigned v = 0;
+
+    need_kvm();
+    snprintf(disk, sizeof(disk), "%s/disk.img", dir);
+    int fd = open(disk, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    cr_assert(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+    close(fd);
+    snprintf(spec, sizeof(spec), "%s", disk);
+    snprintf(uds, sizeof(uds), "%s/orig.sock", dir);
+    make_snapshot("blk", uds, spec, "serve", "blk");
+    snprintf(snap, sizeof(snap), "%s/blk", dir);
+    fn_restore(&f, snap, 0);
+    char *r = call(&f, "blk");
+    cr_assert_str_eq(r, "blk 1");
+    free(r);
+    r = call(&f, "blk");
+    cr_assert_str_eq(r, "blk 2");
+    free(r);
+    fd = open(disk, O_RDONLY);
+    cr_assert_eq(pread(fd, &v, sizeof(v), 4096), (ssize_t)sizeof(v));
+    close(fd);
+    cr_assert_eq(v, 2u, "the drive holds %u", v);
+}
+
+/* ---- the API (Firecracker's snapshot endpoints), with curl ---- */
+
+struct api {
+    pid_t pid;
+    char sock[108];
+};
+
+static void api_start(struct api *a, const char *name)
+{
+    posix_spawn_file_actions_t fa;
+    char *argv[] = {EMBER_BIN, "--api-sock", a->sock, NULL};
+
+    snprintf(a->sock, sizeof(a->sock), "%s/%s.api", dir, name);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    cr_assert_eq(posix_spawn(&a->pid, EMBER_BIN, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    started[nstarted++] = a->pid;
+    for (int i = 0; i < 1000 && access(a->sock, F_OK) != 0; i++)
+        usleep(5000);
+}
+
+/* One request; returns the HTTP status, the body in *out (caller frees). */
+static int api(struct api *a, const char *method, const char *path, const char *body, char **out)
+{
+    char url[256];
+    struct spawn_result r;
+
+    snprintf(url, sizeof(url), "http://localhost%s", path);
+    char *argv[] = {
+        "/usr/bin/curl", "-s", "--unix-socket",  a->sock, "-X", (char *)method, url, "-d",
+        (char *)body,    "-w", "\n%{http_code}", NULL};
+    run(argv, &r);
+    char *nl = strrchr(r.out, '\n');
+    cr_assert(nl, "curl: %s %s", r.out, r.err);
+    int code = atoi(nl + 1);
+    *nl = '\0';
+    if (out)
+        *out = strdup(r.out);
+    spawn_free(&r);
+    return code;
+}
+
+static void api_ok(struct api *a, const char *method, const char *path, const char *body)
+{
+    char *out;
+    int code = api(a, method, path, body, &out);
+
+    cr_assert_eq(code, 204, "%s %s %s: %d %s", method, path, body, code, out);
+    free(out);
+}
+
+static void api_fault(struct api *a, const char *method, const char *path, const char *body,
+                      const char *msg)
+{
+    char *out, want[600];
+    int code = api(a, method, path, body, &out);
+
+    snprintf(want, sizeof(want), "{\"fault_message\":\"%s\"}", msg);
+    cr_assert_eq(code, 400, "%s %s: %d %s", method, path, code, out);
+    cr_assert_str_eq(out, want);
+    free(out);
+}
+
+/* The memory file of base with every data extent of diff written over it. */
+static bool diff_on_base_is(const char *base, const char *diff, const char *full)
+{
+    size_t n;
+    uint8_t *b = slurp_big(base, &n), *f;
+    size_t fn;
+    int fd = open(diff, O_RDONLY);
+    off_t off = 0, end = lseek(fd, 0, SEEK_END);
+
+    while (off < end) {
+        off_t d = lseek(fd, off, SEEK_DATA);
+        if (d < 0)
+            break;
+        off_t h = lseek(fd, d, SEEK_HOLE);
+        cr_assert_eq(pread(fd, b + d, (size_t)(h - d), d), h - d);
+        off = h;
+    }
+    close(fd);
+    f = slurp_big(full, &fn);
+    bool same = n == fn && memcmp(b, f, n) == 0;
+    free(b);
+    free(f);
+    return same;
+}
+
+Test(snapshot, api_full_diff_load_and_rules)
+{
+    struct api a, b;
+    struct fn f = {0};
+    char body[1024], s[3][160], m[3][160], v1[100], v2[100];
+
+    need_kvm();
+    for (int i = 0; i < 3; i++) {
+        snprintf(s[i], sizeof(s[i]), "%s/api-state%d", dir, i);
+        snprintf(m[i], sizeof(m[i]), "%s/api-mem%d", dir, i);
+    }
+    snprintf(v1, sizeof(v1), "%s/api-v1.sock", dir);
+    snprintf(v2, sizeof(v2), "%s/api-v2.sock", dir);
+    api_start(&a, "a");
+    api_ok(&a, "PUT", "/machine-config",
+           "{\"vcpu_count\": 1, \"mem_size_mib\": 16, \"track_dirty_pages\": true}");
+    snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\", \"boot_args\": \"serve\"}",
+             GUEST);
+    api_ok(&a, "PUT", "/boot-source", body);
+    snprintf(body, sizeof(body), "{\"guest_cid\": 3, \"uds_path\": \"%s\"}", v1);
+    api_ok(&a, "PUT", "/vsock", body);
+    snprintf(body, sizeof(body), "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\"}", s[0],
+             m[0]);
+    api_fault(&a, "PUT", "/snapshot/create", body,
+              "The requested operation is not supported before starting the microVM.");
+    api_ok(&a, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+    snprintf(f.uds, sizeof(f.uds), "%s", v1);
+    free(call(&f, "warm up"));
+    api_fault(&a, "PUT", "/snapshot/create", body,
+              "Create snapshot error: the microVM must be paused first (PATCH /vm "
+              "{\\\"state\\\": \\\"Paused\\\"})");
+    api_ok(&a, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+    api_ok(&a, "PUT", "/snapshot/create", body); /* Full, at A */
+    api_ok(&a, "PATCH", "/vm", "{\"state\": \"Resumed\"}");
+    for (int i = 0; i < 20; i++)
+        free(call(&f, "rand"));
+    api_ok(&a, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", \"snapshot_type\": \"Diff\"}",
+             s[1], m[1]);
+    api_ok(&a, "PUT", "/snapshot/create", body); /* Diff, A to B */
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", \"snapshot_type\": \"Full\"}",
+             s[2], m[2]);
+    api_ok(&a, "PUT", "/snapshot/create", body); /* Full, at B */
+    cr_assert(diff_on_base_is(m[0], m[1], m[2]), "Diff on top of Full A differs from Full B");
+
+    /* A second ember restores B, on a vsock of its own. */
+    api_start(&b, "b");
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
+             "\"backend_path\": \"%s\"}}",
+             s[2], m[2]);
+    api_fault(&b, "PUT", "/snapshot/load", body,
+              "Load snapshot error: ember does not offer the Uffd memory backend; use "
+              "backend_type File");
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
+             "\"resume_vm\": true}",
+             s[2], m[2], v2);
+    api_ok(&b, "PUT", "/snapshot/load", body);
+    api_fault(&b, "PUT", "/snapshot/load", body,
+              "The requested operation is not supported after starting the microVM.");
+    snprintf(f.uds, sizeof(f.uds), "%s", v2);
+    char *r = call(&f, "echo after restore");
+    cr_assert_str_eq(r, "echo after restore");
+    free(r);
+
+    /* Configuring the machine first rules a load out (Firecracker's rule). */
+    struct api c;
+    api_start(&c, "c");
+    api_ok(&c, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 16}");
+    snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\"}", GUEST);
+    api_ok(&c, "PUT", "/boot-source", body);
+    snprintf(body, sizeof(body), "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\"}", s[2],
+             m[2]);
+    api_fault(&c, "PUT", "/snapshot/load", body,
+              "Loading a microVM snapshot not allowed after configuring boot-specific resources.");
+}
