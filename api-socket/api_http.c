@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api-socket/api_log.h"
 #include "api-socket/api_metrics.h"
 
 static int on_message_begin(http_parser *p);
@@ -151,6 +152,8 @@ static void respond_fault(struct api_http_conn *c, const char *msg)
 
     api_metrics_add(API_M_HTTP_ERRORS, 1);
     c->closing = true;
+    /* A request the router never sees is logged as a failed one too. */
+    API_ERROR("Received Error. Status code: 400 Bad Request. Message: %s", msg);
     api_response_fault(&resp, msg);
     respond(c, &resp);
     free(resp.body);

@@ -13,6 +13,7 @@
 #include "api-socket/api_main.h"
 #include "cmd/cli.h"
 #include "cmd/invoke.h"
+#include "cmd/snapshot_cli.h"
 #include "monitor/exit_codes.h"
 #include "monitor/snapshot.h"
 #include "monitor/vm.h"
@@ -176,6 +177,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (argc >= 2 && strcmp(argv[1], "invoke") == 0)
         return ember_invoke_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "snapshot") == 0)
+        return ember_snapshot_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 1, argv + 1);
     /* Firecracker's front: --api-sock, --config-file, --version, --help... */

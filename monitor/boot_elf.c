@@ -134,10 +134,11 @@ static int scan_notes(const uint8_t *buf, uint64_t len, struct elf_image *img, c
         const uint8_t *desc = buf + desc_off;
         if (nh.n_namesz == sizeof(EMBER_NOTE_NAME) &&
             memcmp(name, EMBER_NOTE_NAME, nh.n_namesz) == 0 && nh.n_type == EMBER_NOTE_GUEST) {
-            struct ember_note_guest g;
-            if (nh.n_descsz < sizeof(g))
+            struct ember_note_guest g = {0};
+            if (nh.n_descsz < EMBER_NOTE_GUEST_V1_SIZE)
                 return errmsg(-1, err, errlen, "ember note too short (%u bytes)", nh.n_descsz);
-            memcpy(&g, desc, sizeof(g));
+            /* v1 notes end after flags; later fields read as 0. */
+            memcpy(&g, desc, nh.n_descsz < sizeof(g) ? nh.n_descsz : sizeof(g));
             if (g.abi_version == 0 || g.abi_version > EMBER_ABI_VERSION)
                 return errmsg(-1, err, errlen, "built for ember ABI %u, this monitor speaks ABI %u",
                               g.abi_version, EMBER_ABI_VERSION);
@@ -145,6 +146,8 @@ static int scan_notes(const uint8_t *buf, uint64_t len, struct elf_image *img, c
                 return errmsg(-1, err, errlen, "ember note has unknown flags 0x%x", g.flags);
             img->has_ember_note = true;
             img->ember_abi_version = g.abi_version;
+            img->guard_addr = g.guard_addr;
+            img->guard_len = g.guard_len;
         } else if (nh.n_namesz == 4 && memcmp(name, "Xen", 4) == 0 &&
                    nh.n_type == XEN_ELFNOTE_PHYS32_ENTRY) {
             uint32_t e32;
@@ -237,6 +240,15 @@ int elf_parse(elf_read_fn read, void *ctx, uint64_t file_size, uint64_t mem_size
         if (!in_exec_segment(img, eh.e_entry))
             return errmsg(-1, err, errlen, "entry point 0x%lx is not inside an executable segment",
                           eh.e_entry);
+        if (img->guard_len) {
+            uint64_t a = img->guard_addr, n = img->guard_len;
+            if ((a | n) & 4095 || a < EMBER_KERNEL_MIN || n > EMBER_GUARD_MAX || a > mem_size ||
+                n > mem_size - a)
+                return errmsg(-1, err, errlen,
+                              "ember note: guard 0x%lx+0x%lx is not whole pages of RAM above 1 "
+                              "MiB (at most %u bytes)",
+                              (unsigned long)a, (unsigned long)n, EMBER_GUARD_MAX);
+        }
         img->kind = ELF_BOOT_EMBER;
         img->entry = eh.e_entry;
     } else if (img->has_pvh_note) {

@@ -44,6 +44,7 @@ struct elf_image {
     bool has_pvh_note;
     uint64_t pvh_entry;
     uint32_t ember_abi_version;
+    uint64_t guard_addr, guard_len; /* the note's guard (0: none), checked */
     uint64_t file_size;
     uint64_t image_end; /* end of the highest PT_LOAD, guest-physical */
     unsigned nloads;

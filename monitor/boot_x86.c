@@ -14,6 +14,38 @@ static uint64_t *table(const struct guest_mem *mem, uint64_t gpa)
     return guest_mem_slice(mem, gpa, 4096);
 }
 
+int boot_x86_guard(const struct guest_mem *mem, uint64_t addr, uint64_t len)
+{
+    uint64_t *pd = guest_mem_slice(mem, EMBER_LOW_PD, 4 * 4096);
+    unsigned spare = 0;
+
+    if (!pd || len == 0 || len > EMBER_GUARD_MAX || addr + len > EMBER_MMIO_GAP_START)
+        return -1;
+    for (uint64_t a = addr; a < addr + len; a += 4096) {
+        uint64_t *pde = &pd[a / PAGE_2M], pt_gpa;
+        if (*pde & PTE_PS) {
+            /* Split: the same mapping in 4 KiB pages (at most two 2 MiB
+             * pages, as the guard is at most 1 MiB). */
+            if (spare == 2)
+                return -1;
+            pt_gpa = EMBER_LOW_PT_GUARD + 4096ull * spare++;
+            uint64_t *pt = table(mem, pt_gpa), base = a & ~(PAGE_2M - 1);
+            if (!pt)
+                return -1;
+            for (unsigned i = 0; i < 512; i++)
+                pt[i] = (base + i * 4096ull) | PTE_P | PTE_RW | PTE_US;
+            *pde = pt_gpa | PTE_P | PTE_RW | PTE_US;
+        } else if (!(*pde & PTE_P)) {
+            return -1;
+        }
+        uint64_t *pt = table(mem, *pde & ~0xfffull);
+        if (!pt)
+            return -1;
+        pt[(a / 4096) % 512] = 0;
+    }
+    return 0;
+}
+
 int boot_x86_page_tables(const struct guest_mem *mem)
 {
     uint64_t *pml4 = table(mem, EMBER_LOW_PML4);

@@ -59,6 +59,11 @@ struct hvm_memmap_table_entry {
 /* Identity map of RAM and of the MMIO gap [3 GiB, 4 GiB) with 2 MiB pages;
  * the first 2 MiB in 4 KiB pages with page 0 not present. Returns 0 or -1. */
 int boot_x86_page_tables(const struct guest_mem *mem);
+/* Leaves [addr, addr + len) out of those tables (an SDK guest's stack
+ * guard, abi.h): its 2 MiB pages become 4 KiB ones (PT0, or the two pages
+ * at EMBER_LOW_PT_GUARD) and the range's entries not present. addr and len
+ * as elf_parse checked them. Returns 0 or -1. */
+int boot_x86_guard(const struct guest_mem *mem, uint64_t addr, uint64_t len);
 /* The flat GDT at EMBER_LOW_GDT: 0x08 64-bit code, 0x10 data, 0x18 32-bit code. */
 int boot_x86_gdt(const struct guest_mem *mem);
 

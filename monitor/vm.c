@@ -123,7 +123,10 @@ static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err, siz
             .realtime_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec,
             .entropy = entropy,
         };
-        int rc = !cmdline || boot_x86_page_tables(mem) || boot_x86_ember_info(mem, &args);
+        int rc = !cmdline || boot_x86_page_tables(mem) ||
+                 (vm->image.guard_len &&
+                  boot_x86_guard(mem, vm->image.guard_addr, vm->image.guard_len)) ||
+                 boot_x86_ember_info(mem, &args);
         free(path_copy);
         free(cmdline);
         if (rc)

@@ -83,6 +83,9 @@ void ember_time_init(uint64_t tsc_at_entry);
 void ember_time_restored(uint64_t realtime_ns, uint64_t tsc);
 uint64_t ember_monotonic_ns(void);
 void ember_sleep_ns(uint64_t ns);
+uint64_t ember_idle_ns(void);     /* time slept so far (host sleeps, hlt waits) */
+void ember_idle_add(uint64_t ns); /* cpu_irq.c: a hlt wait */
+uint64_t ember_image_kib(void);   /* boot_start.c: the loaded image */
 uint64_t ember_realtime_ns(void);
 int ember_clock_ns(int clock, uint64_t *ns); /* 0 or -EINVAL */
 

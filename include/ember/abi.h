@@ -71,7 +71,16 @@
 struct ember_note_guest {
     uint32_t abi_version; /* EMBER_ABI_VERSION the guest was built for */
     uint32_t flags;       /* none defined yet, must be 0 */
+    /* v2 (a descriptor of 16 bytes; 32-bit fields keep the note's 4-byte
+     * alignment, and RAM ends below 4 GiB): guest-physical range the
+     * monitor leaves out of its page tables, so that an access faults: the
+     * guard below the main stack. 0 = none. Page-aligned, at or above
+     * EMBER_KERNEL_MIN, at most EMBER_GUARD_MAX bytes, inside RAM. */
+    uint32_t guard_addr;
+    uint32_t guard_len;
 };
+#define EMBER_NOTE_GUEST_V1_SIZE 8u
+#define EMBER_GUARD_MAX          (1024u * 1024u)
 
 /* Guest-physical layout below 1 MiB (Firecracker's where a guest could care). */
 #define EMBER_LOW_GDT        0x1000u
@@ -80,9 +89,10 @@ struct ember_note_guest {
 #define EMBER_LOW_PVH_MEMMAP 0x7000u
 #define EMBER_LOW_PML4       0x9000u
 #define EMBER_LOW_PDPT       0xa000u
-#define EMBER_LOW_PD         0xb000u /* four pages: 0xb000-0xefff */
-#define EMBER_LOW_PT0        0xf000u /* 4 KiB pages of the first 2 MiB */
-#define EMBER_LOW_RESTORE    0x8000u /* struct ember_restore_info */
+#define EMBER_LOW_PD         0xb000u  /* four pages: 0xb000-0xefff */
+#define EMBER_LOW_PT0        0xf000u  /* 4 KiB pages of the first 2 MiB */
+#define EMBER_LOW_RESTORE    0x8000u  /* struct ember_restore_info */
+#define EMBER_LOW_PT_GUARD   0x10000u /* two pages: 4 KiB pages around the guard */
 #define EMBER_LOW_CMDLINE    0x20000u
 #define EMBER_CMDLINE_MAX    4096u
 #define EMBER_KERNEL_MIN     0x100000u   /* PT_LOADs start at or above 1 MiB */

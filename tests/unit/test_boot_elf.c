@@ -280,6 +280,17 @@ Test(elf, note_and_entry_checks)
     build(true, false);
     ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->flags = 4;
     rejected("ember note has unknown flags 0x4");
+    /* A stack guard (v2) must be whole pages of RAM above 1 MiB. */
+    build(true, false);
+    ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->guard_addr = 0x1000;
+    ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->guard_len = 0x1000;
+    rejected("ember note: guard 0x1000+0x1000 is not whole pages of RAM above 1 MiB (at most "
+             "1048576 bytes)");
+    build(true, false);
+    ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->guard_addr = 0x200000;
+    ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->guard_len = 0x10001;
+    rejected("ember note: guard 0x200000+0x10001 is not whole pages of RAM above 1 MiB (at most "
+             "1048576 bytes)");
     build(true, false);
     ((Elf64_Nhdr *)(img.bytes + 0x200))->n_descsz = 0x7fffffff;
     rejected("truncated ELF note");

@@ -166,3 +166,26 @@ Test(boot_x86, gdt)
     cr_expect_eq(gdt[0], 0);
     cr_expect((gdt[EMBER_BOOT_CS / 8] >> 53) & 1, "0x08 is a 64-bit code segment");
 }
+
+Test(boot_x86, stack_guard_is_left_out)
+{
+    cr_assert_eq(boot_x86_page_tables(&mem), 0);
+    /* In the first 2 MiB (PT0's 4 KiB pages). */
+    cr_assert_eq(boot_x86_guard(&mem, 0x130000, 0x10000), 0);
+    cr_expect_eq(walk(0x12ffff), 0x12ffff);
+    cr_expect_eq(walk(0x130000), -1);
+    cr_expect_eq(walk(0x13ffff), -1);
+    cr_expect_eq(walk(0x140000), 0x140000);
+    /* Across a 2 MiB boundary: both large pages split, the rest kept. */
+    cr_assert_eq(boot_x86_guard(&mem, 0x5f8000, 0x10000), 0);
+    cr_expect_eq(walk(0x400000), 0x400000);
+    cr_expect_eq(walk(0x5f7fff), 0x5f7fff);
+    cr_expect_eq(walk(0x5f8000), -1);
+    cr_expect_eq(walk(0x607fff), -1);
+    cr_expect_eq(walk(0x608000), 0x608000);
+    cr_expect_eq(walk(0x7fffff), 0x7fffff);
+    cr_expect_eq(walk(0x800000), 0x800000);
+    /* Nothing beyond the limits. */
+    cr_expect_eq(boot_x86_guard(&mem, 0x130000, 0), -1);
+    cr_expect_eq(boot_x86_guard(&mem, 0x130000, 2 * EMBER_GUARD_MAX), -1);
+}

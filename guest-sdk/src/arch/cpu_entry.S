@@ -36,12 +36,14 @@
     .section .note.ember, "a", @note
     .balign 4
     .long 6                 /* namesz: "EMBER\0" */
-    .long 8                 /* descsz: struct ember_note_guest */
+    .long 16                /* descsz: struct ember_note_guest (v2) */
     .long CPU_NOTE_GUEST
     .asciz "EMBER"
     .balign 4
     .long CPU_ABI_VERSION   /* abi_version */
     .long 0                 /* flags */
+    .long __ember_stack_guard_lo /* guard_addr: the main stack's guard (ember.ld) */
+    .long __ember_stack_guard_len
 
     .section .note.Xen, "a", @note
     .balign 4

@@ -75,10 +75,11 @@ static char *put_hex(char *p, uint64_t v)
 }
 
 NORETURN void ember_fault(struct ember_fault_frame *f);
+extern char __ember_stack_guard_lo[], __ember_stack_guard_len[]; /* ember.ld */
 
 void ember_fault(struct ember_fault_frame *f)
 {
-    char line[200];
+    char line[256];
     char *p = line;
     uint64_t vec = f->vector & 31;
 
@@ -87,6 +88,13 @@ void ember_fault(struct ember_fault_frame *f)
     in_fault = 1;
 
     p = put_str(p, "ember: guest fault: ");
+    uint64_t cr2 = 0;
+    if (vec == 14)
+        __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
+    /* The main stack's guard (ember.ld, left unmapped by the monitor). */
+    if (vec == 14 && cr2 >= (uintptr_t)__ember_stack_guard_lo &&
+        cr2 < (uintptr_t)__ember_stack_guard_lo + (uintptr_t)__ember_stack_guard_len)
+        p = put_str(p, "stack overflow (the main stack's guard was touched; the stack is 1 MiB), ");
     p = put_str(p, names[vec]);
     if (HAS_ERROR & (1u << vec)) {
         p = put_str(p, ", error ");
@@ -97,8 +105,6 @@ void ember_fault(struct ember_fault_frame *f)
     p = put_str(p, ", rsp ");
     p = put_hex(p, f->rsp);
     if (vec == 14) {
-        uint64_t cr2;
-        __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
         p = put_str(p, ", cr2 ");
         p = put_hex(p, cr2);
     }

@@ -262,6 +262,8 @@ void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uin
             continue;
         }
         ember_hlt_trap(seen, wake == UINT64_MAX ? 0 : wake);
+        ember_idle_add((uint64_t)(((unsigned __int128)(rdtsc() - now) * 1000000u) /
+                                  (ember_tsc_khz() ? ember_tsc_khz() : 1)));
         st->stats.hlts++;
     }
 }

@@ -27,6 +27,7 @@
 #include <stdio.h>
 
 #include "arch/cpu_defs.h"
+#include "posix/sys_trace.h"
 #include "sdk.h"
 
 _Static_assert(CPU_BOOT_MAGIC == EMBER_BOOT_MAGIC, "cpu_defs.h vs abi.h");
@@ -50,6 +51,11 @@ extern char __ember_main_stack_lo[], ember_main_stack_top[]; /* ember.ld, cpu_en
 extern void _start(void);                                    /* musl's crt1.o */
 
 NORETURN void ember_start(uintptr_t info, uint64_t magic);
+
+uint64_t ember_image_kib(void)
+{
+    return ((uintptr_t)__ember_image_end - (uintptr_t)&__ehdr_start) / 1024;
+}
 
 const struct ember_boot_info *ember_boot_info(void)
 {
@@ -225,6 +231,7 @@ static uintptr_t build_process_stack(uintptr_t top, uintptr_t floor)
     v[k++] = 0; /* end of argv */
     k += nenv;
     v[k++] = 0; /* end of envp */
+    ember_trace_init((char *const *)(v + 1 + argc + 1));
     for (size_t i = 0; i < naux; i++) {
         v[k++] = aux[i][0];
         v[k++] = aux[i][1];

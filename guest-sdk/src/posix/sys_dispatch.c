@@ -32,7 +32,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
+#include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/times.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -42,6 +44,7 @@
 #include "posix/sys_pipe.h"
 #include "posix/sys_signal.h"
 #include "posix/sys_socket.h"
+#include "posix/sys_trace.h"
 #include "sdk.h"
 
 #define ARCH_SET_GS   0x1001
@@ -222,6 +225,48 @@ static long sys_clock_nanosleep(clockid_t id, int flags, const struct timespec *
             return -EINTR;
         }
     }
+    return 0;
+}
+
+/* CPU time: one vCPU, one process, so the time since entry minus the time
+ * the guest slept (host sleeps and hlt waits, sys_time.c), all of it user
+ * time; no children. */
+static uint64_t cpu_ns(void)
+{
+    uint64_t now = ember_monotonic_ns(), idle = ember_idle_ns();
+    return now > idle ? now - idle : 0;
+}
+
+static long sys_times(struct tms *t)
+{
+    const uint64_t ns_per_tick = NSEC_PER_SEC / 100; /* AT_CLKTCK, sysconf(_SC_CLK_TCK) */
+    if (t) {
+        if (!user_range_ok((uintptr_t)t, sizeof(*t)))
+            return -EFAULT;
+        t->tms_utime = (clock_t)(cpu_ns() / ns_per_tick);
+        t->tms_stime = 0;
+        t->tms_cutime = 0;
+        t->tms_cstime = 0;
+    }
+    /* Ticks since boot; Linux's count starts high enough that it is never
+     * mistaken for an error either. */
+    return (long)(ember_monotonic_ns() / ns_per_tick);
+}
+
+static long sys_getrusage(int who, struct rusage *ru)
+{
+    if (who != RUSAGE_SELF && who != RUSAGE_CHILDREN && who != RUSAGE_THREAD)
+        return -EINVAL;
+    if (!user_range_ok((uintptr_t)ru, sizeof(*ru)))
+        return -EFAULT;
+    sdk_memset(ru, 0, sizeof(*ru));
+    if (who == RUSAGE_CHILDREN)
+        return 0;
+    uint64_t ns = cpu_ns();
+    ru->ru_utime.tv_sec = (time_t)(ns / NSEC_PER_SEC);
+    ru->ru_utime.tv_usec = (suseconds_t)(ns % NSEC_PER_SEC / 1000);
+    /* Resident set: what the heap has handed out, plus the image. */
+    ru->ru_maxrss = (long)((ember_heap_total() - ember_heap_free()) / 1024 + ember_image_kib());
     return 0;
 }
 
@@ -546,9 +591,15 @@ static COLD long sys_other(struct ember_syscall_frame *f)
     case SYS_sched_getaffinity:
         return sys_sched_getaffinity(a1, (void *)a2);
 
+    case SYS_times:
+        return sys_times((struct tms *)a0);
+    case SYS_getrusage:
+        return sys_getrusage((int)a0, (struct rusage *)a1);
+
     default:
         (void)a4;
         (void)a5;
+        ember_trace_enosys(f->nr); /* EMBER_TRACE_SYSCALLS (sys_trace.c) */
         return -ENOSYS;
     }
 }

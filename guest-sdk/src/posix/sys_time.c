@@ -117,10 +117,23 @@ int ember_clock_ns(int clock, uint64_t *ns)
     }
 }
 
+static uint64_t idle_ns;
+
+uint64_t ember_idle_ns(void)
+{
+    return idle_ns;
+}
+
+void ember_idle_add(uint64_t ns)
+{
+    idle_ns += ns;
+}
+
 void ember_sleep_ns(uint64_t ns)
 {
     if (ns == 0)
         return;
+    idle_ns += ns;
     ember_console_flush(); /* what was printed shows before the pause */
     if (ember_kind == EMBER_BOOT_KIND_EMBER) {
         struct ember_sleep s = {.ns = ns};

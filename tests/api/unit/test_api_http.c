@@ -7,6 +7,7 @@
 #include "api-socket/api_http.h"
 #include "api-socket/api_log.h"
 #include "api-socket/api_metrics.h"
+#include "api-socket/api_request_log.h"
 #include "api-socket/api_router.h"
 
 static int start_rc, pause_rc, starts, pauses;
@@ -307,4 +308,45 @@ Test(metrics, counters_are_deltas)
     cr_assert(strstr(b, "\"boot_time_us\":42"), "gauges stay: %s", b);
     free(a);
     free(b);
+}
+
+/* Firecracker's description of a request: Rust Debug strings. */
+static void describe(const char *method, enum api_method m, const char *path, const char *body,
+                     size_t len, const char *want)
+{
+    struct api_request req = {
+        .method = m, .method_name = method, .path = path, .body = body, .body_len = len};
+    char buf[512];
+
+    api_describe_request(&req, buf, sizeof(buf));
+    cr_assert_str_eq(buf, want);
+}
+
+Test(request_log, bodies_as_rust_debug_strings)
+{
+    describe("GET", API_GET, "/machine-config", "", 0, "Get request on \"/machine-config\"");
+    describe("PUT", API_PUT, "/machine-config", "{\"vcpu_count\": 1}", 17,
+             "Put request on \"/machine-config\" with body \"{\\\"vcpu_count\\\": 1}\"");
+    describe("PATCH", API_PATCH, "/vm", "a\\b\n\t\x01", 6,
+             "Patch request on \"/vm\" with body \"a\\\\b\\n\\t\\u{1}\"");
+    describe("PUT", API_PUT, "/boot-source", "\xff\xfe", 2,
+             "Put request on \"/boot-source\" with body \"inconvertible to UTF-8\"");
+    describe("PUT", API_PUT, "/mmds", "{\"secret\": 1}", 13, "Put request on \"/mmds\"");
+    describe("PUT", API_PUT, "/mmds/config", "{}", 2, "Put request on \"/mmds/config\"");
+    describe("DELETE", API_METHOD_OTHER, "/drives/x", "", 0, "Delete request on \"/drives/x\"");
+}
+
+Test(request_log, a_small_buffer_is_cut_not_overrun)
+{
+    struct api_request req = {.method = API_PUT,
+                              .method_name = "PUT",
+                              .path = "/logger",
+                              .body = "{\"level\": \"Info\"}",
+                              .body_len = 17};
+    char buf[16];
+
+    memset(buf, 'x', sizeof(buf));
+    api_describe_request(&req, buf, sizeof(buf));
+    cr_assert_eq(strlen(buf), sizeof(buf) - 1);
+    cr_assert_str_eq(buf, "Put request on ");
 }
