@@ -176,17 +176,20 @@ hostile() { # archive, expected message, [options]
     local a=$1 want=$2
     shift 2
     rm -f "$work/h.erofs"
-    before=$(ls "${TMPDIR:-/tmp}" | grep -c '^ember-rootfs\.' || true)
-    if "$rootfs" build --from "$work/$a" -o "$work/h.erofs" --quiet "$@" 2>"$work/err"; then
+    # The tool stages under $TMPDIR: a private one, so that other runs on
+    # the host cannot change the count of what this build left behind.
+    mkdir -p "$work/tmp"
+    before=$(ls "$work/tmp" | grep -c '^ember-rootfs\.' || true)
+    if TMPDIR="$work/tmp" "$rootfs" build --from "$work/$a" -o "$work/h.erofs" --quiet "$@" 2>"$work/err"; then
         fail "$a accepted"
         return
     fi
-    after=$(ls "${TMPDIR:-/tmp}" | grep -c '^ember-rootfs\.' || true)
+    after=$(ls "$work/tmp" | grep -c '^ember-rootfs\.' || true)
     if [ "$(cat "$work/err")" = "ember-rootfs: $work/$a: $want" ] && [ ! -e "$work/h.erofs" ] &&
         [ "$before" = "$after" ] && [ ! -e /etc/evil ] && [ ! -e "$work/evil" ]; then
         ok "$a: $want"
     else
-        fail "$a: got \"$(cat "$work/err")\", want \"$want\""
+        fail "$a: got \"$(cat "$work/err")\", want \"$want\" (staging dirs before/after: $before/$after)"
     fi
 }
 hostile dotdot.tar "entry 'a/../../evil': path has a '..' component"
