@@ -65,6 +65,9 @@ static const struct metric_def defs[API_M_COUNT] = {
     [API_M_PAUSES] = {"ember", "pauses", false},
     [API_M_RESUMES] = {"ember", "resumes", false},
     [API_M_VSOCK_FAILURES] = {"ember", "vsock_failures", false},
+    [API_M_VSOCK_TX_BUFFERED] = {"ember", "vsock_tx_buffered_bytes", true},
+    [API_M_VSOCK_TX_BUFFERED_PEAK] = {"ember", "vsock_tx_buffered_bytes_peak", true},
+    [API_M_VSOCK_CREDIT_LIMITED] = {"ember", "vsock_tx_credit_limited", false},
     [API_M_SIGNAL_SIGTERM] = {"ember", "signals_sigterm", false},
     [API_M_SIGNAL_SIGINT] = {"ember", "signals_sigint", false},
 };

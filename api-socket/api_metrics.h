@@ -78,6 +78,9 @@ enum api_metric {
     API_M_PAUSES,
     API_M_RESUMES,
     API_M_VSOCK_FAILURES,
+    API_M_VSOCK_TX_BUFFERED,      /* gauge: guest data held for host sockets */
+    API_M_VSOCK_TX_BUFFERED_PEAK, /* gauge: the most it has been (<= the budget) */
+    API_M_VSOCK_CREDIT_LIMITED,   /* credit grants cut short by the budget */
     API_M_SIGNAL_SIGTERM,
     API_M_SIGNAL_SIGINT,
     API_M_COUNT

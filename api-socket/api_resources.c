@@ -755,13 +755,16 @@ static json_t *net_json(const struct api_net *n)
 
 /* ---- vsock ---- */
 
-static const char *const vsock_fields[] = {"guest_cid", "uds_path", "vsock_id", NULL};
+/* ember_buffer_bytes is ember's own (Firecracker's Vsock has no such field):
+ * see api-socket/README.md. */
+static const char *const vsock_fields[] = {"guest_cid", "uds_path", "vsock_id",
+                                           "ember_buffer_bytes", NULL};
 
 int api_put_vsock(struct api_resources *r, const json_t *body, struct api_err *e)
 {
     struct api_vsock v;
     const char *uds, *vid = NULL;
-    uint64_t cid;
+    uint64_t cid, buffer = 0;
 
     memset(&v, 0, sizeof(v));
     if (api_json_only_fields(body, "", vsock_fields, e) < 0)
@@ -773,6 +776,9 @@ int api_put_vsock(struct api_resources *r, const json_t *body, struct api_err *e
         return -1;
     if (api_json_string(body, "", "vsock_id", false, &vid, e) < 0)
         return -1;
+    if (api_json_uint(body, "", "ember_buffer_bytes", false, VSOCK_BUFFER_BYTES_MIN,
+                      VSOCK_BUFFER_BYTES_MAX, &buffer, e) < 0)
+        return -1;
     if (!uds[0] || strlen(uds) >= sizeof(((struct sockaddr_un *)0)->sun_path))
         return api_errf(e, "field \"uds_path\" must be 1 to %zu bytes",
                         sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
@@ -780,6 +786,7 @@ int api_put_vsock(struct api_resources *r, const json_t *body, struct api_err *e
         return -1;
     v.set = true;
     v.guest_cid = (uint32_t)cid;
+    v.buffer_bytes = buffer;
     v.uds_path = strdup(uds);
     v.vsock_id = dup_or_null(vid);
     if (!v.uds_path || (vid && !v.vsock_id)) {
@@ -951,9 +958,13 @@ json_t *api_vm_config_json(const struct api_resources *r)
     for (unsigned i = 0; i < r->nnets; i++)
         json_array_append_new(arr, net_json(&r->nets[i]));
     json_object_set_new(o, "network-interfaces", arr);
-    if (r->vsock.set)
+    if (r->vsock.set) {
         vsock = json_pack("{s:I, s:s}", "guest_cid", (json_int_t)r->vsock.guest_cid, "uds_path",
                           r->vsock.uds_path);
+        if (vsock && r->vsock.buffer_bytes) /* ember's own field, only when set */
+            json_object_set_new(vsock, "ember_buffer_bytes",
+                                json_integer((json_int_t)r->vsock.buffer_bytes));
+    }
     json_object_set_new(o, "vsock", vsock);
     json_object_set_new(o, "entropy", json_null());
     json_object_set_new(o, "pmem", json_array());

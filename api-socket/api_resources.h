@@ -90,6 +90,9 @@ struct api_vsock {
     uint32_t guest_cid;
     char *uds_path;
     char *vsock_id; /* deprecated in the spec; kept for GET */
+    /* ember extension "ember_buffer_bytes": the device's budget for guest
+     * data not taken by host sockets (0: the default). */
+    uint64_t buffer_bytes;
 };
 
 struct api_logger_cfg {

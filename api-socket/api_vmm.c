@@ -99,6 +99,7 @@ int api_vm_config_from(const struct api_resources *res, bool boot_timer, bool no
     if (res->vsock.set) {
         cfg->has_vsock = true;
         cfg->vsock.guest_cid = res->vsock.guest_cid;
+        cfg->vsock.buffer_bytes = res->vsock.buffer_bytes;
         cfg->vsock.uds_path = strdup(res->vsock.uds_path);
         if (!cfg->vsock.uds_path)
             return api_errf(e, "out of memory");
@@ -260,6 +261,11 @@ static void sample_devices(void *arg)
             api_metrics_add(vids[i], vnow[i] - v->vsock_seen[i]);
             v->vsock_seen[i] = vnow[i];
         }
+        /* The budget for guest data (ember's own metrics). */
+        api_metrics_store(API_M_VSOCK_TX_BUFFERED, vs.tx_buffered_bytes);
+        api_metrics_store(API_M_VSOCK_TX_BUFFERED_PEAK, vs.tx_buffered_peak);
+        api_metrics_add(API_M_VSOCK_CREDIT_LIMITED, vs.credit_limited - v->vsock_limited_seen);
+        v->vsock_limited_seen = vs.credit_limited;
     }
     sample_vcpu(v);
 }

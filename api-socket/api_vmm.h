@@ -36,6 +36,7 @@ struct api_vmm {
     uv_loop_t *loop;        /* the main loop: the API and the device backends */
     uint64_t exits_seen[7]; /* vCPU exit counters already added */
     uint64_t vsock_seen[8]; /* vsock counters already added */
+    uint64_t vsock_limited_seen;
     /* The drives of the running VM, whose counters the sampler copies into
      * their "block_<id>" metrics groups. */
     char drive_ids[API_MAX_DEVICES][API_ID_MAX + 1];

@@ -9,12 +9,13 @@
 
 #include "common/errmsg.h"
 #include "common/parse_num.h"
+#include "virtio/vsock_device.h"
 
 void cli_usage(FILE *out)
 {
     fprintf(out, "usage: ember run [--mem MIB] [--timings] [--boot-timer] [--no-seccomp]\n"
                  "                 [--drive PATH[,ro][,id=ID][,root]...] [--root ID]\n"
-                 "                 [--vsock UDS_PATH[,cid=N]]\n"
+                 "                 [--vsock UDS_PATH[,cid=N][,buffer=BYTES]]\n"
                  "                 [--net TAP[,mac=MAC][,id=ID][,mtu=N]...]\n"
                  "                 [--env KEY=VALUE...] [--env-file FILE] [--trace-syscalls]\n"
                  "                 [--track-dirty-pages] [--snapshot-on-ready DIR]\n"
@@ -160,7 +161,8 @@ out:
     return rc;
 }
 
-/* --vsock UDS_PATH[,cid=N] */
+/* --vsock UDS_PATH[,cid=N][,buffer=BYTES]: buffer is the device's budget for
+ * guest data the host sockets have not taken (vsock_device.h). */
 static int parse_vsock(struct vm_config *cfg, const char *spec, char *err, size_t errlen)
 {
     char *copy = strdup(spec), *save = NULL, *tok, *path;
@@ -181,6 +183,17 @@ static int parse_vsock(struct vm_config *cfg, const char *spec, char *err, size_
             cfg->vsock.guest_cid = strtoull(tok + 4, &end, 10);
             if (!errno && !*end)
                 continue;
+        }
+        if (strncmp(tok, "buffer=", 7) == 0) {
+            uint64_t b;
+            if (parse_u64(tok + 7, VSOCK_BUFFER_BYTES_MAX, &b) == 0 &&
+                b >= VSOCK_BUFFER_BYTES_MIN) {
+                cfg->vsock.buffer_bytes = b;
+                continue;
+            }
+            errmsg(-1, err, errlen, "--vsock: buffer=%s: a number of bytes from %u to %llu",
+                   tok + 7, VSOCK_BUFFER_BYTES_MIN, (unsigned long long)VSOCK_BUFFER_BYTES_MAX);
+            goto out;
         }
         errmsg(-1, err, errlen, "--vsock: unknown option \"%s\"", tok);
         goto out;

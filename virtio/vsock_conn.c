@@ -5,9 +5,23 @@
  *
  * A connection lives until its uv handles have closed; `dead` marks one that
  * is on its way out, so a pointer taken earlier in the same callback stays
- * safe to look at. Guest data the host socket cannot take yet is held in a
- * ring of at most buf_alloc bytes (the credit check guarantees it fits);
- * host data is never buffered: it is read straight into RX buffers.
+ * safe to look at. Host data is never buffered: it is read straight into RX
+ * buffers. Guest data the host socket cannot take yet is held in a buffer of
+ * exactly what waits (freed when empty), and the credit bounds it:
+ *
+ * The per-VM budget (cfg.buffer_bytes). What a connection can make us hold
+ * is limit - fwd_cnt: the bytes the guest may still send (limit - from_guest,
+ * its credit) plus those it sent that the host has not taken (from_guest -
+ * fwd_cnt, buffered). The sum over all connections, v->granted, never
+ * exceeds the budget: every header we send tells the guest a buf_alloc
+ * (vsock_conn_grant) no larger than what fits, so the guest stops sending
+ * (virtio 1.2 §5.10.6.3) instead of the host filling up. Half the budget is
+ * a floor per connection (for max_conns of them), half a shared pool (see
+ * floor_bytes). Credit once given
+ * is never taken back (the guest may already be using it): limit only
+ * grows. When a connection's data drains or it ends, the budget it held
+ * goes to connections that were cut short, oldest first, with a
+ * CREDIT_UPDATE each.
  */
 #include <endian.h>
 #include <errno.h>
@@ -47,6 +61,118 @@ static uint32_t peer_credit(const struct conn *c)
     uint32_t in_flight = c->to_guest - c->peer_fwd_cnt;
 
     return in_flight > c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
+}
+
+/* The buffered bytes and the peak, as the metrics show them. */
+static void buffered(struct vsock *v, int64_t delta)
+{
+    v->stats.tx_buffered_bytes += (uint64_t)delta;
+    if (v->stats.tx_buffered_bytes > v->stats.tx_buffered_peak)
+        v->stats.tx_buffered_peak = v->stats.tx_buffered_bytes;
+}
+
+/* Every connection may always make us hold `floor` bytes, reserved for
+ * max_conns of them (half the budget); the other half is a pool that
+ * connections draw on beyond their floor. So a connection opened when the
+ * pool is taken (say, by idle connections given full credit earlier) still
+ * gets credit, and the sum never passes the budget. */
+static uint64_t floor_bytes(const struct vsock *v)
+{
+    return v->cfg.buffer_bytes / (2ull * v->cfg.max_conns);
+}
+
+static uint64_t pool_bytes(const struct vsock *v)
+{
+    return v->cfg.buffer_bytes - floor_bytes(v) * v->cfg.max_conns;
+}
+
+static uint64_t beyond_floor(const struct vsock *v, uint64_t held)
+{
+    return held > floor_bytes(v) ? held - floor_bytes(v) : 0;
+}
+
+/* c may now make us hold `now` bytes instead of `old`. */
+static void set_held(struct conn *c, uint64_t old, uint64_t now)
+{
+    struct vsock *v = c->v;
+
+    v->granted += now - old;
+    v->pool_used += beyond_floor(v, now) - beyond_floor(v, old);
+    v->stats.tx_granted_bytes = v->granted;
+}
+
+/* What a connection aims at: its floor and its share of the pool (so that a
+ * few cannot take it all when many are open), at least 4 KiB of pool. */
+static uint64_t fair_share(const struct vsock *v)
+{
+    uint64_t share = pool_bytes(v) / (v->nconns ? v->nconns : 1);
+
+    if (share < 4096)
+        share = pool_bytes(v) < 4096 ? pool_bytes(v) : 4096;
+    return floor_bytes(v) + share;
+}
+
+static void starve(struct conn *c, bool on)
+{
+    if (on == c->starved)
+        return;
+    c->starved = on;
+    if (on)
+        TAILQ_INSERT_TAIL(&c->v->starved, c, starve);
+    else
+        TAILQ_REMOVE(&c->v->starved, c, starve);
+}
+
+uint32_t vsock_conn_grant(struct conn *c)
+{
+    struct vsock *v = c->v;
+    uint64_t held = (uint32_t)(c->limit - c->fwd_cnt); /* already counted */
+    uint64_t fl = floor_bytes(v), fair = fair_share(v);
+    uint64_t room = (held > fl ? held : fl) + (pool_bytes(v) - v->pool_used);
+    uint64_t target = held > fair ? held : fair, a;
+
+    if (target > v->cfg.buf_alloc)
+        target = v->cfg.buf_alloc;
+    a = target < room ? target : room;
+    if (a < held)
+        a = held; /* never less than what was given */
+    set_held(c, held, a);
+    c->limit = c->fwd_cnt + (uint32_t)a;
+    c->granted_alloc = (uint32_t)a;
+    /* Cut short by the budget (not by the fair share): more when some
+     * comes free. */
+    if (a < target && !c->starved && !c->dead)
+        v->stats.credit_limited++;
+    starve(c, a < target && !c->dead);
+    return (uint32_t)a;
+}
+
+/* Pool came free: connections that were cut short get a CREDIT_UPDATE,
+ * oldest first, one per free share (their grant is worked out when it is
+ * sent). */
+static void budget_freed(struct vsock *v)
+{
+    uint64_t free_bytes = pool_bytes(v) - v->pool_used, share = fair_share(v) - floor_bytes(v);
+    struct conn *c;
+
+    while (share && free_bytes >= share && (c = TAILQ_FIRST(&v->starved))) {
+        starve(c, false);
+        vsock_owe(c, P_CREDIT_UPDATE);
+        free_bytes -= share;
+    }
+}
+
+/* n more bytes of c's stream have gone to the host (or nowhere): they no
+ * longer count against the budget. */
+static void forwarded(struct conn *c, uint32_t n)
+{
+    uint64_t held = (uint32_t)(c->limit - c->fwd_cnt);
+
+    if (!n)
+        return;
+    c->fwd_cnt += n;
+    set_held(c, held, held - n);
+    budget_freed(c->v);
 }
 
 void vsock_conn_hash(struct conn *c)
@@ -95,7 +221,11 @@ void vsock_conn_kill(struct conn *c, bool rst)
     }
     v->nconns--;
     v->stats.conns_active = v->nconns;
-    v->stats.tx_buffered_bytes -= c->buf_len;
+    buffered(v, -(int64_t)c->buf_len);
+    starve(c, false);
+    set_held(c, (uint32_t)(c->limit - c->fwd_cnt), 0);
+    c->limit = c->fwd_cnt;
+    budget_freed(v);
     if (v->attached) {
         c->closing = 2;
         uv_close((uv_handle_t *)&c->poll, conn_closed);
@@ -182,9 +312,11 @@ static void conn_host_gone(struct conn *c)
     c->host_gone = true;
     /* Guest data the host will never read counts as forwarded, so the
      * guest's credit stays consistent until the RST. */
-    c->fwd_cnt += c->buf_len;
-    v->stats.tx_buffered_bytes -= c->buf_len;
-    c->buf_len = 0;
+    buffered(v, -(int64_t)c->buf_len);
+    forwarded(c, c->buf_len);
+    c->buf_len = c->buf_cap = 0;
+    free(c->buf);
+    c->buf = NULL;
     if (c->state != C_OPEN) {
         vsock_conn_kill(c, true);
         return;
@@ -210,31 +342,56 @@ static void conn_check_done(struct conn *c)
         vsock_conn_kill(c, true);
 }
 
-/* Tell the guest about freed buffer space before it runs dry. */
+/* Tell the guest about freed buffer space before it runs dry: once less
+ * than half of the credit last given is left. */
 static void maybe_credit_update(struct conn *c)
 {
-    uint32_t unacked = c->from_guest - c->fwd_told;
+    uint32_t left = c->limit - c->from_guest;
 
-    if (c->fwd_cnt != c->fwd_told && c->v->cfg.buf_alloc - unacked < c->v->cfg.buf_alloc / 2)
+    if (c->fwd_cnt != c->fwd_told && left < c->granted_alloc / 2 + 1)
         vsock_owe(c, P_CREDIT_UPDATE);
+}
+
+/* Gives c's buffer room for cap bytes. Not realloc(): for large blocks it
+ * calls mremap, which the seccomp filter does not allow (and need not). */
+static bool buf_resize(struct conn *c, uint32_t cap)
+{
+    uint8_t *p = malloc(cap);
+
+    if (!p)
+        return false;
+    if (c->buf_len)
+        memcpy(p, c->buf, c->buf_len);
+    free(c->buf);
+    c->buf = p;
+    c->buf_cap = cap;
+    return true;
+}
+
+/* Drops the first n buffered bytes (the host took them). The rest moves to
+ * the front, and the buffer shrinks when it is mostly empty (freed when
+ * empty), so that the memory held follows the bytes held. */
+static void buf_consume(struct conn *c, uint32_t n)
+{
+    c->buf_len -= n;
+    buffered(c->v, -(int64_t)n);
+    if (!c->buf_len) {
+        free(c->buf);
+        c->buf = NULL;
+        c->buf_cap = 0;
+        return;
+    }
+    memmove(c->buf, c->buf + n, c->buf_len);
+    if (c->buf_cap > 2 * c->buf_len + 4096)
+        buf_resize(c, c->buf_len); /* if it fails, the larger one stays */
 }
 
 /* Writes the buffered guest data to the host socket. */
 static void conn_flush(struct conn *c)
 {
-    struct vsock *v = c->v;
-    uint32_t cap = v->cfg.buf_alloc;
-
     while (c->buf_len) {
-        struct iovec iov[2];
-        uint32_t first = cap - c->buf_head < c->buf_len ? cap - c->buf_head : c->buf_len;
-        int n = 1;
-        iov[0] = (struct iovec){c->buf + c->buf_head, first};
-        if (first < c->buf_len) {
-            iov[1] = (struct iovec){c->buf, c->buf_len - first};
-            n = 2;
-        }
-        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        struct iovec iov = {c->buf, c->buf_len};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
         ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && errno == EINTR)
             continue;
@@ -244,13 +401,9 @@ static void conn_flush(struct conn *c)
             conn_host_gone(c);
             return;
         }
-        c->buf_head = (c->buf_head + (uint32_t)w) % cap;
-        c->buf_len -= (uint32_t)w;
-        c->fwd_cnt += (uint32_t)w;
-        v->stats.tx_buffered_bytes -= (uint64_t)w;
+        buf_consume(c, (uint32_t)w);
+        forwarded(c, (uint32_t)w);
     }
-    if (!c->buf_len)
-        c->buf_head = 0;
     maybe_credit_update(c);
     conn_check_done(c);
     vsock_conn_update_poll(c);
@@ -258,17 +411,17 @@ static void conn_flush(struct conn *c)
 
 /* Guest payload [off, off + len) of chain ch for the host socket: written
  * straight through when nothing is queued, the rest buffered. The credit
- * check already made sure it fits in buf_alloc. */
+ * check already made sure it is within the budget. */
 static void conn_from_guest(struct conn *c, const struct vq_chain *ch, uint64_t off, uint32_t len)
 {
     struct vsock *v = c->v;
     struct iovec iov[VQ_SEGS_MAX];
-    uint32_t done = 0, cap = v->cfg.buf_alloc;
+    uint32_t done = 0;
 
     c->from_guest += len;
     v->stats.tx_bytes += len;
     if (c->host_gone || c->state != C_OPEN) {
-        c->fwd_cnt += len; /* nobody to take it */
+        forwarded(c, len); /* nobody to take it */
         return;
     }
     if (!c->buf_len && len) {
@@ -279,29 +432,33 @@ static void conn_from_guest(struct conn *c, const struct vq_chain *ch, uint64_t 
             w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
         while (w < 0 && errno == EINTR);
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            c->fwd_cnt += len;
+            forwarded(c, len);
             conn_host_gone(c);
             return;
         }
         done = w > 0 ? (uint32_t)w : 0;
-        c->fwd_cnt += done;
+        forwarded(c, done);
     }
     if (done < len) {
         uint32_t rest = len - done;
-        if (!c->buf)
-            c->buf = malloc(cap);
-        if (!c->buf || c->buf_len + rest > cap) {
-            vsock_conn_kill(c, true); /* cannot happen after the credit check */
-            return;
+        /* Doubling (amortised copies), but never past what c may make us
+         * hold: the memory stays within the budget. */
+        if (c->buf_len + rest > c->buf_cap) {
+            uint32_t need = c->buf_len + rest, cap = c->buf_cap * 2;
+            uint32_t most = c->limit - c->fwd_cnt;
+            if (cap > most)
+                cap = most;
+            if (cap < need)
+                cap = need;
+            if (!buf_resize(c, cap)) {
+                forwarded(c, rest);
+                vsock_conn_kill(c, true);
+                return;
+            }
         }
-        for (uint32_t k = 0; k < rest;) {
-            uint32_t at = (c->buf_head + c->buf_len) % cap;
-            uint32_t room = cap - at < rest - k ? cap - at : rest - k;
-            vq_chain_copy(ch, false, off + done + k, c->buf + at, room);
-            c->buf_len += room;
-            k += room;
-        }
-        v->stats.tx_buffered_bytes += rest;
+        vq_chain_copy(ch, false, off + done, c->buf + c->buf_len, rest);
+        c->buf_len += rest;
+        buffered(v, rest);
     }
     maybe_credit_update(c);
     vsock_conn_update_poll(c);
@@ -505,7 +662,9 @@ void vsock_conn_packet(struct conn *c, const struct virtio_vsock_hdr *h, const s
             vsock_conn_kill(c, true);
             break;
         }
-        if ((uint64_t)(c->from_guest - c->fwd_told) + len > v->cfg.buf_alloc) {
+        /* Beyond the credit we gave (virtio 1.2 §5.10.6.3): limit is the
+         * most it may have sent, and it never shrinks. */
+        if ((uint32_t)(c->limit - c->from_guest) < len) {
             v->stats.credit_violations++;
             vsock_conn_kill(c, true);
             break;

@@ -11,11 +11,11 @@
  * marks one that is on its way out, so a pointer taken earlier in the same
  * callback stays safe to look at.
  *
- * Memory a guest can make the host hold: per connection at most buf_alloc
- * bytes of guest data the host socket has not taken yet (guaranteed by the
- * credit check), a bounded ring of RSTs owed to the guest, and at most
- * max_conns connections. Host data is never buffered: it is read straight
- * into the guest's RX buffers.
+ * Memory a guest can make the host hold: guest data the host sockets have
+ * not taken yet, at most cfg.buffer_bytes over all connections (the credit
+ * the device gives, see vsock_conn.c), a bounded ring of RSTs owed to the
+ * guest, and at most max_conns connections. Host data is never buffered: it
+ * is read straight into the guest's RX buffers.
  */
 #include "virtio/vsock_device.h"
 
@@ -50,9 +50,10 @@ struct vq_chain *vsock_rx_get(struct vsock *v)
     char why[160];
     enum vq_result r;
 
-    if (v->rx_held)
+    if (v->rx_held && v->rx.epoch == vq->epoch)
         return &v->rx;
-    if (!vq->ready || vq->broken) {
+    v->rx_held = false; /* taken before the queue stopped: forgotten */
+    if (!vq_usable(vq)) {
         v->rx_starved = true;
         return NULL;
     }
@@ -89,7 +90,7 @@ struct vq_chain *vsock_rx_get(struct vsock *v)
 void vsock_rx_put(struct vsock *v, const struct virtio_vsock_hdr *h, uint32_t len)
 {
     vq_chain_copy(&v->rx, true, 0, (void *)h, HDR);
-    vq_push(&v->t.queues[Q_RX], v->mem, v->rx.head, HDR + len);
+    vq_push_chain(&v->t.queues[Q_RX], v->mem, &v->rx, HDR + len);
     v->rx_held = false;
     v->rx_pushed = true;
     v->stats.rx_packets++;
@@ -145,7 +146,7 @@ static void process_tx(struct vsock *v)
         }
         if (!vsock_tx_packet(v, &v->tx))
             return;
-        vq_push(vq, v->mem, v->tx.head, 0);
+        vq_push_chain(vq, v->mem, &v->tx, 0);
         v->tx_pushed = true;
     }
     if (n == TX_BUDGET) {
@@ -236,6 +237,21 @@ static void vsock_reset(void *dev)
         vsock_apply_reset(v);
 }
 
+/* vCPU thread, lock held: queue q stopped (mmio.h). The RX chain held from
+ * it is forgotten (its ring may be gone: never pushed, never written). If
+ * the transport broke the queue, no packet can flow until the driver
+ * resets the device: the loop hangs up on every host peer, as a reset
+ * would. */
+static void vsock_queue_stop(void *dev, unsigned q)
+{
+    struct vsock *v = dev;
+
+    if (q == Q_RX)
+        v->rx_held = false;
+    if (v->t.queues[q].broken)
+        vsock_reset(v);
+}
+
 static const struct virtio_dev_ops vsock_ops = {
     .name = "virtio-vsock",
     .device_id = VIRTIO_ID_VSOCK,
@@ -245,6 +261,7 @@ static const struct virtio_dev_ops vsock_ops = {
     .config_read = vsock_config_read,
     .queue_notify = vsock_notify,
     .reset = vsock_reset,
+    .queue_stop = vsock_queue_stop,
 };
 
 static void drain(int fd)
@@ -299,10 +316,22 @@ struct vsock *vsock_create(const struct vsock_config *cfg, const struct guest_me
         v->cfg.connect_timeout_ms = VSOCK_CONNECT_TIMEOUT_MS_DEFAULT;
     if (!v->cfg.shutdown_timeout_ms)
         v->cfg.shutdown_timeout_ms = VSOCK_SHUTDOWN_TIMEOUT_MS_DEFAULT;
+    if (!v->cfg.buffer_bytes)
+        v->cfg.buffer_bytes = VSOCK_BUFFER_BYTES_DEFAULT;
+    if (v->cfg.buffer_bytes < VSOCK_BUFFER_BYTES_MIN ||
+        v->cfg.buffer_bytes > VSOCK_BUFFER_BYTES_MAX) {
+        errmsg(-1, err, errlen, "vsock: buffer of %lu bytes out of range (%u to %llu)",
+               (unsigned long)v->cfg.buffer_bytes, VSOCK_BUFFER_BYTES_MIN,
+               (unsigned long long)VSOCK_BUFFER_BYTES_MAX);
+        free(v->cfg.uds_path);
+        free(v);
+        return NULL;
+    }
     v->mem = mem;
     v->next_port = LOCAL_PORT0;
     TAILQ_INIT(&v->conns);
     TAILQ_INIT(&v->pend);
+    TAILQ_INIT(&v->starved);
     for (unsigned b = 0; b < NBUCKETS; b++)
         LIST_INIT(&v->hash[b]);
     /* Room for an RST per connection and then some: legitimate churn never

@@ -12,7 +12,9 @@
  * Streams only (no SEQPACKET), credit-based flow control both ways: data the
  * guest sends is written straight to the host socket, and what the socket
  * cannot take yet is held in a per-connection buffer no larger than the
- * buf_alloc we advertise (a guest that sends beyond its credit is reset).
+ * credit we gave (a guest that sends beyond its credit is reset). The
+ * credit of all connections together never exceeds the per-VM budget
+ * (buffer_bytes): the guest slows down instead of the host filling up.
  * Host data is read straight into the guest's RX buffers, only while the
  * guest has RX buffers and credit for that connection. A broken descriptor
  * chain puts the device into NEEDS_RESET; a bad packet costs only its
@@ -35,6 +37,13 @@
 #define VSOCK_SHUTDOWN_TIMEOUT_MS_DEFAULT 2000u
 #define VSOCK_BUF_ALLOC_DEFAULT           (256u * 1024u)
 #define VSOCK_MAX_CONNS_DEFAULT           1023u
+/* Guest data the device may hold for host sockets that do not take it, all
+ * connections together (an ember extension: Firecracker has no such bound,
+ * its guests can make it hold buf_alloc per connection). Enforced through
+ * the credit the device gives (see vsock_conn.c). */
+#define VSOCK_BUFFER_BYTES_DEFAULT (4u << 20)
+#define VSOCK_BUFFER_BYTES_MIN     4096u
+#define VSOCK_BUFFER_BYTES_MAX     (1ull << 32)
 /* Largest payload in one packet either way (Linux uses 64 KiB too). */
 #define VSOCK_PKT_PAYLOAD_MAX (64u * 1024u)
 
@@ -46,6 +55,7 @@ struct vsock_config {
     uint32_t buf_alloc;
     uint32_t connect_timeout_ms;
     uint32_t shutdown_timeout_ms;
+    uint64_t buffer_bytes; /* the per-VM budget, VSOCK_BUFFER_BYTES_MIN..._MAX */
 };
 
 struct vsock_stats {
@@ -61,6 +71,9 @@ struct vsock_stats {
     uint64_t rst_dropped;       /* RSTs not sent: the guest gave no RX buffers */
     uint64_t conns_active;      /* right now */
     uint64_t tx_buffered_bytes; /* right now: guest data waiting for host sockets */
+    uint64_t tx_buffered_peak;  /* the most tx_buffered_bytes has been */
+    uint64_t tx_granted_bytes;  /* right now: what the guest may make us hold (<= budget) */
+    uint64_t credit_limited;    /* credit grants cut short by the budget */
 };
 
 struct vsock;

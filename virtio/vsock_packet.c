@@ -33,7 +33,7 @@ void vsock_conn_hdr(struct conn *c, struct virtio_vsock_hdr *h, uint16_t op, uin
                     uint32_t len)
 {
     fill_hdr(c->v, h, c->local_port, c->peer_port, op, flags, len);
-    h->buf_alloc = htole32(c->v->cfg.buf_alloc);
+    h->buf_alloc = htole32(vsock_conn_grant(c));
     h->fwd_cnt = htole32(c->fwd_cnt);
     c->fwd_told = c->fwd_cnt;
 }

@@ -69,10 +69,14 @@ struct conn {
     /* host -> guest */
     uint32_t peer_buf_alloc, peer_fwd_cnt, to_guest;
     bool credit_requested;
-    /* guest -> host */
-    uint32_t from_guest, fwd_cnt, fwd_told;
-    uint8_t *buf; /* ring of buf_alloc bytes, allocated on first use */
-    uint32_t buf_head, buf_len;
+    /* guest -> host. limit: the most the guest may have sent (fwd_cnt +
+     * buf_alloc as last told, never lowered); limit - fwd_cnt is what this
+     * connection may make us hold, counted in vsock.granted. */
+    uint32_t from_guest, fwd_cnt, fwd_told, limit, granted_alloc;
+    bool starved; /* on vsock.starved: its credit was cut short */
+    TAILQ_ENTRY(conn) starve;
+    uint8_t *buf; /* buf_len bytes for the host socket, from buf[0]; NULL when empty */
+    uint32_t buf_len, buf_cap;
     bool guest_shut_send, guest_shut_rcv, host_eof, host_gone, shut_wr;
 };
 
@@ -95,8 +99,11 @@ struct vsock {
     bool reset_pending;
 
     LIST_HEAD(vsock_bucket, conn) hash[NBUCKETS];
-    TAILQ_HEAD(vsock_conns, conn) conns; /* every live connection */
-    struct vsock_conns pend;             /* those with control packets owed */
+    TAILQ_HEAD(vsock_conns, conn) conns;     /* every live connection */
+    struct vsock_conns pend;                 /* those with control packets owed */
+    TAILQ_HEAD(vsock_starved, conn) starved; /* credit cut by the budget, oldest first */
+    uint64_t granted;                        /* sum of limit - fwd_cnt: <= cfg.buffer_bytes */
+    uint64_t pool_used;                      /* the part of it beyond each floor */
     uint32_t nconns, next_port;
     struct rst *rsts; /* ring of RSTs owed for connections already gone */
     uint32_t rst_head, nrst, rst_cap;
@@ -122,7 +129,8 @@ void vsock_apply_reset(struct vsock *v);
 
 /* ---- vsock_packet.c: packets --------------------------------------------- */
 
-/* Header of a packet on connection c (with our credit figures). */
+/* Header of a packet on connection c (with our credit figures: see
+ * vsock_conn_grant). */
 void vsock_conn_hdr(struct conn *c, struct virtio_vsock_hdr *h, uint16_t op, uint32_t flags,
                     uint32_t len);
 /* Owes the guest an RST for (local, peer); bounded, drops are counted. */
@@ -135,6 +143,9 @@ bool vsock_tx_packet(struct vsock *v, const struct vq_chain *ch);
 /* ---- vsock_conn.c: connections ------------------------------------------- */
 
 struct conn *vsock_lookup(struct vsock *v, uint32_t local, uint32_t peer);
+/* The buf_alloc to tell the guest on c now, within the budget; raises c's
+ * limit to fwd_cnt + that. */
+uint32_t vsock_conn_grant(struct conn *c);
 struct conn *vsock_conn_new(struct vsock *v, int fd, enum conn_state state);
 /* Enters c into the hash once its ports are known. */
 void vsock_conn_hash(struct conn *c);

@@ -155,6 +155,11 @@ fault PUT /vsock "{\"guest_cid\":2,\"uds_path\":\"$WORK/v.sock\"}" 'An error occ
 fault PUT /vsock "{\"guest_cid\":4294967296,\"uds_path\":\"$WORK/v.sock\"}" 'An error occurred when deserializing the json body of a request: invalid value: integer `4294967296`, expected an integer from 3 to 4294967295 (field "guest_cid").'
 fault PUT /vsock '{"guest_cid":3}' 'An error occurred when deserializing the json body of a request: missing field `uds_path` at line 1 column 15.'
 fault PUT /vsock '{"guest_cid":3,"uds_path":""}' 'field "uds_path" must be 1 to 107 bytes'
+# ember_buffer_bytes: ember's own field (the per-VM vsock buffer budget).
+expect PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$WORK/v.sock\",\"ember_buffer_bytes\":1048576}" 204
+fault PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$WORK/v.sock\",\"ember_buffer_bytes\":100}" 'An error occurred when deserializing the json body of a request: invalid value: integer `100`, expected an integer from 4096 to 4294967296 (field "ember_buffer_bytes").'
+fault PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$WORK/v.sock\",\"buffer_bytes\":4096}" 'An error occurred when deserializing the json body of a request: unknown field `buffer_bytes`, expected one of `guest_cid`, `uds_path`, `vsock_id`, `ember_buffer_bytes`.'
+expect PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$WORK/v.sock\"}" 204
 expect GET /vm/config "" 200 - FullVmConfiguration
 
 echo "== device limits"

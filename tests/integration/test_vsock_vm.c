@@ -362,6 +362,22 @@ Test(vsock, bad_vsock_options_are_named)
     cr_expect(strstr(r.err, "ember: --vsock: unknown option \"fast\"\n") != NULL, "%s", r.err);
     spawn_free(&r);
 
+    static const char *bad_buffers[] = {"/tmp/v.sock,buffer=100", "/tmp/v.sock,buffer=4M",
+                                        "/tmp/v.sock,buffer=4294967297", "/tmp/v.sock,buffer="};
+    for (size_t i = 0; i < sizeof(bad_buffers) / sizeof(bad_buffers[0]); i++) {
+        char want[160];
+        cr_assert_eq(spawn_run((char *[]){EMBER_BIN, "run", "--vsock", (char *)bad_buffers[i],
+                                          GUEST_DIR "/vsock_echo_raw", NULL},
+                               CAP_S, &r),
+                     0);
+        cr_expect_eq(r.status, 153, "%s: %s", bad_buffers[i], r.err);
+        snprintf(want, sizeof(want),
+                 "ember: --vsock: buffer=%s: a number of bytes from 4096 to 4294967296\n",
+                 strchr(bad_buffers[i], '=') + 1);
+        cr_expect(strstr(r.err, want) != NULL, "%s", r.err);
+        spawn_free(&r);
+    }
+
     cr_assert_eq(spawn_run((char *[]){EMBER_BIN, "run", "--vsock", "/nonexistent/dir/v.sock",
                                       GUEST_DIR "/vsock_echo_raw", NULL},
                            CAP_S, &r),
@@ -516,6 +532,99 @@ Test(vsock, rx_queue_pulled_while_a_chain_is_held)
               "%s", err);
     free(out);
     free(err);
+    vm_cleanup(&vm);
+}
+
+/* The last value of "key":N in the file's last line, or -1. */
+static long long metric(const char *path, const char *key)
+{
+    char *all = slurp(path), *last = all, *p;
+    long long v = -1;
+
+    for (p = all; (p = strchr(p, '\n')) && p[1]; p++)
+        last = p + 1;
+    p = strstr(last, key);
+    if (p)
+        v = strtoll(p + strlen(key), NULL, 10);
+    free(all);
+    return v;
+}
+
+/* Issue 10: 1022 guest connections to a host peer that accepts and reads
+ * nothing, each sent all the credit it gets (the 1023rd, the most a VM may
+ * have, is the host's sign to end). The monitor holds at most its
+ * budget (set here with the API's ember_buffer_bytes, through a config
+ * file); the metrics at exit say so. The RSS is printed for the record
+ * (~262 MiB before the budget). */
+Test(vsock, connection_flood_stays_within_the_budget)
+{
+    enum { BUDGET = 2 << 20 };
+    struct vm vm;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char cfg[128], metrics[128], peer[160], json[1024];
+    posix_spawn_file_actions_t fa;
+
+    need_kvm();
+    snprintf(vm.uds, sizeof(vm.uds), "/tmp/ember-vsock-%d-flood.sock", getpid());
+    snprintf(vm.out, sizeof(vm.out), "/tmp/ember-vsock-%d-flood.out", getpid());
+    snprintf(vm.err, sizeof(vm.err), "/tmp/ember-vsock-%d-flood.err", getpid());
+    snprintf(cfg, sizeof(cfg), "/tmp/ember-vsock-%d-flood.json", getpid());
+    snprintf(metrics, sizeof(metrics), "/tmp/ember-vsock-%d-flood.metrics", getpid());
+    snprintf(peer, sizeof(peer), "%s_5000", vm.uds);
+    unlink(vm.uds);
+    unlink(peer);
+    unlink(metrics);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    memcpy(sa.sun_path, peer, strlen(peer) + 1);
+    cr_assert_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(l, 2048), 0);
+    snprintf(json, sizeof(json),
+             "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"1022\"},\n"
+             " \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 64},\n"
+             " \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"%s\", \"ember_buffer_bytes\": %d},\n"
+             " \"metrics\": {\"metrics_path\": \"%s\"},\n"
+             " \"logger\": {\"level\": \"Warning\"}}\n",
+             GUEST_DIR "/vsock_flood", vm.uds, BUDGET, metrics);
+    FILE *f = fopen(cfg, "w");
+    cr_assert_not_null(f);
+    fputs(json, f);
+    fclose(f);
+    char *argv[] = {EMBER_BIN, "--config-file", cfg, "--no-api", NULL};
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, vm.out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, vm.err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_eq(posix_spawn(&vm.pid, EMBER_BIN, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+
+    cr_assert(wait_for_output(vm.out, "flood: ", 60), "the guest never finished its flood");
+    char status[128], *st = NULL, hwm[64] = "?";
+    snprintf(status, sizeof(status), "/proc/%d/status", vm.pid);
+    st = slurp(status);
+    char *p = strstr(st, "VmHWM:");
+    if (p)
+        sscanf(p, "VmHWM: %63[^\n]", hwm);
+    free(st);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    memcpy(sa.sun_path, vm.uds, strlen(vm.uds) + 1);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(send(fd, "CONNECT 6000\n", 13, MSG_NOSIGNAL), 13); /* the guest's sign to end */
+    int rc = vm_wait(&vm, CAP_S);
+    close(fd);
+    close(l);
+    char *out = slurp(vm.out), *err = slurp(vm.err);
+    cr_expect_eq(rc, 0, "ember: %d\nout: %s\nerr: %s", rc, out, err);
+    cr_expect(strstr(out, "flood: 1022 conns open") != NULL, "%s", out);
+    long long peak = metric(metrics, "\"vsock_tx_buffered_bytes_peak\":");
+    cr_expect_geq(peak, 0, "no vsock buffer metric in %s", metrics);
+    cr_expect_leq(peak, BUDGET, "the device held %lld bytes, the budget is %d", peak, BUDGET);
+    fprintf(stderr, "connection_flood: %s; monitor peak RSS %s; buffered peak %lld of %d\n",
+            strtok(strstr(out, "flood: ") ? strstr(out, "flood: ") : out, "\n"), hwm, peak, BUDGET);
+    free(out);
+    free(err);
+    unlink(cfg);
+    unlink(metrics);
+    unlink(peer);
     vm_cleanup(&vm);
 }
 

@@ -185,6 +185,7 @@ static void start(const struct vsock_config *extra)
         cfg.max_conns = extra->max_conns;
         cfg.buf_alloc = extra->buf_alloc;
         cfg.connect_timeout_ms = extra->connect_timeout_ms;
+        cfg.buffer_bytes = extra->buffer_bytes;
     }
     snprintf(uds, sizeof(uds), "/tmp/ember-unit-vsock-%d.sock", getpid());
     unlink(uds);
@@ -607,5 +608,108 @@ Test(vsock_dev, broken_rx_buffers_and_driver_reset)
     cr_expect_eq(host_read(fd, &b, 1), 0);
     cr_expect_eq(stats().conns_active, 0);
     close(fd);
+    stop();
+}
+
+/* Issue 10: many connections to a host peer that reads nothing. Whatever
+ * the guest does, the device holds at most the per-VM budget (the credit it
+ * gives shrinks), and once the peer reads, everything arrives. */
+Test(vsock_dev, budget_bounds_what_all_connections_hold)
+{
+    enum { N = 8, BUDGET = 128 * 1024 };
+    static uint8_t data[16384], sink[65536];
+    /* 16 connections at most: a floor of 4 KiB each, a pool of 64 KiB. */
+    struct vsock_config c = {.max_conns = 16, .buf_alloc = 256 * 1024, .buffer_bytes = BUDGET};
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct virtio_vsock_hdr h, w;
+    uint32_t buf_alloc[N] = {0}, fwd[N] = {0};
+    uint64_t sent[N] = {0}, total = 0, peak = 0;
+    char path[128];
+
+    start(&c);
+    rx_post(QSZ, RXSZ);
+    snprintf(path, sizeof(path), "%s_5555", uds);
+    unlink(path);
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    cr_assert_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(l, N), 0); /* never accepted until the end */
+    for (uint32_t i = 0; i < N; i++) {
+        w = pkt(3000 + i, 5555, VIRTIO_VSOCK_OP_REQUEST, 0);
+        tx(&w, NULL);
+    }
+    /* Send all the credit there is, reading every header the device sends,
+     * until none comes for a few rounds. */
+    for (int idle = 0, round = 0; idle < 20 && round < 5000; round++) {
+        bool any = false;
+        while (rx_take(&h, NULL)) {
+            uint32_t i = h.dst_port - 3000;
+            cr_assert_lt(i, N);
+            cr_expect_neq(h.op, VIRTIO_VSOCK_OP_RST, "connection %u reset", i);
+            buf_alloc[i] = h.buf_alloc;
+            fwd[i] = h.fwd_cnt;
+            rx_post(1, RXSZ);
+            any = true;
+        }
+        for (uint32_t i = 0; i < N; i++) {
+            uint32_t credit = buf_alloc[i] - (uint32_t)(sent[i] - fwd[i]);
+            if (!buf_alloc[i] || !credit)
+                continue;
+            w = pkt(3000 + i, 5555, VIRTIO_VSOCK_OP_RW,
+                    credit < sizeof(data) ? credit : sizeof(data));
+            tx(&w, data);
+            sent[i] += w.len;
+            total += w.len;
+            any = true;
+        }
+        struct vsock_stats st = stats();
+        cr_assert_leq(st.tx_granted_bytes, BUDGET, "granted %lu",
+                      (unsigned long)st.tx_granted_bytes);
+        cr_assert_leq(st.tx_buffered_bytes, st.tx_granted_bytes);
+        if (st.tx_buffered_bytes > peak)
+            peak = st.tx_buffered_bytes;
+        idle = any ? 0 : idle + 1;
+        if (!any)
+            spin(1);
+    }
+    struct vsock_stats st = stats();
+    cr_expect_eq(st.credit_violations, 0);
+    cr_expect_gt(st.credit_limited, 0, "the budget never cut a grant");
+    cr_expect_leq(st.tx_buffered_peak, BUDGET);
+    /* The test reached the budget: the kernel took what it would, the
+     * device held the rest up to the budget. */
+    cr_expect_geq(peak, BUDGET / 2, "peak %lu: the device hardly buffered", (unsigned long)peak);
+    cr_expect_gt(total, (uint64_t)N * 65536);
+
+    /* The peer reads: every byte arrives, the budget comes back, and the
+     * guest is given credit again. */
+    int fds[N];
+    uint64_t got = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        spin(1);
+        fds[i] = accept(l, NULL, NULL);
+        cr_assert_geq(fds[i], 0);
+        fcntl(fds[i], F_SETFL, O_NONBLOCK);
+    }
+    for (int i = 0; i < 5000 && got < total; i++) {
+        bool any = false;
+        for (uint32_t k = 0; k < N; k++) {
+            ssize_t n = host_read(fds[k], sink, sizeof(sink));
+            if (n > 0) {
+                got += (uint64_t)n;
+                any = true;
+            }
+        }
+        while (rx_take(&h, NULL))
+            rx_post(1, RXSZ);
+        if (!any)
+            spin(1);
+    }
+    cr_expect_eq(got, total);
+    cr_expect_eq(stats().tx_buffered_bytes, 0);
+    for (uint32_t i = 0; i < N; i++)
+        close(fds[i]);
+    close(l);
+    unlink(path);
     stop();
 }
