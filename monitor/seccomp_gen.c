@@ -38,6 +38,10 @@
 
 #include "monitor/seccomp_placeholders.h"
 
+#ifndef MREMAP_MAYMOVE
+#define MREMAP_MAYMOVE 1 /* <linux/mman.h>; <sys/mman.h> has it only with _GNU_SOURCE */
+#endif
+
 #define MAX_NAMES 128
 
 struct role {
@@ -88,6 +92,11 @@ static void allow_memory(struct role *r)
     allow(r, "mprotect", 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
     /* free() of large blocks, teardown of guest memory and kvm_run */
     allow(r, "munmap", 0);
+    /* glibc's realloc of a block it mmapped (>= 128 KiB by default: vsock
+     * and API buffers, the MMDS document) moves it with mremap. MREMAP_MAYMOVE
+     * alone: no MREMAP_FIXED, so a mapping cannot be moved over another, and
+     * the protection stays the old mapping's (never executable, see mmap). */
+    allow(r, "mremap", 1, SCMP_A3(SCMP_CMP_EQ, MREMAP_MAYMOVE));
     /* malloc's main heap */
     allow(r, "brk", 0);
     /* glibc releases an ending thread's stack and trims arenas with

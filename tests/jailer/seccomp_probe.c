@@ -77,7 +77,18 @@ int main(int argc, char **argv)
                      MAP_FAILED
                  ? -1
                  : 0;
-    else if (strcmp(a, "mprotect-exec") == 0) {
+    else if (strcmp(a, "realloc-big") == 0) {
+        /* glibc mmaps a 1 MiB block and grows it with mremap(MREMAP_MAYMOVE) */
+        char *p = malloc(1 << 20), *q;
+        p[0] = 1;
+        q = realloc(p, 8 << 20);
+        rc = q && q[0] == 1 ? 0 : -1;
+        free(q);
+    } else if (strcmp(a, "mremap-fixed") == 0) {
+        void *p = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        void *to = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        rc = (long)mremap(p, 4096, 4096, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    } else if (strcmp(a, "mprotect-exec") == 0) {
         void *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         rc = mprotect(p, 4096, PROT_READ | PROT_EXEC);
     } else if (strcmp(a, "kvm-run-own-fd") == 0)

@@ -65,6 +65,7 @@ Test(seccomp, vcpu_filter_allows_what_the_vcpu_needs)
     allowed("vcpu", "eventfd-write");
     allowed("vcpu", "write-stdout");
     allowed("vcpu", "mmap-rw");
+    allowed("vcpu", "realloc-big");
 }
 
 Test(seccomp, vcpu_filter_kills_everything_else)
@@ -77,6 +78,7 @@ Test(seccomp, vcpu_filter_kills_everything_else)
     /* argument filters */
     forbidden("vcpu", "mmap-exec", "mmap", 9);
     forbidden("vcpu", "mprotect-exec", "mprotect", 10);
+    forbidden("vcpu", "mremap-fixed", "mremap", 25);
     forbidden("vcpu", "kvm-run-other-fd", "ioctl", 16);
     forbidden("vcpu", "kvm-set-regs", "ioctl", 16);
     forbidden("vcpu", "eventfd-write-4", "write", 1);
@@ -96,6 +98,7 @@ Test(seccomp, main_filter)
     allowed("main", "nothing");
     allowed("main", "eventfd-write");
     allowed("main", "openat");
+    allowed("main", "realloc-big");
     forbidden("main", "socket", "socket", 41);
     forbidden("main", "execve", "execve", 59);
     forbidden("main", "mmap-exec", "mmap", 9);
