@@ -22,6 +22,16 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* An fd number that is not open here. A fixed number will not do: run
+ * natively, the process may inherit open fds from whatever started it. */
+static int closed_fd(void)
+{
+    int fd = 64;
+    while (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+        fd++;
+    return fd;
+}
+
 static void pipes(void)
 {
     int p[2];
@@ -108,10 +118,11 @@ static void selects(void)
     t0 = now();
     CHECK(pselect(0, NULL, NULL, NULL, &ts, &none) == 0 && now() - t0 >= 0.019, "pselect");
     /* A closed fd in a set is EBADF. */
+    int closed = closed_fd();
     FD_ZERO(&r);
-    FD_SET(100, &r);
+    FD_SET(closed, &r);
     tv = (struct timeval){0, 0};
-    CHECK(select(101, &r, NULL, NULL, &tv) == -1 && errno == EBADF, "EBADF");
+    CHECK(select(closed + 1, &r, NULL, NULL, &tv) == -1 && errno == EBADF, "EBADF");
     CHECK(select(-1, NULL, NULL, NULL, &tv) == -1 && errno == EINVAL, "EINVAL");
     close(p[0]);
     close(p[1]);
@@ -154,7 +165,8 @@ static void epolls(void)
     CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, e, &ev) == -1 && errno == EEXIST, "EEXIST");
     CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &ev) == -1 && errno == ENOENT, "ENOENT");
     CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, ep, &ev) == -1 && errno == EINVAL, "itself");
-    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, 99, &ev) == -1 && errno == EBADF, "EBADF");
+    int closed = closed_fd();
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, closed, &ev) == -1 && errno == EBADF, "EBADF");
     ev = (struct epoll_event){.events = EPOLLIN | EPOLLET, .data.u64 = 7};
     CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev) == 0, "add pipe, edge-triggered");
     struct epoll_event out[4];
