@@ -10,7 +10,11 @@
  *                 "gen"   the restore generation ember_faas_ready() gave;
  *                 "blk"   writes the request counter to /dev/vda at 4096,
  *                         reads it back: "blk <n>";
- *                 anything else is echoed.
+ *                 anything else is echoed;
+ *   touch       ember_faas_ready(), then prints "snap-test: touching,
+ *               generation G" and reads a page of a 4 MiB buffer after
+ *               another, forever: a restored guest whose memory file is
+ *               truncated meets a lost page at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +30,7 @@
 #include <ember/faas_runtime.h>
 
 static uint64_t table[1 << 17]; /* 1 MiB: the snapshot must carry it */
+static uint8_t field[4 << 20];  /* touch */
 static int generation;
 static char out[256];
 static unsigned blk_count;
@@ -92,10 +97,28 @@ static int handler(const void *req, size_t len, struct ember_faas_reply *r)
     return EMBER_FAAS_S_OK;
 }
 
+static int touch(void)
+{
+    volatile uint8_t *f = field;
+    uint64_t sum = 0;
+
+    for (size_t i = 0; i < sizeof(field); i += 4096)
+        f[i] = (uint8_t)(i >> 12);
+    int g = ember_faas_ready();
+    printf("snap-test: touching, generation %d\n", g);
+    fflush(stdout);
+    for (;;)
+        for (size_t i = 0; i < sizeof(field); i += 4096)
+            sum += f[i];
+    return (int)sum;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "compute") == 0)
         return compute(strtoul(argv[2], NULL, 0));
+    if (argc >= 2 && strcmp(argv[1], "touch") == 0)
+        return touch();
     if (argc >= 2 && strcmp(argv[1], "serve") == 0) {
         /* "serve blk": the drive is in use before the snapshot. */
         if (argc >= 3 && strcmp(argv[2], "blk") == 0) {
