@@ -22,6 +22,9 @@ packages=(
     python3
     # network tests and benchmarks: namespaces, taps, netem, ping, iperf3
     iproute2 iputils-ping iperf3
+    # the guest's DHCP client and resolver against a real server (dnsmasq-base:
+    # the binary alone, without the system service the dnsmasq package starts)
+    dnsmasq-base
     # benchmarks: QEMU microvm is the side-by-side peer, gnuplot draws,
     # jq assembles benches/report.sh's JSON and summary, hyperfine times the jailer
     qemu-system-x86 gnuplot-nox jq hyperfine

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "monitor/exit_codes.h"
@@ -272,6 +273,16 @@ int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
         snprintf(err, errlen, "snapshot: the VM must be paused");
         goto out;
     }
+    /* Writing the memory file a restored VM runs from would truncate it
+     * under the VM (mem_fault.h) and save zeros for what it lost. */
+    struct stat mine, target;
+    if (vm->mem_file_fd >= 0 && fstat(vm->mem_file_fd, &mine) == 0 &&
+        stat(mem_path, &target) == 0 && mine.st_dev == target.st_dev &&
+        mine.st_ino == target.st_ino) {
+        snprintf(err, errlen, "snapshot: %s is the memory file this VM runs from (%s)", mem_path,
+                 vm->mem_path);
+        goto out;
+    }
     if (type == SNAPSHOT_DIFF && !vm->track_dirty) {
         snprintf(err, errlen,
                  "snapshot: a Diff snapshot needs dirty-page tracking (track_dirty_pages)");
@@ -294,6 +305,14 @@ int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
     if (snapshot_mem_write(&vm->mem, mem_path, type == SNAPSHOT_DIFF ? pages : NULL, st->mem_sha256,
                            err, errlen) != 0)
         goto out;
+    uint64_t gpa;
+    if (vm_mem_file_lost(vm, &gpa)) {
+        snprintf(err, errlen,
+                 "snapshot: guest memory file %s was truncated while the VM ran (guest-physical "
+                 "0x%llx is lost): %s would not hold the guest's memory",
+                 vm->mem_path, (unsigned long long)gpa, mem_path);
+        goto out;
+    }
     if (type == SNAPSHOT_FULL) {
         int fd = open(mem_path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {

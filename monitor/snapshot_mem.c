@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "monitor/mem_fault.h"
+
 #define PAGE 4096u
 
 static const uint8_t zero_page[PAGE];
@@ -190,9 +192,24 @@ int snapshot_mem_verify(const char *mem_path, int fd, uint64_t size, const uint8
         return -1;
     }
     (void)madvise(p, size, MADV_SEQUENTIAL);
+    /* A file truncated while it is read here would end the process with
+     * SIGBUS: the pages it lost read as zeros instead, and it is refused. */
+    struct mem_fault_region watch = {.start = p, .len = size};
+    char why[128];
+    uint64_t lost;
+    if (mem_fault_watch(&watch, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "memory file: %s", why);
+        goto out;
+    }
     SHA256_Init(&md);
     SHA256_Update(&md, p, size);
     SHA256_Final(got, &md);
+    mem_fault_unwatch(&watch);
+    if (mem_fault_first(&watch, &lost)) {
+        snprintf(err, errlen, "memory file was truncated while it was checked (at byte %llu)",
+                 (unsigned long long)lost);
+        goto out;
+    }
     if (memcmp(got, digest, 32) != 0) {
         snprintf(err, errlen, "memory file does not match the snapshot (SHA-256 differs)");
         goto out;

@@ -350,8 +350,8 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
         rc = refuse(err, errlen, EMBER_EXIT_GENERIC, ld->state_path, "out of memory");
         goto out;
     }
-    rc = vm_setup_kvm(vm, st->mem_size, mem_fd, st->vm.irqchip, ld->track_dirty_pages, why,
-                      sizeof(why));
+    rc = vm_setup_kvm(vm, st->mem_size, mem_fd, ld->mem_path, st->vm.irqchip, ld->track_dirty_pages,
+                      why, sizeof(why));
     if (rc != 0) {
         rc = refuse(err, errlen, rc, ld->state_path, why);
         goto out;

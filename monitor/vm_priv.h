@@ -8,11 +8,13 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "common/guest_mem.h"
 #include "monitor/boot_elf.h"
 #include "monitor/devices.h"
 #include "monitor/legacy.h"
+#include "monitor/mem_fault.h"
 #include "monitor/vm.h"
 #include "monitor/vm_start.h"
 
@@ -48,15 +50,29 @@ struct vm {
     uint64_t generation; /* restores in this VM's line (ember/abi.h, ember_restore_info) */
     void (*on_ready)(struct vm *vm, void *arg);
     void *on_ready_arg;
+
+    /* A restored VM's memory file (mem_fault.h): its name for messages, a
+     * descriptor to see its size, guest RAM watched for SIGBUS, and the
+     * main loop's wake-up to stop the VM when a device's access faulted. */
+    char *mem_path;  /* NULL: anonymous RAM */
+    int mem_file_fd; /* -1 with it */
+    struct mem_fault_region mem_fault;
+    uv_async_t fault_async;
+    bool fault_async_on; /* fault_async is initialised on the loop */
+    bool mem_reported;   /* vm_run() has said so (vCPU thread) */
 };
 
 /* The steps of building a VM, shared by vm_create() (boot) and
  * snapshot_restore() (restore): allocate, then KVM VM, guest memory
- * (anonymous, or mem_fd mapped copy-on-write) and vCPU, then (after the
- * guest's state is in place) the legacy devices and the hooks. */
+ * (anonymous, or mem_fd, the file mem_path, mapped copy-on-write and
+ * watched for truncation) and vCPU, then (after the guest's state is in
+ * place) the legacy devices and the hooks. */
 struct vm *vm_alloc(const struct vm_config *cfg);
-int vm_setup_kvm(struct vm *vm, uint64_t mem_size, int mem_fd, bool irqchip, bool track_dirty,
-                 char *err, size_t errlen);
+int vm_setup_kvm(struct vm *vm, uint64_t mem_size, int mem_fd, const char *mem_path, bool irqchip,
+                 bool track_dirty, char *err, size_t errlen);
+/* Whether a host access to guest RAM found its memory file truncated
+ * (mem_fault.h); *gpa is the first page that faulted. */
+bool vm_mem_file_lost(const struct vm *vm, uint64_t *gpa);
 void vm_finish(struct vm *vm, const struct vm_config *cfg);
 
 #endif

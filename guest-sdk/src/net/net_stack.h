@@ -152,6 +152,7 @@ struct net_arp_entry {
 
 struct tcp_pcb;
 struct udp_pcb;
+struct net_dhcp;
 
 struct net_stack {
     struct net_if *nif;
@@ -166,6 +167,7 @@ struct net_stack {
     /* Frames to this stack's own addresses, delivered at the next
      * net_timers()/net_poll_loopback(). */
     struct net_loop_frame *loop_head, *loop_tail;
+    struct net_dhcp *dhcp; /* the DHCP client (net_dhcp.c), NULL when not running */
 };
 
 void net_stack_init(struct net_stack *ns, struct net_if *nif);
