@@ -23,6 +23,7 @@
 #include "monitor/vm_config.h"
 
 struct vm;
+struct net;
 
 struct api_vmm {
     uv_async_t exit_async; /* signalled by the vCPU thread when vm_run returns */
@@ -46,6 +47,13 @@ struct api_vmm {
     const char *instance_id;
     struct mmds_stack *mmds[VM_NETS_MAX]; /* the MMDS responders, one per named interface */
     unsigned nmmds;
+    /* Each responder's retransmission timer and its interface. */
+    struct api_mmds_timer {
+        uv_timer_t timer;
+        struct mmds_stack *stack;
+        struct net *net;
+    } mmds_timer[VM_NETS_MAX];
+    uint64_t mmds_seen[13]; /* MMDS counters (all responders) already added */
     /* Called on the loop thread when the guest has ended. */
     void (*on_guest_exit)(struct api_vmm *v, int status);
 };

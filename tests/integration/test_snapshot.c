@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -802,17 +804,7 @@ Test(snapshot, api_paused_vm_refuses_snapshots_of_a_truncated_memory_file)
     api_ok(&a, "PUT", "/snapshot/load", body);
     wait_for_text(b.out, "snap-test: touching, generation 1\n");
     api_ok(&a, "PATCH", "/vm", "{\"state\": \"Paused\"}");
-    /* Its own memory file as the snapshot's: refused before it is cut. */
-    snprintf(body, sizeof(body), "{\"snapshot_path\": \"%s.state\", \"mem_file_path\": \"%s\"}",
-             other, mem);
     char want[700];
-    snprintf(want, sizeof(want),
-             "Create snapshot error: snapshot: %s is the memory file this VM runs from (%s)", mem,
-             mem);
-    api_fault(&a, "PUT", "/snapshot/create", body, want);
-    struct stat st;
-    cr_assert_eq(stat(mem, &st), 0);
-    cr_assert_eq(st.st_size, 16 << 20, "the refusal cut the file");
     /* Cut while paused: a snapshot reads the lost pages and is refused,
      * and the monitor stops the VM although nobody resumes it. */
     cr_assert_eq(truncate(mem, 0), 0);
@@ -828,4 +820,165 @@ Test(snapshot, api_paused_vm_refuses_snapshots_of_a_truncated_memory_file)
     cr_assert(strncmp(out, want, strlen(want)) == 0, "%s", out);
     free(out);
     ended_truncated(&b, bg_wait(&b), mem, 0, false);
+}
+
+/* ---- vsock connections and the wall clock across a restore ---- */
+
+/* A Unix listener at path (the host end of a guest's vsock connections). */
+static int listen_at(const char *path)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    cr_assert(s >= 0 && strlen(path) < sizeof(a.sun_path));
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    unlink(path);
+    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0, "%s: %s", path, strerror(errno));
+    cr_assert_eq(listen(s, 8), 0);
+    return s;
+}
+
+/* What the next connection to listener l sends until it ends (capped). */
+static char *accept_all(int l)
+{
+    static char buf[256];
+    size_t n = 0;
+    struct timeval tv = {.tv_sec = CAP_S};
+
+    setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int c = accept(l, NULL, NULL);
+    cr_assert(c >= 0, "nobody connected: %s", strerror(errno));
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    for (ssize_t r; n < sizeof(buf) - 1 && (r = read(c, buf + n, sizeof(buf) - 1 - n)) > 0;)
+        n += (size_t)r;
+    buf[n] = '\0';
+    close(c);
+    return buf;
+}
+
+Test(snapshot, restore_resets_established_vsock_connections_and_keeps_listeners)
+{
+    char uds[256], host[300], snap[256];
+    struct fn f;
+
+    need_kvm();
+    snprintf(uds, sizeof(uds), "%s/conn-orig.sock", dir);
+    snprintf(host, sizeof(host), "%s_7000", uds);
+    int l = listen_at(host);
+    make_snapshot("conn", uds, NULL, "serve", "conn");
+    /* The guest was connected to the host when the snapshot was taken. */
+    cr_assert_str_eq(accept_all(l), "before");
+    close(l);
+    unlink(host);
+
+    snprintf(snap, sizeof(snap), "%s/conn", dir);
+    fn_restore(&f, snap, 0);
+    snprintf(host, sizeof(host), "%s_7000", f.uds); /* before the guest connects */
+    l = listen_at(host);
+    /* The listener from before the snapshot answers; the connection from
+     * before is gone (transport reset); a new one reaches the new host. */
+    char *r = call(&f, "conn");
+    cr_assert(strcmp(r, "old ECONNRESET, new ok") == 0 || strcmp(r, "old EOF, new ok") == 0, "%s",
+              r);
+    free(r);
+    cr_assert_str_eq(accept_all(l), "after");
+    close(l);
+    unlink(host);
+    r = call(&f, "and the listener goes on");
+    cr_assert_str_eq(r, "and the listener goes on");
+    free(r);
+}
+
+Test(snapshot, api_load_gives_the_guest_the_current_wall_clock)
+{
+    char uds[256], state[256], mem[256], body[900];
+    struct api a;
+    struct fn f;
+
+    need_kvm();
+    snprintf(uds, sizeof(uds), "%s/clock-orig.sock", dir);
+    make_snapshot("clock", uds, NULL, "serve", NULL);
+    snprintf(state, sizeof(state), "%s/clock/state", dir);
+    snprintf(mem, sizeof(mem), "%s/clock/mem", dir);
+    /* The snapshot ages on disk, then the VM is loaded paused and waits
+     * some more: a clock stale by either would show. */
+    sleep(2);
+    api_start(&a, "clock");
+    snprintf(f.uds, sizeof(f.uds), "%s/clock.sock", dir);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s\"}, \"vsock_override\": {\"uds_path\": \"%s\"}}",
+             state, mem, f.uds);
+    api_ok(&a, "PUT", "/snapshot/load", body);
+    sleep(2);
+    api_ok(&a, "PATCH", "/vm", "{\"state\": \"Resumed\"}");
+    char *r = call(&f, "time");
+    long long t = atoll(r), now = (long long)time(NULL);
+    cr_assert(t >= now - 1 && t <= now + 1, "guest clock %lld, host %lld", t, now);
+    free(r);
+    r = call(&f, "gen");
+    cr_assert_str_eq(r, "1");
+    free(r);
+}
+
+/* A snapshot written where VMs run from an older one replaces the file
+ * (rename), never truncates it under them: they go on, from the CLI's
+ * --snapshot-on-ready and from PUT /snapshot/create over the VM's own
+ * memory file alike. */
+Test(snapshot, a_new_snapshot_over_a_memory_file_in_use_leaves_its_vms_running)
+{
+    char uds[256], snap[200], body[900], state[256], mem[256];
+    struct fn a, b, c;
+    struct spawn_result r;
+
+    need_kvm();
+    snprintf(uds, sizeof(uds), "%s/inplace-orig.sock", dir);
+    make_snapshot("inplace", uds, NULL, "serve", NULL);
+    snprintf(snap, sizeof(snap), "%s/inplace", dir);
+    fn_restore(&a, snap, 0);
+    free(call(&a, "rand"));
+    /* The same directory again, from a new boot. */
+    run((char *[]){EMBER_BIN, "run", "--mem", "16", "--vsock", uds, "--snapshot-on-ready", snap,
+                   GUEST, "serve", NULL},
+        &r);
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    spawn_free(&r);
+    unlink(uds);
+    char *s = call(&a, "still here");
+    cr_assert_str_eq(s, "still here");
+    free(s);
+    fn_restore(&b, snap, 1);
+    s = call(&b, "gen");
+    cr_assert_str_eq(s, "1");
+    free(s);
+
+    /* A VM loaded through the API, snapshot over its own memory file. */
+    struct api api_vm;
+    api_start(&api_vm, "inplace");
+    snprintf(state, sizeof(state), "%s/state", snap);
+    snprintf(mem, sizeof(mem), "%s/mem", snap);
+    snprintf(c.uds, sizeof(c.uds), "%s/inplace-api.sock", dir);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
+             "\"resume_vm\": true}",
+             state, mem, c.uds);
+    api_ok(&api_vm, "PUT", "/snapshot/load", body);
+    free(call(&c, "rand"));
+    api_ok(&api_vm, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+    snprintf(body, sizeof(body), "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\"}", state,
+             mem);
+    api_ok(&api_vm, "PUT", "/snapshot/create", body);
+    api_ok(&api_vm, "PATCH", "/vm", "{\"state\": \"Resumed\"}");
+    s = call(&c, "goes on");
+    cr_assert_str_eq(s, "goes on");
+    free(s);
+    s = call(&a, "and so does the first");
+    cr_assert_str_eq(s, "and so does the first");
+    free(s);
+    struct fn d;
+    fn_restore(&d, snap, 2);
+    s = call(&d, "restored from the new file");
+    cr_assert_str_eq(s, "restored from the new file");
+    free(s);
 }
