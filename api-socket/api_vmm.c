@@ -268,6 +268,27 @@ static void sample_devices(void *arg)
         api_metrics_add(API_M_VSOCK_CREDIT_LIMITED, vs.credit_limited - v->vsock_limited_seen);
         v->vsock_limited_seen = vs.credit_limited;
     }
+    /* The MMDS responders' counters, summed, into Firecracker's "mmds". */
+    if (v->nmmds) {
+        static const enum api_metric ids[13] = {
+#define MMDS_ID(n) API_M_MMDS_##n,
+            MMDS_STATS(MMDS_ID)
+#undef MMDS_ID
+        };
+        uint64_t sum[13] = {0};
+        for (unsigned i = 0; i < v->nmmds; i++) {
+            struct mmds_stats st;
+            mmds_stack_get_stats(v->mmds[i], &st);
+            unsigned k = 0;
+#define MMDS_SUM(n) sum[k++] += st.n;
+            MMDS_STATS(MMDS_SUM)
+#undef MMDS_SUM
+        }
+        for (unsigned k = 0; k < 13; k++) {
+            api_metrics_add(ids[k], sum[k] - v->mmds_seen[k]);
+            v->mmds_seen[k] = sum[k];
+        }
+    }
     sample_vcpu(v);
 }
 
@@ -370,6 +391,35 @@ static void drop_shell(struct api_vmm *v, bool had_shell)
         release_main(s);
 }
 
+/* A responder's retransmission timer: armed for its next deadline, it
+ * queues what must go again and tells the device. */
+static void mmds_timer_arm(void *ctx);
+
+static void on_mmds_timer(uv_timer_t *t)
+{
+    struct api_mmds_timer *m = t->data;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    mmds_stack_timers(m->stack, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+    net_intercept_ready(m->net);
+    mmds_timer_arm(m);
+}
+
+static void mmds_timer_arm(void *ctx)
+{
+    struct api_mmds_timer *m = ctx;
+    uint64_t next = mmds_stack_next_timer(m->stack);
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&m->timer);
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t ms = next > now ? (next - now + 999999u) / 1000000u : 0;
+    uv_timer_start(&m->timer, on_mmds_timer, ms, 0);
+}
+
 /* The MMDS responder in the transmit path of every interface that
  * mmds-config names. */
 static int attach_mmds(struct api_vmm *v, const struct api_resources *res, struct api_err *e)
@@ -383,6 +433,15 @@ static int attach_mmds(struct api_vmm *v, const struct api_resources *res, struc
         struct mmds_stack *s = mmds_stack_create(res->mmds.store, res->mmds.ipv4);
         if (!s)
             return api_errf(e, "network interface \"%s\": MMDS: out of memory", id);
+        struct api_mmds_timer *m = &v->mmds_timer[v->nmmds];
+        if (uv_timer_init(v->loop, &m->timer) != 0) {
+            mmds_stack_destroy(s);
+            return api_errf(e, "network interface \"%s\": MMDS: no timer", id);
+        }
+        m->timer.data = m;
+        m->stack = s;
+        m->net = d->net[i];
+        mmds_stack_set_timer_hook(s, mmds_timer_arm, m);
         v->mmds[v->nmmds++] = s;
         struct net_intercept ic = mmds_stack_intercept(s);
         net_set_intercept(d->net[i], &ic);

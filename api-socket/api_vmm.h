@@ -24,6 +24,7 @@
 #include "monitor/vm_shell.h"
 
 struct vm;
+struct net;
 
 struct api_vmm {
     uv_async_t exit_async; /* signalled by the vCPU thread when vm_run returns */
@@ -53,6 +54,13 @@ struct api_vmm {
     pthread_t shell_thread;
     bool shell_building;
     unsigned prebuild_mem_mib;
+    /* Each responder's retransmission timer and its interface. */
+    struct api_mmds_timer {
+        uv_timer_t timer;
+        struct mmds_stack *stack;
+        struct net *net;
+    } mmds_timer[VM_NETS_MAX];
+    uint64_t mmds_seen[13]; /* MMDS counters (all responders) already added */
     /* Called on the loop thread when the guest has ended. */
     void (*on_guest_exit)(struct api_vmm *v, int status);
 };

@@ -89,6 +89,7 @@ struct config {
 
 struct options {
     const char *ember, *guest, *floor, *qemu;
+    const char *baseline; /* another ember build to compare with, or NULL */
     int runs, qemu_runs, warmup, probes;
     const char *out;
 };
@@ -490,12 +491,15 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: ember-bench-boot --ember PATH --guest ELF --floor PATH [--qemu PATH]\n"
+            "                        [--ember-baseline PATH]\n"
             "                        [--runs N] [--qemu-runs N] [--warmup N] [--probes N]\n"
             "                        [--out FILE]\n"
             "Times exec->exit of the floor, `ember run ELF` and QEMU microvm booting ELF,\n"
             "interleaved round-robin; then --probes untimed runs of each under ptrace (ember\n"
             "with --timings) for peak RSS. JSON to stdout or FILE, a summary to stderr.\n"
             "Without --qemu (or with an empty PATH) QEMU is skipped with a message.\n"
+            "--ember-baseline: another ember build (say, linked differently), run the same\n"
+            "way as a fourth configuration, interleaved, so that both compare in one run.\n"
             "Exit status: 0 measured, 1 a boot failed, 2 usage, 77 nothing could run (no KVM).\n");
 }
 
@@ -517,6 +521,7 @@ static void parse_options(int argc, char **argv, struct options *o)
                                              {"guest", required_argument, NULL, 'g'},
                                              {"floor", required_argument, NULL, 'f'},
                                              {"qemu", required_argument, NULL, 'q'},
+                                             {"ember-baseline", required_argument, NULL, 'b'},
                                              {"runs", required_argument, NULL, 'n'},
                                              {"qemu-runs", required_argument, NULL, 'Q'},
                                              {"warmup", required_argument, NULL, 'w'},
@@ -540,6 +545,9 @@ static void parse_options(int argc, char **argv, struct options *o)
             break;
         case 'q':
             o->qemu = optarg;
+            break;
+        case 'b':
+            o->baseline = optarg;
             break;
         case 'n':
             o->runs = parse_count(optarg, 1);
@@ -605,15 +613,17 @@ static const char *check_program(const char *path, const char *what)
 int main(int argc, char **argv)
 {
     struct options o;
-    struct config cfg[3] = {0}, *floor_c = &cfg[0], *ember_c = &cfg[1], *qemu_c = &cfg[2];
-    const int ncfg = 3;
+    struct config cfg[4] = {0}, *floor_c = &cfg[0], *ember_c = &cfg[1], *qemu_c = &cfg[2];
+    struct config *base_c = &cfg[3];
     const char *kvm_missing = NULL;
     char kvm_why[300], guest_why[600];
     int measured = 0, max_runs = 0;
     json_t *root, *arr, *ratios, *rss, *targets;
-    double fl = -1, em = -1, qm = -1, overhead = -1, overhead_self = -1;
+    double fl = -1, em = -1, qm = -1, bm = -1, overhead = -1, overhead_self = -1;
+    double base_overhead = -1;
 
     parse_options(argc, argv, &o);
+    const int ncfg = o.baseline ? 4 : 3;
 
     if (access("/dev/kvm", R_OK | W_OK) != 0) {
         snprintf(kvm_why, sizeof(kvm_why), "/dev/kvm: %s (all three configurations need KVM)",
@@ -640,18 +650,27 @@ int main(int argc, char **argv)
         .expect_status = 1,
         .expect_token = GREETING,
         .runs = o.qemu_runs};
+    /* --ember-baseline: another build of ember (say, linked differently), run the same way
+     * and interleaved with the others, so that the two compare within one run. */
+    *base_c = *ember_c;
+    base_c->name = "ember-baseline";
+    base_c->argv[0] = base_c->probe_argv[0] = (char *)o.baseline;
     for (int i = 0; i < ncfg; i++)
         if (!cfg[i].probe_argv[0])
             memcpy(cfg[i].probe_argv, cfg[i].argv, sizeof(cfg[i].argv));
     floor_c->skipped = kvm_missing ? kvm_missing : check_program(o.floor, "the floor");
     ember_c->skipped = kvm_missing ? kvm_missing : check_program(o.ember, "ember");
     qemu_c->skipped = kvm_missing ? kvm_missing : check_program(o.qemu, "qemu-system-x86_64");
+    if (o.baseline)
+        base_c->skipped = kvm_missing ? kvm_missing : check_program(o.baseline, "ember-baseline");
     if (access(o.guest, R_OK) != 0) {
         snprintf(guest_why, sizeof(guest_why), "guest ELF %s: %s", o.guest, strerror(errno));
         if (!ember_c->skipped)
             ember_c->skipped = guest_why;
         if (!qemu_c->skipped)
             qemu_c->skipped = guest_why;
+        if (o.baseline && !base_c->skipped)
+            base_c->skipped = guest_why;
     }
 
     out_fd = memfd_create("bench-stdout", MFD_CLOEXEC);
@@ -713,12 +732,24 @@ int main(int argc, char **argv)
     }
     if (!qemu_c->skipped)
         qm = stats_of(qemu_c->us, qemu_c->done).median;
+    if (o.baseline && !base_c->skipped) {
+        bm = stats_of(base_c->us, base_c->done).median;
+        base_overhead = median_of(base_c->probe_overhead, base_c->nprobes);
+    }
 
     ratios = json_object();
     json_object_set_new(ratios, "ember_over_floor",
                         fl > 0 && em > 0 ? json_real(round(em / fl * 1000) / 1000) : json_null());
     json_object_set_new(ratios, "qemu_over_ember",
                         em > 0 && qm > 0 ? json_real(round(qm / em * 100) / 100) : json_null());
+    if (o.baseline) {
+        json_object_set_new(ratios, "ember_baseline_over_floor",
+                            fl > 0 && bm > 0 ? json_real(round(bm / fl * 1000) / 1000)
+                                             : json_null());
+        json_object_set_new(ratios, "ember_baseline_over_ember",
+                            em > 0 && bm > 0 ? json_real(round(bm / em * 1000) / 1000)
+                                             : json_null());
+    }
     json_object_set_new(root, "ratios", ratios);
 
     rss = json_object();
@@ -738,6 +769,9 @@ int main(int argc, char **argv)
                         "which also counts the pre-exec mm: under posix_spawn it is at least the "
                         "driver's own peak RSS, like wait4_maxrss"));
     }
+    if (o.baseline)
+        json_object_set_new(rss, "ember_baseline_overhead_kib_median",
+                            base_overhead >= 0 ? json_real(base_overhead) : json_null());
     if (!qemu_c->skipped) {
         json_object_set_new(rss, "qemu_wait4_maxrss_kib_median",
                             json_real(median_of(qemu_c->maxrss, qemu_c->done)));
@@ -800,5 +834,10 @@ int main(int argc, char **argv)
                 overhead, TARGET_OVERHEAD_KIB, overhead_self);
     if (!qemu_c->skipped && qemu_c->nprobes)
         fprintf(stderr, "  qemu VmHWM %.0f KiB\n", median_of(qemu_c->probe_hwm, qemu_c->nprobes));
+    if (fl > 0 && bm > 0)
+        fprintf(stderr, "  ember-baseline/floor %.2fx, ember-baseline/ember %.2fx\n", bm / fl,
+                em > 0 ? bm / em : 0.0);
+    if (base_overhead >= 0)
+        fprintf(stderr, "  ember-baseline RSS overhead %.0f KiB\n", base_overhead);
     return measured ? 0 : EXIT_SKIPPED;
 }

@@ -6,7 +6,12 @@
 # a summary to stderr.
 #
 #   benches/run-boot.sh [--runs N] [--qemu-runs N] [--warmup N] [--probes N]
+#                       [--ember-baseline PATH]
 #
+# --ember-baseline adds another ember build as a fourth configuration,
+# interleaved with the others (e.g. one configured with -DEMBER_DEPS_PREFIX=
+# a directory without libcbor.a, which links libcbor and glibc dynamically:
+# what static linking buys).
 # EMBER_BENCH_BUILD: the build directory (default: build-bench at the root).
 # QEMU: the qemu-system-x86_64 to compare with (default: the one on PATH; if
 # there is none, QEMU is skipped with a message).

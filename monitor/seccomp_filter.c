@@ -156,7 +156,8 @@ static int anon_fds(int *out, int max, int except)
     return n;
 }
 
-int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, char *err, size_t errlen)
+int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, int mem_fd, char *err,
+                           size_t errlen)
 {
     static struct sock_filter prog[4096];
     static bool sigsys_set;
@@ -200,6 +201,8 @@ int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, char *err, size_
         for (unsigned i = 0; i < v->slots; i++)
             patch(prog, v->len, SECCOMP_PH_ANON_FD(i),
                   (int)i < n_fds ? (uint32_t)fds[i] : SECCOMP_NO_FD);
+        patch(prog, v->len, SECCOMP_PH_MEM_FD, mem_fd >= 0 ? (uint32_t)mem_fd : SECCOMP_NO_FD);
+        patch(prog, v->len, SECCOMP_PH_PID, (uint32_t)getpid());
     }
     if (!sigsys_set) {
         memset(&sa, 0, sizeof(sa));

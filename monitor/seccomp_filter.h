@@ -14,6 +14,7 @@
  * `ember: seccomp: forbidden system call NAME (NR) in the ROLE thread` to
  * stderr and ends the process with EMBER_EXIT_BAD_SYSCALL (148),
  * Firecracker's status. `--no-seccomp` (vm_config.no_seccomp) skips both.
+ * Every filter lets the SIGBUS handler of mem_fault.h do its work.
  */
 #ifndef EMBER_SECCOMP_FILTER_H
 #define EMBER_SECCOMP_FILTER_H
@@ -29,10 +30,13 @@ enum seccomp_role {
 
 /* Installs role's filter on the calling thread (and the threads it creates
  * afterwards). vcpu_fd: the only fd KVM_RUN may target (vCPU roles; -1 for
- * main). Every anonymous-inode descriptor open now (eventfds above all) may
- * be read and written 8 bytes at a time: create them first. Returns 0, or -1
- * with a one-line reason in err (the filter is then not installed). */
-int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, char *err, size_t errlen);
+ * main). mem_fd: a restored VM's memory file, which the vCPU thread may
+ * fstat to report its truncation (-1: none). Every anonymous-inode
+ * descriptor open now (eventfds above all) may be read and written 8 bytes
+ * at a time: create them first. Returns 0, or -1 with a one-line reason in
+ * err (the filter is then not installed). */
+int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, int mem_fd, char *err,
+                           size_t errlen);
 
 /* The calls role allows, NULL-terminated (for tests and documentation). */
 const char *const *seccomp_filter_allowed(enum seccomp_role role);

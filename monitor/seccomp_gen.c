@@ -25,6 +25,7 @@
 #include <linux/kvm.h>
 #include <linux/falloc.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -123,6 +124,10 @@ static void allow_common(struct role *r)
     allow(r, "clock_gettime", 0);
     /* glibc's lock back-off */
     allow(r, "sched_yield", 0);
+    /* The SIGBUS handler (mem_fault.h) gives a SIGBUS outside watched
+     * memory back its previous action (mmap of the zero page over a lost
+     * guest page is allow_memory's) */
+    allow(r, "rt_sigaction", 1, SCMP_A0(SCMP_CMP_EQ, SIGBUS));
     allow_memory(r);
 }
 
@@ -162,6 +167,14 @@ static void build_vcpu(struct role *r, bool timings, unsigned slots)
     allow(r, "nanosleep", 0);
     /* `ember run` without devices tears the VM down in this thread */
     allow(r, "close", 0);
+    /* a KVM_RUN that fails with EFAULT: has the memory file shrunk? */
+    allow(r, "fstat", 1, SCMP_A0(SCMP_CMP_EQ, SECCOMP_PH_MEM_FD));
+    allow(r, "newfstatat", 1, SCMP_A0(SCMP_CMP_EQ, SECCOMP_PH_MEM_FD));
+    /* the SIGBUS handler re-raises a SIGBUS that was sent, not a fault
+     * (raise(): gettid, getpid, then tgkill of this process only) */
+    allow(r, "gettid", 0);
+    allow(r, "getpid", 0);
+    allow(r, "tgkill", 2, SCMP_A0(SCMP_CMP_EQ, SECCOMP_PH_PID), SCMP_A2(SCMP_CMP_EQ, SIGBUS));
     if (timings) {
         /* --timings: VmHWM from /proc/self/status, read-only */
         allow(r, "openat", 1, SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));

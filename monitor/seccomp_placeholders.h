@@ -7,6 +7,10 @@
 
 /* The vCPU fd that ioctl(KVM_RUN) may target. */
 #define SECCOMP_PH_VCPU_FD 0x5ecc0000u
+/* A restored VM's memory file, whose size the vCPU thread may fstat. */
+#define SECCOMP_PH_MEM_FD 0x5ecc0001u
+/* The process's own pid (tgkill of SIGBUS by the SIGBUS handler). */
+#define SECCOMP_PH_PID 0x5ecc0002u
 /* Anonymous-inode descriptors (eventfds) that may be read and written 8
  * bytes at a time: slot i. Unused slots become SECCOMP_NO_FD. */
 #define SECCOMP_ANON_SLOTS 48u

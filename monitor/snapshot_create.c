@@ -294,6 +294,14 @@ int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
     if (snapshot_mem_write(&vm->mem, mem_path, type == SNAPSHOT_DIFF ? pages : NULL, st->mem_sha256,
                            err, errlen) != 0)
         goto out;
+    uint64_t gpa;
+    if (vm_mem_file_lost(vm, &gpa)) {
+        snprintf(err, errlen,
+                 "snapshot: guest memory file %s was truncated while the VM ran (guest-physical "
+                 "0x%llx is lost): %s would not hold the guest's memory",
+                 vm->mem_path, (unsigned long long)gpa, mem_path);
+        goto out;
+    }
     if (type == SNAPSHOT_FULL) {
         int fd = open(mem_path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {

@@ -6,6 +6,12 @@
  * only zeros are left as holes, so the file takes no more disk than the
  * guest used and a restore's untouched zero pages cost no page cache. The
  * digest is always the SHA-256 of the whole image (holes read as zeros).
+ *
+ * The image is written to a temporary file that is renamed over the path
+ * once complete, never truncated in place: VMs restored from an older file
+ * at that path keep running from it (their mappings hold its inode), and a
+ * restored VM may be snapshot over its own memory file. A file truncated
+ * under a running VM would stop it (mem_fault.h).
  */
 #include "monitor/snapshot_mem.h"
 
@@ -20,6 +26,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "monitor/mem_fault.h"
 
 #define PAGE 4096u
 
@@ -56,9 +64,14 @@ int snapshot_mem_write(const struct guest_mem *mem, const char *path, const uint
     uint64_t npages = mem->size / PAGE;
     unsigned char *resident = NULL;
     SHA256_CTX md;
+    char tmp[4200];
     int fd = -1, rc = -1;
 
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp)) {
+        snprintf(err, errlen, "memory file %s: %s", path, strerror(ENAMETOOLONG));
+        return -1;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || ftruncate(fd, (off_t)mem->size) != 0) {
         snprintf(err, errlen, "memory file %s: %s", path, strerror(errno));
         goto out;
@@ -95,7 +108,7 @@ int snapshot_mem_write(const struct guest_mem *mem, const char *path, const uint
         }
     }
     SHA256_Final(digest, &md);
-    if (fsync(fd) != 0) {
+    if (fsync(fd) != 0 || rename(tmp, path) != 0) {
         snprintf(err, errlen, "memory file %s: %s", path, strerror(errno));
         goto out;
     }
@@ -103,6 +116,8 @@ int snapshot_mem_write(const struct guest_mem *mem, const char *path, const uint
 out:
     if (fd >= 0)
         close(fd);
+    if (rc != 0 && fd >= 0)
+        unlink(tmp);
     free(resident);
     return rc;
 }
@@ -190,9 +205,24 @@ int snapshot_mem_verify(const char *mem_path, int fd, uint64_t size, const uint8
         return -1;
     }
     (void)madvise(p, size, MADV_SEQUENTIAL);
+    /* A file truncated while it is read here would end the process with
+     * SIGBUS: the pages it lost read as zeros instead, and it is refused. */
+    struct mem_fault_region watch = {.start = p, .len = size};
+    char why[128];
+    uint64_t lost;
+    if (mem_fault_watch(&watch, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "memory file: %s", why);
+        goto out;
+    }
     SHA256_Init(&md);
     SHA256_Update(&md, p, size);
     SHA256_Final(got, &md);
+    mem_fault_unwatch(&watch);
+    if (mem_fault_first(&watch, &lost)) {
+        snprintf(err, errlen, "memory file was truncated while it was checked (at byte %llu)",
+                 (unsigned long long)lost);
+        goto out;
+    }
     if (memcmp(got, digest, 32) != 0) {
         snprintf(err, errlen, "memory file does not match the snapshot (SHA-256 differs)");
         goto out;

@@ -365,6 +365,7 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
     const struct vm_kvm_want want = {
         .mem_size = st->mem_size,
         .mem_fd = mem_fd,
+        .mem_path = ld->mem_path,
         .irqchip = st->vm.irqchip,
         .track_dirty = ld->track_dirty_pages,
         .shell = ld->shell,

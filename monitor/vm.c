@@ -20,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +50,33 @@ static bool vm_needs_irqchip(const struct vm_config *cfg)
 
 static void park_hook(void *arg);
 static void ready_hook(void *arg);
+
+/* The VM whose vCPU this thread runs (vm_run), for the SIGBUS handler. */
+static __thread struct vm *vcpu_vm;
+
+/* In the SIGBUS handler (mem_fault.h), after a host access to guest RAM
+ * found its page gone from the memory file. On the vCPU thread, vm_run()
+ * sees it once the exit it is handling is done; on the main thread (a
+ * device), the loop is woken to stop the VM, paused or running. */
+static void mem_fault_notify(void *arg)
+{
+    struct vm *vm = arg;
+
+    if (vcpu_vm == vm)
+        return;
+    if (__atomic_load_n(&vm->fault_async_on, __ATOMIC_ACQUIRE))
+        uv_async_send(&vm->fault_async); /* async-signal-safe */
+}
+
+static void on_fault_async(uv_async_t *a)
+{
+    vm_stop(a->data, EMBER_EXIT_SIGBUS);
+}
+
+bool vm_mem_file_lost(const struct vm *vm, uint64_t *gpa)
+{
+    return vm->mem_path && mem_fault_first(&vm->mem_fault, gpa);
+}
 
 static void kick_handler(int sig)
 {
@@ -130,6 +158,7 @@ struct vm *vm_alloc(const struct vm_config *cfg)
     if (!vm)
         return NULL;
     vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+    vm->mem_file_fd = -1;
     vm->timings = cfg->timings;
     vm->no_seccomp = cfg->no_seccomp;
     vm->boot_timer = cfg->boot_timer;
@@ -141,6 +170,7 @@ struct vm *vm_alloc(const struct vm_config *cfg)
 int vm_setup_kvm(struct vm *vm, const struct vm_kvm_want *want, char *err, size_t errlen)
 {
     struct vm_shell s;
+    char why[128];
     int rc;
 
     if (vm_shell_fits(want->shell, want)) {
@@ -166,6 +196,21 @@ int vm_setup_kvm(struct vm *vm, const struct vm_kvm_want *want, char *err, size_
     vm->cpuid_set = s.cpuid;
     vm->irqchip = s.irqchip;
     vm->track_dirty = s.track_dirty;
+    /* A memory file can be truncated under the running VM (mem_fault.h):
+     * keep its name and a descriptor to report it, and catch the SIGBUS of
+     * a host access to a lost page. */
+    if (want->mem_fd >= 0) {
+        vm->mem_path = strdup(want->mem_path ? want->mem_path : "(unnamed)");
+        vm->mem_file_fd = fcntl(want->mem_fd, F_DUPFD_CLOEXEC, 3);
+        if (!vm->mem_path || vm->mem_file_fd < 0)
+            return errmsg(EMBER_EXIT_GENERIC, err, errlen, "guest memory file: %s",
+                          strerror(errno));
+        vm->mem_fault = (struct mem_fault_region){
+            .start = vm->mem.host, .len = vm->mem.size, .notify = mem_fault_notify, .arg = vm};
+        if (mem_fault_watch(&vm->mem_fault, why, sizeof(why)) != 0)
+            return errmsg(EMBER_EXIT_GENERIC, err, errlen, "guest memory file %s: %s", vm->mem_path,
+                          why);
+    }
     return 0;
 }
 
@@ -241,6 +286,10 @@ void vm_destroy(struct vm *vm)
     if (vm->kvm_fd >= 0)
         close(vm->kvm_fd);
     free(vm->cpuid_set);
+    mem_fault_unwatch(&vm->mem_fault);
+    if (vm->mem_file_fd >= 0)
+        close(vm->mem_file_fd);
+    free(vm->mem_path);
     guest_mem_unmap(&vm->mem);
     pthread_mutex_destroy(&vm->lock);
     pthread_cond_destroy(&vm->cond);
@@ -275,6 +324,51 @@ int vm_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
     return rc;
 }
 
+/* The memory file of a restored VM lost pages while it ran (mem_fault.h):
+ * one line that names the file, says how much of it is left and what
+ * failed (what), and the process's status, EMBER_EXIT_SIGBUS (Firecracker's
+ * status for a SIGBUS). Returns -1 instead, printing nothing, when the file
+ * still has all its bytes and quiet_if_whole is set (the failure was not
+ * the file's). */
+static int mem_file_failed(struct vm *vm, const char *what, bool quiet_if_whole)
+{
+    struct stat st;
+    bool known = fstat(vm->mem_file_fd, &st) == 0;
+    int e = errno;
+
+    if (known && (uint64_t)st.st_size >= vm->mem.size && quiet_if_whole)
+        return -1;
+    vm->mem_reported = true;
+    legacy_flush(&vm->legacy);
+    if (!known)
+        fprintf(stderr,
+                "ember: guest memory file %s failed while the VM ran (fstat: %s): %s; the "
+                "VM is stopped\n",
+                vm->mem_path, strerror(e), what);
+    else if ((uint64_t)st.st_size >= vm->mem.size)
+        fprintf(stderr,
+                "ember: guest memory file %s could not be read while the VM ran (it has "
+                "its %llu bytes now: an I/O error, or truncated and grown again): %s; the VM is "
+                "stopped\n",
+                vm->mem_path, (unsigned long long)vm->mem.size, what);
+    else
+        fprintf(stderr,
+                "ember: guest memory file %s was truncated while the VM ran (%lld of its "
+                "%llu bytes left): %s; the VM is stopped\n",
+                vm->mem_path, (long long)st.st_size, (unsigned long long)vm->mem.size, what);
+    return EMBER_EXIT_SIGBUS;
+}
+
+/* A host access to guest RAM faulted (mem_fault.h): the report. */
+static int mem_file_lost(struct vm *vm, uint64_t gpa)
+{
+    char what[96];
+
+    snprintf(what, sizeof(what), "the monitor's access to guest-physical 0x%llx failed",
+             (unsigned long long)gpa);
+    return mem_file_failed(vm, what, false);
+}
+
 /* A guest failure: one line that says the guest failed, how, and where. */
 static int guest_failed(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -283,10 +377,20 @@ static int guest_failed(struct vm *vm, const char *fmt, ...)
     struct kvm_regs regs;
     char how[256];
     va_list ap;
+    int rc;
 
     va_start(ap, fmt);
     vsnprintf(how, sizeof(how), fmt, ap);
     va_end(ap);
+    /* A guest that lost memory under it fails in whatever way follows
+     * (KVM's emulator cannot read an instruction, say): name the cause. */
+    if (vm->mem_path) {
+        char what[300];
+        snprintf(what, sizeof(what), "the guest failed (%s)", how);
+        rc = mem_file_failed(vm, what, true);
+        if (rc >= 0)
+            return rc;
+    }
     legacy_flush(&vm->legacy);
     if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) == 0)
         fprintf(stderr, "ember: guest failed: %s at rip 0x%llx (rsp 0x%llx)\n", how, regs.rip,
@@ -516,6 +620,7 @@ int vm_run(struct vm *vm)
     struct sigaction sa = {.sa_handler = kick_handler};
     bool done = false;
     int status = 0;
+    uint64_t gpa;
     char why[256];
 
     sigemptyset(&sa.sa_mask);
@@ -524,17 +629,20 @@ int vm_run(struct vm *vm)
     vm->vcpu_thread = pthread_self();
     vm->running = true;
     pthread_mutex_unlock(&vm->lock);
+    vcpu_vm = vm;
 
     /* Last step before the guest's first instruction (seccomp_filter.h). */
     if (!vm->no_seccomp &&
         seccomp_filter_install(vm->timings ? SECCOMP_ROLE_VCPU_TIMINGS : SECCOMP_ROLE_VCPU,
-                               vm->vcpu_fd, why, sizeof(why)) != 0) {
+                               vm->vcpu_fd, vm->mem_file_fd, why, sizeof(why)) != 0) {
         fprintf(stderr, "ember: %s\n", why);
         done = true;
         status = EMBER_EXIT_GENERIC;
     }
     timings_mark(TIMING_FIRST_RUN);
     while (!done) {
+        if (vm_mem_file_lost(vm, &gpa))
+            break; /* reported below */
         if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 pause_point(vm);
@@ -543,6 +651,17 @@ int vm_run(struct vm *vm)
                     break;
                 }
                 continue;
+            }
+            /* A guest access to a page its memory file no longer has
+             * (KVM cannot fault it in: EFAULT). */
+            if (errno == EFAULT && vm->mem_path) {
+                if (vm_mem_file_lost(vm, &gpa))
+                    break; /* a host access found it first: reported below */
+                status = mem_file_failed(
+                    vm, "the guest touched a page that is gone (KVM_RUN: Bad address)", true);
+                if (status >= 0)
+                    break;
+                errno = EFAULT;
             }
             status = EMBER_EXIT_GENERIC;
             fprintf(stderr, "ember: KVM_RUN: %s\n", strerror(errno));
@@ -557,6 +676,11 @@ int vm_run(struct vm *vm)
          * consistent for saving once the exit has been re-entered) and
          * returns EINTR at once, then the vCPU parks. */
     }
+    /* Whatever ended the loop, a host access that read zeros for a lost
+     * page makes the run's outcome worthless: that is the report. */
+    if (!vm->mem_reported && vm_mem_file_lost(vm, &gpa))
+        status = mem_file_lost(vm, gpa);
+    vcpu_vm = NULL;
     timings_mark(TIMING_EXIT);
     legacy_flush(&vm->legacy);
     pthread_mutex_lock(&vm->lock);
@@ -578,6 +702,16 @@ bool vm_has_devices(const struct vm *vm)
 
 int vm_attach_loop(struct vm *vm, struct uv_loop_s *loop)
 {
+    /* The wake-up that stops the VM when a device's access to guest RAM
+     * found its memory file truncated (mem_fault_notify). Closed with the
+     * loop's other handles; it keeps no loop alive. */
+    if (vm->mem_path && !vm->fault_async_on) {
+        if (uv_async_init(loop, &vm->fault_async, on_fault_async) != 0)
+            return -1;
+        vm->fault_async.data = vm;
+        uv_unref((uv_handle_t *)&vm->fault_async);
+        __atomic_store_n(&vm->fault_async_on, true, __ATOMIC_RELEASE);
+    }
     return devices_attach(&vm->devices, loop);
 }
 

@@ -8,11 +8,13 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "common/guest_mem.h"
 #include "monitor/boot_elf.h"
 #include "monitor/devices.h"
 #include "monitor/legacy.h"
+#include "monitor/mem_fault.h"
 #include "monitor/vm.h"
 #include "monitor/vm_shell.h"
 #include "monitor/vm_start.h"
@@ -50,16 +52,28 @@ struct vm {
     uint64_t generation;          /* restores in this VM's line (ember/abi.h, ember_restore_info) */
     void (*on_ready)(struct vm *vm, void *arg);
     void *on_ready_arg;
+
+    /* A restored VM's memory file (mem_fault.h): its name for messages, a
+     * descriptor to see its size, guest RAM watched for SIGBUS, and the
+     * main loop's wake-up to stop the VM when a device's access faulted. */
+    char *mem_path;  /* NULL: anonymous RAM */
+    int mem_file_fd; /* -1 with it */
+    struct mem_fault_region mem_fault;
+    uv_async_t fault_async;
+    bool fault_async_on; /* fault_async is initialised on the loop */
+    bool mem_reported;   /* vm_run() has said so (vCPU thread) */
 };
 
 /* The steps of building a VM, shared by vm_create() (boot) and
  * snapshot_restore() (restore): allocate, then KVM VM, guest memory
- * (anonymous, or mem_fd mapped copy-on-write) and vCPU, then (after the
- * guest's state is in place) the legacy devices and the hooks. */
+ * (anonymous, or mem_fd, the file mem_path, mapped copy-on-write and
+ * watched for truncation) and vCPU, then (after the guest's state is in
+ * place) the legacy devices and the hooks. */
 struct vm *vm_alloc(const struct vm_config *cfg);
 struct vm_kvm_want {
     uint64_t mem_size;
-    int mem_fd; /* -1: anonymous RAM */
+    int mem_fd;           /* -1: anonymous RAM */
+    const char *mem_path; /* mem_fd's name, for messages (mem_fault.h) */
     bool irqchip;
     bool track_dirty;
     bool boot_cpuid;        /* set the CPUID a booting guest gets (vm_shell.c) */
@@ -72,6 +86,9 @@ int vm_setup_kvm(struct vm *vm, const struct vm_kvm_want *want, char *err, size_
 int vm_shell_build_for(struct vm_shell *s, const struct vm_kvm_want *want, char *err,
                        size_t errlen);
 bool vm_shell_fits(const struct vm_shell *s, const struct vm_kvm_want *want);
+/* Whether a host access to guest RAM found its memory file truncated
+ * (mem_fault.h); *gpa is the first page that faulted. */
+bool vm_mem_file_lost(const struct vm *vm, uint64_t *gpa);
 void vm_finish(struct vm *vm, const struct vm_config *cfg);
 
 #endif

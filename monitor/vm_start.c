@@ -39,7 +39,8 @@ int vm_start(struct vm *vm, struct uv_loop_s *loop, const struct vm_start_hooks 
     /* The main filter: after the vCPU thread exists (it installs its own in
      * vm_run() and must not inherit this one), before the loop serves
      * anything for the guest. */
-    if (!vm->no_seccomp && seccomp_filter_install(SECCOMP_ROLE_MAIN, -1, why, sizeof(why)) != 0) {
+    if (!vm->no_seccomp &&
+        seccomp_filter_install(SECCOMP_ROLE_MAIN, -1, -1, why, sizeof(why)) != 0) {
         if (hooks->fatal)
             hooks->fatal(hooks->arg, why);
         fprintf(stderr, "ember: %s\n", why);

@@ -147,14 +147,22 @@ static void net_notify(void *dev, struct virtio_mmio *t, unsigned q)
         tx_process(dev);
 }
 
-/* vCPU thread, lock held: forget what belongs to the old driver. The loop
- * handles are left alone (not this thread's); their callbacks find the
- * queues not ready. */
+/* vCPU thread, lock held: forget what belongs to the old driver: the frame
+ * held for its receive buffers, a transmit refused by the tap (its chain is
+ * gone with the queue) and the limiters' waits. The loop handles are left
+ * alone (not this thread's): a limiter timer still pending finds the flag
+ * already clear and only runs a pass, which consults the limiter again (its
+ * buckets are the host's policy and stay as they are: a reset refills
+ * nothing); the tap watch is corrected by the next pass (tap_watch). */
 static void net_reset(void *dev)
 {
     struct net *n = dev;
 
     n->rx_pending = false;
+    n->rx_paid = false;
+    n->rx_waiting = false;
+    n->tx_waiting = false;
+    n->tx_blocked = false;
     n->offload_valid = false;
 }
 

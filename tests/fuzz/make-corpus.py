@@ -175,3 +175,29 @@ def elf():
 
 
 write("elf", "minimal", elf())
+
+
+# ---- dhcp: fuzz_dhcp.c: a mode byte, then a BOOTREPLY ------------------------
+def bootreply(msg_type, opts=b"", file=b"", sname=b"", yiaddr=bytes([10, 9, 0, 77])):
+    b = bytearray(240)
+    b[0:3] = bytes([2, 1, 6])
+    b[4:8] = struct.pack(">I", 0x1234)
+    b[16:20] = yiaddr
+    b[28:34] = bytes([2, 0, 0, 0, 0, 9])
+    b[44:44 + len(sname)] = sname
+    b[108:108 + len(file)] = file
+    b[236:240] = bytes([99, 130, 83, 99])
+    o = bytes([53, 1, msg_type, 54, 4, 10, 9, 0, 1]) + opts
+    return bytes(b) + o + b"\xff"
+
+
+DHCP_FULL = (bytes([1, 4, 255, 255, 255, 0, 3, 8, 10, 9, 0, 1, 10, 9, 0, 2,
+                    6, 8, 10, 9, 0, 53, 10, 9, 0, 54]) + bytes([51, 4]) + struct.pack(">I", 3600) +
+             bytes([58, 4]) + struct.pack(">I", 60) + bytes([59, 4]) + struct.pack(">I", 90))
+write("dhcp", "parse-offer", b"\x00" + bootreply(2, DHCP_FULL))
+write("dhcp", "offer-then-ack", b"\x01" + bootreply(2, DHCP_FULL))
+write("dhcp", "lease-times", b"\x02" + bootreply(2, DHCP_FULL))
+write("dhcp", "nak", b"\x01" + bootreply(6))
+write("dhcp", "overload", b"\x01" + bootreply(2, bytes([52, 1, 3]), file=bytes([6, 4, 1, 1, 1, 1, 255]),
+                                               sname=bytes([1, 4, 255, 0, 0, 0, 255])))
+write("dhcp", "bad-length", b"\x00" + bootreply(2, bytes([51, 200, 0])))

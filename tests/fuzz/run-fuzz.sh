@@ -22,7 +22,7 @@ bins=()
 for t in "${targets[@]}"; do
   case $t in
   api) bins+=(api_fuzz) ;;
-  virtqueue | elf | vsock) bins+=("fuzz_$t") ;;
+  virtqueue | elf | vsock | dhcp) bins+=("fuzz_$t") ;;
   *) echo "run-fuzz.sh: unknown target $t" >&2; exit 2 ;;
   esac
 done

@@ -4,7 +4,10 @@
  * "quit" to port 7 is answered "bye" and ends the guest, which prints
  * "net-echo: arp A icmp I udp U" and exits 0. A datagram "flood N" is
  * answered with N datagrams of 64 bytes ("flood I"), sent as fast as the
- * device takes them (a transmit flood, for the rate limiter).
+ * device takes them (a transmit flood, for the rate limiter). A datagram
+ * "reset" ends a flood where it is (frames still queued) and resets the
+ * device, sets it up again and goes on echoing: it prints "net-echo: reset"
+ * (a guest that resets its device mid-traffic keeps working).
  *
  * Usage: net_echo_raw IP [mrg] [csum] [gcsum] [small]
  *   mrg    negotiate MRG_RXBUF and post 1 KiB receive buffers, so that a
@@ -28,7 +31,7 @@ static struct nr v;
 static uint8_t scratch[NR_QSZ * NR_BUF];
 static uint8_t ip[4];
 static unsigned n_arp, n_icmp, n_udp, n_partial;
-static int csum_offload, done;
+static int csum_offload, done, reset_asked;
 static uint8_t flood_frame[64 + 42];
 static unsigned flood_left, flood_sent;
 
@@ -131,6 +134,11 @@ static void ipv4(uint8_t *f, uint32_t len)
             n_udp++;
             return;
         }
+        if (dlen == 5 && memcmp(l4 + 8, "reset", 5) == 0) {
+            reset_asked = 1;
+            n_udp++;
+            return;
+        }
         if (dlen == 4 && memcmp(l4 + 8, "quit", 4) == 0) {
             memcpy(l4 + 8, "bye", 3);
             dlen = 3;
@@ -204,6 +212,7 @@ int main(int argc, char **argv)
         return 3;
     }
     nr_start(&v, rx_len);
+    uint64_t features = v.features;
     printf("net-echo: up, mac %02x:%02x:%02x:%02x:%02x:%02x, features 0x%llx\n", v.mac[0], v.mac[1],
            v.mac[2], v.mac[3], v.mac[4], v.mac[5], (unsigned long long)v.features);
     fflush(stdout);
@@ -229,6 +238,18 @@ int main(int argc, char **argv)
         }
         if (any)
             nr_notify(&v, 0);
+        if (reset_asked) {
+            /* Mid-flood: transmit frames are still on the ring. */
+            reset_asked = 0;
+            flood_left = 0;
+            if (nr_negotiate(&v, want) != 0 || v.features != features) {
+                printf("net-echo: FEATURES_OK refused after the reset\n");
+                return 3;
+            }
+            nr_start(&v, rx_len);
+            printf("net-echo: reset\n");
+            fflush(stdout);
+        }
         while (flood_left) {
             uint8_t *payload = flood_frame + 42;
             memset(payload, 0, 64);

@@ -10,7 +10,18 @@
  *                 "gen"   the restore generation ember_faas_ready() gave;
  *                 "blk"   writes the request counter to /dev/vda at 4096,
  *                         reads it back: "blk <n>";
- *                 anything else is echoed.
+ *                 "conn"  (serve conn) what a read of the connection
+ *                         opened before the snapshot gives, then whether
+ *                         a new one works: "old <ECONNRESET|EOF|...>, new
+ *                         <ok|strerror>";
+ *                 anything else is echoed;
+ *               "serve conn" first connects to the host's vsock port 7000
+ *               (the Unix socket <uds>_7000) and sends "before"; "conn"
+ *               connects there again and sends "after";
+ *   touch       ember_faas_ready(), then prints "snap-test: touching,
+ *               generation G" and reads a page of a 4 MiB buffer after
+ *               another, forever: a restored guest whose memory file is
+ *               truncated meets a lost page at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,15 +31,40 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <ember/faas_runtime.h>
+#include <ember/vsock.h>
+
+#define HOST_PORT 7000u
 
 static uint64_t table[1 << 17]; /* 1 MiB: the snapshot must carry it */
+static uint8_t field[4 << 20];  /* touch */
 static int generation;
 static char out[256];
 static unsigned blk_count;
+static int host_conn = -1; /* serve conn: opened before the snapshot */
+
+/* A connection to the host's HOST_PORT that has sent msg, or -1. */
+static int host_send(const char *msg)
+{
+    struct sockaddr_vm a;
+    int s = socket(AF_VSOCK, SOCK_STREAM, 0);
+
+    memset(&a, 0, sizeof(a));
+    a.svm_family = AF_VSOCK;
+    a.svm_cid = VMADDR_CID_HOST;
+    a.svm_port = HOST_PORT;
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        send(s, msg, strlen(msg), 0) != (ssize_t)strlen(msg)) {
+        if (s >= 0)
+            close(s);
+        return -1;
+    }
+    return s;
+}
 
 static uint64_t mix(uint64_t x)
 {
@@ -86,16 +122,50 @@ static int handler(const void *req, size_t len, struct ember_faas_reply *r)
         }
         close(fd);
         ember_faas_reply_ref(r, out, (size_t)snprintf(out, sizeof(out), "blk %u", back));
+    } else if (len == 4 && memcmp(req, "conn", 4) == 0) {
+        char b[16];
+        /* Non-blocking: a connection that survived would hang the test. */
+        ssize_t n = recv(host_conn, b, sizeof(b), MSG_DONTWAIT);
+        const char *old = n == 0                ? "EOF"
+                          : n > 0               ? "data"
+                          : errno == ECONNRESET ? "ECONNRESET"
+                                                : strerror(errno);
+        char oldbuf[64];
+        snprintf(oldbuf, sizeof(oldbuf), "%s", old);
+        int s = host_send("after");
+        const char *new = s >= 0 ? "ok" : strerror(errno);
+        if (s >= 0)
+            close(s);
+        ember_faas_reply_ref(r, out,
+                             (size_t)snprintf(out, sizeof(out), "old %s, new %s", oldbuf, new));
     } else {
         ember_faas_reply_ref(r, req, len);
     }
     return EMBER_FAAS_S_OK;
 }
 
+static int touch(void)
+{
+    volatile uint8_t *f = field;
+    uint64_t sum = 0;
+
+    for (size_t i = 0; i < sizeof(field); i += 4096)
+        f[i] = (uint8_t)(i >> 12);
+    int g = ember_faas_ready();
+    printf("snap-test: touching, generation %d\n", g);
+    fflush(stdout);
+    for (;;)
+        for (size_t i = 0; i < sizeof(field); i += 4096)
+            sum += f[i];
+    return (int)sum;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "compute") == 0)
         return compute(strtoul(argv[2], NULL, 0));
+    if (argc >= 2 && strcmp(argv[1], "touch") == 0)
+        return touch();
     if (argc >= 2 && strcmp(argv[1], "serve") == 0) {
         /* "serve blk": the drive is in use before the snapshot. */
         if (argc >= 3 && strcmp(argv[2], "blk") == 0) {
@@ -106,6 +176,13 @@ int main(int argc, char **argv)
                 return 1;
             }
             close(fd);
+        }
+        if (argc >= 3 && strcmp(argv[2], "conn") == 0) {
+            host_conn = host_send("before");
+            if (host_conn < 0) {
+                printf("snap-test: connecting to the host: %s\n", strerror(errno));
+                return 1;
+            }
         }
         generation = ember_faas_ready();
         int rc = ember_faas_serve(handler);

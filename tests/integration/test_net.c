@@ -478,6 +478,8 @@ static const char metadata[] =
  * quoted for the guest's command line) through a config file with
  * mmds-config (a JSON object's inside) and --metadata; returns the guest's
  * output. */
+static const char *mmds_extra = ""; /* more of the config file ("metrics": ...) */
+
 static char *mmds_run(const char *mmds_cfg, const char *mmds_ip, const char *requests, int *status)
 {
     char cfg[4096];
@@ -486,8 +488,8 @@ static char *mmds_run(const char *mmds_cfg, const char *mmds_ip, const char *req
     snprintf(cfg, sizeof(cfg),
              "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"" GUEST_IP
              " %s %s\"}, \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": "
-             "\"%s\", \"guest_mac\": \"" MAC "\"}], \"mmds-config\": {%s}}",
-             GUEST_DIR "/net_mmds_raw", mmds_ip, requests, tap, mmds_cfg);
+             "\"%s\", \"guest_mac\": \"" MAC "\"}], \"mmds-config\": {%s}%s}",
+             GUEST_DIR "/net_mmds_raw", mmds_ip, requests, tap, mmds_cfg, mmds_extra);
     char *cfg_path = write_tmp("cfg", cfg), *md_path = write_tmp("md", metadata);
     cr_assert_eq(spawn_run((char *[]){EMBER_BIN, "--config-file", cfg_path, "--no-api",
                                       "--metadata", md_path, NULL},
@@ -745,6 +747,129 @@ Test(net, tx_flood_rate_limited_after_patch)
     free(m);
     unlink(metrics);
     unlink(sock);
+    unlink(cfg_path);
+    free(cfg_path);
+    vm_cleanup(&vm);
+}
+
+/* The "mmds" group's field in the metrics file's last line. */
+static unsigned long long mmds_metric(const char *text, const char *field)
+{
+    const char *line = text, *nl;
+    while ((nl = strchr(line, '\n')) && nl[1])
+        line = nl + 1;
+    const char *g = strstr(line, "\"mmds\":");
+    cr_assert_not_null(g, "no mmds group in: %s", line);
+    char key[64];
+    snprintf(key, sizeof(key), "\"%s\":", field);
+    const char *k = strstr(g, key);
+    cr_assert_not_null(k, "no mmds.%s in: %s", field, g);
+    return strtoull(k + strlen(key), NULL, 10);
+}
+
+Test(net, mmds_metrics_count_the_guests_requests)
+{
+    char path[128], extra[256];
+    snprintf(path, sizeof(path), "/tmp/ember-test-net-mmds-metrics-%d.json", (int)getpid());
+    unlink(path);
+    snprintf(extra, sizeof(extra), ", \"metrics\": {\"metrics_path\": \"%s\"}", path);
+    mmds_extra = extra;
+    int st;
+    char *out =
+        mmds_run("\"network_interfaces\": [\"eth0\"], \"version\": \"V2\"", "169.254.169.254",
+                 "'GET /latest/meta-data/ami-id' "
+                 "'GET /latest/meta-data/ami-id|X-metadata-token: bad' "
+                 "'GET /latest/meta-data/ami-id|X-metadata-token: bad'",
+                 &st);
+    mmds_extra = "";
+    cr_expect_eq(st, 0, "%s", out);
+    want(out, "mmds[0] status: HTTP/1.1 401 Unauthorized\n");
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "no metrics file %s", path);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    unlink(path);
+    /* Counters are per flush: the last line (at exit) has what the guest
+     * did unless a 60 s flush came between; sum every line to be sure. */
+    unsigned long long sum[6] = {0};
+    const char *fields[6] = {"rx_no_token", "rx_invalid_token", "connections_created",
+                             "tx_count",    "rx_accepted",      "tx_frames"};
+    char *save = NULL;
+    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        for (int i = 0; i < 6; i++)
+            sum[i] += mmds_metric(l, fields[i]);
+    cr_expect_eq(sum[0], 1u, "mmds.rx_no_token");
+    cr_expect_eq(sum[1], 2u, "mmds.rx_invalid_token");
+    cr_expect_geq(sum[2], 1u, "mmds.connections_created");
+    cr_expect_eq(sum[3], 3u, "mmds.tx_count: three responses");
+    cr_expect_gt(sum[4], 3u, "mmds.rx_accepted");
+    cr_expect_gt(sum[5], 3u, "mmds.tx_frames");
+    free(out);
+}
+
+/* A guest resets its device in the middle of a transmit flood that the
+ * interface's limiter holds back (frames still on the ring, the device
+ * waiting for its limiter), sets it up again and keeps working: echoes of
+ * every size come back intact, and it ends normally. */
+Test(net, reset_mid_traffic)
+{
+    char cfg[2048], metrics[128];
+    struct vm vm;
+    posix_spawn_file_actions_t fa;
+
+    snprintf(metrics, sizeof(metrics), "/tmp/ember-net-%d-reset.metrics", getpid());
+    unlink(metrics);
+    snprintf(cfg, sizeof(cfg),
+             "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"" GUEST_IP
+             "\"}, \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"%s\", "
+             "\"guest_mac\": \"" MAC "\", \"tx_rate_limiter\": {\"ops\": {\"size\": 20, "
+             "\"refill_time\": 200}}}], \"metrics\": {\"metrics_path\": \"%s\"}}",
+             GUEST_DIR "/net_echo_raw", tap, metrics);
+    char *cfg_path = write_tmp("reset", cfg);
+    snprintf(vm.out, sizeof(vm.out), "/tmp/ember-net-%d-reset.out", getpid());
+    snprintf(vm.err, sizeof(vm.err), "/tmp/ember-net-%d-reset.err", getpid());
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, vm.out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, vm.err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_eq(posix_spawn(&vm.pid, EMBER_BIN, &fa, NULL,
+                             (char *[]){EMBER_BIN, "--no-api", "--config-file", cfg_path, NULL},
+                             environ),
+                 0);
+    posix_spawn_file_actions_destroy(&fa);
+    vm_wait_output(&vm, "net-echo: up");
+
+    struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons(9)},
+                       to = {.sin_family = AF_INET, .sin_port = htons(7)};
+    struct timeval tv = {5, 0};
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    inet_pton(AF_INET, HOST_IP, &me.sin_addr);
+    inet_pton(AF_INET, GUEST_IP, &to.sin_addr);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cr_assert_eq(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
+    sendto(fd, "flood 5000", 10, 0, (struct sockaddr *)&to, sizeof(to));
+    int got = 0;
+    while (got < 30) {
+        char buf[128];
+        if (recv(fd, buf, sizeof(buf), 0) <= 0)
+            break;
+        got++;
+    }
+    cr_assert_eq(got, 30, "only %d flood datagrams before the reset", got);
+    sendto(fd, "reset", 5, 0, (struct sockaddr *)&to, sizeof(to));
+    vm_wait_output(&vm, "net-echo: reset");
+    close(fd);
+
+    udp_roundtrips(1472);
+    quit(&vm, "net-echo: arp");
+    char *m = slurp(metrics), *err = slurp(vm.err);
+    cr_expect(metric_sum(m, "net_eth0", "tx_rate_limiter_throttled") > 0, "%s", m);
+    cr_expect(strstr(err, "NEEDS_RESET") == NULL && strstr(err, "needs reset") == NULL, "%s", err);
+    free(m);
+    free(err);
+    unlink(metrics);
     unlink(cfg_path);
     free(cfg_path);
     vm_cleanup(&vm);

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -675,4 +677,420 @@ Test(snapshot, ember_snapshot_of_a_running_vm_restores)
     cr_assert_str_eq(r.err, "ember snapshot: PATCH /vm: /nonexistent.sock: No such file or "
                             "directory\n");
     spawn_free(&r);
+}
+
+/* ---- a memory file truncated under the restored VM (monitor/mem_fault.h) ---- */
+
+/* A process in the background with its stdout and stderr in files. */
+struct bg {
+    pid_t pid;
+    char out[160], err[160];
+};
+
+static void bg_start(struct bg *b, const char *name, char *const argv[])
+{
+    posix_spawn_file_actions_t fa;
+
+    snprintf(b->out, sizeof(b->out), "%s/%s.out", dir, name);
+    snprintf(b->err, sizeof(b->err), "%s/%s.err", dir, name);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, b->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, b->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_eq(posix_spawn(&b->pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    started[nstarted++] = b->pid;
+}
+
+static char *read_text(const char *path)
+{
+    size_t len;
+    uint8_t *b = slurp(path, &len);
+
+    b[len < (1 << 20) ? len : (1 << 20) - 1] = '\0';
+    return (char *)b;
+}
+
+/* Waits (capped) until the file at path holds text. */
+static void wait_for_text(const char *path, const char *text)
+{
+    for (int i = 0; i < CAP_S * 100; i++) {
+        char *s = read_text(path);
+        bool there = strstr(s, text) != NULL;
+        free(s);
+        if (there)
+            return;
+        usleep(10000);
+    }
+    cr_assert_fail("%s never showed \"%s\"", path, text);
+}
+
+/* Waits (capped) for b to end; returns its wait status. */
+static int bg_wait(struct bg *b)
+{
+    int ws = 0;
+
+    for (int i = 0; i < CAP_S * 100; i++) {
+        pid_t p = waitpid(b->pid, &ws, WNOHANG);
+        if (p == b->pid) {
+            for (int j = 0; j < nstarted; j++)
+                if (started[j] == b->pid)
+                    started[j] = started[--nstarted];
+            return ws;
+        }
+        usleep(10000);
+    }
+    cr_assert_fail("pid %d did not end", (int)b->pid);
+    return -1;
+}
+
+/* The copy of snapshot dir/FROM as dir/TO, whose memory file the test cuts. */
+static void snap_copy(const char *from, const char *to, char *mem, size_t len)
+{
+    char d[200], src[256], dst[256];
+
+    snprintf(d, sizeof(d), "%s/%s", dir, to);
+    cr_assert_eq(mkdir(d, 0700), 0);
+    snprintf(src, sizeof(src), "%s/%s/state", dir, from);
+    snprintf(dst, sizeof(dst), "%s/state", d);
+    copy_file(src, dst);
+    snprintf(src, sizeof(src), "%s/%s/mem", dir, from);
+    snprintf(mem, len, "%s/mem", d);
+    copy_file(src, mem);
+}
+
+/* ember ended with status 149 (no signal), with one stderr line saying
+ * that mem was truncated to left bytes, then what failed: by_guest says
+ * whether that must be the guest's own access. */
+static void ended_truncated(struct bg *b, int ws, const char *mem, long left, bool by_guest)
+{
+    char want[400], *err = read_text(b->err);
+
+    cr_assert(WIFEXITED(ws), "ember died of signal %d\n%s", WIFSIGNALED(ws) ? WTERMSIG(ws) : 0,
+              err);
+    cr_assert_eq(WEXITSTATUS(ws), 149, "status %d\n%s", WEXITSTATUS(ws), err);
+    snprintf(want, sizeof(want),
+             "ember: guest memory file %s was truncated while the VM ran (%ld of its 16777216 "
+             "bytes left): ",
+             mem, left);
+    char *line = strstr(err, "ember: guest memory file ");
+    cr_assert(line && (line == err || line[-1] == '\n'), "no report:\n%s", err);
+    cr_assert(!strstr(line + 1, "ember: guest memory file "), "reported twice:\n%s", err);
+    char *nl = strchr(line, '\n');
+    cr_assert(nl, "%s", err);
+    *nl = '\0';
+    cr_assert(strncmp(line, want, strlen(want)) == 0, "want \"%s...\"\ngot  \"%s\"", want, line);
+    const char *what = line + strlen(want), *end = "; the VM is stopped";
+    cr_assert(strlen(what) > strlen(end) && strcmp(what + strlen(what) - strlen(end), end) == 0,
+              "%s", line);
+    /* The guest's access: KVM_RUN fails with EFAULT (hardware), or KVM's
+     * emulator cannot read what it needs and the guest fails (kvm_pvm). */
+    bool guest =
+        strncmp(what, "the guest touched a page that is gone (KVM_RUN: Bad address);", 61) == 0 ||
+        strncmp(what, "the guest failed (", 18) == 0;
+    bool host = strncmp(what, "the monitor's access to guest-physical 0x", 40) == 0;
+    cr_assert(by_guest ? guest : guest || host, "%s", line);
+    free(err);
+}
+
+Test(snapshot, truncated_memory_file_stops_the_guest_with_a_message)
+{
+    char mem[256], snap[256], name[32];
+    struct bg b;
+
+    need_kvm();
+    make_snapshot("touch", NULL, NULL, "touch", NULL);
+    /* Cut to nothing, the guest's page tables and code go too: it fails in
+     * whatever way KVM meets that first. Cut to 4 MiB, what the guest
+     * loses is the upper part of the buffer it reads (snap_test's field, at
+     * 2-6 MiB): KVM cannot fault the page in, KVM_RUN fails with EFAULT. */
+    static const long cut[] = {0, 4 << 20};
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof(name), "touch-cut%d", i);
+        snap_copy("touch", name, mem, sizeof(mem));
+        snprintf(snap, sizeof(snap), "%s/%s", dir, name);
+        bg_start(&b, name, (char *[]){EMBER_BIN, "run", "--restore", snap, NULL});
+        wait_for_text(b.out, "snap-test: touching, generation 1\n");
+        /* The guest reads its pages over and over, and nothing else runs. */
+        cr_assert_eq(truncate(mem, cut[i]), 0);
+        int ws = bg_wait(&b);
+        ended_truncated(&b, ws, mem, cut[i], true);
+        if (cut[i]) {
+            char *err = read_text(b.err), want[600];
+            snprintf(want, sizeof(want),
+                     "ember: guest memory file %s was truncated while the VM ran (%ld of its "
+                     "16777216 bytes left): the guest touched a page that is gone (KVM_RUN: Bad "
+                     "address); the VM is stopped\n",
+                     mem, cut[i]);
+            cr_assert_str_eq(err, want);
+            free(err);
+        }
+    }
+}
+
+Test(snapshot, memory_file_shrunk_under_vsock_and_blk_io)
+{
+    char mem[256], snap[256], uds[256], disk[256];
+    struct bg b;
+    struct fn f;
+
+    need_kvm();
+    snprintf(disk, sizeof(disk), "%s/cut-disk.img", dir);
+    int fd = open(disk, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    cr_assert(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+    close(fd);
+    snprintf(uds, sizeof(uds), "%s/cut-orig.sock", dir);
+    make_snapshot("blk-cut-src", uds, disk, "serve", "blk");
+    snap_copy("blk-cut-src", "blk-cut", mem, sizeof(mem));
+    snprintf(snap, sizeof(snap), "%s/blk-cut", dir);
+    snprintf(f.uds, sizeof(f.uds), "%s/cut.sock", dir);
+    bg_start(&b, "blk-cut",
+             (char *[]){EMBER_BIN, "run", "--restore", snap, "--vsock", f.uds, NULL});
+    char *r = call(&f, "blk");
+    cr_assert_str_eq(r, "blk 1");
+    free(r);
+    /* The upper half goes, where the SDK keeps its queues and buffers. */
+    cr_assert_eq(truncate(mem, 8 << 20), 0);
+    for (int i = 0; i < 3; i++) {
+        char err[256];
+        void *resp = NULL;
+        size_t resp_len = 0, cap = 0;
+        int c = ember_invoke_connect_wait(f.uds, EMBER_FAAS_PORT, 2000, err, sizeof(err));
+        if (c < 0)
+            break; /* the VM has gone */
+        /* Whatever the answer: ember must stop the VM. */
+        (void)ember_invoke(c, "blk", 3, &resp, &resp_len, &cap, 0, 2000, err, sizeof(err));
+        free(resp);
+        close(c);
+    }
+    ended_truncated(&b, bg_wait(&b), mem, 8 << 20, false);
+}
+
+Test(snapshot, api_loaded_vm_stops_when_its_memory_file_is_truncated)
+{
+    char mem[256], state[256], sock[100], body[700];
+    struct bg b;
+    struct api a;
+
+    need_kvm();
+    make_snapshot("api-touch", NULL, NULL, "touch", NULL);
+    snap_copy("api-touch", "api-touch-cut", mem, sizeof(mem));
+    snprintf(state, sizeof(state), "%s/api-touch-cut/state", dir);
+    snprintf(sock, sizeof(sock), "%s/cut.api", dir);
+    bg_start(&b, "api-touch-cut", (char *[]){EMBER_BIN, "--api-sock", sock, NULL});
+    snprintf(a.sock, sizeof(a.sock), "%s", sock);
+    a.pid = b.pid;
+    for (int i = 0; i < 1000 && access(sock, F_OK) != 0; i++)
+        usleep(5000);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s\"}, \"resume_vm\": true}",
+             state, mem);
+    api_ok(&a, "PUT", "/snapshot/load", body);
+    wait_for_text(b.out, "snap-test: touching, generation 1\n");
+    cr_assert_eq(truncate(mem, 0), 0);
+    ended_truncated(&b, bg_wait(&b), mem, 0, true);
+}
+
+Test(snapshot, api_paused_vm_refuses_snapshots_of_a_truncated_memory_file)
+{
+    char mem[256], state[256], sock[100], body[900], other[200];
+    struct bg b;
+    struct api a;
+
+    need_kvm();
+    make_snapshot("api-paused", NULL, NULL, "touch", NULL);
+    snap_copy("api-paused", "api-paused-cut", mem, sizeof(mem));
+    snprintf(state, sizeof(state), "%s/api-paused-cut/state", dir);
+    snprintf(other, sizeof(other), "%s/api-paused-cut/other", dir);
+    snprintf(sock, sizeof(sock), "%s/paused.api", dir);
+    bg_start(&b, "api-paused-cut", (char *[]){EMBER_BIN, "--api-sock", sock, NULL});
+    snprintf(a.sock, sizeof(a.sock), "%s", sock);
+    a.pid = b.pid;
+    for (int i = 0; i < 1000 && access(sock, F_OK) != 0; i++)
+        usleep(5000);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s\"}, \"resume_vm\": true}",
+             state, mem);
+    api_ok(&a, "PUT", "/snapshot/load", body);
+    wait_for_text(b.out, "snap-test: touching, generation 1\n");
+    api_ok(&a, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+    char want[700];
+    /* Cut while paused: a snapshot reads the lost pages and is refused,
+     * and the monitor stops the VM although nobody resumes it. */
+    cr_assert_eq(truncate(mem, 0), 0);
+    snprintf(body, sizeof(body), "{\"snapshot_path\": \"%s.state\", \"mem_file_path\": \"%s\"}",
+             other, other);
+    char *out;
+    int code = api(&a, "PUT", "/snapshot/create", body, &out);
+    cr_assert_eq(code, 400, "%d %s", code, out);
+    snprintf(want, sizeof(want),
+             "{\"fault_message\":\"Create snapshot error: snapshot: guest memory file %s was "
+             "truncated while the VM ran (guest-physical 0x",
+             mem);
+    cr_assert(strncmp(out, want, strlen(want)) == 0, "%s", out);
+    free(out);
+    ended_truncated(&b, bg_wait(&b), mem, 0, false);
+}
+
+/* ---- vsock connections and the wall clock across a restore ---- */
+
+/* A Unix listener at path (the host end of a guest's vsock connections). */
+static int listen_at(const char *path)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    cr_assert(s >= 0 && strlen(path) < sizeof(a.sun_path));
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    unlink(path);
+    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0, "%s: %s", path, strerror(errno));
+    cr_assert_eq(listen(s, 8), 0);
+    return s;
+}
+
+/* What the next connection to listener l sends until it ends (capped). */
+static char *accept_all(int l)
+{
+    static char buf[256];
+    size_t n = 0;
+    struct timeval tv = {.tv_sec = CAP_S};
+
+    setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int c = accept(l, NULL, NULL);
+    cr_assert(c >= 0, "nobody connected: %s", strerror(errno));
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    for (ssize_t r; n < sizeof(buf) - 1 && (r = read(c, buf + n, sizeof(buf) - 1 - n)) > 0;)
+        n += (size_t)r;
+    buf[n] = '\0';
+    close(c);
+    return buf;
+}
+
+Test(snapshot, restore_resets_established_vsock_connections_and_keeps_listeners)
+{
+    char uds[256], host[300], snap[256];
+    struct fn f;
+
+    need_kvm();
+    snprintf(uds, sizeof(uds), "%s/conn-orig.sock", dir);
+    snprintf(host, sizeof(host), "%s_7000", uds);
+    int l = listen_at(host);
+    make_snapshot("conn", uds, NULL, "serve", "conn");
+    /* The guest was connected to the host when the snapshot was taken. */
+    cr_assert_str_eq(accept_all(l), "before");
+    close(l);
+    unlink(host);
+
+    snprintf(snap, sizeof(snap), "%s/conn", dir);
+    fn_restore(&f, snap, 0);
+    snprintf(host, sizeof(host), "%s_7000", f.uds); /* before the guest connects */
+    l = listen_at(host);
+    /* The listener from before the snapshot answers; the connection from
+     * before is gone (transport reset); a new one reaches the new host. */
+    char *r = call(&f, "conn");
+    cr_assert(strcmp(r, "old ECONNRESET, new ok") == 0 || strcmp(r, "old EOF, new ok") == 0, "%s",
+              r);
+    free(r);
+    cr_assert_str_eq(accept_all(l), "after");
+    close(l);
+    unlink(host);
+    r = call(&f, "and the listener goes on");
+    cr_assert_str_eq(r, "and the listener goes on");
+    free(r);
+}
+
+Test(snapshot, api_load_gives_the_guest_the_current_wall_clock)
+{
+    char uds[256], state[256], mem[256], body[900];
+    struct api a;
+    struct fn f;
+
+    need_kvm();
+    snprintf(uds, sizeof(uds), "%s/clock-orig.sock", dir);
+    make_snapshot("clock", uds, NULL, "serve", NULL);
+    snprintf(state, sizeof(state), "%s/clock/state", dir);
+    snprintf(mem, sizeof(mem), "%s/clock/mem", dir);
+    /* The snapshot ages on disk, then the VM is loaded paused and waits
+     * some more: a clock stale by either would show. */
+    sleep(2);
+    api_start(&a, "clock");
+    snprintf(f.uds, sizeof(f.uds), "%s/clock.sock", dir);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s\"}, \"vsock_override\": {\"uds_path\": \"%s\"}}",
+             state, mem, f.uds);
+    api_ok(&a, "PUT", "/snapshot/load", body);
+    sleep(2);
+    api_ok(&a, "PATCH", "/vm", "{\"state\": \"Resumed\"}");
+    char *r = call(&f, "time");
+    long long t = atoll(r), now = (long long)time(NULL);
+    cr_assert(t >= now - 1 && t <= now + 1, "guest clock %lld, host %lld", t, now);
+    free(r);
+    r = call(&f, "gen");
+    cr_assert_str_eq(r, "1");
+    free(r);
+}
+
+/* A snapshot written where VMs run from an older one replaces the file
+ * (rename), never truncates it under them: they go on, from the CLI's
+ * --snapshot-on-ready and from PUT /snapshot/create over the VM's own
+ * memory file alike. */
+Test(snapshot, a_new_snapshot_over_a_memory_file_in_use_leaves_its_vms_running)
+{
+    char uds[256], snap[200], body[900], state[256], mem[256];
+    struct fn a, b, c;
+    struct spawn_result r;
+
+    need_kvm();
+    snprintf(uds, sizeof(uds), "%s/inplace-orig.sock", dir);
+    make_snapshot("inplace", uds, NULL, "serve", NULL);
+    snprintf(snap, sizeof(snap), "%s/inplace", dir);
+    fn_restore(&a, snap, 0);
+    free(call(&a, "rand"));
+    /* The same directory again, from a new boot. */
+    run((char *[]){EMBER_BIN, "run", "--mem", "16", "--vsock", uds, "--snapshot-on-ready", snap,
+                   GUEST, "serve", NULL},
+        &r);
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    spawn_free(&r);
+    unlink(uds);
+    char *s = call(&a, "still here");
+    cr_assert_str_eq(s, "still here");
+    free(s);
+    fn_restore(&b, snap, 1);
+    s = call(&b, "gen");
+    cr_assert_str_eq(s, "1");
+    free(s);
+
+    /* A VM loaded through the API, snapshot over its own memory file. */
+    struct api api_vm;
+    api_start(&api_vm, "inplace");
+    snprintf(state, sizeof(state), "%s/state", snap);
+    snprintf(mem, sizeof(mem), "%s/mem", snap);
+    snprintf(c.uds, sizeof(c.uds), "%s/inplace-api.sock", dir);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
+             "\"resume_vm\": true}",
+             state, mem, c.uds);
+    api_ok(&api_vm, "PUT", "/snapshot/load", body);
+    free(call(&c, "rand"));
+    api_ok(&api_vm, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+    snprintf(body, sizeof(body), "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\"}", state,
+             mem);
+    api_ok(&api_vm, "PUT", "/snapshot/create", body);
+    api_ok(&api_vm, "PATCH", "/vm", "{\"state\": \"Resumed\"}");
+    s = call(&c, "goes on");
+    cr_assert_str_eq(s, "goes on");
+    free(s);
+    s = call(&a, "and so does the first");
+    cr_assert_str_eq(s, "and so does the first");
+    free(s);
+    struct fn d;
+    fn_restore(&d, snap, 2);
+    s = call(&d, "restored from the new file");
+    cr_assert_str_eq(s, "restored from the new file");
+    free(s);
 }

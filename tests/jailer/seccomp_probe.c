@@ -7,9 +7,13 @@
  *   seccomp_probe ROLE ACTION        install ROLE's filter, then do ACTION
  *
  * ROLE is vcpu, vcpu_timings or main. The vCPU fd is an eventfd stand-in
- * (fd 3 is made one before the filter goes in). */
+ * (fd 3 is made one before the filter goes in). The sigbus-* actions read a
+ * page of a file mapping whose file was truncated before the filter went in:
+ * watched by mem_fault.h (the read completes on a zero page), or not (the
+ * process dies of SIGBUS), or a SIGBUS is sent (it dies of it too). */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "monitor/mem_fault.h"
 #include "monitor/seccomp_filter.h"
 
 static int role_of(const char *s)
@@ -54,7 +59,31 @@ int main(int argc, char **argv)
     fflush(stdout);
     vcpu = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); /* stands in for the vCPU fd */
     efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (seccomp_filter_install(role_of(argv[1]), vcpu, err, sizeof(err)) != 0) {
+    /* sigbus-*: two pages of a file, mapped privately, then the file cut
+     * to one page; the watched region is the mapping (sigbus-watched) or
+     * another one (the handler is installed either way). */
+    static struct mem_fault_region region, other;
+    volatile uint8_t *lost = NULL;
+    if (strncmp(argv[2], "sigbus-", 7) == 0) {
+        static uint8_t elsewhere[4096] __attribute__((aligned(4096)));
+        int mfd = memfd_create("seccomp-probe", MFD_CLOEXEC);
+        uint8_t *map;
+        if (mfd < 0 || ftruncate(mfd, 8192) != 0 ||
+            (map = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE, mfd, 0)) == MAP_FAILED ||
+            ftruncate(mfd, 4096) != 0) {
+            perror("sigbus set-up");
+            return 3;
+        }
+        region = (struct mem_fault_region){.start = map, .len = 8192};
+        other = (struct mem_fault_region){.start = elsewhere, .len = sizeof(elsewhere)};
+        if (mem_fault_watch(strcmp(argv[2], "sigbus-watched") == 0 ? &region : &other, err,
+                            sizeof(err)) != 0) {
+            fprintf(stderr, "watch: %s\n", err);
+            return 3;
+        }
+        lost = map + 4096;
+    }
+    if (seccomp_filter_install(role_of(argv[1]), vcpu, -1, err, sizeof(err)) != 0) {
         fprintf(stderr, "install: %s\n", err);
         return 3;
     }
@@ -107,6 +136,13 @@ int main(int argc, char **argv)
         rc = write(0, "x", 1);
     else if (strcmp(a, "getppid") == 0)
         rc = syscall(SYS_getppid);
+    else if (strcmp(a, "sigbus-watched") == 0) {
+        uint64_t off = 0;
+        rc = lost[1] == 0 && mem_fault_first(&region, &off) == 1 && off == 4096 ? 0 : -1;
+    } else if (strcmp(a, "sigbus-unwatched") == 0)
+        rc = lost[1];
+    else if (strcmp(a, "sigbus-sent") == 0)
+        rc = raise(SIGBUS);
     else {
         fprintf(stderr, "unknown action %s\n", a);
         return 2;

@@ -5,6 +5,8 @@
  * without one, an empty read-only directory; "/tmp" is a tmpfs in guest RAM
  * (fs_tmpfs.c) and "/dev" the device directory (fs_dev.c), mounted over the
  * root's own "tmp" and "dev" (ember-rootfs puts both in every EROFS image).
+ * Where the image has no /etc/resolv.conf (or no /etc), a VM with a network
+ * device sees the one fs_etc.c synthesizes.
  * Nothing is set up at boot: the first path system call mounts the root
  * (the superblock and the root inode, whatever the number of files).
  *
@@ -182,6 +184,8 @@ struct vfs_state {
     char path2[PATH_LEN]; /* a second user path (rename, link, symlink) */
     char name2[NAME_LEN + 1];
     uint8_t *stack_top;
+    int etc_known;   /* 0: not looked up; 1: the image's /etc is etc_id; -1: none */
+    uint64_t etc_id; /* in V->root.fs */
 };
 
 static struct vfs_state *V;
@@ -251,7 +255,8 @@ static unsigned node_mode(struct vfs_node n, int *err)
 
 static int parent_of(struct vfs_node n, struct vfs_node *out)
 {
-    if (same(n, V->root) || same(n, V->dev) || (V->tmp.id && same(n, V->tmp))) {
+    if (same(n, V->root) || same(n, V->dev) || (V->tmp.id && same(n, V->tmp)) ||
+        (n.fs == &fs_etc && n.id == FS_ETC_DIR)) {
         *out = V->root;
         return 0;
     }
@@ -259,12 +264,34 @@ static int parent_of(struct vfs_node n, struct vfs_node *out)
     return n.fs->lookup(n.id, "..", 2, &out->id);
 }
 
+/* Is dir the image's own /etc? */
+static bool image_etc(struct vfs_node dir)
+{
+    if (dir.fs != V->root.fs || V->root.fs == &fs_none)
+        return false;
+    if (!V->etc_known) {
+        uint64_t id = 0;
+        V->etc_known = V->root.fs->lookup(V->root.id, "etc", 3, &id) == 0 ? 1 : -1;
+        V->etc_id = id;
+    }
+    return V->etc_known == 1 && dir.id == V->etc_id;
+}
+
 static int lookup(struct vfs_node dir, const char *name, size_t len, struct vfs_node *out)
 {
     if (mounted(dir, name, len, out))
         return 0;
     out->fs = dir.fs;
-    return dir.fs->lookup(dir.id, name, len, &out->id);
+    int r = dir.fs->lookup(dir.id, name, len, &out->id);
+    if (r == -ENOENT) {
+        /* What the image lacks, fs_etc.c may have. */
+        uint64_t id;
+        if (fs_etc_fallback(same(dir, V->root), image_etc(dir), name, len, &id) == 0) {
+            *out = (struct vfs_node){&fs_etc, id};
+            return 0;
+        }
+    }
+    return r;
 }
 
 /* Copies a path from the program: -EFAULT, -ENOENT (empty), -ENAMETOOLONG. */

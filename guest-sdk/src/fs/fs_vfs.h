@@ -10,6 +10,7 @@
 #ifndef EMBER_FS_VFS_H
 #define EMBER_FS_VFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -59,6 +60,13 @@ extern const struct vfs_fs fs_tmpfs;
 uint64_t fs_tmpfs_root(void); /* the id of /tmp's root, created on first use */
 extern const struct vfs_fs fs_dev;
 #define FS_DEV_ROOT 0u
+/* fs_etc.c: /etc/resolv.conf where the image has none. */
+extern const struct vfs_fs fs_etc;
+#define FS_ETC_DIR    0u
+#define FS_ETC_RESOLV 1u
+/* After a lookup of name found nothing in "/" (root) or in the image's
+ * "/etc" (image_etc): the synthesized node, or -ENOENT. */
+int fs_etc_fallback(bool root, bool image_etc, const char *name, size_t len, uint64_t *out);
 
 /* Time for tmpfs's inodes: CLOCK_REALTIME in ns. */
 int64_t fs_now_ns(void);

@@ -26,6 +26,7 @@
 #include <ember/net.h>
 
 #include "net/net_dev.h"
+#include "net/net_dhcp.h"
 #include "net/net_sock.h"
 #include "posix/sys_fd.h"
 #include "sdk.h"
@@ -108,6 +109,41 @@ static void nsock_close(struct nsock *s)
     net_free(s, sizeof(*s));
 }
 
+/* The first lease is waited for at most this long; after it the client
+ * goes on trying in the background (its timers run whenever the guest
+ * waits). 30 s covers a DISCOVER and three retransmissions (RFC 2131 §4.1:
+ * 4, 8, 16 s). */
+#define DHCP_WAIT_NS (30ull * 1000000000ull)
+
+static bool dhcp_ready(void *a)
+{
+    (void)a;
+    return net_dhcp_bound(net_dev_stack());
+}
+
+/* The device, and when ip= gave no address a DHCP lease: the first
+ * socket (or the first read of /etc/resolv.conf) waits for it, as Linux's
+ * ip=dhcp holds the boot until the interface is configured. */
+static int net_up(void)
+{
+    static bool dhcp_tried;
+    int r = net_dev_start();
+    if (r || dhcp_tried)
+        return r;
+    dhcp_tried = true;
+    const struct net_config *c = net_dev_config();
+    if (!c->dhcp)
+        return 0;
+    if (net_dhcp_start(net_dev_stack(), c->hostname) != 0) {
+        ember_console_puts("ember: net: no memory for the DHCP client\n");
+        return 0;
+    }
+    net_dev_flush();
+    if (!net_dev_wait(dhcp_ready, NULL, ember_monotonic_ns() + DHCP_WAIT_NS))
+        ember_console_puts("ember: net: no DHCP lease yet; going on without an address\n");
+    return 0;
+}
+
 static long sys_socket_inner(int type, int protocol)
 {
     int kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -122,7 +158,7 @@ static long sys_socket_inner(int type, int protocol)
     } else {
         return kind == SOCK_RAW ? -EPERM : -ESOCKTNOSUPPORT;
     }
-    int r = net_dev_start();
+    int r = net_up();
     if (r)
         return r == -ENODEV ? -EAFNOSUPPORT : r; /* no network device: no AF_INET */
     struct nsock *s = nsock_new(kind);
@@ -1111,17 +1147,20 @@ static const struct fd_ops inet_ops = {
 
 static size_t resolv_inner(char *buf, size_t len)
 {
-    if (net_dev_start() != 0) {
+    if (net_up() != 0) {
         if (len)
             buf[0] = '\0';
         return 0;
     }
-    return net_config_resolv_conf(net_dev_config(), buf, len);
+    /* The interface's servers: ip='s, or the DHCP lease's. */
+    const struct net_if *nif = net_dev_stack()->nif;
+    struct net_config c = {.dns = {nif->dns[0], nif->dns[1]}};
+    return net_config_resolv_conf(&c, buf, len);
 }
 
 static int info_inner(struct ember_net_info *out)
 {
-    int r = net_dev_start();
+    int r = net_up();
     if (r)
         return r;
     struct net_stack *ns = net_dev_stack();

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 
+#include "net/net_dhcp.h"
 #include "net/net_stack.h"
 
 struct net_loop_frame {
@@ -123,6 +124,11 @@ uint64_t net_timers(struct net_stack *ns)
         ns->next_timer = a;
     if (t < ns->next_timer)
         ns->next_timer = t;
+    if (ns->dhcp) {
+        uint64_t d = net_dhcp_timers(ns, now);
+        if (d < ns->next_timer)
+            ns->next_timer = d;
+    }
     if (ns->loop_head)
         ns->next_timer = 0;
     return ns->next_timer;

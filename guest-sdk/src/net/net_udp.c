@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 
+#include "net/net_dhcp.h"
 #include "net/net_stack.h"
 
 #define IPPROTO_UDP     17u
@@ -185,6 +186,10 @@ void net_udp_input(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t *p,
     uint16_t sport, dport;
     net_copy(&sport, p, 2);
     net_copy(&dport, p + 2, 2);
+    if (ns->dhcp && dport == net_htons(DHCP_CLIENT_PORT)) {
+        net_dhcp_input(ns, p + NET_UDP_HLEN, ulen - NET_UDP_HLEN);
+        return;
+    }
     struct udp_pcb *u = demux(ns, src, sport, dst, dport);
     if (!u) {
         ns->stats.rx_drop_other++;

@@ -638,3 +638,80 @@ long ember_syscall(struct ember_syscall_frame *f)
         r = ember_sig_return(f, r);
     return r;
 }
+
+/* A real `syscall` of nr with no arguments (signal delivery on its way back). */
+static long trap0(long nr)
+{
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(nr) : "rcx", "r11", "memory");
+    return r;
+}
+
+static long trap6(long nr, long a, long b, long c, long d, long e, long g)
+{
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = g;
+    long r;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+
+/* The cancellation points that wait for a signal or change the mask while
+ * they wait: always a real `syscall` (their whole point is the delivery). */
+static bool signal_call(long nr, long d, long e)
+{
+    switch (nr) {
+    case SYS_pause:
+    case SYS_rt_sigsuspend:
+    case SYS_rt_sigtimedwait:
+        return true;
+    case SYS_ppoll:
+    case SYS_epoll_pwait:
+        return d != 0; /* the sigmask */
+    case SYS_pselect6:
+        return e != 0; /* {sigmask, size} */
+    default:
+        return false;
+    }
+}
+
+/* musl's cancellation points (read, write, readv, writev, recvfrom, sendto,
+ * recvmsg, sendmsg, accept, connect, poll, select, epoll_wait, nanosleep,
+ * open, close, pread, pwrite, fsync, ...) reach the kernel through
+ * __syscall_cp(), which calls the weak __syscall_cp_c() of libc.a's
+ * __syscall_cp.lo (src/thread/__syscall_cp.c; musl's pthread_cancel, which
+ * an SDK guest never links, would replace it). libember defines it, as it
+ * defines __set_thread_area, and runs the handler as a function call: no
+ * `syscall` trap (1.5 us each on kvm_pvm, measured by a guest timing
+ * read(99) against getppid(); ~0.1 us on hardware). The handler is the same
+ * and does not depend on the privilege level (top of this file;
+ * ember_syscall_direct() takes the same path).
+ * Signals are delivered on the way back from a real `syscall` only
+ * (ember_syscall): once a program has signal state (ember_sig), its calls
+ * trap as before, and so do the calls that wait for signals (signal_call).
+ * If this call created that state (a signal raised and left pending), a
+ * null `syscall` follows and delivers it before the call returns, as it
+ * would have been. */
+long __syscall_cp_c(long nr, long a, long b, long c, long d, long e, long g);
+long __syscall_cp_c(long nr, long a, long b, long c, long d, long e, long g)
+{
+    if (__builtin_expect(ember_sig != NULL, 0) || signal_call(nr, d, e))
+        return trap6(nr, a, b, c, d, e, g);
+    struct ember_syscall_frame f = {
+        .nr = (uint64_t)nr,
+        .rdi = (uint64_t)a,
+        .rsi = (uint64_t)b,
+        .rdx = (uint64_t)c,
+        .r10 = (uint64_t)d,
+        .r8 = (uint64_t)e,
+        .r9 = (uint64_t)g,
+    };
+    long r = ember_syscall(&f);
+    if (__builtin_expect(ember_sig != NULL, 0))
+        (void)trap0(SYS_getpid);
+    return r;
+}

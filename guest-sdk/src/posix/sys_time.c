@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <time.h>
 
+#include "arch/cpu_irq.h"
 #include "sdk.h"
 
 #define FALLBACK_TSC_KHZ 2000000u
@@ -129,10 +130,24 @@ void ember_idle_add(uint64_t ns)
     idle_ns += ns;
 }
 
+static bool never_ready(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
 void ember_sleep_ns(uint64_t ns)
 {
     if (ns == 0)
         return;
+    if (ember_wait_timer_hook && ember_irq_can_sleep()) {
+        /* A driver with timers of its own (the network stack: TCP
+         * retransmissions, ACKs, the DHCP lease's renewal) keeps them
+         * running while the program sleeps: a wait (hlt until the deadline
+         * or the next timer) instead of the monitor's sleep port. */
+        ember_wait(never_ready, NULL, ns);
+        return;
+    }
     idle_ns += ns;
     ember_console_flush(); /* what was printed shows before the pause */
     if (ember_kind == EMBER_BOOT_KIND_EMBER) {
