@@ -112,7 +112,8 @@ static void send_seg(uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags, 
     t[12] = 5 << 4;
     t[13] = flags;
     put16(t + 14, 65535);
-    memcpy(t + 20, data, n);
+    if (n)
+        memcpy(t + 20, data, n);
     send_frame(f, 54 + n);
 }
 
