@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,7 +311,91 @@ int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bo
     seccomp_filter_set_violation_hook(on_seccomp_violation);
     v->on_guest_exit = on_guest_exit;
     v->exit_async.data = v;
+    vm_shell_init(&v->shell);
     return uv_async_init(loop, &v->exit_async, on_exit_async);
+}
+
+static void *shell_main(void *arg)
+{
+    struct api_vmm *v = arg;
+    char err[256];
+
+    /* A failure leaves the shell empty: the request then builds its own VM
+     * and reports what went wrong there. */
+    (void)vm_shell_build(&v->shell, (uint64_t)v->prebuild_mem_mib << 20, err, sizeof(err));
+    return NULL;
+}
+
+void api_vmm_prebuild(struct api_vmm *v, unsigned mem_mib)
+{
+    sigset_t all, old;
+
+    if (mem_mib == 0)
+        return;
+    v->prebuild_mem_mib = mem_mib;
+    /* With an irqchip: every VM with a device needs one, and a FaaS VM
+     * (vsock) always has a device. Signals stay with the main loop. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    v->shell_building = pthread_create(&v->shell_thread, NULL, shell_main, v) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* The shell, once it is built (NULL if there is none). */
+static struct vm_shell *take_shell(struct api_vmm *v)
+{
+    if (v->shell_building) {
+        pthread_join(v->shell_thread, NULL);
+        v->shell_building = false;
+    }
+    return vm_shell_ready(&v->shell) ? &v->shell : NULL;
+}
+
+static void *release_main(void *arg)
+{
+    vm_shell_release(arg);
+    free(arg);
+    return NULL;
+}
+
+/* A shell the VM did not take (another memory size, no irqchip, dirty-page
+ * logging) goes away on a thread
+ * of its own: closing a VM with an irqchip waits ~14 ms (vm_shell.h), which
+ * the request that just started a VM should not. */
+static void drop_shell(struct api_vmm *v, bool had_shell)
+{
+    struct vm_shell *s;
+    pthread_attr_t attr;
+    pthread_t t;
+    sigset_t all, old;
+    bool started = false;
+
+    if (!vm_shell_ready(&v->shell)) {
+        if (had_shell)
+            API_INFO("The microVM took over the KVM VM built ahead (%u MiB).", v->prebuild_mem_mib);
+        return;
+    }
+    if (had_shell)
+        API_INFO("The KVM VM built ahead (%u MiB, with an irqchip) did not fit the microVM, "
+                 "which got one of its own.",
+                 v->prebuild_mem_mib);
+    s = malloc(sizeof(*s));
+    if (!s) {
+        vm_shell_release(&v->shell);
+        return;
+    }
+    *s = v->shell;
+    vm_shell_init(&v->shell);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&t, &attr, release_main, s) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!started)
+        release_main(s);
 }
 
 /* A responder's retransmission timer: armed for its next deadline, it
@@ -392,7 +477,9 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
         return -1;
     }
     err[0] = '\0';
+    cfg.shell = take_shell(v);
     rc = vm_create(&cfg, &v->vm, err, sizeof(err));
+    drop_shell(v, cfg.shell != NULL && rc == 0);
     vm_config_release(&cfg);
     if (rc != 0) {
         v->vm = NULL;
@@ -555,8 +642,10 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
         .track_dirty_pages = sl->track_dirty_pages,
         .boot_timer = v->boot_timer,
         .no_seccomp = v->no_seccomp,
+        .shell = take_shell(v),
     };
     rc = snapshot_restore(&ld, &v->vm, err, sizeof(err));
+    drop_shell(v, ld.shell != NULL && rc == 0);
     if (rc != 0) {
         v->vm = NULL;
         v->create_status = rc;
@@ -574,7 +663,9 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
         return api_errf(e, "%s", err);
     }
     v->started = true;
-    API_INFO("microVM restored from %s", sl->snapshot_path);
+    char steps[256];
+    snapshot_format_timings(steps, sizeof(steps));
+    API_INFO("microVM restored from %s (us: %s)", sl->snapshot_path, steps);
     return 0;
 }
 

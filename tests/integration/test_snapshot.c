@@ -382,21 +382,30 @@ struct api {
     char sock[108];
 };
 
-static void api_start(struct api *a, const char *name)
+/* `ember --api-sock`, with --prebuild-mem MIB if prebuild, its log (on
+ * stderr) to log or nowhere. */
+static void api_start_with(struct api *a, const char *name, const char *prebuild, const char *log)
 {
     posix_spawn_file_actions_t fa;
-    char *argv[] = {EMBER_BIN, "--api-sock", a->sock, NULL};
+    char *argv[] = {EMBER_BIN,        "--api-sock", a->sock, prebuild ? "--prebuild-mem" : NULL,
+                    (char *)prebuild, NULL};
 
     snprintf(a->sock, sizeof(a->sock), "%s/%s.api", dir, name);
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, log ? log : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
     cr_assert_eq(posix_spawn(&a->pid, EMBER_BIN, &fa, NULL, argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
     started[nstarted++] = a->pid;
     for (int i = 0; i < 1000 && access(a->sock, F_OK) != 0; i++)
         usleep(5000);
+}
+
+static void api_start(struct api *a, const char *name)
+{
+    api_start_with(a, name, NULL, NULL);
 }
 
 /* One request; returns the HTTP status, the body in *out (caller frees). */
@@ -545,6 +554,90 @@ Test(snapshot, api_full_diff_load_and_rules)
              m[2]);
     api_fault(&c, "PUT", "/snapshot/load", body,
               "Loading a microVM snapshot not allowed after configuring boot-specific resources.");
+}
+
+/* Whether the file at path holds needle (up to 64 KiB read). */
+static bool file_has(const char *path, const char *needle)
+{
+    size_t n;
+    uint8_t *buf = slurp(path, &n);
+    bool found;
+
+    cr_assert(buf, "%s: %s", path, strerror(errno));
+    buf = realloc(buf, n + 1);
+    buf[n] = '\0';
+    found = strstr((char *)buf, needle) != NULL;
+    free(buf);
+    return found;
+}
+
+/* `ember --api-sock` builds its KVM VM ahead (monitor/vm_shell.h): a load or
+ * a boot of the size it was built for takes it over, another size gets a VM
+ * of its own; both serve. */
+Test(snapshot, api_vm_built_ahead_is_taken_over_when_it_fits)
+{
+    static const char took[] = "The microVM took over the KVM VM built ahead (16 MiB).";
+    static const char other[] = "did not fit the microVM, which got one of its own.";
+    struct api a, b, c;
+    struct fn f = {0};
+    char body[1024], uds[160], snap[160], log[3][160], v[3][100];
+
+    need_kvm();
+    snprintf(uds, sizeof(uds), "%s/ahead-orig.sock", dir);
+    make_snapshot("ahead", uds, NULL, "serve", NULL);
+    snprintf(snap, sizeof(snap), "%s/ahead", dir);
+    for (int i = 0; i < 3; i++) {
+        snprintf(log[i], sizeof(log[i]), "%s/ahead%d.log", dir, i);
+        snprintf(v[i], sizeof(v[i]), "%s/ahead-v%d.sock", dir, i);
+    }
+
+    /* Load into a VM built for 16 MiB, the snapshot's size. */
+    api_start_with(&a, "ahead-a", "16", log[0]);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s/mem\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
+             "\"resume_vm\": true}",
+             snap, snap, v[0]);
+    api_ok(&a, "PUT", "/snapshot/load", body);
+    snprintf(f.uds, sizeof(f.uds), "%s", v[0]);
+    char *r = call(&f, "gen");
+    cr_assert_str_eq(r, "1");
+    free(r);
+    r = call(&f, "echo from the VM built ahead");
+    cr_assert_str_eq(r, "echo from the VM built ahead");
+    free(r);
+    cr_assert(file_has(log[0], took), "no \"%s\" in the log", took);
+    cr_assert(file_has(log[0], "(CPUID kept)"), "the shell's CPUID was set again");
+
+    /* Built for 32 MiB: the 16 MiB snapshot gets a VM of its own. */
+    api_start_with(&b, "ahead-b", "32", log[1]);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s/mem\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
+             "\"resume_vm\": true}",
+             snap, snap, v[1]);
+    api_ok(&b, "PUT", "/snapshot/load", body);
+    snprintf(f.uds, sizeof(f.uds), "%s", v[1]);
+    r = call(&f, "echo from a VM of its own");
+    cr_assert_str_eq(r, "echo from a VM of its own");
+    free(r);
+    cr_assert(file_has(log[1], other), "no \"%s\" in the log", other);
+    cr_assert(!file_has(log[1], took));
+
+    /* A boot of the size built for takes it over too. */
+    api_start_with(&c, "ahead-c", "16", log[2]);
+    api_ok(&c, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 16}");
+    snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\", \"boot_args\": \"serve\"}",
+             GUEST);
+    api_ok(&c, "PUT", "/boot-source", body);
+    snprintf(body, sizeof(body), "{\"guest_cid\": 3, \"uds_path\": \"%s\"}", v[2]);
+    api_ok(&c, "PUT", "/vsock", body);
+    api_ok(&c, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+    snprintf(f.uds, sizeof(f.uds), "%s", v[2]);
+    r = call(&f, "echo from a booted VM built ahead");
+    cr_assert_str_eq(r, "echo from a booted VM built ahead");
+    free(r);
+    cr_assert(file_has(log[2], took), "no \"%s\" in the log", took);
 }
 
 Test(snapshot, ember_snapshot_of_a_running_vm_restores)
