@@ -30,6 +30,7 @@
 #include "api-socket/api_vmm.h"
 #include "common/parse_num.h"
 #include "monitor/exit_codes.h"
+#include "monitor/vm_config.h"
 
 #ifndef EMBER_VERSION
 #define EMBER_VERSION "0.0.0"
@@ -56,6 +57,7 @@ struct options {
     const char *metadata;   /* --metadata FILE */
     size_t mmds_size_limit; /* --mmds-size-limit; 0: the payload limit */
     bool no_seccomp;
+    unsigned prebuild_mem_mib; /* --prebuild-mem: guest RAM of the VM built ahead (0: none) */
     bool has_start_time, has_start_cpu_time;
     uint64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;
     const char *module; /* --module: the logger's module filter */
@@ -98,6 +100,9 @@ static const char usage[] =
     "  --metadata FILE                 the MMDS data store's first contents (JSON)\n"
     "  --mmds-size-limit N             largest MMDS data store (default: the payload size)\n"
     "  --no-seccomp                    run without system-call filters (debugging)\n"
+    "  --prebuild-mem MIB              build the KVM VM for a guest of MIB MiB while\n"
+    "                                  waiting for the first request (default 128,\n"
+    "                                  Firecracker's default size; 0: do not)\n"
     "  --start-time-us US              CLOCK_MONOTONIC time the launcher started ember\n"
     "  --start-time-cpu-us US          the process's CPU time when the launcher exec'd ember\n"
     "  --parent-cpu-time-us US         CPU time the launcher's parent spent\n"
@@ -171,6 +176,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         "parent-cpu-time-us",
         "metadata",
         "seccomp-filter",
+        "prebuild-mem",
         NULL,
     };
     static const char *const flags[] = {
@@ -181,6 +187,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     int nseen = 0;
 
     o->max_payload = API_HTTP_DEFAULT_MAX_BODY;
+    o->prebuild_mem_mib = 128; /* Firecracker's default mem_size_mib */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
         char name[40];
@@ -275,6 +282,13 @@ static int parse_args(int argc, char **argv, struct options *o)
                                  "67108864",
                                  val);
             o->mmds_size_limit = (size_t)v;
+        } else if (strcmp(name, "prebuild-mem") == 0) {
+            uint64_t v;
+            if (parse_u64(val, UINT64_MAX, &v) < 0 ||
+                (v && (v < VM_MEM_MIB_MIN || v > VM_MEM_MIB_MAX)))
+                return arg_error("invalid --prebuild-mem '%s': 0, or a MiB count from %u to %u",
+                                 val, VM_MEM_MIB_MIN, VM_MEM_MIB_MAX);
+            o->prebuild_mem_mib = (unsigned)v;
         } else if (strcmp(name, "no-seccomp") == 0) {
             o->no_seccomp = true;
         } else if (strcmp(name, "seccomp-filter") == 0) {
@@ -561,6 +575,10 @@ static int run(const struct options *opts, uint64_t t_entry)
             cpu = cpu > o.start_time_cpu_us ? cpu - o.start_time_cpu_us : 0;
         api_metrics_store(API_M_PROCESS_STARTUP_TIME_CPU_US, cpu + o.parent_cpu_time_us);
         API_INFO("Listening on API socket (\"%s\").", o.api_sock);
+        /* The KVM VM while the first request is on its way (a config file
+         * starts its VM at once: nothing to overlap). */
+        if (!o.config_file)
+            api_vmm_prebuild(&rt.vmm, o.prebuild_mem_mib);
     }
     if (o.config_file) {
         rc = start_from_config_file(o.config_file);

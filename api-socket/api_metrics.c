@@ -70,6 +70,19 @@ static const struct metric_def defs[API_M_COUNT] = {
     [API_M_VSOCK_CREDIT_LIMITED] = {"ember", "vsock_tx_credit_limited", false},
     [API_M_SIGNAL_SIGTERM] = {"ember", "signals_sigterm", false},
     [API_M_SIGNAL_SIGINT] = {"ember", "signals_sigint", false},
+    [API_M_MMDS_rx_accepted] = {"mmds", "rx_accepted", false},
+    [API_M_MMDS_rx_accepted_err] = {"mmds", "rx_accepted_err", false},
+    [API_M_MMDS_rx_accepted_unusual] = {"mmds", "rx_accepted_unusual", false},
+    [API_M_MMDS_rx_bad_eth] = {"mmds", "rx_bad_eth", false},
+    [API_M_MMDS_rx_invalid_token] = {"mmds", "rx_invalid_token", false},
+    [API_M_MMDS_rx_no_token] = {"mmds", "rx_no_token", false},
+    [API_M_MMDS_rx_count] = {"mmds", "rx_count", false},
+    [API_M_MMDS_tx_bytes] = {"mmds", "tx_bytes", false},
+    [API_M_MMDS_tx_count] = {"mmds", "tx_count", false},
+    [API_M_MMDS_tx_errors] = {"mmds", "tx_errors", false},
+    [API_M_MMDS_tx_frames] = {"mmds", "tx_frames", false},
+    [API_M_MMDS_connections_created] = {"mmds", "connections_created", false},
+    [API_M_MMDS_connections_destroyed] = {"mmds", "connections_destroyed", false},
 };
 
 /* Firecracker's groups and fields, in its order (logger/metrics.rs and the

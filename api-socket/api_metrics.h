@@ -83,6 +83,20 @@ enum api_metric {
     API_M_VSOCK_CREDIT_LIMITED,   /* credit grants cut short by the budget */
     API_M_SIGNAL_SIGTERM,
     API_M_SIGNAL_SIGINT,
+    /* Firecracker's "mmds" group (mmds_stack.h says what each counts). */
+    API_M_MMDS_rx_accepted,
+    API_M_MMDS_rx_accepted_err,
+    API_M_MMDS_rx_accepted_unusual,
+    API_M_MMDS_rx_bad_eth,
+    API_M_MMDS_rx_invalid_token,
+    API_M_MMDS_rx_no_token,
+    API_M_MMDS_rx_count,
+    API_M_MMDS_tx_bytes,
+    API_M_MMDS_tx_count,
+    API_M_MMDS_tx_errors,
+    API_M_MMDS_tx_frames,
+    API_M_MMDS_connections_created,
+    API_M_MMDS_connections_destroyed,
     API_M_COUNT
 };
 

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,13 @@ static void on_start_fatal(void *arg, const char *msg)
 static void on_exit_async(uv_async_t *a)
 {
     struct api_vmm *v = a->data;
+    /* The SIGBUS ember caught (monitor/mem_fault.h): Firecracker's metric,
+     * and the reason in the log as well as on stderr. */
+    const char *lost = v->vm ? vm_lost_mem_file(v->vm) : NULL;
+    if (lost) {
+        api_metrics_add(API_M_SIGNAL_SIGBUS, 1);
+        API_ERROR("the VM is stopped: its guest memory file %s lost pages while it ran", lost);
+    }
     v->on_guest_exit(v, atomic_load(&v->exit_status));
 }
 
@@ -267,6 +275,27 @@ static void sample_devices(void *arg)
         api_metrics_add(API_M_VSOCK_CREDIT_LIMITED, vs.credit_limited - v->vsock_limited_seen);
         v->vsock_limited_seen = vs.credit_limited;
     }
+    /* The MMDS responders' counters, summed, into Firecracker's "mmds". */
+    if (v->nmmds) {
+        static const enum api_metric ids[13] = {
+#define MMDS_ID(n) API_M_MMDS_##n,
+            MMDS_STATS(MMDS_ID)
+#undef MMDS_ID
+        };
+        uint64_t sum[13] = {0};
+        for (unsigned i = 0; i < v->nmmds; i++) {
+            struct mmds_stats st;
+            mmds_stack_get_stats(v->mmds[i], &st);
+            unsigned k = 0;
+#define MMDS_SUM(n) sum[k++] += st.n;
+            MMDS_STATS(MMDS_SUM)
+#undef MMDS_SUM
+        }
+        for (unsigned k = 0; k < 13; k++) {
+            api_metrics_add(ids[k], sum[k] - v->mmds_seen[k]);
+            v->mmds_seen[k] = sum[k];
+        }
+    }
     sample_vcpu(v);
 }
 
@@ -282,7 +311,120 @@ int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bo
     seccomp_filter_set_violation_hook(on_seccomp_violation);
     v->on_guest_exit = on_guest_exit;
     v->exit_async.data = v;
+    vm_shell_init(&v->shell);
     return uv_async_init(loop, &v->exit_async, on_exit_async);
+}
+
+static void *shell_main(void *arg)
+{
+    struct api_vmm *v = arg;
+    char err[256];
+
+    /* A failure leaves the shell empty: the request then builds its own VM
+     * and reports what went wrong there. */
+    (void)vm_shell_build(&v->shell, (uint64_t)v->prebuild_mem_mib << 20, err, sizeof(err));
+    return NULL;
+}
+
+void api_vmm_prebuild(struct api_vmm *v, unsigned mem_mib)
+{
+    sigset_t all, old;
+
+    if (mem_mib == 0)
+        return;
+    v->prebuild_mem_mib = mem_mib;
+    /* With an irqchip: every VM with a device needs one, and a FaaS VM
+     * (vsock) always has a device. Signals stay with the main loop. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    v->shell_building = pthread_create(&v->shell_thread, NULL, shell_main, v) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* The shell, once it is built (NULL if there is none). */
+static struct vm_shell *take_shell(struct api_vmm *v)
+{
+    if (v->shell_building) {
+        pthread_join(v->shell_thread, NULL);
+        v->shell_building = false;
+    }
+    return vm_shell_ready(&v->shell) ? &v->shell : NULL;
+}
+
+static void *release_main(void *arg)
+{
+    vm_shell_release(arg);
+    free(arg);
+    return NULL;
+}
+
+/* A shell the VM did not take (another memory size, no irqchip, dirty-page
+ * logging) goes away on a thread
+ * of its own: closing a VM with an irqchip waits ~14 ms (vm_shell.h), which
+ * the request that just started a VM should not. */
+static void drop_shell(struct api_vmm *v, bool had_shell)
+{
+    struct vm_shell *s;
+    pthread_attr_t attr;
+    pthread_t t;
+    sigset_t all, old;
+    bool started = false;
+
+    if (!vm_shell_ready(&v->shell)) {
+        if (had_shell)
+            API_INFO("The microVM took over the KVM VM built ahead (%u MiB).", v->prebuild_mem_mib);
+        return;
+    }
+    if (had_shell)
+        API_INFO("The KVM VM built ahead (%u MiB, with an irqchip) did not fit the microVM, "
+                 "which got one of its own.",
+                 v->prebuild_mem_mib);
+    s = malloc(sizeof(*s));
+    if (!s) {
+        vm_shell_release(&v->shell);
+        return;
+    }
+    *s = v->shell;
+    vm_shell_init(&v->shell);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&t, &attr, release_main, s) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!started)
+        release_main(s);
+}
+
+/* A responder's retransmission timer: armed for its next deadline, it
+ * queues what must go again and tells the device. */
+static void mmds_timer_arm(void *ctx);
+
+static void on_mmds_timer(uv_timer_t *t)
+{
+    struct api_mmds_timer *m = t->data;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    mmds_stack_timers(m->stack, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+    net_intercept_ready(m->net);
+    mmds_timer_arm(m);
+}
+
+static void mmds_timer_arm(void *ctx)
+{
+    struct api_mmds_timer *m = ctx;
+    uint64_t next = mmds_stack_next_timer(m->stack);
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&m->timer);
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t ms = next > now ? (next - now + 999999u) / 1000000u : 0;
+    uv_timer_start(&m->timer, on_mmds_timer, ms, 0);
 }
 
 /* The MMDS responder in the transmit path of every interface that
@@ -298,6 +440,15 @@ static int attach_mmds(struct api_vmm *v, const struct api_resources *res, struc
         struct mmds_stack *s = mmds_stack_create(res->mmds.store, res->mmds.ipv4);
         if (!s)
             return api_errf(e, "network interface \"%s\": MMDS: out of memory", id);
+        struct api_mmds_timer *m = &v->mmds_timer[v->nmmds];
+        if (uv_timer_init(v->loop, &m->timer) != 0) {
+            mmds_stack_destroy(s);
+            return api_errf(e, "network interface \"%s\": MMDS: no timer", id);
+        }
+        m->timer.data = m;
+        m->stack = s;
+        m->net = d->net[i];
+        mmds_stack_set_timer_hook(s, mmds_timer_arm, m);
         v->mmds[v->nmmds++] = s;
         struct net_intercept ic = mmds_stack_intercept(s);
         net_set_intercept(d->net[i], &ic);
@@ -326,7 +477,9 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
         return -1;
     }
     err[0] = '\0';
+    cfg.shell = take_shell(v);
     rc = vm_create(&cfg, &v->vm, err, sizeof(err));
+    drop_shell(v, cfg.shell != NULL && rc == 0);
     vm_config_release(&cfg);
     if (rc != 0) {
         v->vm = NULL;
@@ -489,8 +642,10 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
         .track_dirty_pages = sl->track_dirty_pages,
         .boot_timer = v->boot_timer,
         .no_seccomp = v->no_seccomp,
+        .shell = take_shell(v),
     };
     rc = snapshot_restore(&ld, &v->vm, err, sizeof(err));
+    drop_shell(v, ld.shell != NULL && rc == 0);
     if (rc != 0) {
         v->vm = NULL;
         v->create_status = rc;
@@ -508,7 +663,9 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
         return api_errf(e, "%s", err);
     }
     v->started = true;
-    API_INFO("microVM restored from %s", sl->snapshot_path);
+    char steps[256];
+    snapshot_format_timings(steps, sizeof(steps));
+    API_INFO("microVM restored from %s (us: %s)", sl->snapshot_path, steps);
     return 0;
 }
 

@@ -21,8 +21,10 @@
 
 #include "api-socket/api_router.h"
 #include "monitor/vm_config.h"
+#include "monitor/vm_shell.h"
 
 struct vm;
+struct net;
 
 struct api_vmm {
     uv_async_t exit_async; /* signalled by the vCPU thread when vm_run returns */
@@ -46,6 +48,19 @@ struct api_vmm {
     const char *instance_id;
     struct mmds_stack *mmds[VM_NETS_MAX]; /* the MMDS responders, one per named interface */
     unsigned nmmds;
+    /* The KVM VM built ahead (api_vmm_prebuild()), by shell_thread while
+     * shell_building. */
+    struct vm_shell shell;
+    pthread_t shell_thread;
+    bool shell_building;
+    unsigned prebuild_mem_mib;
+    /* Each responder's retransmission timer and its interface. */
+    struct api_mmds_timer {
+        uv_timer_t timer;
+        struct mmds_stack *stack;
+        struct net *net;
+    } mmds_timer[VM_NETS_MAX];
+    uint64_t mmds_seen[13]; /* MMDS counters (all responders) already added */
     /* Called on the loop thread when the guest has ended. */
     void (*on_guest_exit)(struct api_vmm *v, int status);
 };
@@ -55,6 +70,13 @@ extern const struct api_vmm_ops api_vmm_ops;
 /* Registers the exit async on loop. Returns 0 or a negative libuv error. */
 int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bool boot_timer,
                  bool no_seccomp, void (*on_guest_exit)(struct api_vmm *, int));
+
+/* Starts building the KVM VM with mem_mib MiB of RAM, its irqchip and vCPU
+ * on a thread of their own while the API waits for its first request
+ * (vm_shell.h); InstanceStart and PUT /snapshot/load take them over when
+ * their guest has that much memory. Otherwise (or if the build fails) they
+ * build their own. mem_mib 0: nothing is built ahead. */
+void api_vmm_prebuild(struct api_vmm *v, unsigned mem_mib);
 
 /* The vm_config for res: cfg must have been vm_config_init()ed; on failure it
  * is left for the caller to release. Returns 0 or -1 with e set. */

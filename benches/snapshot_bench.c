@@ -33,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -143,6 +145,99 @@ static bool invoke_once(const char *uds)
     return ok;
 }
 
+/* --- ember --api-sock: an already-running process given PUT /snapshot/load,
+ * as Firecracker measures its snapshot loads. --- */
+
+static int uds_connect(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* Starts `ember --api-sock sock` and waits until the socket answers. */
+static pid_t api_spawn(const char *sock, const char *errpath)
+{
+    char mem[16];
+    /* The VM built ahead has the snapshot's memory size (vm_shell.h). */
+    snprintf(mem, sizeof(mem), "%u", opt.mem_mib);
+    char *argv[] = {(char *)opt.ember, "--api-sock", (char *)sock, "--prebuild-mem", mem, NULL};
+    struct timespec pause = {0, 50000};
+    double t0 = now_us();
+
+    unlink(sock);
+    pid_t pid = spawn(argv, errpath);
+    for (;;) {
+        int fd = uds_connect(sock);
+        if (fd >= 0) {
+            close(fd);
+            return pid;
+        }
+        if (now_us() - t0 > 5e6)
+            die("ember --api-sock %s: the socket did not come up", sock);
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* One request on a fresh connection; the HTTP status, or -1. */
+static int api_put(const char *sock, const char *path, const char *body, char *resp, size_t cap)
+{
+    char req[2048];
+    int fd = uds_connect(sock), n, status = -1;
+    size_t got = 0;
+
+    if (fd < 0)
+        return -1;
+    n = snprintf(req, sizeof(req),
+                 "PUT %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 path, strlen(body), body);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    /* Headers, then the body if Content-Length says there is one. */
+    while (got + 1 < cap) {
+        ssize_t r = read(fd, resp + got, cap - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        resp[got] = '\0';
+        const char *end = strstr(resp, "\r\n\r\n");
+        if (!end)
+            continue;
+        const char *cl = strstr(resp, "Content-Length:");
+        size_t want = cl && cl < end ? strtoul(cl + 15, NULL, 10) : 0;
+        if (got >= (size_t)(end + 4 - resp) + want)
+            break;
+    }
+    resp[got] = '\0';
+    if (got > 12 && strncmp(resp, "HTTP/1.1 ", 9) == 0)
+        status = atoi(resp + 9);
+    close(fd);
+    return status;
+}
+
+static void api_load(const char *sock, const char *snap, const char *uds)
+{
+    char body[1024], resp[1024];
+
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s/mem\"}, \"resume_vm\": true, \"vsock_override\": "
+             "{\"uds_path\": \"%s\"}}",
+             snap, snap, uds);
+    int st = api_put(sock, "/snapshot/load", body, resp, sizeof(resp));
+    if (st != 204)
+        die("PUT /snapshot/load on %s: status %d: %s", sock, st, resp);
+}
+
 static void make_snapshot(const char *dir, bool once)
 {
     char mem[16], uds[200];
@@ -220,53 +315,109 @@ static json_t *stats(const char *what, double *v, unsigned n, double *median)
                      "samples_us", samples);
 }
 
+/* The restore steps of an API load, from its log line "restored from ... (us:
+ * state=... vcpu-state=...)". */
+static bool parse_api_steps(const char *path, double steps[NSTEPS])
+{
+    char buf[8192];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    const char *p = strstr(buf, "restored from");
+    if (!p)
+        return false;
+    for (int i = 0; i < NSTEPS; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "%s%s=", i ? " " : "(us: ", step_names[i]);
+        const char *q = strstr(p, key);
+        steps[i] = q ? strtod(q + strlen(key), NULL) : -1;
+    }
+    return true;
+}
+
+enum variant { V_COLD, V_RESTORE, V_API, V_COUNT };
+
 static json_t *latency(void)
 {
-    char snap[200], uds[200], errp[200], mem[16];
+    char snap[200], uds[200], errp[200], mem[16], api_sock[200];
     unsigned n = opt.runs;
     double *cold_first = calloc(n, sizeof(double)), *cold_resp = calloc(n, sizeof(double));
     double *rest_first = calloc(n, sizeof(double)), *rest_resp = calloc(n, sizeof(double));
-    double *steps[NSTEPS];
+    double *api_ready = calloc(n, sizeof(double)), *api_load_req = calloc(n, sizeof(double));
+    double *api_resp = calloc(n, sizeof(double));
+    double *steps[NSTEPS], *api_steps[NSTEPS];
     unsigned hashed_runs = 0;
 
-    for (int i = 0; i < NSTEPS; i++)
+    for (int i = 0; i < NSTEPS; i++) {
         steps[i] = calloc(n, sizeof(double));
+        api_steps[i] = calloc(n, sizeof(double));
+    }
     snprintf(snap, sizeof(snap), "%s/once", run_dir);
     snprintf(uds, sizeof(uds), "%s/lat.sock", run_dir);
     snprintf(errp, sizeof(errp), "%s/lat.err", run_dir);
+    snprintf(api_sock, sizeof(api_sock), "%s/api.sock", run_dir);
     snprintf(mem, sizeof(mem), "%u", opt.mem_mib);
     make_snapshot(snap, true);
     for (unsigned r = 0; r < n; r++) {
-        for (int k = 0; k < 2; k++) {
-            bool restore = (k + (int)r) % 2 == 0; /* the order alternates every round */
+        for (int k = 0; k < V_COUNT; k++) {
+            enum variant v = (enum variant)((k + (int)r) % V_COUNT); /* the order rotates */
             char *cold[] = {(char *)opt.ember, "run",   "--timings", "--mem", mem, "--vsock", uds,
                             (char *)opt.guest, "--max", "1",         NULL};
             char *rest[] = {(char *)opt.ember, "run", "--timings", "--restore", snap,
                             "--vsock",         uds,   NULL};
+            double first = 0, s[NSTEPS], t0, t1, tl = 0;
+            bool hashed = false, ok, parsed;
+            pid_t pid;
+
             unlink(uds);
-            double t0 = now_us();
-            pid_t pid = spawn(restore ? rest : cold, errp);
-            bool ok = invoke_once(uds);
-            double t1 = now_us();
+            if (v == V_API) {
+                /* Not timed: the process is already running when the load
+                 * arrives (Firecracker's measurement); it has had 2 ms to
+                 * get ready, as a pooled process has. */
+                double ts = now_us();
+                pid = api_spawn(api_sock, errp);
+                api_ready[r] = now_us() - ts;
+                struct timespec settle = {0, 2000000};
+                nanosleep(&settle, NULL);
+                t0 = now_us();
+                api_load(api_sock, snap, uds);
+                tl = now_us();
+            } else {
+                t0 = now_us();
+                pid = spawn(v == V_RESTORE ? rest : cold, errp);
+            }
+            ok = invoke_once(uds);
+            t1 = now_us();
             int st = reap(pid);
-            double first, s[NSTEPS];
-            bool hashed = false;
-            if (!ok || st != 0 || !parse_timings(errp, &first, restore ? s : NULL, &hashed))
-                die("%s run %u failed (%s, status %d)", restore ? "restore" : "cold", r,
-                    ok ? "invoke ok" : invoke_err, st);
-            if (restore) {
+            parsed = v == V_API ? parse_api_steps(errp, s)
+                                : parse_timings(errp, &first, v == V_RESTORE ? s : NULL, &hashed);
+            if (!ok || st != 0 || !parsed)
+                die("%s run %u failed (%s, status %d)",
+                    v == V_COLD      ? "cold"
+                    : v == V_RESTORE ? "restore"
+                                     : "API load",
+                    r, ok ? "invoke ok" : invoke_err, st);
+            if (v == V_RESTORE) {
                 rest_first[r] = first;
                 rest_resp[r] = t1 - t0;
                 for (int i = 0; i < NSTEPS; i++)
                     steps[i][r] = s[i];
                 hashed_runs += hashed;
+            } else if (v == V_API) {
+                api_load_req[r] = tl - t0;
+                api_resp[r] = t1 - t0;
+                for (int i = 0; i < NSTEPS; i++)
+                    api_steps[i][r] = s[i];
             } else {
                 cold_first[r] = first;
                 cold_resp[r] = t1 - t0;
             }
         }
     }
-    double m_cf, m_cr, m_rf, m_rr;
+    double m_cf, m_cr, m_rf, m_rr, m_ar;
     fprintf(stderr, "latency, %u rounds (%u MiB guest, %s):\n", n, opt.mem_mib, opt.guest);
     json_t *j = json_object();
     json_object_set_new(j, "cold_first_instruction",
@@ -284,11 +435,27 @@ static json_t *latency(void)
         json_object_set_new(js, step_names[i], stats(what, steps[i], n, NULL));
     }
     json_object_set_new(j, "restore_steps", js);
+    json_object_set_new(j, "api_spawn_to_socket_ready",
+                        stats("api: spawn -> socket ready", api_ready, n, NULL));
+    json_object_set_new(j, "api_load_request",
+                        stats("api: PUT /snapshot/load request", api_load_req, n, NULL));
+    json_object_set_new(j, "api_load_response",
+                        stats("api: load request -> first response", api_resp, n, &m_ar));
+    js = json_object();
+    for (int i = 0; i < NSTEPS; i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "  api load step %s", step_names[i]);
+        json_object_set_new(js, step_names[i], stats(what, api_steps[i], n, NULL));
+    }
+    json_object_set_new(j, "api_load_steps", js);
     json_object_set_new(j, "restores_that_hashed_memory", json_integer(hashed_runs));
     json_object_set_new(j, "ratio_cold_over_restore_first_instruction", json_real(m_cf / m_rf));
     json_object_set_new(j, "ratio_cold_over_restore_response", json_real(m_cr / m_rr));
-    fprintf(stderr, "  cold/restore: first instruction %.2fx, first response %.2fx\n", m_cf / m_rf,
-            m_cr / m_rr);
+    json_object_set_new(j, "ratio_cold_over_api_load_response", json_real(m_cr / m_ar));
+    fprintf(stderr,
+            "  cold/restore: first instruction %.2fx, first response %.2fx; cold/api load: first "
+            "response %.2fx\n",
+            m_cf / m_rf, m_cr / m_rr, m_cr / m_ar);
     return j;
 }
 

@@ -1,14 +1,16 @@
 /* guest_mem.c: guest RAM mapping and checked guest-physical translation. */
 #include "common/guest_mem.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-static int map(struct guest_mem *mem, uint64_t size, int fd)
+static int map(struct guest_mem *mem, uint64_t size, int fd, void *at)
 {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0), fd, 0);
+    void *p = mmap(
+        at, size, PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0) | (at ? MAP_FIXED : 0), fd, 0);
     if (p == MAP_FAILED)
         return -1;
     /* Guest RAM never goes into a core dump of the monitor, and is never
@@ -24,12 +26,31 @@ static int map(struct guest_mem *mem, uint64_t size, int fd)
 
 int guest_mem_map(struct guest_mem *mem, uint64_t size)
 {
-    return map(mem, size, -1);
+    return map(mem, size, -1, NULL);
 }
 
 int guest_mem_map_file(struct guest_mem *mem, int fd, uint64_t size)
 {
-    return map(mem, size, fd);
+    return map(mem, size, fd, NULL);
+}
+
+int guest_mem_remap_file(struct guest_mem *mem, int fd)
+{
+    /* MAP_FIXED replaces the anonymous pages in one step: the range is
+     * never unmapped, so no other mapping of this process can land in it,
+     * and KVM's MMU notifier drops whatever it had mapped of the old pages
+     * (nothing, before the guest's first instruction). */
+    if (mem->file_backed || mem->host_dirty || !mem->host) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (map(mem, mem->size, fd, mem->host) == 0)
+        return 0;
+    /* A failed MAP_FIXED may have unmapped the range: forget it rather
+     * than unmap later what the process may have mapped there since. */
+    mem->host = NULL;
+    mem->size = 0;
+    return -1;
 }
 
 void guest_mem_unmap(struct guest_mem *mem)

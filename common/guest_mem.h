@@ -28,6 +28,10 @@ int guest_mem_map(struct guest_mem *mem, uint64_t size);
  * the same file shares, and a page becomes the VM's own only when written.
  * Returns 0 or -1 with errno set. */
 int guest_mem_map_file(struct guest_mem *mem, int fd, uint64_t size);
+/* Puts the file fd where the anonymous RAM of mem was, at the same host
+ * address and size (a KVM memory slot set up ahead on that address then
+ * sees the file's pages). Returns 0 or -1 with errno set. */
+int guest_mem_remap_file(struct guest_mem *mem, int fd);
 void guest_mem_unmap(struct guest_mem *mem);
 
 /* Dirty-page tracking of the host's own writes (KVM logs the guest's): on

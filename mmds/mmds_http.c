@@ -265,6 +265,7 @@ static void answer(struct mmds_http *h, struct mmds_store *s, uint64_t now_ns, b
     }
     if (s->version == MMDS_V2) {
         if (!h->has_token) {
+            h->no_token = true;
             respond(401, plain, NULL,
                     "No MMDS token provided. Use `X-metadata-token` header to specify the "
                     "session token.",
@@ -272,6 +273,7 @@ static void answer(struct mmds_http *h, struct mmds_store *s, uint64_t now_ns, b
             return;
         }
         if (!mmds_store_token_valid(s, h->token, now_ns)) {
+            h->bad_token = true;
             respond(401, plain, NULL, "MMDS token not valid.", close, resp, len);
             return;
         }
@@ -291,6 +293,7 @@ size_t mmds_http_feed(struct mmds_http *h, struct mmds_store *s, const uint8_t *
     *resp = NULL;
     *resp_len = 0;
     *close = false;
+    h->no_token = h->bad_token = false;
     if (HTTP_PARSER_ERRNO(&h->parser) == HPE_PAUSED)
         http_parser_pause(&h->parser, 0);
     used = http_parser_execute(&h->parser, &settings, (const char *)data, n);
@@ -311,6 +314,9 @@ size_t mmds_http_feed(struct mmds_http *h, struct mmds_store *s, const uint8_t *
     }
     *close = !http_should_keep_alive(&h->parser);
     answer(h, s, now_ns, *close, resp, resp_len);
+    bool no_token = h->no_token, bad_token = h->bad_token;
     reset_request(h);
+    h->no_token = no_token;
+    h->bad_token = bad_token;
     return used;
 }

@@ -31,6 +31,9 @@ struct mmds_http {
     char token[MMDS_TOKEN_LEN + 2];
     char ttl[24];
     bool has_token, has_ttl, forwarded, too_long, done;
+    /* Set by the last answer: a V2 GET without a token, with a bad one
+     * (the "mmds" metrics' rx_no_token and rx_invalid_token). */
+    bool no_token, bad_token;
 };
 
 void mmds_http_init(struct mmds_http *h);

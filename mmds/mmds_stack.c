@@ -17,6 +17,11 @@
 #define OUT_MAX     (256u * 1024u) /* answered but unacknowledged bytes */
 #define WINDOW      65535u
 #define HTTP_PORT   80u
+/* Retransmission (RFC 6298 in spirit: the link is the host's memory, so
+ * no RTT is measured; a fixed start, doubled per try). */
+#define RTO_MIN_NS (200u * 1000000ull)
+#define RTO_MAX_NS (10u * 1000000000ull)
+#define RTO_TRIES  8u
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -39,6 +44,8 @@ struct conn {
     size_t out_len;
     uint32_t out_seq;
     uint64_t last_use;
+    uint64_t rto_at; /* retransmission due (CLOCK_MONOTONIC ns), 0 = off */
+    unsigned rto_tries;
     struct mmds_http http;
 };
 
@@ -54,6 +61,9 @@ struct mmds_stack {
     struct conn *conns[MMDS_CONNS_MAX];
     struct frame *queue; /* ring */
     unsigned head, count;
+    struct mmds_stats stats;
+    void (*arm)(void *ctx);
+    void *arm_ctx;
 };
 
 static uint64_t now_ns(void)
@@ -116,8 +126,10 @@ static uint16_t fold(uint32_t sum)
 /* A slot at the tail of the queue, or NULL when it is full. */
 static struct frame *enqueue(struct mmds_stack *s)
 {
-    if (s->count == QUEUE_MAX)
+    if (s->count == QUEUE_MAX) {
+        s->stats.tx_errors++;
         return NULL;
+    }
     struct frame *f = &s->queue[(s->head + s->count) % QUEUE_MAX];
     s->count++;
     return f;
@@ -215,8 +227,38 @@ static bool c_emit(struct mmds_stack *s, struct conn *c, uint32_t seq, uint8_t f
                 flags & TCP_SYN);
 }
 
+static uint64_t rto_ns(const struct conn *c)
+{
+    unsigned sh = c->rto_tries < 6 ? c->rto_tries : 6;
+    uint64_t t = RTO_MIN_NS << sh;
+    return t < RTO_MAX_NS ? t : RTO_MAX_NS;
+}
+
+/* The retransmission timer runs while anything sent (the SYN-ACK, data,
+ * the FIN) is unacknowledged. */
+static void rto_check(struct mmds_stack *s, struct conn *c)
+{
+    if (c->snd_una == c->snd_nxt) {
+        c->rto_at = 0;
+        return;
+    }
+    if (c->rto_at)
+        return;
+    c->rto_at = now_ns() + rto_ns(c);
+    if (s->arm)
+        s->arm(s->arm_ctx);
+}
+
+static void pump_inner(struct mmds_stack *s, struct conn *c);
+
 /* Sends what the window and the queue allow, then the FIN when it is due. */
 static void pump(struct mmds_stack *s, struct conn *c)
+{
+    pump_inner(s, c);
+    rto_check(s, c);
+}
+
+static void pump_inner(struct mmds_stack *s, struct conn *c)
 {
     if (!c->established)
         return;
@@ -243,13 +285,14 @@ static void pump(struct mmds_stack *s, struct conn *c)
 
 static void conn_free(struct mmds_stack *s, unsigned i)
 {
+    s->stats.connections_destroyed++;
     free(s->conns[i]->out);
     free(s->conns[i]);
     s->conns[i] = NULL;
 }
 
 /* Appends an answer to the bytes to send. */
-static void queue_answer(struct conn *c, char *resp, size_t len)
+static void queue_answer(struct mmds_stack *s, struct conn *c, char *resp, size_t len)
 {
     uint8_t *n;
 
@@ -260,7 +303,9 @@ static void queue_answer(struct conn *c, char *resp, size_t len)
         memcpy(n + c->out_len, resp, len);
         c->out = n;
         c->out_len += len;
+        s->stats.tx_count++;
     } else {
+        s->stats.tx_errors++;
         c->close_after = true; /* cannot answer: end the connection */
     }
     free(resp);
@@ -322,9 +367,12 @@ static void new_conn(struct mmds_stack *s, const uint8_t *mac, uint32_t ip, uint
         slot = oldest;
     }
     struct conn *c = calloc(1, sizeof(*c));
-    if (!c)
+    if (!c) {
+        s->stats.rx_accepted_err++;
         return;
+    }
     s->conns[slot] = c;
+    s->stats.connections_created++;
     memcpy(c->peer_mac, mac, 6);
     c->peer_ip = ip;
     c->peer_port = port;
@@ -339,6 +387,7 @@ static void new_conn(struct mmds_stack *s, const uint8_t *mac, uint32_t ip, uint
     c->last_use = now_ns();
     mmds_http_init(&c->http);
     c_emit(s, c, c->iss, TCP_SYN | TCP_ACK, NULL, 0);
+    rto_check(s, c);
 }
 
 static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *iph, size_t ihl,
@@ -348,11 +397,15 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *iph
     size_t tlen = tot - ihl, thl;
     uint32_t ip;
 
-    if (tlen < 20)
+    if (tlen < 20) {
+        s->stats.rx_bad_eth++;
         return;
+    }
     thl = (size_t)(t[12] >> 4) * 4;
-    if (thl < 20 || thl > tlen)
+    if (thl < 20 || thl > tlen) {
+        s->stats.rx_bad_eth++;
         return;
+    }
     memcpy(&ip, iph + 12, 4);
     uint16_t sport = get16(t), dport = get16(t + 2);
     uint8_t flags = t[13];
@@ -368,10 +421,12 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *iph
             break;
         }
     if (!c) {
-        if (dport == HTTP_PORT && (flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN)
+        if (dport == HTTP_PORT && (flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN) {
             new_conn(s, f + 6, ip, sport, t, thl);
-        else
+        } else {
+            s->stats.rx_accepted_unusual++;
             rst_for(s, f + 6, ip, sport, t, n);
+        }
         return;
     }
     c->last_use = now_ns();
@@ -395,6 +450,7 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *iph
         }
         c->established = true;
         c->snd_una = ack;
+        c->rto_tries = 0;
     }
     bool advanced = false;
     if (seq_lt(c->snd_una, ack) && seq_le(ack, c->snd_nxt)) {
@@ -409,6 +465,8 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *iph
         c->out_seq += acked_data;
         c->snd_una = ack;
         advanced = true;
+        c->rto_at = 0; /* progress: the timer starts over */
+        c->rto_tries = 0;
     }
     bool ack_now = false;
     if (n || (flags & TCP_FIN)) {
@@ -422,6 +480,7 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *iph
         if (seq != c->rcv_nxt) {
             /* Out of order or a repeat: say where we are, and resend what
              * the guest may have missed. */
+            s->stats.rx_accepted_unusual++;
             c_emit(s, c, c->snd_nxt, TCP_ACK, NULL, 0);
             c->snd_nxt = c->snd_una;
             if (c->fin_sent && seq_le(c->snd_nxt, c->fin_seq))
@@ -437,7 +496,9 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *iph
                 bool close;
                 size_t used = mmds_http_feed(&c->http, s->store, data + off, n - off, now_ns(),
                                              &resp, &rlen, &close);
-                queue_answer(c, resp, rlen);
+                s->stats.rx_no_token += c->http.no_token;
+                s->stats.rx_invalid_token += c->http.bad_token;
+                queue_answer(s, c, resp, rlen);
                 if (close) {
                     c->close_after = true;
                     off = n;
@@ -448,8 +509,10 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *iph
                 off += used;
             }
             c->rcv_nxt += (uint32_t)n;
+            s->stats.rx_count++;
             ack_now = true;
         } else if (n) {
+            s->stats.rx_accepted_err++;
             return; /* no room: not acknowledged, the guest sends it again */
         }
         if (flags & TCP_FIN) {
@@ -463,6 +526,7 @@ static void tcp_input(struct mmds_stack *s, const uint8_t *f, const uint8_t *iph
         if (c->fin_sent && seq_le(c->snd_nxt, c->fin_seq))
             c->fin_sent = false;
     }
+    rto_check(s, c);
     if (c->fin_sent && c->snd_una == c->fin_seq + 1 && c->fin_rcvd) {
         if (ack_now)
             c_emit(s, c, c->snd_nxt, TCP_ACK, NULL, 0);
@@ -494,20 +558,32 @@ static bool st_wants(void *ctx, const uint8_t *f, size_t len)
 static void st_input(void *ctx, const uint8_t *f, size_t len)
 {
     struct mmds_stack *s = ctx;
-    uint16_t type = get16(f + 12);
 
+    s->stats.rx_accepted++;
+    if (len < 14) {
+        s->stats.rx_bad_eth++;
+        return;
+    }
+    uint16_t type = get16(f + 12);
     if (type == 0x0806) {
         arp_input(s, f, len);
         return;
     }
     const uint8_t *iph = f + 14;
-    size_t ihl = (size_t)(iph[0] & 15) * 4, tot = get16(iph + 2);
-    if ((iph[0] >> 4) != 4 || ihl < 20 || tot < ihl || 14 + tot > len)
+    if (type != 0x0800 || len < 34) {
+        s->stats.rx_bad_eth++;
         return;
-    if (get16(iph + 6) & 0x3fff)
-        return; /* fragments: not for a metadata request */
-    if (iph[9] == 6)
-        tcp_input(s, f, iph, ihl, tot);
+    }
+    size_t ihl = (size_t)(iph[0] & 15) * 4, tot = get16(iph + 2);
+    if ((iph[0] >> 4) != 4 || ihl < 20 || tot < ihl || 14 + tot > len) {
+        s->stats.rx_bad_eth++;
+        return;
+    }
+    if ((get16(iph + 6) & 0x3fff) || iph[9] != 6) {
+        s->stats.rx_accepted_unusual++; /* fragments, not TCP: not a metadata request */
+        return;
+    }
+    tcp_input(s, f, iph, ihl, tot);
 }
 
 static size_t st_output(void *ctx, uint8_t *buf, size_t cap)
@@ -527,6 +603,12 @@ static size_t st_output(void *ctx, uint8_t *buf, size_t cap)
     memcpy(buf, f->data, n);
     s->head = (s->head + 1) % QUEUE_MAX;
     s->count--;
+    if (n) {
+        s->stats.tx_frames++;
+        s->stats.tx_bytes += n;
+    } else {
+        s->stats.tx_errors++;
+    }
     return n;
 }
 
@@ -561,4 +643,48 @@ struct net_intercept mmds_stack_intercept(struct mmds_stack *s)
 {
     return (struct net_intercept){
         .ctx = s, .wants = st_wants, .input = st_input, .output = st_output};
+}
+
+void mmds_stack_get_stats(const struct mmds_stack *s, struct mmds_stats *out)
+{
+    *out = s->stats;
+}
+
+void mmds_stack_set_timer_hook(struct mmds_stack *s, void (*arm)(void *ctx), void *ctx)
+{
+    s->arm = arm;
+    s->arm_ctx = ctx;
+}
+
+uint64_t mmds_stack_next_timer(const struct mmds_stack *s)
+{
+    uint64_t t = UINT64_MAX;
+    for (unsigned i = 0; i < MMDS_CONNS_MAX; i++)
+        if (s->conns[i] && s->conns[i]->rto_at && s->conns[i]->rto_at < t)
+            t = s->conns[i]->rto_at;
+    return t;
+}
+
+uint64_t mmds_stack_timers(struct mmds_stack *s, uint64_t now)
+{
+    for (unsigned i = 0; i < MMDS_CONNS_MAX; i++) {
+        struct conn *c = s->conns[i];
+        if (!c || !c->rto_at || now < c->rto_at)
+            continue;
+        if (++c->rto_tries > RTO_TRIES) {
+            conn_free(s, i); /* the guest is gone or stuck: forget it */
+            continue;
+        }
+        /* Go back to the first unacknowledged byte (or the SYN-ACK). */
+        if (!c->established) {
+            c_emit(s, c, c->iss, TCP_SYN | TCP_ACK, NULL, 0);
+        } else {
+            c->snd_nxt = c->snd_una;
+            if (c->fin_sent && seq_le(c->snd_nxt, c->fin_seq))
+                c->fin_sent = false;
+            pump_inner(s, c);
+        }
+        c->rto_at = now + rto_ns(c);
+    }
+    return mmds_stack_next_timer(s);
 }

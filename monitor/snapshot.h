@@ -32,6 +32,8 @@ int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
 
 /* A network interface of the snapshot given another tap (Firecracker's
  * network_overrides). */
+struct vm_shell;
+
 struct snapshot_net_override {
     const char *iface_id;
     const char *host_dev_name;
@@ -47,6 +49,7 @@ struct snapshot_load {
     bool timings;
     bool boot_timer;
     bool no_seccomp;
+    struct vm_shell *shell; /* built ahead (vm_shell.h): taken over if it fits; or NULL */
 };
 
 /* Builds a VM from a snapshot; it runs from where the snapshot was taken
@@ -57,5 +60,7 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
 
 /* For --timings: how long each restore step took, in microseconds. */
 void snapshot_print_timings(int fd);
+/* The same, "state=... vcpu-state=..." into buf, for the API's log. */
+void snapshot_format_timings(char *buf, size_t len);
 
 #endif

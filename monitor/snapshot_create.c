@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "monitor/exit_codes.h"
@@ -271,16 +270,6 @@ int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
     pthread_mutex_unlock(&vm->lock);
     if (!quiet) {
         snprintf(err, errlen, "snapshot: the VM must be paused");
-        goto out;
-    }
-    /* Writing the memory file a restored VM runs from would truncate it
-     * under the VM (mem_fault.h) and save zeros for what it lost. */
-    struct stat mine, target;
-    if (vm->mem_file_fd >= 0 && fstat(vm->mem_file_fd, &mine) == 0 &&
-        stat(mem_path, &target) == 0 && mine.st_dev == target.st_dev &&
-        mine.st_ino == target.st_ino) {
-        snprintf(err, errlen, "snapshot: %s is the memory file this VM runs from (%s)", mem_path,
-                 vm->mem_path);
         goto out;
     }
     if (type == SNAPSHOT_DIFF && !vm->track_dirty) {

@@ -46,6 +46,7 @@ static const char *const step_names[STEP_COUNT] = {"state", "mem-check", "kvm", 
                                                    "vcpu-state"};
 static uint64_t step_ns[STEP_COUNT];
 static bool mem_hashed;
+static bool cpuid_kept; /* the shell's CPUID was the snapshot's (vm_shell.h) */
 
 static int refuse(char *err, size_t errlen, int code, const char *path, const char *why)
 {
@@ -206,6 +207,14 @@ static int set_msrs(struct vm *vm, const struct snapshot_vcpu *c)
     return ioctl(vm->vcpu_fd, KVM_SET_MSRS, &msrs) == (int)c->nmsrs ? 0 : -1;
 }
 
+/* Whether the CPUID a shell set (vm_shell.h) is the snapshot's, entry for
+ * entry: then KVM_SET_CPUID2 (~0.1 ms here) would change nothing. */
+static bool cpuid_in_place(const struct kvm_cpuid2 *set, const struct snapshot_vcpu *c)
+{
+    return set && set->nent == c->ncpuid &&
+           memcmp(set->entries, c->cpuid, c->ncpuid * sizeof(c->cpuid[0])) == 0;
+}
+
 static int set_state(struct vm *vm, const struct snapshot_state *st, char *why, size_t whylen)
 {
     const struct snapshot_vcpu *c = &st->vcpu;
@@ -229,10 +238,13 @@ static int set_state(struct vm *vm, const struct snapshot_state *st, char *why, 
     }
     struct kvm_clock_data clock = {.clock = st->vm.clock.clock};
     TRY(ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock), "KVM_SET_CLOCK");
-    memset(&cpuid, 0, sizeof(cpuid));
-    cpuid.h.nent = c->ncpuid;
-    memcpy(cpuid.e, c->cpuid, c->ncpuid * sizeof(c->cpuid[0]));
-    TRY(ioctl(vm->vcpu_fd, KVM_SET_CPUID2, &cpuid), "KVM_SET_CPUID2");
+    cpuid_kept = cpuid_in_place(vm->cpuid_set, c);
+    if (!cpuid_kept) {
+        memset(&cpuid, 0, sizeof(cpuid));
+        cpuid.h.nent = c->ncpuid;
+        memcpy(cpuid.e, c->cpuid, c->ncpuid * sizeof(c->cpuid[0]));
+        TRY(ioctl(vm->vcpu_fd, KVM_SET_CPUID2, &cpuid), "KVM_SET_CPUID2");
+    }
     TRY(ioctl(vm->vcpu_fd, KVM_SET_SREGS, &c->sregs), "KVM_SET_SREGS");
     TRY(set_msrs(vm, c), "KVM_SET_MSRS");
     TRY(ioctl(vm->vcpu_fd, KVM_SET_REGS, &c->regs), "KVM_SET_REGS");
@@ -350,8 +362,15 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
         rc = refuse(err, errlen, EMBER_EXIT_GENERIC, ld->state_path, "out of memory");
         goto out;
     }
-    rc = vm_setup_kvm(vm, st->mem_size, mem_fd, ld->mem_path, st->vm.irqchip, ld->track_dirty_pages,
-                      why, sizeof(why));
+    const struct vm_kvm_want want = {
+        .mem_size = st->mem_size,
+        .mem_fd = mem_fd,
+        .mem_path = ld->mem_path,
+        .irqchip = st->vm.irqchip,
+        .track_dirty = ld->track_dirty_pages,
+        .shell = ld->shell,
+    };
+    rc = vm_setup_kvm(vm, &want, why, sizeof(why));
     if (rc != 0) {
         rc = refuse(err, errlen, rc, ld->state_path, why);
         goto out;
@@ -400,10 +419,27 @@ out:
     return rc;
 }
 
+void snapshot_format_timings(char *buf, size_t len)
+{
+    size_t off = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < STEP_COUNT && off < len; i++) {
+        int n = snprintf(buf + off, len - off, "%s%s=%.1f", i ? " " : "", step_names[i],
+                         step_ns[i] / 1000.0);
+        if (n < 0)
+            break;
+        off += (size_t)n;
+    }
+    if (off < len)
+        snprintf(buf + off, len - off, "%s%s", cpuid_kept ? " (CPUID kept)" : "",
+                 mem_hashed ? " (memory file hashed)" : "");
+}
+
 void snapshot_print_timings(int fd)
 {
-    dprintf(fd, "ember: restore (us):");
-    for (int i = 0; i < STEP_COUNT; i++)
-        dprintf(fd, " %s=%.1f", step_names[i], step_ns[i] / 1000.0);
-    dprintf(fd, "%s\n", mem_hashed ? " (memory file hashed)" : "");
+    char buf[256];
+
+    snapshot_format_timings(buf, sizeof(buf));
+    dprintf(fd, "ember: restore (us): %s\n", buf);
 }

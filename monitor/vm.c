@@ -34,40 +34,8 @@
 #include "monitor/timings.h"
 #include "monitor/vm_priv.h"
 
-#define KVM_API_EXPECTED 12
-/* Three pages below the 4 GiB boundary that KVM needs for its VMX real-mode
- * TSS; inside the MMIO gap, never RAM. */
-#define VM_TSS_ADDR 0xfffbd000u
 /* SIGUSR1 kicks the vCPU thread out of KVM_RUN for vm_pause(). */
 #define VM_KICK_SIGNAL SIGUSR1
-
-/* CPUID as KVM supports it, with what a single-vCPU guest should see.
- * Returns 0 or an errno. */
-static int setup_cpuid(struct vm *vm)
-{
-    size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
-    struct kvm_cpuid2 *cpuid = calloc(1, sz);
-    int rc = 0;
-
-    if (!cpuid)
-        return ENOMEM;
-    rc = cpuid_cache_get(vm->kvm_fd, cpuid);
-    if (rc)
-        goto out;
-    for (uint32_t i = 0; i < cpuid->nent; i++) {
-        struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-        if (e->function == 1) {
-            e->ebx &= 0x00ffffffu;                        /* initial APIC id 0 */
-            e->ebx = (e->ebx & 0xff00ffffu) | (1u << 16); /* one logical CPU */
-            e->ecx |= 1u << 31;                           /* running under a hypervisor */
-        }
-    }
-    if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid) < 0)
-        rc = errno;
-out:
-    free(cpuid);
-    return rc;
-}
 
 /* The in-kernel irqchip (PIC, IOAPIC, LAPIC) is what devices raise their
  * interrupts through (irqfd), and it must exist before the vCPU. It is also
@@ -199,30 +167,41 @@ struct vm *vm_alloc(const struct vm_config *cfg)
     return vm;
 }
 
-int vm_setup_kvm(struct vm *vm, uint64_t mem_size, int mem_fd, const char *mem_path, bool irqchip,
-                 bool track_dirty, char *err, size_t errlen)
+int vm_setup_kvm(struct vm *vm, const struct vm_kvm_want *want, char *err, size_t errlen)
 {
+    struct vm_shell s;
     char why[128];
-    int mmap_size;
+    int rc;
 
-    vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (vm->kvm_fd < 0)
-        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "/dev/kvm: %s", strerror(errno));
-    if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_EXPECTED)
-        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "/dev/kvm: unsupported KVM API version");
-    vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-    if (vm->vm_fd < 0)
-        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
-    if ((mem_fd < 0 ? guest_mem_map(&vm->mem, mem_size)
-                    : guest_mem_map_file(&vm->mem, mem_fd, mem_size)) != 0)
-        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "guest memory (%llu MiB): %s",
-                      (unsigned long long)(mem_size >> 20), strerror(errno));
+    if (vm_shell_fits(want->shell, want)) {
+        s = *want->shell;
+        vm_shell_init(want->shell);
+        if (want->mem_fd >= 0 && guest_mem_remap_file(&s.mem, want->mem_fd) != 0) {
+            rc = errno;
+            vm_shell_release(&s);
+            return errmsg(EMBER_EXIT_GENERIC, err, errlen, "guest memory (%llu MiB): %s",
+                          (unsigned long long)(want->mem_size >> 20), strerror(rc));
+        }
+    } else {
+        rc = vm_shell_build_for(&s, want, err, errlen);
+        if (rc)
+            return rc;
+    }
+    vm->kvm_fd = s.kvm_fd;
+    vm->vm_fd = s.vm_fd;
+    vm->vcpu_fd = s.vcpu_fd;
+    vm->run = s.run;
+    vm->run_size = s.run_size;
+    vm->mem = s.mem;
+    vm->cpuid_set = s.cpuid;
+    vm->irqchip = s.irqchip;
+    vm->track_dirty = s.track_dirty;
     /* A memory file can be truncated under the running VM (mem_fault.h):
      * keep its name and a descriptor to report it, and catch the SIGBUS of
      * a host access to a lost page. */
-    if (mem_fd >= 0) {
-        vm->mem_path = strdup(mem_path ? mem_path : "(unnamed)");
-        vm->mem_file_fd = fcntl(mem_fd, F_DUPFD_CLOEXEC, 3);
+    if (want->mem_fd >= 0) {
+        vm->mem_path = strdup(want->mem_path ? want->mem_path : "(unnamed)");
+        vm->mem_file_fd = fcntl(want->mem_fd, F_DUPFD_CLOEXEC, 3);
         if (!vm->mem_path || vm->mem_file_fd < 0)
             return errmsg(EMBER_EXIT_GENERIC, err, errlen, "guest memory file: %s",
                           strerror(errno));
@@ -231,33 +210,6 @@ int vm_setup_kvm(struct vm *vm, uint64_t mem_size, int mem_fd, const char *mem_p
         if (mem_fault_watch(&vm->mem_fault, why, sizeof(why)) != 0)
             return errmsg(EMBER_EXIT_GENERIC, err, errlen, "guest memory file %s: %s", vm->mem_path,
                           why);
-    }
-    /* KVM_MEM_LOG_DIRTY_PAGES: KVM_GET_DIRTY_LOG then says which pages the
-     * guest wrote, for Diff snapshots (snapshot_create.c). */
-    struct kvm_userspace_memory_region region = {
-        .slot = 0,
-        .flags = track_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-        .guest_phys_addr = 0,
-        .memory_size = vm->mem.size,
-        .userspace_addr = (uint64_t)(uintptr_t)vm->mem.host,
-    };
-    vm->irqchip = irqchip;
-    vm->track_dirty = track_dirty;
-    if (track_dirty && guest_mem_track_host_writes(&vm->mem) != 0)
-        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "out of memory");
-    if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ||
-        ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, VM_TSS_ADDR) < 0 ||
-        (irqchip && ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0))
-        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "setting up the VM: %s", strerror(errno));
-    vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
-    mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-    if (vm->vcpu_fd < 0 || mmap_size <= 0)
-        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "KVM_CREATE_VCPU: %s", strerror(errno));
-    vm->run_size = (size_t)mmap_size;
-    vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
-    if (vm->run == MAP_FAILED) {
-        vm->run = NULL;
-        return errmsg(EMBER_EXIT_GENERIC, err, errlen, "mapping kvm_run: %s", strerror(errno));
     }
     return 0;
 }
@@ -272,13 +224,16 @@ void vm_finish(struct vm *vm, const struct vm_config *cfg)
     vm->legacy.park_arg = vm;
     vm->legacy.ready = ready_hook;
     vm->legacy.ready_arg = vm;
+    /* The CPUID is in; the copy was only for comparing (vm_shell.h). */
+    free(vm->cpuid_set);
+    vm->cpuid_set = NULL;
     timings_mark(TIMING_VM_CREATED);
 }
 
 int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t errlen)
 {
     struct vm *vm;
-    int rc, cpuid_err;
+    int rc;
     char why[256];
 
     if (vm_config_check(cfg, why, sizeof(why)) != 0)
@@ -286,8 +241,15 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
     vm = vm_alloc(cfg);
     if (!vm)
         return errmsg(EMBER_EXIT_GENERIC, err, errlen, "out of memory");
-    rc = vm_setup_kvm(vm, (uint64_t)cfg->mem_mib << 20, -1, NULL, vm_needs_irqchip(cfg),
-                      cfg->track_dirty_pages, err, errlen);
+    const struct vm_kvm_want want = {
+        .mem_size = (uint64_t)cfg->mem_mib << 20,
+        .mem_fd = -1,
+        .irqchip = vm_needs_irqchip(cfg),
+        .track_dirty = cfg->track_dirty_pages,
+        .boot_cpuid = true,
+        .shell = cfg->shell,
+    };
+    rc = vm_setup_kvm(vm, &want, err, errlen);
     if (rc != 0)
         goto err;
     if (elf_load_file(cfg->kernel_path, &vm->mem, &vm->image, why, sizeof(why)) != 0) {
@@ -299,11 +261,6 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
         goto err;
     }
     devices_coalesce(&vm->devices, vm->kvm_fd, vm->vm_fd, vm->run);
-    cpuid_err = setup_cpuid(vm);
-    if (cpuid_err) {
-        rc = errmsg(EMBER_EXIT_GENERIC, err, errlen, "setting CPUID: %s", strerror(cpuid_err));
-        goto err;
-    }
     rc = setup_regs(vm, cfg, err, errlen);
     if (rc != 0)
         goto err;
@@ -328,6 +285,7 @@ void vm_destroy(struct vm *vm)
         close(vm->vm_fd);
     if (vm->kvm_fd >= 0)
         close(vm->kvm_fd);
+    free(vm->cpuid_set);
     mem_fault_unwatch(&vm->mem_fault);
     if (vm->mem_file_fd >= 0)
         close(vm->mem_file_fd);
@@ -760,6 +718,13 @@ int vm_attach_loop(struct vm *vm, struct uv_loop_s *loop)
 struct devices *vm_devices(struct vm *vm)
 {
     return &vm->devices;
+}
+
+const char *vm_lost_mem_file(const struct vm *vm)
+{
+    uint64_t gpa;
+
+    return vm->mem_reported || vm_mem_file_lost(vm, &gpa) ? vm->mem_path : NULL;
 }
 
 int vm_pause(struct vm *vm)

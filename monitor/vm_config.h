@@ -23,6 +23,8 @@
 #define VM_DRIVES_MAX  8u
 #define VM_NETS_MAX    8u
 
+struct vm_shell;
+
 struct vm_config {
     uint32_t mem_mib;    /* guest RAM in MiB */
     uint32_t vcpu_count; /* always 1: ember runs single-vCPU microVMs */
@@ -49,6 +51,9 @@ struct vm_config {
     char *restore_path;      /* --restore: a snapshot directory or state file */
     char *restore_mem_path;  /* --mem-file: its memory file (default DIR/mem) */
     char *snapshot_on_ready; /* --snapshot-on-ready DIR: snapshot when the guest is ready */
+    /* Not owned: a KVM VM built ahead (vm_shell.h) that vm_create() takes
+     * over if it fits; NULL: build one. */
+    struct vm_shell *shell;
 };
 
 /* Adds a drive (the config copies path). Returns 0, or -1 with a reason. */

@@ -16,6 +16,7 @@
 #include "monitor/legacy.h"
 #include "monitor/mem_fault.h"
 #include "monitor/vm.h"
+#include "monitor/vm_shell.h"
 #include "monitor/vm_start.h"
 
 struct vm {
@@ -45,9 +46,10 @@ struct vm {
     bool stop_req; /* vm_stop(): vm_run returns stop_status at the next park */
     int stop_status;
 
-    bool irqchip;        /* KVM_CREATE_IRQCHIP was made */
-    bool track_dirty;    /* guest RAM slot has KVM_MEM_LOG_DIRTY_PAGES */
-    uint64_t generation; /* restores in this VM's line (ember/abi.h, ember_restore_info) */
+    bool irqchip;                 /* KVM_CREATE_IRQCHIP was made */
+    bool track_dirty;             /* guest RAM slot has KVM_MEM_LOG_DIRTY_PAGES */
+    struct kvm_cpuid2 *cpuid_set; /* until vm_finish(): the CPUID the shell set, or NULL */
+    uint64_t generation;          /* restores in this VM's line (ember/abi.h, ember_restore_info) */
     void (*on_ready)(struct vm *vm, void *arg);
     void *on_ready_arg;
 
@@ -68,8 +70,22 @@ struct vm {
  * watched for truncation) and vCPU, then (after the guest's state is in
  * place) the legacy devices and the hooks. */
 struct vm *vm_alloc(const struct vm_config *cfg);
-int vm_setup_kvm(struct vm *vm, uint64_t mem_size, int mem_fd, const char *mem_path, bool irqchip,
-                 bool track_dirty, char *err, size_t errlen);
+struct vm_kvm_want {
+    uint64_t mem_size;
+    int mem_fd;           /* -1: anonymous RAM */
+    const char *mem_path; /* mem_fd's name, for messages (mem_fault.h) */
+    bool irqchip;
+    bool track_dirty;
+    bool boot_cpuid;        /* set the CPUID a booting guest gets (vm_shell.c) */
+    struct vm_shell *shell; /* built ahead: taken over if it fits, else left alone; or NULL */
+};
+int vm_setup_kvm(struct vm *vm, const struct vm_kvm_want *want, char *err, size_t errlen);
+/* vm_shell.c: a shell built to want (vm_shell_build() is one for a boot of
+ * anonymous RAM with an irqchip); whether a shell built ahead fits want
+ * (without dirty-page logging: a shell's slot has none). */
+int vm_shell_build_for(struct vm_shell *s, const struct vm_kvm_want *want, char *err,
+                       size_t errlen);
+bool vm_shell_fits(const struct vm_shell *s, const struct vm_kvm_want *want);
 /* Whether a host access to guest RAM found its memory file truncated
  * (mem_fault.h); *gpa is the first page that faulted. */
 bool vm_mem_file_lost(const struct vm *vm, uint64_t *gpa);

@@ -10,6 +10,7 @@
  *
  * Invariants: no memory error (ASan), nothing read outside the input, and
  * a bound client's address is a unicast host address. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,15 +34,41 @@ uint32_t net_random32(void)
     return (uint32_t)rng;
 }
 
+/* Every allocation is on a list, so one run's leftovers (frames queued
+ * behind an ARP request, the client) are freed at its end. */
+struct alloc {
+    struct alloc *prev, *next;
+    max_align_t data[];
+};
+static struct alloc live = {&live, &live};
+
 void *net_zalloc(size_t len)
 {
-    return calloc(1, len);
+    struct alloc *a = calloc(1, sizeof(*a) + len);
+    if (!a)
+        return NULL;
+    a->next = live.next;
+    a->prev = &live;
+    live.next->prev = a;
+    live.next = a;
+    return a->data;
 }
 
 void net_free(void *p, size_t len)
 {
     (void)len;
-    free(p);
+    if (!p)
+        return;
+    struct alloc *a = (struct alloc *)((char *)p - offsetof(struct alloc, data));
+    a->prev->next = a->next;
+    a->next->prev = a->prev;
+    free(a);
+}
+
+static void free_all(void)
+{
+    while (live.next != &live)
+        net_free(live.next->data, 0);
 }
 
 static int tx(struct net_if *n, const struct net_frame *f)
@@ -110,6 +137,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             clock_ns += 600ull * 1000000000ull;
             net_timers(&ns);
         }
-    free(ns.dhcp);
+    free_all();
     return 0;
 }

@@ -4,14 +4,15 @@
 # namespace this script creates (and deletes), and a TCP server there that
 # the guest reaches by name (getaddrinfo through the /etc/resolv.conf the
 # SDK serves). Cases: no ip= (DHCP), ip=dhcp with a hostname, a static ip=
-# with a DNS field, a lease that renews while the guest runs, and a VM
-# without a network device (no /etc/resolv.conf).
+# with a DNS field, a lease that renews while the guest runs, a root image
+# with its own /etc/resolv.conf (it wins) and one with an /etc but none
+# (the SDK's), and a VM without a network device (no /etc/resolv.conf).
 #
-# usage: net_dns_suite.sh EMBER NET_DNS_GUEST
+# usage: net_dns_suite.sh EMBER NET_DNS_GUEST [EMBER_ROOTFS]
 # Exit 77 (skipped, said loudly) without root, /dev/net/tun, KVM, ip,
 # dnsmasq or python3.
 set -u
-EMBER=$1 GUEST=$2
+EMBER=$1 GUEST=$2 ROOTFS=${3:-}
 skip() {
     echo "SKIPPED: net DNS/DHCP suite: $*" >&2
     exit 77
@@ -87,10 +88,12 @@ socket.create_connection(('$HOST',7070),timeout=1).close()" 2>/dev/null && break
 done
 kill -0 $DNSMASQ_PID 2>/dev/null || { cat "$TMP/dnsmasq.err" >&2; skip "dnsmasq did not start"; }
 
-run_guest() { # out-file mac guest-args...
+run_guest() { # out-file mac guest-args... (ember's own options in $EMBER_OPTS)
     local out=$1 mac=$2
     shift 2
-    in_ns timeout 120 "$EMBER" run --net "$TAP,mac=$mac" "$GUEST" "$@" >"$out" 2>"$out.err"
+    # shellcheck disable=SC2086
+    in_ns timeout 120 "$EMBER" run --net "$TAP,mac=$mac" ${EMBER_OPTS:-} "$GUEST" "$@" \
+        >"$out" 2>"$out.err"
 }
 has() { # file pattern what
     grep -qE "$2" "$1" || { echo "  $3: no line matching '$2' in:" >&2; sed 's/^/    /' "$1" "$1.err" >&2; return 1; }
@@ -124,6 +127,17 @@ hostname_ok() {
 }
 check "ip=dhcp with a hostname: the server records it" hostname_ok
 
+# ---- a path lookup in /etc does not bring the network up --------------------------
+probe_ok() {
+    local o=$TMP/probe.out
+    run_guest "$o" 06:00:0a:4f:00:07 probe || return 1
+    has "$o" "^probe: /etc/localtime No such file or directory, /etc a directory, entries: \. \.\. resolv\.conf$" \
+        "probe" || return 1
+    ! grep -qi "DHCPDISCOVER.*06:00:0a:4f:00:07" "$TMP/dnsmasq.log" ||
+        { echo "  a lookup of /etc/localtime started DHCP" >&2; return 1; }
+}
+check "stat of /etc/localtime and a listing of /etc leave the network down" probe_ok
+
 # ---- static ip= with DNS0 ---------------------------------------------------------------
 static_ok() {
     local o=$TMP/static.out
@@ -153,6 +167,35 @@ if [ "${EMBER_NET_DNS_QUICK:-0}" = 1 ]; then
     echo "SKIPPED: lease renewal (EMBER_NET_DNS_QUICK=1)"
 else
     check "a 2-minute lease renews at T1 while the guest runs" renew_ok
+fi
+
+# ---- a root image: its /etc/resolv.conf wins; without one, the SDK's ----------
+# ip= names 10.79.0.254 as DNS0, where nothing answers: only the image's
+# file (naming dnsmasq) lets the name resolve.
+image_ok() {
+    local o=$TMP/image.out
+    mkdir -p "$TMP/img1/etc" "$TMP/img2/etc"
+    printf 'nameserver %s\noptions timeout:1\n' $HOST >"$TMP/img1/etc/resolv.conf"
+    printf 'fn\n' >"$TMP/img2/etc/hostname"
+    "$ROOTFS" build --from "$TMP/img1" -o "$TMP/img1.erofs" --quiet &&
+        "$ROOTFS" build --from "$TMP/img2" -o "$TMP/img2.erofs" --quiet || return 1
+    EMBER_OPTS="--drive $TMP/img1.erofs,ro,root" run_guest "$o" 06:00:0a:4f:00:05 \
+        "ip=10.79.0.8::$HOST:255.255.255.0::eth0:off:10.79.0.254" $NAME 7070 ||
+        { cat "$o" "$o.err" >&2; return 1; }
+    has "$o" "^resolv.conf: nameserver $HOST$" "the image's resolv.conf" &&
+        has "$o" "^resolv.conf: options timeout:1$" "the image's resolv.conf" &&
+        has "$o" "^reply pong ping$" "TCP by name" || return 1
+    o=$TMP/image2.out
+    EMBER_OPTS="--drive $TMP/img2.erofs,ro,root" run_guest "$o" 06:00:0a:4f:00:06 \
+        "ip=10.79.0.9::$HOST:255.255.255.0::eth0:off:$HOST" $NAME 7070 ||
+        { cat "$o" "$o.err" >&2; return 1; }
+    has "$o" "^resolv.conf: nameserver $HOST$" "the SDK's resolv.conf in the image's /etc" &&
+        has "$o" "^reply pong ping$" "TCP by name"
+}
+if [ -x "$ROOTFS" ]; then
+    check "a root image's /etc/resolv.conf wins; an /etc without one gets the SDK's" image_ok
+else
+    echo "SKIPPED: root image cases (no ember-rootfs given)"
 fi
 
 # ---- no network device ---------------------------------------------------------------

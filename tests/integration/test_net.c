@@ -478,6 +478,8 @@ static const char metadata[] =
  * quoted for the guest's command line) through a config file with
  * mmds-config (a JSON object's inside) and --metadata; returns the guest's
  * output. */
+static const char *mmds_extra = ""; /* more of the config file ("metrics": ...) */
+
 static char *mmds_run(const char *mmds_cfg, const char *mmds_ip, const char *requests, int *status)
 {
     char cfg[4096];
@@ -486,8 +488,8 @@ static char *mmds_run(const char *mmds_cfg, const char *mmds_ip, const char *req
     snprintf(cfg, sizeof(cfg),
              "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"" GUEST_IP
              " %s %s\"}, \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": "
-             "\"%s\", \"guest_mac\": \"" MAC "\"}], \"mmds-config\": {%s}}",
-             GUEST_DIR "/net_mmds_raw", mmds_ip, requests, tap, mmds_cfg);
+             "\"%s\", \"guest_mac\": \"" MAC "\"}], \"mmds-config\": {%s}%s}",
+             GUEST_DIR "/net_mmds_raw", mmds_ip, requests, tap, mmds_cfg, mmds_extra);
     char *cfg_path = write_tmp("cfg", cfg), *md_path = write_tmp("md", metadata);
     cr_assert_eq(spawn_run((char *[]){EMBER_BIN, "--config-file", cfg_path, "--no-api",
                                       "--metadata", md_path, NULL},
@@ -748,6 +750,63 @@ Test(net, tx_flood_rate_limited_after_patch)
     unlink(cfg_path);
     free(cfg_path);
     vm_cleanup(&vm);
+}
+
+/* The "mmds" group's field in the metrics file's last line. */
+static unsigned long long mmds_metric(const char *text, const char *field)
+{
+    const char *line = text, *nl;
+    while ((nl = strchr(line, '\n')) && nl[1])
+        line = nl + 1;
+    const char *g = strstr(line, "\"mmds\":");
+    cr_assert_not_null(g, "no mmds group in: %s", line);
+    char key[64];
+    snprintf(key, sizeof(key), "\"%s\":", field);
+    const char *k = strstr(g, key);
+    cr_assert_not_null(k, "no mmds.%s in: %s", field, g);
+    return strtoull(k + strlen(key), NULL, 10);
+}
+
+Test(net, mmds_metrics_count_the_guests_requests)
+{
+    char path[128], extra[256];
+    snprintf(path, sizeof(path), "/tmp/ember-test-net-mmds-metrics-%d.json", (int)getpid());
+    unlink(path);
+    snprintf(extra, sizeof(extra), ", \"metrics\": {\"metrics_path\": \"%s\"}", path);
+    mmds_extra = extra;
+    int st;
+    char *out =
+        mmds_run("\"network_interfaces\": [\"eth0\"], \"version\": \"V2\"", "169.254.169.254",
+                 "'GET /latest/meta-data/ami-id' "
+                 "'GET /latest/meta-data/ami-id|X-metadata-token: bad' "
+                 "'GET /latest/meta-data/ami-id|X-metadata-token: bad'",
+                 &st);
+    mmds_extra = "";
+    cr_expect_eq(st, 0, "%s", out);
+    want(out, "mmds[0] status: HTTP/1.1 401 Unauthorized\n");
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "no metrics file %s", path);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    unlink(path);
+    /* Counters are per flush: the last line (at exit) has what the guest
+     * did unless a 60 s flush came between; sum every line to be sure. */
+    unsigned long long sum[6] = {0};
+    const char *fields[6] = {"rx_no_token", "rx_invalid_token", "connections_created",
+                             "tx_count",    "rx_accepted",      "tx_frames"};
+    char *save = NULL;
+    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        for (int i = 0; i < 6; i++)
+            sum[i] += mmds_metric(l, fields[i]);
+    cr_expect_eq(sum[0], 1u, "mmds.rx_no_token");
+    cr_expect_eq(sum[1], 2u, "mmds.rx_invalid_token");
+    cr_expect_geq(sum[2], 1u, "mmds.connections_created");
+    cr_expect_eq(sum[3], 3u, "mmds.tx_count: three responses");
+    cr_expect_gt(sum[4], 3u, "mmds.rx_accepted");
+    cr_expect_gt(sum[5], 3u, "mmds.tx_frames");
+    free(out);
 }
 
 /* A guest resets its device in the middle of a transmit flood that the

@@ -382,21 +382,30 @@ struct api {
     char sock[108];
 };
 
-static void api_start(struct api *a, const char *name)
+/* `ember --api-sock`, with --prebuild-mem MIB if prebuild, its log (on
+ * stderr) to log or nowhere. */
+static void api_start_with(struct api *a, const char *name, const char *prebuild, const char *log)
 {
     posix_spawn_file_actions_t fa;
-    char *argv[] = {EMBER_BIN, "--api-sock", a->sock, NULL};
+    char *argv[] = {EMBER_BIN,        "--api-sock", a->sock, prebuild ? "--prebuild-mem" : NULL,
+                    (char *)prebuild, NULL};
 
     snprintf(a->sock, sizeof(a->sock), "%s/%s.api", dir, name);
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, log ? log : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
     cr_assert_eq(posix_spawn(&a->pid, EMBER_BIN, &fa, NULL, argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
     started[nstarted++] = a->pid;
     for (int i = 0; i < 1000 && access(a->sock, F_OK) != 0; i++)
         usleep(5000);
+}
+
+static void api_start(struct api *a, const char *name)
+{
+    api_start_with(a, name, NULL, NULL);
 }
 
 /* One request; returns the HTTP status, the body in *out (caller frees). */
@@ -545,6 +554,90 @@ Test(snapshot, api_full_diff_load_and_rules)
              m[2]);
     api_fault(&c, "PUT", "/snapshot/load", body,
               "Loading a microVM snapshot not allowed after configuring boot-specific resources.");
+}
+
+/* Whether the file at path holds needle (up to 64 KiB read). */
+static bool file_has(const char *path, const char *needle)
+{
+    size_t n;
+    uint8_t *buf = slurp(path, &n);
+    bool found;
+
+    cr_assert(buf, "%s: %s", path, strerror(errno));
+    buf = realloc(buf, n + 1);
+    buf[n] = '\0';
+    found = strstr((char *)buf, needle) != NULL;
+    free(buf);
+    return found;
+}
+
+/* `ember --api-sock` builds its KVM VM ahead (monitor/vm_shell.h): a load or
+ * a boot of the size it was built for takes it over, another size gets a VM
+ * of its own; both serve. */
+Test(snapshot, api_vm_built_ahead_is_taken_over_when_it_fits)
+{
+    static const char took[] = "The microVM took over the KVM VM built ahead (16 MiB).";
+    static const char other[] = "did not fit the microVM, which got one of its own.";
+    struct api a, b, c;
+    struct fn f = {0};
+    char body[1024], uds[160], snap[160], log[3][160], v[3][100];
+
+    need_kvm();
+    snprintf(uds, sizeof(uds), "%s/ahead-orig.sock", dir);
+    make_snapshot("ahead", uds, NULL, "serve", NULL);
+    snprintf(snap, sizeof(snap), "%s/ahead", dir);
+    for (int i = 0; i < 3; i++) {
+        snprintf(log[i], sizeof(log[i]), "%s/ahead%d.log", dir, i);
+        snprintf(v[i], sizeof(v[i]), "%s/ahead-v%d.sock", dir, i);
+    }
+
+    /* Load into a VM built for 16 MiB, the snapshot's size. */
+    api_start_with(&a, "ahead-a", "16", log[0]);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s/mem\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
+             "\"resume_vm\": true}",
+             snap, snap, v[0]);
+    api_ok(&a, "PUT", "/snapshot/load", body);
+    snprintf(f.uds, sizeof(f.uds), "%s", v[0]);
+    char *r = call(&f, "gen");
+    cr_assert_str_eq(r, "1");
+    free(r);
+    r = call(&f, "echo from the VM built ahead");
+    cr_assert_str_eq(r, "echo from the VM built ahead");
+    free(r);
+    cr_assert(file_has(log[0], took), "no \"%s\" in the log", took);
+    cr_assert(file_has(log[0], "(CPUID kept)"), "the shell's CPUID was set again");
+
+    /* Built for 32 MiB: the 16 MiB snapshot gets a VM of its own. */
+    api_start_with(&b, "ahead-b", "32", log[1]);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s/mem\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
+             "\"resume_vm\": true}",
+             snap, snap, v[1]);
+    api_ok(&b, "PUT", "/snapshot/load", body);
+    snprintf(f.uds, sizeof(f.uds), "%s", v[1]);
+    r = call(&f, "echo from a VM of its own");
+    cr_assert_str_eq(r, "echo from a VM of its own");
+    free(r);
+    cr_assert(file_has(log[1], other), "no \"%s\" in the log", other);
+    cr_assert(!file_has(log[1], took));
+
+    /* A boot of the size built for takes it over too. */
+    api_start_with(&c, "ahead-c", "16", log[2]);
+    api_ok(&c, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 16}");
+    snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\", \"boot_args\": \"serve\"}",
+             GUEST);
+    api_ok(&c, "PUT", "/boot-source", body);
+    snprintf(body, sizeof(body), "{\"guest_cid\": 3, \"uds_path\": \"%s\"}", v[2]);
+    api_ok(&c, "PUT", "/vsock", body);
+    api_ok(&c, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+    snprintf(f.uds, sizeof(f.uds), "%s", v[2]);
+    r = call(&f, "echo from a booted VM built ahead");
+    cr_assert_str_eq(r, "echo from a booted VM built ahead");
+    free(r);
+    cr_assert(file_has(log[2], took), "no \"%s\" in the log", took);
 }
 
 Test(snapshot, ember_snapshot_of_a_running_vm_restores)
@@ -702,18 +795,37 @@ static void ended_truncated(struct bg *b, int ws, const char *mem, long left, bo
 
 Test(snapshot, truncated_memory_file_stops_the_guest_with_a_message)
 {
-    char mem[256], snap[256];
+    char mem[256], snap[256], name[32];
     struct bg b;
 
     need_kvm();
     make_snapshot("touch", NULL, NULL, "touch", NULL);
-    snap_copy("touch", "touch-cut", mem, sizeof(mem));
-    snprintf(snap, sizeof(snap), "%s/touch-cut", dir);
-    bg_start(&b, "touch-cut", (char *[]){EMBER_BIN, "run", "--restore", snap, NULL});
-    wait_for_text(b.out, "snap-test: touching, generation 1\n");
-    /* The guest reads its pages over and over, and nothing else runs. */
-    cr_assert_eq(truncate(mem, 0), 0);
-    ended_truncated(&b, bg_wait(&b), mem, 0, true);
+    /* Cut to nothing, the guest's page tables and code go too: it fails in
+     * whatever way KVM meets that first. Cut to 4 MiB, what the guest
+     * loses is the upper part of the buffer it reads (snap_test's field, at
+     * 2-6 MiB): KVM cannot fault the page in, KVM_RUN fails with EFAULT. */
+    static const long cut[] = {0, 4 << 20};
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof(name), "touch-cut%d", i);
+        snap_copy("touch", name, mem, sizeof(mem));
+        snprintf(snap, sizeof(snap), "%s/%s", dir, name);
+        bg_start(&b, name, (char *[]){EMBER_BIN, "run", "--restore", snap, NULL});
+        wait_for_text(b.out, "snap-test: touching, generation 1\n");
+        /* The guest reads its pages over and over, and nothing else runs. */
+        cr_assert_eq(truncate(mem, cut[i]), 0);
+        int ws = bg_wait(&b);
+        ended_truncated(&b, ws, mem, cut[i], true);
+        if (cut[i]) {
+            char *err = read_text(b.err), want[600];
+            snprintf(want, sizeof(want),
+                     "ember: guest memory file %s was truncated while the VM ran (%ld of its "
+                     "16777216 bytes left): the guest touched a page that is gone (KVM_RUN: Bad "
+                     "address); the VM is stopped\n",
+                     mem, cut[i]);
+            cr_assert_str_eq(err, want);
+            free(err);
+        }
+    }
 }
 
 Test(snapshot, memory_file_shrunk_under_vsock_and_blk_io)
@@ -756,7 +868,7 @@ Test(snapshot, memory_file_shrunk_under_vsock_and_blk_io)
 
 Test(snapshot, api_loaded_vm_stops_when_its_memory_file_is_truncated)
 {
-    char mem[256], state[256], sock[100], body[700];
+    char mem[256], state[256], sock[100], body[700], metrics[200];
     struct bg b;
     struct api a;
 
@@ -765,7 +877,9 @@ Test(snapshot, api_loaded_vm_stops_when_its_memory_file_is_truncated)
     snap_copy("api-touch", "api-touch-cut", mem, sizeof(mem));
     snprintf(state, sizeof(state), "%s/api-touch-cut/state", dir);
     snprintf(sock, sizeof(sock), "%s/cut.api", dir);
-    bg_start(&b, "api-touch-cut", (char *[]){EMBER_BIN, "--api-sock", sock, NULL});
+    snprintf(metrics, sizeof(metrics), "%s/api-touch-cut.metrics", dir);
+    bg_start(&b, "api-touch-cut",
+             (char *[]){EMBER_BIN, "--api-sock", sock, "--metrics-path", metrics, NULL});
     snprintf(a.sock, sizeof(a.sock), "%s", sock);
     a.pid = b.pid;
     for (int i = 0; i < 1000 && access(sock, F_OK) != 0; i++)
@@ -778,6 +892,20 @@ Test(snapshot, api_loaded_vm_stops_when_its_memory_file_is_truncated)
     wait_for_text(b.out, "snap-test: touching, generation 1\n");
     cr_assert_eq(truncate(mem, 0), 0);
     ended_truncated(&b, bg_wait(&b), mem, 0, true);
+    /* The API's log says it too, and Firecracker's metric counts it. */
+    char *err = read_text(b.err), want[400];
+    snprintf(want, sizeof(want),
+             "] the VM is stopped: its guest memory file %s lost pages while it ran\n", mem);
+    cr_assert(strstr(err, want), "%s", err);
+    free(err);
+    char *m = read_text(metrics); /* its last line is written at exit */
+    size_t n = strlen(m);
+    while (n > 0 && m[n - 1] == '\n')
+        m[--n] = '\0';
+    char *last = strrchr(m, '\n');
+    last = last ? last + 1 : m;
+    cr_assert(strstr(last, "\"signals\":{\"sigbus\":1,"), "%s", last);
+    free(m);
 }
 
 Test(snapshot, api_paused_vm_refuses_snapshots_of_a_truncated_memory_file)
@@ -804,17 +932,7 @@ Test(snapshot, api_paused_vm_refuses_snapshots_of_a_truncated_memory_file)
     api_ok(&a, "PUT", "/snapshot/load", body);
     wait_for_text(b.out, "snap-test: touching, generation 1\n");
     api_ok(&a, "PATCH", "/vm", "{\"state\": \"Paused\"}");
-    /* Its own memory file as the snapshot's: refused before it is cut. */
-    snprintf(body, sizeof(body), "{\"snapshot_path\": \"%s.state\", \"mem_file_path\": \"%s\"}",
-             other, mem);
     char want[700];
-    snprintf(want, sizeof(want),
-             "Create snapshot error: snapshot: %s is the memory file this VM runs from (%s)", mem,
-             mem);
-    api_fault(&a, "PUT", "/snapshot/create", body, want);
-    struct stat st;
-    cr_assert_eq(stat(mem, &st), 0);
-    cr_assert_eq(st.st_size, 16 << 20, "the refusal cut the file");
     /* Cut while paused: a snapshot reads the lost pages and is refused,
      * and the monitor stops the VM although nobody resumes it. */
     cr_assert_eq(truncate(mem, 0), 0);
@@ -929,4 +1047,66 @@ Test(snapshot, api_load_gives_the_guest_the_current_wall_clock)
     r = call(&f, "gen");
     cr_assert_str_eq(r, "1");
     free(r);
+}
+
+/* A snapshot written where VMs run from an older one replaces the file
+ * (rename), never truncates it under them: they go on, from the CLI's
+ * --snapshot-on-ready and from PUT /snapshot/create over the VM's own
+ * memory file alike. */
+Test(snapshot, a_new_snapshot_over_a_memory_file_in_use_leaves_its_vms_running)
+{
+    char uds[256], snap[200], body[900], state[256], mem[256];
+    struct fn a, b, c;
+    struct spawn_result r;
+
+    need_kvm();
+    snprintf(uds, sizeof(uds), "%s/inplace-orig.sock", dir);
+    make_snapshot("inplace", uds, NULL, "serve", NULL);
+    snprintf(snap, sizeof(snap), "%s/inplace", dir);
+    fn_restore(&a, snap, 0);
+    free(call(&a, "rand"));
+    /* The same directory again, from a new boot. */
+    run((char *[]){EMBER_BIN, "run", "--mem", "16", "--vsock", uds, "--snapshot-on-ready", snap,
+                   GUEST, "serve", NULL},
+        &r);
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    spawn_free(&r);
+    unlink(uds);
+    char *s = call(&a, "still here");
+    cr_assert_str_eq(s, "still here");
+    free(s);
+    fn_restore(&b, snap, 1);
+    s = call(&b, "gen");
+    cr_assert_str_eq(s, "1");
+    free(s);
+
+    /* A VM loaded through the API, snapshot over its own memory file. */
+    struct api api_vm;
+    api_start(&api_vm, "inplace");
+    snprintf(state, sizeof(state), "%s/state", snap);
+    snprintf(mem, sizeof(mem), "%s/mem", snap);
+    snprintf(c.uds, sizeof(c.uds), "%s/inplace-api.sock", dir);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
+             "\"resume_vm\": true}",
+             state, mem, c.uds);
+    api_ok(&api_vm, "PUT", "/snapshot/load", body);
+    free(call(&c, "rand"));
+    api_ok(&api_vm, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+    snprintf(body, sizeof(body), "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\"}", state,
+             mem);
+    api_ok(&api_vm, "PUT", "/snapshot/create", body);
+    api_ok(&api_vm, "PATCH", "/vm", "{\"state\": \"Resumed\"}");
+    s = call(&c, "goes on");
+    cr_assert_str_eq(s, "goes on");
+    free(s);
+    s = call(&a, "and so does the first");
+    cr_assert_str_eq(s, "and so does the first");
+    free(s);
+    struct fn d;
+    fn_restore(&d, snap, 2);
+    s = call(&d, "restored from the new file");
+    cr_assert_str_eq(s, "restored from the new file");
+    free(s);
 }

@@ -404,6 +404,7 @@ void net_dev_poll(void)
     busy = true; /* the wait hook may run inside a stack call */
     vdev_irq_take(&dev);
     bool gave = false;
+    net_rx_begin(&stack);
     for (unsigned n = 0; n < RX_BATCH && vq_has_used(&vq[Q_RX]); n++) {
         uint32_t len;
         uint8_t *buf = vq_get_used(&vq[Q_RX], &len);
@@ -412,6 +413,7 @@ void net_dev_poll(void)
         rx_packet(buf, len);
         gave = true;
     }
+    net_rx_end(&stack); /* the ACKs of this pass, one per connection */
     /* Buffers go back at once, but the device hears of them only in
      * batches of a quarter of the ring: it has the rest meanwhile, and a
      * device that ran dry used all of them, so this pass gave back at

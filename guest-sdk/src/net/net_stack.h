@@ -161,7 +161,10 @@ struct net_stack {
     struct tcp_pcb *tcp; /* every TCP connection and listener */
     struct udp_pcb *udp;
     uint16_t ip_id;
-    bool tx_blocked;     /* TCP output stopped for want of device room */
+    bool tx_blocked; /* TCP output stopped for want of device room */
+    /* Inside a receive pass (net_rx_begin/net_rx_end): the ACKs that
+     * in-order data calls for wait for its end, one per connection. */
+    bool rx_batch, acks_due;
     uint16_t next_port;  /* ephemeral port hint (host order) */
     uint64_t next_timer; /* no timer is due before this */
     /* Frames to this stack's own addresses, delivered at the next
@@ -243,6 +246,13 @@ void net_tcp_icmp_error(struct net_stack *ns, uint32_t dst, uint16_t dport, uint
 uint64_t net_tcp_timers(struct net_stack *ns, uint64_t now);
 /* The device has room again: connections that stopped sending go on. */
 void net_tcp_resume(struct net_stack *ns);
+/* A receive pass (the driver's batch of frames) begins / ends: the end
+ * sends the ACKs it put off (see net_tcp.c). */
+static inline void net_rx_begin(struct net_stack *ns)
+{
+    ns->rx_batch = true;
+}
+void net_rx_end(struct net_stack *ns);
 bool net_port_in_use(struct net_stack *ns, int proto, uint32_t addr, uint16_t port, bool reuse);
 
 /* ---- UDP (net_udp.c) --------------------------------------------------------- */
@@ -306,6 +316,7 @@ struct tcp_pcb {
     bool nodelay;    /* TCP_NODELAY */
     bool keepalive;  /* SO_KEEPALIVE */
     bool ack_now;    /* send an ACK at the next output */
+    bool ack_soon;   /* an ACK due at the end of the receive pass */
     bool rd_shut;    /* SHUT_RD */
     bool fin_queued; /* SHUT_WR or close: FIN after the data */
     bool fin_rcvd;   /* the peer's FIN was taken in order */

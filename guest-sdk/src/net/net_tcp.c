@@ -267,6 +267,7 @@ static int xmit(struct tcp_pcb *p, uint32_t seq, uint32_t len, unsigned flags)
         net_ip_output(ns, p->laddr, p->raddr, IPPROTO_TCP, &f, hl, 16, len > p->mss ? p->mss : 0);
     if (r == 0 && (flags & TH_ACK)) {
         p->ack_now = false;
+        p->ack_soon = false;
         p->t_delack = 0;
         p->unacked_bytes = 0;
     }
@@ -389,6 +390,20 @@ void net_tcp_resume(struct net_stack *ns)
     for (struct tcp_pcb *p = ns->tcp; p && !ns->tx_blocked; p = p->next)
         if (can_send_data(p) && p->sbuf && p->snd_nxt - p->sbase <= p->slen)
             tcp_output(p);
+}
+
+void net_rx_end(struct net_stack *ns)
+{
+    ns->rx_batch = false;
+    if (!ns->acks_due)
+        return;
+    ns->acks_due = false;
+    for (struct tcp_pcb *p = ns->tcp; p; p = p->next)
+        if (p->ack_soon) {
+            p->ack_soon = false;
+            p->ack_now = true;
+            tcp_output(p);
+        }
 }
 
 /* One segment at snd_una again (fast retransmit, NewReno partial ACK). */
@@ -674,13 +689,20 @@ long tcp_send(struct tcp_pcb *p, const struct iovec *iov, int iovcnt, bool more)
 
 /* Sends a window update if the application freed enough of the ring that
  * the peer would otherwise stall (RFC 9293 §3.8.6.2.2). */
+/* After the application read: a window update when the window grew by half
+ * the buffer, or by two segments while the peer may send less than half
+ * the buffer (RFC 9293 §3.8.6.2.2's receiver-side silly window avoidance,
+ * and no update the peer does not need: while it has more than half the
+ * buffer to fill, the ACKs of its data carry the window). */
 static void window_update(struct tcp_pcb *p)
 {
     if (p->state == TCPS_CLOSED || p->state == TCPS_LISTEN || p->state == TCPS_SYN_SENT)
         return;
     uint32_t edge = p->rcv_nxt + ((rcv_room(p) >> p->rcv_shift) << p->rcv_shift);
     uint32_t grow = edge - p->rcv_adv;
-    if (SEQ_GT(edge, p->rcv_adv) && (grow >= p->rcap / 2 || grow >= 2u * p->mss)) {
+    uint32_t left = SEQ_GT(p->rcv_adv, p->rcv_nxt) ? p->rcv_adv - p->rcv_nxt : 0;
+    if (SEQ_GT(edge, p->rcv_adv) &&
+        (grow >= p->rcap / 2 || (grow >= 2u * p->mss && left < p->rcap / 2))) {
         p->ack_now = true;
         tcp_output(p);
     }
@@ -1377,10 +1399,22 @@ void net_tcp_input(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t *th
         }
         if (s.len && !p->ack_now) {
             /* Delayed ACK (RFC 9293 §3.8.6.3): every second full-sized
-             * segment's worth at once, else within DELACK_NS. */
-            if (p->unacked_bytes >= 2u * p->mss)
-                p->ack_now = true;
-            else if (!p->t_delack) {
+             * segment's worth at once, else within DELACK_NS. "At once"
+             * is the end of the driver's receive pass (net_rx_end): the
+             * frames of one pass arrived together (a 64 KiB segment each
+             * with GUEST_TSO4), and one ACK for all of them tells the
+             * sender the same as one per frame, for a fraction of the
+             * frames, the host's work on them and ours. Out-of-order data,
+             * a filled hole and a FIN are still acknowledged at once
+             * (ack_now above): duplicate ACKs drive fast retransmit. */
+            if (p->unacked_bytes >= 2u * p->mss) {
+                if (ns->rx_batch) {
+                    p->ack_soon = true;
+                    ns->acks_due = true;
+                } else {
+                    p->ack_now = true;
+                }
+            } else if (!p->t_delack) {
                 p->t_delack = now + DELACK_NS;
                 net_timer_at(ns, p->t_delack);
             }
