@@ -172,6 +172,13 @@ static void on_start_fatal(void *arg, const char *msg)
 static void on_exit_async(uv_async_t *a)
 {
     struct api_vmm *v = a->data;
+    /* The SIGBUS ember caught (monitor/mem_fault.h): Firecracker's metric,
+     * and the reason in the log as well as on stderr. */
+    const char *lost = v->vm ? vm_lost_mem_file(v->vm) : NULL;
+    if (lost) {
+        api_metrics_add(API_M_SIGNAL_SIGBUS, 1);
+        API_ERROR("the VM is stopped: its guest memory file %s lost pages while it ran", lost);
+    }
     v->on_guest_exit(v, atomic_load(&v->exit_status));
 }
 

@@ -5,12 +5,16 @@
  * argument SECONDS, stays up that long (a DHCP lease renews meanwhile).
  *
  *   net_dns [ip=...] NAME PORT [SECONDS]
+ *   net_dns probe      (stats /etc/localtime and lists /etc, then exits:
+ *                       no path lookup may bring the network up)
  *
  * Lines: "addr A mask M gw G dns D0 D1", "resolv.conf: <line>" each,
  * "resolved NAME A", "reply <text>", then "done". Without a network device
  * it prints "no network: <errno name>" and whether /etc/resolv.conf exists.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -40,6 +44,19 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc && n < 3; i++)
         if (strncmp(argv[i], "ip=", 3) != 0)
             args[n++] = argv[i];
+    if (n == 1 && strcmp(args[0], "probe") == 0) {
+        struct stat st;
+        int lt = stat("/etc/localtime", &st) == 0 ? 0 : errno;
+        int et = stat("/etc", &st) == 0 && S_ISDIR(st.st_mode) ? 0 : errno;
+        printf("probe: /etc/localtime %s, /etc %s, entries:", lt ? strerror(lt) : "exists",
+               et ? strerror(et) : "a directory");
+        DIR *d = opendir("/etc");
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+            printf(" %s", de->d_name);
+        printf("\n");
+        return 0;
+    }
     struct ember_net_info info;
     int r = ember_net_info(&info);
     if (r) {

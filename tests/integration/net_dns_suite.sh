@@ -127,6 +127,17 @@ hostname_ok() {
 }
 check "ip=dhcp with a hostname: the server records it" hostname_ok
 
+# ---- a path lookup in /etc does not bring the network up --------------------------
+probe_ok() {
+    local o=$TMP/probe.out
+    run_guest "$o" 06:00:0a:4f:00:07 probe || return 1
+    has "$o" "^probe: /etc/localtime No such file or directory, /etc a directory, entries: \. \.\. resolv\.conf$" \
+        "probe" || return 1
+    ! grep -qi "DHCPDISCOVER.*06:00:0a:4f:00:07" "$TMP/dnsmasq.log" ||
+        { echo "  a lookup of /etc/localtime started DHCP" >&2; return 1; }
+}
+check "stat of /etc/localtime and a listing of /etc leave the network down" probe_ok
+
 # ---- static ip= with DNS0 ---------------------------------------------------------------
 static_ok() {
     local o=$TMP/static.out

@@ -23,6 +23,20 @@ for t in ip curl python3 sha256sum; do
     command -v $t >/dev/null || skip "needs $t"
 done
 
+# Why netem cannot be had here: a kernel built without it and without
+# modules (our development machines) cannot load sch_netem.
+netem_why() {
+    if [ -r /proc/config.gz ] && zcat /proc/config.gz | grep -q '^# CONFIG_NET_SCH_NETEM is not set'; then
+        if zcat /proc/config.gz | grep -q '^# CONFIG_MODULES is not set'; then
+            echo "the kernel has no CONFIG_NET_SCH_NETEM and no module support"
+        else
+            echo "the kernel has no CONFIG_NET_SCH_NETEM"
+        fi
+    else
+        echo "sch_netem not loaded; modprobe sch_netem"
+    fi
+}
+
 NS=ember-ns-$$
 TAP=ens$$
 HOST=10.78.0.1
@@ -140,7 +154,9 @@ if start_vm "listening on port 8080" "$SERVER" "$IPARG"; then
     done
     check "a 404" [ "$(in_ns curl -s -o /dev/null -w '%{http_code}' "$(url /nope)")" = 404 ]
 
-    # Loss, delay and reordering on the host side of the tap.
+    # Loss, delay and reordering on the host side of the tap (sch_netem may
+    # be a module not yet loaded).
+    command -v modprobe >/dev/null && modprobe -q sch_netem 2>/dev/null
     if in_ns tc qdisc add dev "$TAP" root netem delay 2ms 1ms loss 3% reorder 10% 50% 2>/dev/null
     then
         check "download of 4 MiB under netem loss/delay/reorder" download_ok 4194304
@@ -148,7 +164,7 @@ if start_vm "listening on port 8080" "$SERVER" "$IPARG"; then
         check "20 keep-alive requests under netem" keepalive_ok 20
         in_ns tc qdisc del dev "$TAP" root
     else
-        echo "SKIPPED: netem (tc qdisc netem unavailable)" >&2
+        echo "SKIPPED: netem (tc qdisc netem unavailable: $(netem_why))" >&2
     fi
     in_ns curl -s -m 5 "$(url /stats)" | sed 's/^/  guest: /'
     in_ns curl -s -m 5 "$(url /quit)" >/dev/null
@@ -196,6 +212,8 @@ check "guest client downloads 8 MiB from the host, compared by hash" client_ok f
 if in_ns tc qdisc add dev "$TAP" root netem delay 1ms loss 2% reorder 10% 50% 2>/dev/null; then
     check "guest client downloads 8 MiB under netem" client_ok file.bin
     in_ns tc qdisc del dev "$TAP" root
+else
+    echo "SKIPPED: netem for the client (tc qdisc netem unavailable: $(netem_why))" >&2
 fi
 kill $HTTPD 2>/dev/null
 wait $HTTPD 2>/dev/null

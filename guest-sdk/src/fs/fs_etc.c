@@ -8,12 +8,18 @@
  * "resolv.conf" in the image's /etc when it lacks one), and only in a VM
  * with a network device. Read-only (EROFS to writes); the text is made at
  * each read, so a renewed lease's servers show at the next open.
+ *
+ * A lookup never starts the network: only reading the file (or its size)
+ * does, and that waits for a DHCP lease when ip= gave no address. So a
+ * program probing /etc/localtime in a VM with a network device does not
+ * bring the interface up.
  */
 #include <errno.h>
 #include <sys/stat.h>
 
 #include <ember/net.h>
 
+#include "drivers/virtio.h"
 #include "fs/fs_vfs.h"
 #include "sdk.h"
 
@@ -30,10 +36,15 @@ static bool is_resolv(const char *name, size_t len)
     return true;
 }
 
+/* The VM has a virtio-net device (found in the device list, not set up). */
 static bool present(void)
 {
-    struct ember_net_info info;
-    return ember_net_info(&info) == 0;
+    static int has = -1;
+    if (has < 0) {
+        struct ember_device e;
+        has = vdev_find(VIRTIO_ID_NET, 0, &e) == 0;
+    }
+    return has == 1;
 }
 
 int fs_etc_fallback(bool root, bool image_etc, const char *name, size_t len, uint64_t *out)
