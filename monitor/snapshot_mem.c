@@ -11,7 +11,9 @@
  * once complete, never truncated in place: VMs restored from an older file
  * at that path keep running from it (their mappings hold its inode), and a
  * restored VM may be snapshot over its own memory file. A file truncated
- * under a running VM would stop it (mem_fault.h).
+ * under a running VM would stop it (mem_fault.h). Only where the directory
+ * does not let us create the temporary file (a file made beforehand for us
+ * in a directory we may not write) is the file written in place.
  */
 #include "monitor/snapshot_mem.h"
 
@@ -65,6 +67,7 @@ int snapshot_mem_write(const struct guest_mem *mem, const char *path, const uint
     unsigned char *resident = NULL;
     SHA256_CTX md;
     char tmp[4200];
+    const char *target = tmp;
     int fd = -1, rc = -1;
 
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp)) {
@@ -72,6 +75,10 @@ int snapshot_mem_write(const struct guest_mem *mem, const char *path, const uint
         return -1;
     }
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+        target = path;
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    }
     if (fd < 0 || ftruncate(fd, (off_t)mem->size) != 0) {
         snprintf(err, errlen, "memory file %s: %s", path, strerror(errno));
         goto out;
@@ -108,7 +115,7 @@ int snapshot_mem_write(const struct guest_mem *mem, const char *path, const uint
         }
     }
     SHA256_Final(digest, &md);
-    if (fsync(fd) != 0 || rename(tmp, path) != 0) {
+    if (fsync(fd) != 0 || (target == tmp && rename(tmp, path) != 0)) {
         snprintf(err, errlen, "memory file %s: %s", path, strerror(errno));
         goto out;
     }
@@ -116,7 +123,7 @@ int snapshot_mem_write(const struct guest_mem *mem, const char *path, const uint
 out:
     if (fd >= 0)
         close(fd);
-    if (rc != 0 && fd >= 0)
+    if (rc != 0 && fd >= 0 && target == tmp)
         unlink(tmp);
     free(resident);
     return rc;

@@ -720,6 +720,13 @@ struct devices *vm_devices(struct vm *vm)
     return &vm->devices;
 }
 
+const char *vm_lost_mem_file(const struct vm *vm)
+{
+    uint64_t gpa;
+
+    return vm->mem_reported || vm_mem_file_lost(vm, &gpa) ? vm->mem_path : NULL;
+}
+
 int vm_pause(struct vm *vm)
 {
     pthread_mutex_lock(&vm->lock);

@@ -868,7 +868,7 @@ Test(snapshot, memory_file_shrunk_under_vsock_and_blk_io)
 
 Test(snapshot, api_loaded_vm_stops_when_its_memory_file_is_truncated)
 {
-    char mem[256], state[256], sock[100], body[700];
+    char mem[256], state[256], sock[100], body[700], metrics[200];
     struct bg b;
     struct api a;
 
@@ -877,7 +877,9 @@ Test(snapshot, api_loaded_vm_stops_when_its_memory_file_is_truncated)
     snap_copy("api-touch", "api-touch-cut", mem, sizeof(mem));
     snprintf(state, sizeof(state), "%s/api-touch-cut/state", dir);
     snprintf(sock, sizeof(sock), "%s/cut.api", dir);
-    bg_start(&b, "api-touch-cut", (char *[]){EMBER_BIN, "--api-sock", sock, NULL});
+    snprintf(metrics, sizeof(metrics), "%s/api-touch-cut.metrics", dir);
+    bg_start(&b, "api-touch-cut",
+             (char *[]){EMBER_BIN, "--api-sock", sock, "--metrics-path", metrics, NULL});
     snprintf(a.sock, sizeof(a.sock), "%s", sock);
     a.pid = b.pid;
     for (int i = 0; i < 1000 && access(sock, F_OK) != 0; i++)
@@ -890,6 +892,20 @@ Test(snapshot, api_loaded_vm_stops_when_its_memory_file_is_truncated)
     wait_for_text(b.out, "snap-test: touching, generation 1\n");
     cr_assert_eq(truncate(mem, 0), 0);
     ended_truncated(&b, bg_wait(&b), mem, 0, true);
+    /* The API's log says it too, and Firecracker's metric counts it. */
+    char *err = read_text(b.err), want[400];
+    snprintf(want, sizeof(want),
+             "] the VM is stopped: its guest memory file %s lost pages while it ran\n", mem);
+    cr_assert(strstr(err, want), "%s", err);
+    free(err);
+    char *m = read_text(metrics); /* its last line is written at exit */
+    size_t n = strlen(m);
+    while (n > 0 && m[n - 1] == '\n')
+        m[--n] = '\0';
+    char *last = strrchr(m, '\n');
+    last = last ? last + 1 : m;
+    cr_assert(strstr(last, "\"signals\":{\"sigbus\":1,"), "%s", last);
+    free(m);
 }
 
 Test(snapshot, api_paused_vm_refuses_snapshots_of_a_truncated_memory_file)

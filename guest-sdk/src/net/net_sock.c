@@ -91,13 +91,8 @@ static struct nsock *nsock_new(int type)
 
 static long new_fd(struct nsock *s, int flags)
 {
-    int fd = fd_alloc(&inet_ops, s);
-    if (fd < 0)
-        return fd;
-    struct fd_entry *e = fd_get(fd);
-    e->flags = O_RDWR | (flags & SOCK_NONBLOCK ? O_NONBLOCK : 0);
-    e->fdflags = flags & SOCK_CLOEXEC ? FD_CLOEXEC : 0;
-    return fd;
+    return fd_alloc_flags(&inet_ops, s, O_RDWR | (flags & SOCK_NONBLOCK ? O_NONBLOCK : 0),
+                          flags & SOCK_CLOEXEC ? FD_CLOEXEC : 0);
 }
 
 static void nsock_close(struct nsock *s)
