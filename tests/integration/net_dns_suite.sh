@@ -201,7 +201,11 @@ image_ok() {
         "ip=10.79.0.9::$HOST:255.255.255.0::eth0:off:$HOST" $NAME 7070 ||
         { cat "$o" "$o.err" >&2; return 1; }
     has "$o" "^resolv.conf: nameserver $HOST$" "the SDK's resolv.conf in the image's /etc" &&
-        has "$o" "^reply pong ping$" "TCP by name"
+        has "$o" "^reply pong ping$" "TCP by name" || return 1
+    o=$TMP/image3.out
+    EMBER_OPTS="--drive $TMP/img2.erofs,ro,root" run_guest "$o" 06:00:0a:4f:00:09 probe || return 1
+    has "$o" "^probe: .*/etc a directory, entries: \. \.\. hostname resolv\.conf$" \
+        "a listing of the image's /etc with the SDK's resolv.conf"
 }
 if [ -x "$ROOTFS" ]; then
     check "a root image's /etc/resolv.conf wins; an /etc without one gets the SDK's" image_ok

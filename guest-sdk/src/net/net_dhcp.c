@@ -11,7 +11,9 @@
  * REBINDING half the time left to T2 (or to the end of the lease), at
  * least 60 s (§4.4.5). T1 and T2 default to 1/2 and 7/8 of the lease.
  * The address is not probed with ARP before use (§2.2's SHOULD): a guest
- * behind a monitor's tap shares its link with the host alone.
+ * behind a monitor's tap shares its link with the host alone. Nor does
+ * the first DISCOVER wait 1-10 s (§4.4.1's SHOULD, against a whole LAN
+ * rebooting at once): a microVM's start is the latency users pay for.
  *
  * Replies are hostile input: net_dhcp_parse() checks the fixed header, the
  * magic cookie, every option's length against the message's end and the
