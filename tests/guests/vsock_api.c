@@ -230,6 +230,41 @@ static void connecting(void)
     EXPECT(close(s), 0);
 }
 
+/* dup, dup2 and F_DUPFD on a connection: one socket behind every fd, which
+ * stays connected until the last of them is closed. */
+static void duplicated(void)
+{
+    struct sockaddr_vm echo = vm_addr(VMADDR_CID_HOST, ECHO_PORT);
+    int s = socket(AF_VSOCK, SOCK_STREAM, 0);
+    char buf[16];
+
+    EXPECT(connect(s, (struct sockaddr *)&echo, sizeof(echo)), 0);
+    int d = dup(s);
+    CHECK(d >= 0);
+    EXPECT(close(s), 0);
+    EXPECT(write(d, "dup", 3), 3); /* still connected: the close was not the last */
+    CHECK(read_all(d, buf, 3) == 3 && memcmp(buf, "dup", 3) == 0);
+    int e = socket(AF_VSOCK, SOCK_STREAM, 0);
+    EXPECT(dup2(d, e), e); /* closes the unconnected socket e named */
+    struct sockaddr_vm peer;
+    socklen_t len = sizeof(peer);
+    EXPECT(getpeername(e, (struct sockaddr *)&peer, &len), 0);
+    CHECK(peer.svm_port == ECHO_PORT);
+    int c = fcntl(e, F_DUPFD_CLOEXEC, 0);
+    CHECK(c >= 0 && fcntl(c, F_GETFD) == FD_CLOEXEC && fcntl(e, F_GETFD) == 0);
+    EXPECT(fcntl(c, F_SETFL, O_NONBLOCK), 0);
+    EXPECT(read(d, buf, sizeof(buf)), -EAGAIN); /* O_NONBLOCK is the socket's, for all fds */
+    EXPECT(fcntl(c, F_SETFL, 0), 0);
+    EXPECT(close(c), 0);
+    EXPECT(close(d), 0);
+    EXPECT(write(e, "last", 4), 4);
+    EXPECT(shutdown(e, SHUT_WR), 0);
+    size_t n = read_all(e, buf, sizeof(buf));
+    CHECK(n == 4 && memcmp(buf, "last", 4) == 0);
+    EXPECT(close(e), 0);
+    EXPECT(close(e), -EBADF);
+}
+
 static void nonblocking(void)
 {
     struct sockaddr_vm echo = vm_addr(VMADDR_CID_HOST, ECHO_PORT);
@@ -285,6 +320,7 @@ int main(void)
     creation();
     binding();
     connecting();
+    duplicated();
     nonblocking();
     printf("vsock-api: %d checks, %d failed\n", checks, failed);
     return failed ? 1 : 0;

@@ -294,9 +294,6 @@ long blk_posix_open(const char *rest, int flags, int mode)
     int acc = flags & O_ACCMODE;
     if (acc != O_RDONLY && ember_blk_read_only(b))
         return -EROFS;
-    int fd = fd_alloc(&blk_ops, b);
-    if (fd < 0)
-        return fd;
-    fd_get(fd)->flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
-    return fd;
+    return fd_alloc_flags(&blk_ops, b, flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC),
+                          (flags & O_CLOEXEC) ? FD_CLOEXEC : 0);
 }

@@ -173,12 +173,9 @@ static long dev_open(uint64_t id, int flags)
         char rest[2] = {(char)('a' + (id - DEV_DRIVE0)), 0};
         return blk_posix_open(rest, flags & ~O_CREAT, 0);
     }
-    int fd = fd_alloc(&char_ops, (void *)(uintptr_t)id);
-    if (fd < 0)
-        return fd;
-    fd_get(fd)->flags = flags & (O_ACCMODE | O_NONBLOCK | O_APPEND);
-    fd_get(fd)->fdflags = (flags & O_CLOEXEC) ? FD_CLOEXEC : 0;
-    return fd;
+    return fd_alloc_flags(&char_ops, (void *)(uintptr_t)id,
+                          flags & (O_ACCMODE | O_NONBLOCK | O_APPEND),
+                          (flags & O_CLOEXEC) ? FD_CLOEXEC : 0);
 }
 
 const struct vfs_fs fs_dev = {

@@ -335,7 +335,7 @@ static int dirfd_node(int dirfd, struct vfs_node *out)
     }
     struct fd_entry *f = fd_get(dirfd);
     if (!f)
-        return dirfd >= 0 && dirfd <= 2 ? -ENOTDIR : -EBADF;
+        return -EBADF;
     if (f->ops != &vfs_file_ops || !vf(f)->dir)
         return -ENOTDIR;
     *out = vf(f)->node;
@@ -716,16 +716,15 @@ static long open_node(struct vfs_node n, int flags)
         return -ENOMEM;
     v->node = n;
     v->dir = S_ISDIR(mode);
-    int fd = fd_alloc(&vfs_file_ops, v);
+    int fd = fd_alloc_flags(&vfs_file_ops, v,
+                            flags & (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DIRECTORY | O_NOATIME),
+                            (flags & O_CLOEXEC) ? FD_CLOEXEC : 0);
     if (fd < 0) {
         fs_free(v, sizeof(*v));
         return fd;
     }
     if (n.fs->hold)
         n.fs->hold(n.id, 1);
-    struct fd_entry *f = fd_get(fd);
-    f->flags = flags & (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DIRECTORY | O_NOATIME);
-    f->fdflags = (flags & O_CLOEXEC) ? FD_CLOEXEC : 0;
     return fd;
 }
 
@@ -810,11 +809,6 @@ static long sys_statx(int dirfd, const char *path, int flags, unsigned mask, str
         if (dirfd == AT_FDCWD) {
             if ((r = vfs_init()) || (r = node_stat(V->cwd, &st)))
                 return r;
-        } else if (dirfd >= 0 && dirfd <= 2) {
-            sdk_memset(&st, 0, sizeof(st));
-            st.st_mode = S_IFCHR | 0620;
-            st.st_nlink = 1;
-            st.st_rdev = (5u << 8) | 1u;
         } else if ((r = fd_sys_fstat(dirfd, &st))) {
             return r;
         }
@@ -924,7 +918,7 @@ static long sys_getdents64(int fd, void *buf, size_t len)
 {
     struct fd_entry *f = fd_get(fd);
     if (!f)
-        return (fd >= 0 && fd <= 2) ? -ENOTDIR : -EBADF;
+        return -EBADF;
     if (f->ops != &vfs_file_ops || !vf(f)->dir)
         return -ENOTDIR;
     if (!user_range_ok((uintptr_t)buf, len))
@@ -951,6 +945,19 @@ static long sys_getdents64(int fd, void *buf, size_t len)
             }
             put_dent(&d, mp[i], 3, 2 + i, 4, c + 1);
         }
+    }
+    /* fs_etc.c's nodes where the image lacks them: "etc" in "/", and
+     * "resolv.conf" in the image's /etc. */
+    bool in_root = same(v->node, V->root);
+    if (!d.full && v->cookie <= MOUNT_COOKIE + 2 && (in_root || image_etc(v->node))) {
+        const char *name = in_root ? "etc" : "resolv.conf";
+        size_t nl = in_root ? 3 : 11;
+        uint64_t id;
+        if (v->node.fs->lookup(v->node.id, name, nl, &id) == -ENOENT &&
+            fs_etc_fallback(in_root, !in_root, name, nl, &id) == 0)
+            put_dent(&d, name, nl, id + 1, in_root ? 4 : 8, MOUNT_COOKIE + 3);
+        else
+            v->cookie = MOUNT_COOKIE + 3;
     }
     if (d.used == 0 && d.full)
         return -EINVAL; /* the buffer cannot hold one entry */
@@ -1102,7 +1109,7 @@ static long fd_node(int fd, struct vfs_node *n)
 {
     struct fd_entry *f = fd_get(fd);
     if (!f)
-        return (fd >= 0 && fd <= 2) ? -EINVAL : -EBADF;
+        return -EBADF;
     if (f->ops != &vfs_file_ops)
         return -EINVAL;
     *n = vf(f)->node;

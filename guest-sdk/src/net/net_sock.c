@@ -91,13 +91,8 @@ static struct nsock *nsock_new(int type)
 
 static long new_fd(struct nsock *s, int flags)
 {
-    int fd = fd_alloc(&inet_ops, s);
-    if (fd < 0)
-        return fd;
-    struct fd_entry *e = fd_get(fd);
-    e->flags = O_RDWR | (flags & SOCK_NONBLOCK ? O_NONBLOCK : 0);
-    e->fdflags = flags & SOCK_CLOEXEC ? FD_CLOEXEC : 0;
-    return fd;
+    return fd_alloc_flags(&inet_ops, s, O_RDWR | (flags & SOCK_NONBLOCK ? O_NONBLOCK : 0),
+                          flags & SOCK_CLOEXEC ? FD_CLOEXEC : 0);
 }
 
 static void nsock_close(struct nsock *s)
@@ -1155,6 +1150,9 @@ static size_t resolv_inner(char *buf, size_t len)
     /* The interface's servers: ip='s, or the DHCP lease's. */
     const struct net_if *nif = net_dev_stack()->nif;
     struct net_config c = {.dns = {nif->dns[0], nif->dns[1]}};
+    const struct net_dhcp *d = net_dev_stack()->dhcp;
+    if (d && net_dhcp_bound(net_dev_stack()))
+        sdk_memcpy(c.domain, d->domain, sizeof(c.domain));
     return net_config_resolv_conf(&c, buf, len);
 }
 

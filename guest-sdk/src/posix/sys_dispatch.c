@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "fs/fs_vfs.h"
+#include "posix/sys_console.h"
 #include "posix/sys_fd.h"
 #include "posix/sys_pipe.h"
 #include "posix/sys_signal.h"
@@ -47,51 +48,35 @@
 #include "posix/sys_trace.h"
 #include "sdk.h"
 
-#define ARCH_SET_GS   0x1001
-#define ARCH_SET_FS   0x1002
-#define ARCH_GET_FS   0x1003
-#define ARCH_GET_GS   0x1004
-#define MSR_FS_BASE   0xc0000100u
-#define MSR_GS_BASE   0xc0000101u
-#define IOV_MAX_LINUX 1024
-#define NSEC_PER_SEC  1000000000ull
-
-_Static_assert(sizeof(struct iovec) == sizeof(struct ember_iovec), "iovec layout");
+#define ARCH_SET_GS  0x1001
+#define ARCH_SET_FS  0x1002
+#define ARCH_GET_FS  0x1003
+#define ARCH_GET_GS  0x1004
+#define MSR_FS_BASE  0xc0000100u
+#define MSR_GS_BASE  0xc0000101u
+#define NSEC_PER_SEC 1000000000ull
 
 uint64_t ember_fs_base; /* also written by __set_thread_area (cpu_entry.S) */
 static uint64_t gs_base;
 
+/* fds 0-2 are the console until one is closed or replaced: then the fd
+ * table answers (sys_fd.c). In this file so that it lives in the start-up
+ * data page, which every write touches anyway. */
+bool fd_std_changed;
+
 static long sys_writev(int fd, const struct iovec *iov, long iovcnt)
 {
-    if (fd >= FD_FIRST)
+    if (fd_std_changed || (fd != 1 && fd != 2))
         return fd_sys_writev(fd, iov, iovcnt);
-    if (fd != 1 && fd != 2)
-        return -EBADF;
-    if (iovcnt < 0 || iovcnt > IOV_MAX_LINUX)
-        return -EINVAL;
-    if (!user_range_ok((uintptr_t)iov, (size_t)iovcnt * sizeof(*iov)))
-        return -EFAULT;
-    uint64_t total = 0;
-    for (long i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len == 0)
-            continue;
-        if (!user_range_ok((uintptr_t)iov[i].iov_base, iov[i].iov_len))
-            return -EFAULT;
-        total += iov[i].iov_len;
-        if (total > (uint64_t)0x7fffffff)
-            return -EINVAL;
-    }
-    /* struct iovec and struct ember_iovec have the same layout, and the
-     * addresses are guest-physical: the array goes to the monitor as is. */
-    ember_console_write_stream((const struct ember_iovec *)iov, (uint32_t)iovcnt,
-                               fd == 2 ? EMBER_CONSOLE_STDERR : EMBER_CONSOLE_STDOUT);
-    return (long)total;
+    return console_sys_writev(fd == 2 ? EMBER_CONSOLE_STDERR : EMBER_CONSOLE_STDOUT, iov, iovcnt);
 }
 
 static long sys_write(int fd, const void *buf, size_t len)
 {
+    if (fd_std_changed || (fd != 1 && fd != 2))
+        return fd_sys_write(fd, buf, len);
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    return sys_writev(fd, &iov, 1);
+    return console_sys_writev(fd == 2 ? EMBER_CONSOLE_STDERR : EMBER_CONSOLE_STDOUT, &iov, 1);
 }
 
 static void write_base(uint32_t msr, uint64_t v)
@@ -280,42 +265,6 @@ static long sys_getrandom(void *buf, size_t len)
     return (long)len;
 }
 
-static long sys_ioctl(int fd, unsigned long req, uintptr_t arg)
-{
-    if (fd >= FD_FIRST)
-        return fd_sys_ioctl(fd, req, arg);
-    if (fd < 0 || fd > 2)
-        return -EBADF;
-    if (req != TIOCGWINSZ)
-        return -ENOTTY;
-    if (!user_range_ok(arg, sizeof(struct winsize)))
-        return -EFAULT;
-    /* The console is a terminal: musl then line-buffers stdout, as on Linux
-     * when a program writes to a terminal. */
-    struct winsize *ws = (struct winsize *)arg;
-    ws->ws_row = 24;
-    ws->ws_col = 80;
-    ws->ws_xpixel = 0;
-    ws->ws_ypixel = 0;
-    return 0;
-}
-
-static long sys_fstat(int fd, struct stat *st)
-{
-    if (fd >= FD_FIRST)
-        return fd_sys_fstat(fd, st);
-    if (fd < 0 || fd > 2)
-        return -EBADF;
-    if (!user_range_ok((uintptr_t)st, sizeof(*st)))
-        return -EFAULT;
-    sdk_memset(st, 0, sizeof(*st));
-    st->st_mode = S_IFCHR | 0620;
-    st->st_nlink = 1;
-    st->st_rdev = (5u << 8) | 1u; /* like /dev/console */
-    st->st_blksize = 1024;
-    return 0;
-}
-
 static long sys_uname(struct utsname *u)
 {
     static const struct utsname me = {
@@ -355,20 +304,6 @@ static long sys_sched_getaffinity(size_t size, void *mask)
     return sizeof(uint64_t);
 }
 
-static long sys_fcntl_console(int cmd)
-{
-    switch (cmd) {
-    case F_GETFD:
-    case F_SETFD:
-    case F_SETFL:
-        return 0;
-    case F_GETFL:
-        return O_RDWR;
-    default:
-        return -EINVAL;
-    }
-}
-
 static long sys_ppoll(struct pollfd *fds, unsigned long n, const struct timespec *ts,
                       const void *mask, size_t masksize)
 {
@@ -397,38 +332,28 @@ static COLD long sys_other(struct ember_syscall_frame *f)
 
     switch (f->nr) {
     case SYS_read:
-        if ((int)a0 >= FD_FIRST)
-            return fd_sys_read((int)a0, (void *)a1, a2);
-        return (int)a0 == 0 ? 0 : -EBADF; /* stdin is at end of file */
+        return fd_sys_read((int)a0, (void *)a1, a2);
     case SYS_readv:
-        if ((int)a0 >= FD_FIRST)
-            return fd_sys_readv((int)a0, (const struct iovec *)a1, (long)a2);
-        return (int)a0 == 0 ? 0 : -EBADF;
+        return fd_sys_readv((int)a0, (const struct iovec *)a1, (long)a2);
     case SYS_pread64:
-        if ((int)a0 >= FD_FIRST)
-            return fd_sys_pread((int)a0, (void *)a1, a2, (int64_t)a3);
-        return (int)a0 >= 0 && (int)a0 <= 2 ? -ESPIPE : -EBADF;
+        return fd_sys_pread((int)a0, (void *)a1, a2, (int64_t)a3);
     case SYS_pwrite64:
-        if ((int)a0 >= FD_FIRST)
-            return fd_sys_pwrite((int)a0, (const void *)a1, a2, (int64_t)a3);
-        return (int)a0 >= 0 && (int)a0 <= 2 ? -ESPIPE : -EBADF;
+        return fd_sys_pwrite((int)a0, (const void *)a1, a2, (int64_t)a3);
     case SYS_lseek:
-        if ((int)a0 >= FD_FIRST)
-            return fd_sys_lseek((int)a0, (int64_t)a1, (int)a2);
-        return (int)a0 >= 0 && (int)a0 <= 2 ? -ESPIPE : -EBADF;
+        return fd_sys_lseek((int)a0, (int64_t)a1, (int)a2);
     case SYS_close:
-        if ((int)a0 >= FD_FIRST)
-            return fd_sys_close((int)a0);
-        return (int)a0 >= 0 && (int)a0 <= 2 ? 0 : -EBADF;
+        return fd_sys_close((int)a0);
     case SYS_fsync:
     case SYS_fdatasync:
-        if ((int)a0 >= FD_FIRST)
-            return fd_sys_fsync((int)a0, f->nr == SYS_fdatasync);
-        return (int)a0 >= 0 && (int)a0 <= 2 ? -EINVAL : -EBADF;
+        return fd_sys_fsync((int)a0, f->nr == SYS_fdatasync);
     case SYS_fcntl:
-        if ((int)a0 >= FD_FIRST)
-            return fd_sys_fcntl((int)a0, (int)a1, a2);
-        return (int)a0 >= 0 && (int)a0 <= 2 ? sys_fcntl_console((int)a1) : -EBADF;
+        return fd_sys_fcntl((int)a0, (int)a1, a2);
+    case SYS_dup:
+        return fd_sys_dup((int)a0);
+    case SYS_dup2:
+        return fd_sys_dup2((int)a0, (int)a1);
+    case SYS_dup3:
+        return fd_sys_dup3((int)a0, (int)a1, (int)a2);
     case SYS_poll:
         return fd_sys_poll((struct pollfd *)a0, a1,
                            (int)a2 < 0 ? UINT64_MAX : (uint64_t)(int)a2 * 1000000u);
@@ -436,13 +361,12 @@ static COLD long sys_other(struct ember_syscall_frame *f)
         return sys_ppoll((struct pollfd *)a0, a1, (const struct timespec *)a2, (const void *)a3,
                          a4);
     case SYS_ioctl:
-        return sys_ioctl((int)a0, a1, a2);
+        return fd_sys_ioctl((int)a0, a1, a2);
     case SYS_fstat:
-        return sys_fstat((int)a0, (struct stat *)a1);
-    case SYS_newfstatat:
-        if ((a3 & AT_EMPTY_PATH) && user_range_ok(a1, 1) && !*(const char *)a1 && (int)a0 >= 0 &&
-            (int)a0 <= 2)
-            return sys_fstat((int)a0, (struct stat *)a2);
+        return fd_sys_fstat((int)a0, (struct stat *)a1);
+    case SYS_newfstatat: /* fstat of an fd (musl's isatty and stdio) need not start the VFS */
+        if ((a3 & AT_EMPTY_PATH) && user_range_ok(a1, 1) && !*(const char *)a1 && (int)a0 >= 0)
+            return fd_sys_fstat((int)a0, (struct stat *)a2);
         return fs_syscall(f);
     /* Paths: fs/fs_vfs.c. */
     case SYS_open:

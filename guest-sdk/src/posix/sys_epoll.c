@@ -12,9 +12,10 @@
  *    data is not a new edge here, where Linux reports one: read until
  *    EAGAIN, as edge-triggered loops do anyway);
  *  - EPOLLONESHOT: reported once, then disabled until EPOLL_CTL_MOD;
- *  - an fd that is closed leaves every interest list (Linux does so on the
- *    last close; here each fd has one reference): an entry whose fd now
- *    names another file, or none, is dropped when it is next scanned.
+ *  - an fd that is closed leaves every interest list: an entry whose fd
+ *    now names another file, or none, is dropped when it is next scanned
+ *    (Linux keeps it while a dup of the fd still names the file, and
+ *    reports it under the closed fd's number).
  * Errors as epoll_ctl(2): EEXIST, ENOENT, EINVAL (epfd itself, bad op,
  * EPOLLEXCLUSIVE with MOD), EPERM (a file that cannot be polled: blk
  * drives, regular files), EBADF.
@@ -61,8 +62,6 @@ static const struct fd_ops epoll_ops;
 
 static bool same_file(const struct ep_item *it)
 {
-    if (it->fd <= 2)
-        return true; /* the console is always there */
     struct fd_entry *f = fd_get(it->fd);
     return f && f->ops == it->ops && f->priv == it->priv;
 }
@@ -185,19 +184,13 @@ long ember_sys_epoll_ctl(int epfd, int op, int fd, void *event)
     struct fd_entry *e = fd_get(epfd);
     if (!e)
         return -EBADF;
-    const struct fd_ops *ops = NULL;
-    void *priv = NULL;
-    if (fd > 2) {
-        struct fd_entry *t = fd_get(fd);
-        if (!t)
-            return -EBADF;
-        if (!t->ops->poll_ready)
-            return -EPERM; /* a file poll cannot wait for (Linux: regular files) */
-        ops = t->ops;
-        priv = t->priv;
-    } else if (fd < 0) {
+    struct fd_entry *t = fd_get(fd);
+    if (!t)
         return -EBADF;
-    }
+    if (!t->ops->poll_ready)
+        return -EPERM; /* a file poll cannot wait for (Linux: regular files) */
+    const struct fd_ops *ops = t->ops;
+    void *priv = t->priv;
     if (e->ops != &epoll_ops || fd == epfd)
         return -EINVAL;
     struct epoll_event ev = {0};
@@ -218,7 +211,7 @@ long ember_sys_epoll_ctl(int epfd, int op, int fd, void *event)
     case EPOLL_CTL_ADD:
         if (it)
             return -EEXIST;
-        if (fd > 2 && ops == &epoll_ops && depth == 0) {
+        if (ops == &epoll_ops && depth == 0) {
             struct epoll *inner = priv;
             if (inner == ep)
                 return -ELOOP;

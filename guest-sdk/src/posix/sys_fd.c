@@ -1,17 +1,30 @@
-/* sys_fd.c: the file-descriptor table and the fd system calls above the
- * console.
+/* sys_fd.c: the file-descriptor table and the fd system calls.
  *
- * sys_dispatch.c answers fds 0-2 (the console) itself and hands every
- * other fd here. An fd is an ops table plus a driver's private pointer
- * (sys_fd.h); the calls below check the arguments a Linux kernel checks
- * (EBADF, EFAULT, EINVAL), then call the op, or answer what Linux answers
- * for a file that cannot do it when the op is NULL (ESPIPE for pread on a
- * socket, ENOTTY for an unknown ioctl, ...).
+ * An fd is a slot that names an open file (struct fd_entry, sys_fd.h: an
+ * ops table plus a driver's private pointer, the status flags, the
+ * position) and holds its own FD_CLOEXEC. dup, dup2, dup3 and
+ * fcntl(F_DUPFD, F_DUPFD_CLOEXEC) make another slot name the same file, as
+ * Linux shares an open file description between the fds dup'ed from one
+ * another: they share the position and O_APPEND/O_NONBLOCK, not
+ * FD_CLOEXEC. A file counts its fds, and its close op runs when the last
+ * one is closed (a pipe's end, a socket, a file's hold on its inode), so no
+ * driver needs to know about dup. New fds are the lowest free ones, 0-2
+ * included once closed: `close(1); open(...)` redirects stdout, as a shell
+ * does.
  *
- * The table is allocated on the first open (a guest that opens nothing
- * touches no page for it) and holds FD_MAX entries. This runs in the
- * system-call path: at CPL0 on hardware, at CPL3 on kvm_pvm, on the small
- * system-call stack (cpu_defs.h), so frames stay small.
+ * fds 0-2 name the console (sys_console.c) at boot; until one of them is
+ * closed or replaced, writes to 1 and 2 reach the console without the
+ * table (fd_std_changed, sys_dispatch.c). The calls below check the
+ * arguments a Linux kernel checks (EBADF, EFAULT, EINVAL), then call the
+ * op, or answer what Linux answers for a file that cannot do it when the
+ * op is NULL (ESPIPE for pread on a socket, ENOTTY for an unknown ioctl,
+ * ...).
+ *
+ * The table (FD_MAX slots, and as many open files) is allocated when first
+ * needed: a guest that opens, closes and dups nothing touches no page of
+ * it. This runs in the system-call path: at CPL0 on hardware, at CPL3 on
+ * kvm_pvm, on the small system-call stack (cpu_defs.h), so frames stay
+ * small.
  *
  * poll/ppoll test every fd's poll_ready() and, if nothing is ready, wait
  * with ember_sig_wait() (sys_signal.c): when a polled fd is a device's,
@@ -30,6 +43,7 @@
 
 #include "arch/cpu_irq.h"
 #include "fs/fs_vfs.h"
+#include "posix/sys_console.h"
 #include "posix/sys_fd.h"
 #include "posix/sys_signal.h"
 #include "sdk.h"
@@ -37,47 +51,144 @@
 #define IOV_MAX_LINUX 1024
 #define RW_MAX        0x7ffff000l /* Linux's cap on one transfer */
 
-static struct fd_entry *table; /* FD_MAX entries, NULL until the first open */
+struct fd_slot {
+    struct fd_entry *file; /* NULL: the fd is not open */
+    int fdflags;           /* FD_CLOEXEC: this fd's own */
+};
 
-int fd_alloc(const struct fd_ops *ops, void *priv)
+/* The console as fds 0-2 name it at boot: three files, not in the pool. */
+static struct fd_entry console[3] = {
+    {.ops = &console_in_ops, .flags = O_RDWR, .refs = 1},
+    {.ops = &console_out_ops,
+     .priv = (void *)(uintptr_t)EMBER_CONSOLE_STDOUT,
+     .flags = O_RDWR,
+     .refs = 1},
+    {.ops = &console_out_ops,
+     .priv = (void *)(uintptr_t)EMBER_CONSOLE_STDERR,
+     .flags = O_RDWR,
+     .refs = 1},
+};
+
+static struct fd_slot *slots;  /* FD_MAX, NULL until first needed */
+static struct fd_entry *files; /* FD_MAX open files (refs 0: free), after the slots */
+
+/* Makes the table; fds 0-2 name the console. 0 or -ENOMEM. */
+static int table_ready(void)
 {
-    if (!table) {
-        long p = ember_sys_mmap(0, ALIGN_UP(FD_MAX * sizeof(*table), PAGE_SIZE),
-                                PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p < 0)
-            return -ENOMEM;
-        table = (struct fd_entry *)p;
+    if (slots)
+        return 0;
+    size_t bytes = ALIGN_UP(FD_MAX * (sizeof(*slots) + sizeof(*files)), PAGE_SIZE);
+    long p = ember_sys_mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p < 0)
+        return -ENOMEM;
+    slots = (struct fd_slot *)p;
+    files = (struct fd_entry *)(slots + FD_MAX);
+    for (int fd = 0; fd < 3; fd++)
+        slots[fd].file = &console[fd];
+    return 0;
+}
+
+/* The slot of open fd, or NULL with *err = -EBADF (or -ENOMEM: the table
+ * could not be made for one of fds 0-2). Makes the table: for the calls
+ * that change slots or read FD_CLOEXEC. */
+static struct fd_slot *open_slot(int fd, long *err)
+{
+    *err = -EBADF;
+    if (fd < 0 || fd >= FD_MAX || (!slots && fd >= 3))
+        return NULL;
+    if (table_ready()) {
+        *err = -ENOMEM;
+        return NULL;
     }
-    for (int fd = FD_FIRST; fd < FD_MAX; fd++) {
-        if (!table[fd].ops) {
-            table[fd] = (struct fd_entry){.ops = ops, .priv = priv};
+    return slots[fd].file ? &slots[fd] : NULL;
+}
+
+static int lowest_free(int from)
+{
+    for (int fd = from; fd < FD_MAX; fd++) {
+        if (!slots[fd].file)
             return fd;
-        }
     }
     return -EMFILE;
 }
 
+/* fd (free) names f from now on. */
+static void install(int fd, struct fd_entry *f, int fdflags)
+{
+    slots[fd] = (struct fd_slot){.file = f, .fdflags = fdflags & FD_CLOEXEC};
+    if (fd < 3)
+        fd_std_changed = true;
+}
+
+static void uninstall(int fd)
+{
+    slots[fd] = (struct fd_slot){0};
+    if (fd < 3)
+        fd_std_changed = true;
+}
+
+static bool in_pool(const struct fd_entry *f)
+{
+    return f >= files && f < files + FD_MAX;
+}
+
+/* One fd less names f; the last one closes it (the result of its close
+ * op). */
+static long put_file(struct fd_entry *f)
+{
+    if (--f->refs > 0)
+        return 0;
+    long r = f->ops->close ? f->ops->close(f) : 0;
+    if (in_pool(f))
+        *f = (struct fd_entry){0};
+    return r;
+}
+
 int fd_alloc_flags(const struct fd_ops *ops, void *priv, int flags, int fdflags)
 {
-    int fd = fd_alloc(ops, priv);
-    if (fd >= 0) {
-        table[fd].flags = flags;
-        table[fd].fdflags = fdflags;
+    if (table_ready())
+        return -ENOMEM;
+    int fd = lowest_free(0);
+    if (fd < 0)
+        return fd;
+    /* There are as many files as fds, and each file has an fd: one is
+     * free. The one at fd's index usually is. */
+    struct fd_entry *f = NULL;
+    for (int i = 0; i < FD_MAX && !f; i++) {
+        struct fd_entry *c = &files[(fd + i) % FD_MAX];
+        if (!c->refs)
+            f = c;
     }
+    if (!f)
+        return -ENFILE;
+    *f = (struct fd_entry){.ops = ops, .priv = priv, .flags = flags, .refs = 1};
+    install(fd, f, fdflags);
     return fd;
+}
+
+int fd_alloc(const struct fd_ops *ops, void *priv)
+{
+    return fd_alloc_flags(ops, priv, 0, 0);
 }
 
 struct fd_entry *fd_get(int fd)
 {
-    if (!table || fd < FD_FIRST || fd >= FD_MAX || !table[fd].ops)
+    if (fd < 0 || fd >= FD_MAX)
         return NULL;
-    return &table[fd];
+    if (!slots)
+        return fd < 3 ? &console[fd] : NULL;
+    return slots[fd].file;
 }
 
 void fd_free(int fd)
 {
-    struct fd_entry *f = fd_get(fd);
-    if (f)
+    long err;
+    struct fd_slot *s = open_slot(fd, &err);
+    if (!s)
+        return;
+    struct fd_entry *f = s->file;
+    uninstall(fd);
+    if (--f->refs == 0 && in_pool(f))
         *f = (struct fd_entry){0};
 }
 
@@ -263,24 +374,85 @@ long fd_sys_fsync(int fd, int datasync)
 
 long fd_sys_close(int fd)
 {
-    struct fd_entry *f = fd_get(fd);
-    if (!f)
+    long err;
+    struct fd_slot *s = open_slot(fd, &err);
+    if (!s)
+        return err;
+    struct fd_entry *f = s->file;
+    uninstall(fd); /* as Linux: the fd is gone even if close reports an error */
+    return put_file(f);
+}
+
+/* A new fd >= from for the file oldfd names (dup, F_DUPFD). */
+static long dup_from(int oldfd, int from, int fdflags)
+{
+    long err;
+    struct fd_slot *s = open_slot(oldfd, &err);
+    if (!s)
+        return err;
+    int fd = lowest_free(from);
+    if (fd < 0)
+        return fd;
+    s->file->refs++;
+    install(fd, s->file, fdflags);
+    return fd;
+}
+
+long fd_sys_dup(int oldfd)
+{
+    return dup_from(oldfd, 0, 0);
+}
+
+long fd_sys_dup3(int oldfd, int newfd, int flags)
+{
+    /* Linux's order (fs/file.c ksys_dup3): the flags, the same fd, the
+     * range of newfd, then oldfd. */
+    if (flags & ~O_CLOEXEC)
+        return -EINVAL;
+    if (oldfd == newfd)
+        return -EINVAL;
+    if (newfd < 0 || newfd >= FD_MAX)
         return -EBADF;
-    long r = f->ops->close ? f->ops->close(f) : 0;
-    fd_free(fd); /* as Linux: the fd is gone even if close reports an error */
-    return r;
+    long err;
+    struct fd_slot *s = open_slot(oldfd, &err);
+    if (!s)
+        return err;
+    /* newfd names the file before whatever it named is closed, so no
+     * moment exists where newfd is free (another open cannot take it). */
+    struct fd_entry *f = s->file, *prev = slots[newfd].file;
+    f->refs++;
+    install(newfd, f, flags & O_CLOEXEC ? FD_CLOEXEC : 0);
+    if (prev)
+        put_file(prev); /* its close's result is lost, as with Linux's dup2 */
+    return newfd;
+}
+
+long fd_sys_dup2(int oldfd, int newfd)
+{
+    if (oldfd == newfd)
+        return fd_get(oldfd) ? newfd : -EBADF;
+    return fd_sys_dup3(oldfd, newfd, 0);
 }
 
 long fd_sys_fcntl(int fd, int cmd, unsigned long arg)
 {
-    struct fd_entry *f = fd_get(fd);
-    if (!f)
-        return -EBADF;
+    long err;
+    struct fd_slot *s = open_slot(fd, &err);
+    if (!s)
+        return err;
+    struct fd_entry *f = s->file;
     switch (cmd) {
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC:
+        /* Linux takes the lowest fd as an unsigned int: a negative one is
+         * past the limit too. */
+        if ((unsigned int)arg >= FD_MAX)
+            return -EINVAL;
+        return dup_from(fd, (int)(unsigned int)arg, cmd == F_DUPFD_CLOEXEC ? FD_CLOEXEC : 0);
     case F_GETFD:
-        return f->fdflags;
+        return s->fdflags;
     case F_SETFD:
-        f->fdflags = (int)(arg & FD_CLOEXEC);
+        s->fdflags = (int)(arg & FD_CLOEXEC);
         return 0;
     case F_GETFL:
         return f->flags;
@@ -329,8 +501,6 @@ struct poll_ctx {
 
 short fd_poll_events(int fd)
 {
-    if (fd >= 0 && fd <= 2)
-        return fd == 0 ? POLLIN : POLLOUT; /* stdin at end of file; console */
     struct fd_entry *f = fd_get(fd);
     if (!f)
         return POLLNVAL;

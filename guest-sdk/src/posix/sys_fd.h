@@ -1,9 +1,13 @@
 /* sys_fd.h: the SDK's file-descriptor table (see sys_fd.c).
  *
- * fds 0-2 are the console and are answered by sys_dispatch.c itself; every
- * fd from 3 up is an entry here: an ops table and the driver's private
- * pointer. A NULL op answers what Linux answers for a kind of file that
- * cannot do it (listed per op below).
+ * An fd names an open file (struct fd_entry: an ops table, the driver's
+ * private pointer, the status flags and the position), which dup, dup2,
+ * dup3 and F_DUPFD share between fds as Linux shares an open file
+ * description; FD_CLOEXEC belongs to each fd. The file's close op runs when
+ * its last fd is closed. fds 0-2 start as the console (sys_console.c) and
+ * can be closed, replaced (dup2) and duplicated like any other. A NULL op
+ * answers what Linux answers for a kind of file that cannot do it (listed
+ * per op below).
  */
 #ifndef EMBER_SYS_FD_H
 #define EMBER_SYS_FD_H
@@ -13,8 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FD_FIRST 3
-#define FD_MAX   1024 /* fds 3 .. FD_MAX-1 */
+#define FD_MAX 1024 /* fds 0 .. FD_MAX-1, Linux's default RLIMIT_NOFILE */
 
 struct fd_entry;
 struct iovec;
@@ -40,28 +43,35 @@ struct fd_ops {
      * POLLIN | POLLOUT (a regular file). */
     int (*poll_ready)(struct fd_entry *f);
     long (*shutdown)(struct fd_entry *f, int how); /* NULL: ENOTSOCK */
-    long (*close)(struct fd_entry *f);             /* NULL: nothing to release */
+    long (*close)(struct fd_entry *f); /* the last fd's close; NULL: nothing to release */
     /* poll() is about to sleep (on = 1: turn the device's interrupts on) or
      * is done (on = 0). NULL: the fd never waits on a device. */
     void (*poll_arm)(struct fd_entry *f, int on);
 };
 
+/* An open file, shared by the fds dup'ed from one another. */
 struct fd_entry {
     const struct fd_ops *ops;
     void *priv;
     int flags;   /* O_ACCMODE | O_NONBLOCK | O_APPEND ... as open() got them */
-    int fdflags; /* FD_CLOEXEC */
+    int refs;    /* fds that name it */
     int64_t pos; /* file position, for drivers that have one */
 };
 
-/* The lowest free fd >= FD_FIRST for (ops, priv), or -EMFILE / -ENOMEM. */
+/* The lowest free fd for a new open file (ops, priv), or -EMFILE / -ENOMEM. */
 int fd_alloc(const struct fd_ops *ops, void *priv);
-/* The entry of an open fd >= FD_FIRST, or NULL. */
+/* The open file fd names, or NULL. */
 struct fd_entry *fd_get(int fd);
-/* Forgets fd (does not call ops->close). */
+/* Forgets fd, just made by fd_alloc (does not call ops->close). */
 void fd_free(int fd);
 
-/* The system calls for fds >= FD_FIRST, called by sys_dispatch.c. */
+/* True once fds 0-2 may no longer be the console as at boot (one was
+ * closed or replaced): until then sys_dispatch.c writes fds 1 and 2 to the
+ * console without looking at the table (sys_dispatch.c owns it: it lives in
+ * the start-up data page, the table does not). */
+extern bool fd_std_changed;
+
+/* The fd system calls, called by sys_dispatch.c. */
 long fd_sys_read(int fd, void *buf, size_t len);
 long fd_sys_write(int fd, const void *buf, size_t len);
 long fd_sys_readv(int fd, const struct iovec *iov, long cnt);
@@ -73,7 +83,10 @@ long fd_sys_fstat(int fd, struct stat *st);
 long fd_sys_ioctl(int fd, unsigned long req, uintptr_t arg);
 long fd_sys_fsync(int fd, int datasync);
 long fd_sys_close(int fd);
-long fd_sys_fcntl(int fd, int cmd, unsigned long arg);
+long fd_sys_fcntl(int fd, int cmd, unsigned long arg); /* F_DUPFD(_CLOEXEC) too */
+long fd_sys_dup(int oldfd);
+long fd_sys_dup2(int oldfd, int newfd);
+long fd_sys_dup3(int oldfd, int newfd, int flags);
 long fd_sys_openat(int dirfd, const char *path, int flags, int mode);
 /* poll/ppoll over all fds (the console's too); timeout_ns UINT64_MAX =
  * forever. -EINTR when a signal is to be delivered. */
@@ -92,7 +105,7 @@ long fd_sys_poll(struct pollfd *fds, unsigned long nfds, uint64_t timeout_ns);
  *    sleeping on the host until the timeout or the next signal timer.
  * A blocking op of such an fd waits with ember_sig_wait(ready, arm, ...)
  * (sys_signal.h) and returns -EINTR when it says so. */
-short fd_poll_events(int fd);  /* fd_ops->poll_ready of any fd; POLLNVAL if not open */
+short fd_poll_events(int fd);  /* fd_ops->poll_ready of an fd; POLLNVAL if not open */
 bool fd_poll_can_wake(int fd); /* has poll_arm */
 void fd_poll_arm(int fd, int on);
 

@@ -20,9 +20,10 @@
  * empty pipe waits (sleeping on the host, ember_sig_wait) until a signal
  * interrupts it (EINTR, or restarted with SA_RESTART), as Linux would hang.
  *
- * There is no dup(): each end has one fd, and close() of it is the last
- * close. Memory: a pipe takes 17 pages (the ring and its header) from the
- * heap when it is created, an eventfd 32 bytes of a shared page.
+ * An end's close op runs when its last fd is closed (dup'ed fds share the
+ * end, sys_fd.c): a pipe has a reader while any fd names its read end, a
+ * writer while any names its write end. Memory: a pipe takes 17 pages (the ring and its header)
+ * from the heap when it is created, an eventfd 32 bytes of a shared page.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -38,10 +38,9 @@ static struct vsk *sock_of(int fd, long *err)
 {
     struct fd_entry *e = fd_get(fd);
 
-    if (!e) {
-        *err = fd >= 0 && fd < FD_FIRST ? -ENOTSOCK : -EBADF; /* the console */
+    *err = -EBADF;
+    if (!e)
         return NULL;
-    }
     if (e->ops != &sock_ops) {
         *err = -ENOTSOCK;
         return NULL;
@@ -52,14 +51,8 @@ static struct vsk *sock_of(int fd, long *err)
 
 static long new_fd(struct vsk *s, int flags)
 {
-    int fd = fd_alloc(&sock_ops, s);
-
-    if (fd < 0)
-        return fd;
-    struct fd_entry *e = fd_get(fd);
-    e->flags = O_RDWR | (flags & SOCK_NONBLOCK ? O_NONBLOCK : 0);
-    e->fdflags = flags & SOCK_CLOEXEC ? FD_CLOEXEC : 0;
-    return fd;
+    return fd_alloc_flags(&sock_ops, s, O_RDWR | (flags & SOCK_NONBLOCK ? O_NONBLOCK : 0),
+                          flags & SOCK_CLOEXEC ? FD_CLOEXEC : 0);
 }
 
 /* A sockaddr from the application. */
