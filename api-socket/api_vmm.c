@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -326,19 +327,40 @@ static void *shell_main(void *arg)
     return NULL;
 }
 
+/* The builder's stack: mapped here and unmapped after the join, so that
+ * nothing of it stays (a stack glibc allocates is cached, and the pages it
+ * touched stay with the process). */
+#define SHELL_STACK_SIZE (64u * 1024)
+
 void api_vmm_prebuild(struct api_vmm *v, unsigned mem_mib)
 {
+    pthread_attr_t attr;
     sigset_t all, old;
+    void *stack;
 
     if (mem_mib == 0)
         return;
     v->prebuild_mem_mib = mem_mib;
+    stack = mmap(NULL, SHELL_STACK_SIZE, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return;
+    if (pthread_attr_init(&attr) != 0) {
+        munmap(stack, SHELL_STACK_SIZE);
+        return;
+    }
+    pthread_attr_setstack(&attr, stack, SHELL_STACK_SIZE);
     /* With an irqchip: every VM with a device needs one, and a FaaS VM
      * (vsock) always has a device. Signals stay with the main loop. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    v->shell_building = pthread_create(&v->shell_thread, NULL, shell_main, v) == 0;
+    v->shell_building = pthread_create(&v->shell_thread, &attr, shell_main, v) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (v->shell_building)
+        v->shell_stack = stack;
+    else
+        munmap(stack, SHELL_STACK_SIZE);
 }
 
 /* The shell, once it is built (NULL if there is none). */
@@ -347,6 +369,8 @@ static struct vm_shell *take_shell(struct api_vmm *v)
     if (v->shell_building) {
         pthread_join(v->shell_thread, NULL);
         v->shell_building = false;
+        munmap(v->shell_stack, SHELL_STACK_SIZE);
+        v->shell_stack = NULL;
     }
     return vm_shell_ready(&v->shell) ? &v->shell : NULL;
 }

@@ -53,6 +53,7 @@ struct api_vmm {
     struct vm_shell shell;
     pthread_t shell_thread;
     bool shell_building;
+    void *shell_stack; /* shell_thread's, mapped by api_vmm_prebuild() */
     unsigned prebuild_mem_mib;
     /* Each responder's retransmission timer and its interface. */
     struct api_mmds_timer {

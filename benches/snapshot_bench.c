@@ -2,19 +2,30 @@
  * booting it cold, in the same run (issue 16).
  *
  * latency: --runs rounds; each round starts one VM by cold boot (`ember run
- *   --timings --vsock S faas-echo --max 1`) and one by restore (`ember run
+ *   --timings --vsock S faas-echo --max 1`), one by restore (`ember run
  *   --timings --restore DIR --vsock S`, DIR a snapshot of the same command
- *   taken at ember_faas_ready()), in an order that alternates, and invokes
+ *   taken at ember_faas_ready()) and one by an API load (`ember --api-sock
+ *   A --prebuild-mem MIB`, started and given 2 ms untimed, then PUT
+ *   /snapshot/load with resume_vm: an already-running process, as
+ *   Firecracker measures its loads), in an order that rotates, and invokes
  *   each once. Per VM: spawn -> first guest instruction (ember's own
  *   --timings mark, relative to its process start, plus nothing: the spawn
  *   is the request) and spawn -> whole response at the host; for restores
  *   the restore steps ember reports (state, mem-check, kvm, devices,
- *   vcpu-state). Median and p99 of each, and the cold/restore ratios.
+ *   vcpu-state; an API load's from its log); for API loads the request's
+ *   own time, load response -> vsock connection accepted, and load request
+ *   -> whole response. Median and p99 of each, and the ratios.
  * density: --count VMs restored from one snapshot of an idle function (no
  *   --max), --concurrency restoring at once, each invoked once; with all
  *   alive, the sum of their Pss (/proc/PID/smaps_rollup) and the drop of
  *   MemAvailable (which also counts the kernel's KVM structures), per VM.
- *   The launch rate is count / (first spawn -> last first response).
+ *   The launch rate is count / (first spawn -> last first response); the
+ *   CPU per VM is what their processes used, start to teardown. Twice:
+ *   by `ember run --restore`, then by API loads into `ember --api-sock`
+ *   processes started a wave ahead (a pool whose refill is in the window).
+ * --dir DIR (default /tmp): where the run directory (snapshots, sockets)
+ *   goes; creating a Unix socket costs an inode there (ext4 here: ~15% of a
+ *   restore's CPU; tmpfs such as /dev/shm or /run: next to nothing).
  *
  * Every VM is in the driver's process group and is killed on the way out;
  * the run directory is removed.
@@ -33,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -51,9 +63,9 @@ static const char *const step_names[NSTEPS] = {"state", "mem-check", "kvm", "dev
                                                "vcpu-state"};
 
 static struct {
-    const char *ember, *guest, *out;
+    const char *ember, *guest, *out, *dir;
     unsigned runs, count, concurrency, mem_mib;
-} opt = {.runs = 200, .count = 1000, .concurrency = 8, .mem_mib = 16};
+} opt = {.runs = 200, .count = 1000, .concurrency = 8, .mem_mib = 16, .dir = "/tmp"};
 
 static char run_dir[64];
 
@@ -124,6 +136,8 @@ static int reap(pid_t pid)
 /* Connects (retrying while the VM comes up) and invokes once. */
 static char invoke_err[300];
 
+static double connected_at; /* now_us() when the last invoke_once() had its OK */
+
 static bool invoke_once(const char *uds)
 {
     char err[256];
@@ -131,6 +145,7 @@ static bool invoke_once(const char *uds)
     size_t len = 0, cap = 0;
     int fd = ember_invoke_connect_wait(uds, EMBER_FAAS_PORT, 20000, err, sizeof(err));
 
+    connected_at = now_us();
     if (fd < 0) {
         snprintf(invoke_err, sizeof(invoke_err), "connect: %s", err);
         return false;
@@ -161,28 +176,42 @@ static int uds_connect(const char *path)
     return -1;
 }
 
-/* Starts `ember --api-sock sock` and waits until the socket answers. */
-static pid_t api_spawn(const char *sock, const char *errpath)
+/* Starts `ember --api-sock sock`. */
+static pid_t api_spawn_nowait(const char *sock, const char *errpath)
 {
     char mem[16];
     /* The VM built ahead has the snapshot's memory size (vm_shell.h). */
     snprintf(mem, sizeof(mem), "%u", opt.mem_mib);
     char *argv[] = {(char *)opt.ember, "--api-sock", (char *)sock, "--prebuild-mem", mem, NULL};
+
+    unlink(sock);
+    return spawn(argv, errpath);
+}
+
+/* Waits until the API socket answers. */
+static void api_wait_ready(const char *sock)
+{
     struct timespec pause = {0, 50000};
     double t0 = now_us();
 
-    unlink(sock);
-    pid_t pid = spawn(argv, errpath);
     for (;;) {
         int fd = uds_connect(sock);
         if (fd >= 0) {
             close(fd);
-            return pid;
+            return;
         }
         if (now_us() - t0 > 5e6)
             die("ember --api-sock %s: the socket did not come up", sock);
         nanosleep(&pause, NULL);
     }
+}
+
+static pid_t api_spawn(const char *sock, const char *errpath)
+{
+    pid_t pid = api_spawn_nowait(sock, errpath);
+
+    api_wait_ready(sock);
+    return pid;
 }
 
 /* One request on a fresh connection; the HTTP status, or -1. */
@@ -347,7 +376,7 @@ static json_t *latency(void)
     double *cold_first = calloc(n, sizeof(double)), *cold_resp = calloc(n, sizeof(double));
     double *rest_first = calloc(n, sizeof(double)), *rest_resp = calloc(n, sizeof(double));
     double *api_ready = calloc(n, sizeof(double)), *api_load_req = calloc(n, sizeof(double));
-    double *api_resp = calloc(n, sizeof(double));
+    double *api_resp = calloc(n, sizeof(double)), *api_conn = calloc(n, sizeof(double));
     double *steps[NSTEPS], *api_steps[NSTEPS];
     unsigned hashed_runs = 0;
 
@@ -408,6 +437,7 @@ static json_t *latency(void)
                 hashed_runs += hashed;
             } else if (v == V_API) {
                 api_load_req[r] = tl - t0;
+                api_conn[r] = connected_at - tl;
                 api_resp[r] = t1 - t0;
                 for (int i = 0; i < NSTEPS; i++)
                     api_steps[i][r] = s[i];
@@ -439,6 +469,8 @@ static json_t *latency(void)
                         stats("api: spawn -> socket ready", api_ready, n, NULL));
     json_object_set_new(j, "api_load_request",
                         stats("api: PUT /snapshot/load request", api_load_req, n, NULL));
+    json_object_set_new(j, "api_load_response_to_connected",
+                        stats("api: load response -> vsock OK", api_conn, n, NULL));
     json_object_set_new(j, "api_load_response",
                         stats("api: load request -> first response", api_resp, n, &m_ar));
     js = json_object();
@@ -488,29 +520,62 @@ static long pss_kib(pid_t pid)
     return v;
 }
 
-static json_t *density(void)
+static double children_cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* api: each VM is an `ember --api-sock` process given PUT /snapshot/load,
+ * from a pool refilled a wave ahead (the next wave's processes start, build
+ * their KVM VM and listen while this wave loads): the rate then counts the
+ * processes' start too, as a sustained launcher pays it. */
+static json_t *density(bool api)
 {
     char snap[200];
-    unsigned n = opt.count;
+    unsigned n = opt.count, c = opt.concurrency;
     pid_t *pids = calloc(n, sizeof(pid_t));
     char(*socks)[120] = calloc(n, sizeof(*socks));
+    char(*apis)[120] = calloc(n, sizeof(*apis));
     long avail0, avail1, pss = 0;
 
     snprintf(snap, sizeof(snap), "%s/idle", run_dir);
-    make_snapshot(snap, false);
+    if (access(snap, F_OK) != 0)
+        make_snapshot(snap, false);
+    for (unsigned k = 0; k < n; k++) {
+        snprintf(socks[k], sizeof(socks[k]), "%s/d%u.sock", run_dir, k);
+        snprintf(apis[k], sizeof(apis[k]), "%s/a%u.api", run_dir, k);
+        unlink(socks[k]);
+    }
+    double cpu0 = children_cpu_s();
     avail0 = meminfo_kib("MemAvailable:");
     double t0 = now_us();
+    if (api)
+        for (unsigned k = 0; k < c && k < n; k++)
+            pids[k] = api_spawn_nowait(apis[k], NULL);
     /* Waves of --concurrency: each VM restored, then invoked once. */
-    for (unsigned i = 0; i < n; i += opt.concurrency) {
-        unsigned end = i + opt.concurrency < n ? i + opt.concurrency : n;
-        for (unsigned k = i; k < end; k++) {
-            snprintf(socks[k], sizeof(socks[k]), "%s/d%u.sock", run_dir, k);
-            char *argv[] = {(char *)opt.ember, "run", "--restore", snap, "--vsock", socks[k], NULL};
-            pids[k] = spawn(argv, NULL);
+    for (unsigned i = 0; i < n; i += c) {
+        unsigned end = i + c < n ? i + c : n;
+        if (api) {
+            for (unsigned k = end; k < end + c && k < n; k++) /* the pool, a wave ahead */
+                pids[k] = api_spawn_nowait(apis[k], NULL);
+            for (unsigned k = i; k < end; k++) {
+                api_wait_ready(apis[k]);
+                api_load(apis[k], snap, socks[k]);
+            }
+        } else {
+            for (unsigned k = i; k < end; k++) {
+                char *argv[] = {(char *)opt.ember, "run",    "--restore", snap,
+                                "--vsock",         socks[k], NULL};
+                pids[k] = spawn(argv, NULL);
+            }
         }
         for (unsigned k = i; k < end; k++)
             if (!invoke_once(socks[k]))
-                die("restored VM %u did not answer", k);
+                die("restored VM %u did not answer (%s)", k, invoke_err);
     }
     double t1 = now_us();
     sleep(1); /* let the page cache and the kernel settle */
@@ -522,7 +587,8 @@ static json_t *density(void)
         pss += p;
     }
     double rate = n / ((t1 - t0) / 1e6);
-    fprintf(stderr, "density, %u restored idle VMs (%u restoring at once):\n", n, opt.concurrency);
+    const char *how = api ? "ember --api-sock + PUT /snapshot/load" : "ember run --restore";
+    fprintf(stderr, "density, %u restored idle VMs (%s, %u restoring at once):\n", n, how, c);
     fprintf(stderr, "  Pss per VM %.0f KiB, MemAvailable drop per VM %.0f KiB\n", (double)pss / n,
             (double)(avail0 - avail1) / n);
     fprintf(stderr, "  launch rate by restore: %.0f VMs/s (restore + first response)\n", rate);
@@ -530,12 +596,20 @@ static json_t *density(void)
         kill(pids[k], SIGKILL);
     for (unsigned k = 0; k < n; k++)
         reap(pids[k]);
-    json_t *j =
-        json_pack("{s:i, s:i, s:f, s:f, s:f}", "count", (int)n, "concurrency", (int)opt.concurrency,
-                  "pss_per_vm_kib", (double)pss / n, "memavailable_drop_per_vm_kib",
-                  (double)(avail0 - avail1) / n, "launch_rate_per_s", rate);
+    /* Everything the VMs' processes used, teardown included. */
+    double cpu = (children_cpu_s() - cpu0) / n * 1e3;
+    fprintf(stderr, "  CPU per VM (its process, start to teardown): %.2f ms\n", cpu);
+    json_t *j = json_pack("{s:s, s:i, s:i, s:f, s:f, s:f, s:f}", "launch", how, "count", (int)n,
+                          "concurrency", (int)c, "pss_per_vm_kib", (double)pss / n,
+                          "memavailable_drop_per_vm_kib", (double)(avail0 - avail1) / n,
+                          "launch_rate_per_s", rate, "cpu_ms_per_vm", cpu);
+    for (unsigned k = 0; k < n; k++) {
+        unlink(socks[k]);
+        unlink(apis[k]);
+    }
     free(pids);
     free(socks);
+    free(apis);
     return j;
 }
 
@@ -548,10 +622,15 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"ember", required_argument, 0, 'e'},       {"guest", required_argument, 0, 'g'},
-        {"runs", required_argument, 0, 'r'},        {"count", required_argument, 0, 'n'},
-        {"concurrency", required_argument, 0, 'c'}, {"mem", required_argument, 0, 'M'},
-        {"out", required_argument, 0, 'o'},         {0, 0, 0, 0},
+        {"ember", required_argument, 0, 'e'},
+        {"guest", required_argument, 0, 'g'},
+        {"runs", required_argument, 0, 'r'},
+        {"count", required_argument, 0, 'n'},
+        {"concurrency", required_argument, 0, 'c'},
+        {"mem", required_argument, 0, 'M'},
+        {"out", required_argument, 0, 'o'},
+        {"dir", required_argument, 0, 'd'},
+        {0, 0, 0, 0},
     };
     int ch;
 
@@ -578,10 +657,17 @@ int main(int argc, char **argv)
         case 'o':
             opt.out = optarg;
             break;
+        case 'd':
+            opt.dir = optarg;
+            if (strlen(opt.dir) > 32) {
+                fprintf(stderr, "snapshot_bench: --dir: at most 32 characters (socket paths)\n");
+                return 2;
+            }
+            break;
         default:
             fprintf(stderr,
                     "usage: ember-bench-snapshot --ember EMBER --guest faas-echo [--runs N] "
-                    "[--count N] [--concurrency N] [--mem MIB] [--out FILE]\n");
+                    "[--count N] [--concurrency N] [--mem MIB] [--out FILE] [--dir DIR]\n");
             return 2;
         }
     }
@@ -596,17 +682,20 @@ int main(int argc, char **argv)
     setpgid(0, 0);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    snprintf(run_dir, sizeof(run_dir), "/tmp/ember-snapbench-%d", (int)getpid());
+    snprintf(run_dir, sizeof(run_dir), "%.32s/ember-snapbench-%d", opt.dir, (int)getpid());
     if (mkdir(run_dir, 0700) != 0)
         die("%s: %s", run_dir, strerror(errno));
     json_t *root = json_object();
     json_object_set_new(root, "benchmark", json_string("snapshot"));
     json_object_set_new(root, "guest", json_string(opt.guest));
     json_object_set_new(root, "mem_mib", json_integer(opt.mem_mib));
+    json_object_set_new(root, "dir", json_string(opt.dir));
     if (opt.runs)
         json_object_set_new(root, "latency", latency());
-    if (opt.count)
-        json_object_set_new(root, "density", density());
+    if (opt.count) {
+        json_object_set_new(root, "density", density(false));
+        json_object_set_new(root, "density_api", density(true));
+    }
     char *s = json_dumps(root, JSON_INDENT(2));
     FILE *out = opt.out ? fopen(opt.out, "w") : stdout;
     if (!out || !s)
