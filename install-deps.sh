@@ -188,6 +188,7 @@ if ! cbor_settled; then
         { [ "$lists_updated" -eq 0 ] && apt-get update && build_static_libcbor; }; then
         rm -f "$cbor_failed"
     else
+        mkdir -p "$(dirname "$cbor_failed")"
         cbor_wanted >"$cbor_failed"
         echo "install-deps: WARNING: could not build a static libcbor from Debian's source;" \
             "ember will link libcbor and glibc dynamically (slower start, more memory per VM)." \

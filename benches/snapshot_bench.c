@@ -170,9 +170,14 @@ static bool invoke_once(const char *uds)
 static int uds_connect(const char *path)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    size_t len = strlen(path);
 
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    if (len >= sizeof(sa.sun_path)) { /* it would not fit: not cut short */
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(sa.sun_path, path, len + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
         return fd;
     if (fd >= 0)

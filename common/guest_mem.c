@@ -62,6 +62,7 @@ void guest_mem_unmap(struct guest_mem *mem)
     mem->host = NULL;
     mem->size = 0;
     mem->file_backed = false;
+    mem->lost = NULL;
 }
 
 void *guest_mem_slice(const struct guest_mem *mem, uint64_t gpa, uint64_t len)

@@ -19,7 +19,18 @@ struct guest_mem {
     /* Pages the host wrote (devices filling buffers and used rings), one
      * bit per 4 KiB page, when dirty pages are tracked; else NULL. */
     uint64_t *host_dirty;
+    /* File-backed RAM: non-zero once a host access found a page gone from
+     * the file (truncated under the VM, monitor/mem_fault.h), which reads
+     * as zeros from then on; NULL for anonymous RAM. */
+    const uint64_t *lost;
 };
+
+/* Whether mem has lost pages (guest_mem.lost): what it holds is no longer
+ * the guest's, and whatever reads it is told so elsewhere. */
+static inline bool guest_mem_lost(const struct guest_mem *mem)
+{
+    return mem->lost && __atomic_load_n(mem->lost, __ATOMIC_ACQUIRE) != 0;
+}
 
 /* Maps size bytes. Returns 0 or -1 with errno set. */
 int guest_mem_map(struct guest_mem *mem, uint64_t size);

@@ -207,6 +207,7 @@ int vm_setup_kvm(struct vm *vm, const struct vm_kvm_want *want, char *err, size_
                           strerror(errno));
         vm->mem_fault = (struct mem_fault_region){
             .start = vm->mem.host, .len = vm->mem.size, .notify = mem_fault_notify, .arg = vm};
+        vm->mem.lost = &vm->mem_fault.first;
         if (mem_fault_watch(&vm->mem_fault, why, sizeof(why)) != 0)
             return errmsg(EMBER_EXIT_GENERIC, err, errlen, "guest memory file %s: %s", vm->mem_path,
                           why);

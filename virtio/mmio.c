@@ -88,10 +88,14 @@ static void needs_reset(struct virtio_mmio *t, int q, const char *why)
     if (t->status & VIRTIO_CONFIG_S_NEEDS_RESET)
         return;
     t->needs_reset_events++;
-    if (q >= 0)
-        fprintf(stderr, "ember: %s: queue %d: %s; device needs reset\n", t->label, q, why);
-    else
-        fprintf(stderr, "ember: %s: %s; device needs reset\n", t->label, why);
+    /* A queue read from a page the memory file lost holds zeros: the VM
+     * stops for that, with its own message (monitor/mem_fault.h). */
+    if (!guest_mem_lost(t->mem)) {
+        if (q >= 0)
+            fprintf(stderr, "ember: %s: queue %d: %s; device needs reset\n", t->label, q, why);
+        else
+            fprintf(stderr, "ember: %s: %s; device needs reset\n", t->label, why);
+    }
     t->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
     if (t->status & VIRTIO_CONFIG_S_DRIVER_OK)
         virtio_mmio_config_changed(t); /* virtio 1.2 §2.1.2: tell a live driver */

@@ -5,8 +5,8 @@
 # the committed corpus; new inputs go to build-fuzz/corpus/<target>, not the
 # repository. Prints, per target, the executions, the edges covered (cov)
 # and the features (ft) at the end, and stops at the first crash (its input
-# is left in build-fuzz/crash-*). Targets: virtqueue elf vsock api (default
-# all).
+# is left in build-fuzz/crash-*). Targets: virtqueue elf vsock api (default),
+# and dhcp.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-60}

@@ -3,7 +3,8 @@
 # server: dnsmasq (DHCP and DNS) on the host side of a tap in a network
 # namespace this script creates (and deletes), and a TCP server there that
 # the guest reaches by name (getaddrinfo through the /etc/resolv.conf the
-# SDK serves). Cases: no ip= (DHCP), ip=dhcp with a hostname, a static ip=
+# SDK serves). Cases: no ip= (DHCP), ip=dhcp with a hostname, a short name
+# through the lease's search domain, a static ip=
 # with a DNS field, a lease that renews while the guest runs, a root image
 # with its own /etc/resolv.conf (it wins) and one with an /etc but none
 # (the SDK's), and a VM without a network device (no /etc/resolv.conf).
@@ -64,7 +65,7 @@ bad() {
 in_ns "$DNSMASQ" --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
     --interface="$TAP" --bind-interfaces --listen-address=$HOST \
     --dhcp-range=10.79.0.50,10.79.0.99,255.255.255.0,2m --dhcp-authoritative \
-    --dhcp-option=option:router,$HOST --dhcp-option=option:dns-server,$HOST \
+    --dhcp-option=option:router,$HOST --dhcp-option=option:dns-server,$HOST --domain=ember.test \
     --host-record=$NAME,$HOST --dhcp-leasefile="$TMP/leases" --pid-file="$TMP/dnsmasq.pid" \
     --log-dhcp --log-queries --log-facility="$TMP/dnsmasq.log" 2>"$TMP/dnsmasq.err" &
 DNSMASQ_PID=$!
@@ -110,6 +111,7 @@ dhcp_ok() {
     run_guest "$o" 06:00:0a:4f:00:01 $NAME 7070 || { echo "  guest failed: $?" >&2; cat "$o" "$o.err" >&2; return 1; }
     has "$o" "^addr 10\.79\.0\.(5[0-9]|[6-9][0-9]) mask 255\.255\.255\.0 gw $HOST dns $HOST 0\.0\.0\.0$" "leased addresses" &&
         has "$o" "^resolv.conf: nameserver $HOST$" "resolv.conf from the lease" &&
+        has "$o" "^resolv.conf: search ember.test$" "the lease's search domain" &&
         has "$o" "^resolved $NAME $HOST$" "getaddrinfo by name" &&
         has "$o" "^reply pong ping$" "TCP by name" &&
         grep -qi "06:00:0a:4f:00:01" "$TMP/leases" ||
@@ -126,6 +128,15 @@ hostname_ok() {
         { echo "  dnsmasq's leases lack the hostname:" >&2; cat "$TMP/leases" >&2; return 1; }
 }
 check "ip=dhcp with a hostname: the server records it" hostname_ok
+
+# ---- a short name through the lease's search domain (option 15) ------------------
+search_ok() {
+    local o=$TMP/search.out
+    run_guest "$o" 06:00:0a:4f:00:08 svc 7070 || { cat "$o" "$o.err" >&2; return 1; }
+    has "$o" "^resolved svc $HOST$" "getaddrinfo of a short name" &&
+        has "$o" "^reply pong ping$" "TCP by the short name"
+}
+check "a short name resolves through the lease's search domain" search_ok
 
 # ---- a path lookup in /etc does not bring the network up --------------------------
 probe_ok() {
@@ -190,7 +201,11 @@ image_ok() {
         "ip=10.79.0.9::$HOST:255.255.255.0::eth0:off:$HOST" $NAME 7070 ||
         { cat "$o" "$o.err" >&2; return 1; }
     has "$o" "^resolv.conf: nameserver $HOST$" "the SDK's resolv.conf in the image's /etc" &&
-        has "$o" "^reply pong ping$" "TCP by name"
+        has "$o" "^reply pong ping$" "TCP by name" || return 1
+    o=$TMP/image3.out
+    EMBER_OPTS="--drive $TMP/img2.erofs,ro,root" run_guest "$o" 06:00:0a:4f:00:09 probe || return 1
+    has "$o" "^probe: .*/etc a directory, entries: \. \.\. hostname resolv\.conf$" \
+        "a listing of the image's /etc with the SDK's resolv.conf"
 }
 if [ -x "$ROOTFS" ]; then
     check "a root image's /etc/resolv.conf wins; an /etc without one gets the SDK's" image_ok

@@ -5,6 +5,7 @@
  * suite's (tests/integration/net_dns_suite.sh).
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -356,6 +357,7 @@ Test(net_dhcp, discover_offer_request_ack_configures_the_interface, .init = setu
     char text[128];
     net_config_resolv_conf(&c, text, sizeof(text));
     cr_assert_str_eq(text, "nameserver 10.9.0.53\nnameserver 10.9.0.54\n");
+    cr_assert_str_eq(ns.dhcp->domain, "", "no option 15: no search domain");
     cr_assert_eq(ns.dhcp->acks, 1u);
 }
 
@@ -715,5 +717,40 @@ Test(net_dhcp, bad_replies_are_counted_not_taken, .init = setup)
         net_put32(b + 236, 0x63825363u);
         struct net_dhcp_msg m;
         (void)net_dhcp_parse(b, 240 + net_random32() % 160, &m);
+    }
+}
+
+Test(net_dhcp, search_domain_option_15, .init = setup)
+{
+    struct {
+        const char *value;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"corp.example", 12, "corp.example"},
+        {"corp.example\0", 13, "corp.example"}, /* a counted NUL */
+        {"evil\nnameserver 6.6.6.6", 24, ""},   /* a second line: not taken */
+        {"has space", 9, ""},
+        {".lead", 5, ""},
+        {"x", 0, ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        setup();
+        cr_assert_eq(net_dhcp_start(&ns, ""), 0);
+        struct reply r = answer(last(), DHCPOFFER);
+        deliver(&r);
+        r = answer(last(), DHCPACK);
+        put(&r, 15, cases[i].value, cases[i].len);
+        deliver(&r);
+        cr_assert(net_dhcp_bound(&ns), "case %zu binds", i);
+        cr_assert_str_eq(ns.dhcp->domain, cases[i].want, "case %zu", i);
+        struct net_config c = {.dns = {nif.dns[0], 0}};
+        memcpy(c.domain, ns.dhcp->domain, sizeof(c.domain));
+        char text[160];
+        net_config_resolv_conf(&c, text, sizeof(text));
+        char want[160];
+        snprintf(want, sizeof(want), "nameserver 10.9.0.53\n%s%s%s",
+                 *cases[i].want ? "search " : "", cases[i].want, *cases[i].want ? "\n" : "");
+        cr_assert_str_eq(text, want, "case %zu", i);
     }
 }

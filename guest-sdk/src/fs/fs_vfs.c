@@ -946,6 +946,19 @@ static long sys_getdents64(int fd, void *buf, size_t len)
             put_dent(&d, mp[i], 3, 2 + i, 4, c + 1);
         }
     }
+    /* fs_etc.c's nodes where the image lacks them: "etc" in "/", and
+     * "resolv.conf" in the image's /etc. */
+    bool in_root = same(v->node, V->root);
+    if (!d.full && v->cookie <= MOUNT_COOKIE + 2 && (in_root || image_etc(v->node))) {
+        const char *name = in_root ? "etc" : "resolv.conf";
+        size_t nl = in_root ? 3 : 11;
+        uint64_t id;
+        if (v->node.fs->lookup(v->node.id, name, nl, &id) == -ENOENT &&
+            fs_etc_fallback(in_root, !in_root, name, nl, &id) == 0)
+            put_dent(&d, name, nl, id + 1, in_root ? 4 : 8, MOUNT_COOKIE + 3);
+        else
+            v->cookie = MOUNT_COOKIE + 3;
+    }
     if (d.used == 0 && d.full)
         return -EINVAL; /* the buffer cannot hold one entry */
     return (long)d.used;

@@ -132,7 +132,7 @@ static size_t put_addr(char *b, uint32_t a)
 
 size_t net_config_resolv_conf(const struct net_config *c, char *buf, size_t len)
 {
-    char tmp[2 * 32];
+    char tmp[2 * 32 + 8 + sizeof(c->domain)];
     size_t n = 0;
     for (unsigned i = 0; i < 2; i++) {
         if (!c->dns[i])
@@ -140,6 +140,16 @@ size_t net_config_resolv_conf(const struct net_config *c, char *buf, size_t len)
         __builtin_memcpy(tmp + n, "nameserver ", 11);
         n += 11;
         n += put_addr(tmp + n, c->dns[i]);
+        tmp[n++] = '\n';
+    }
+    size_t dl = 0;
+    while (dl < sizeof(c->domain) - 1 && c->domain[dl])
+        dl++;
+    if (dl) {
+        __builtin_memcpy(tmp + n, "search ", 7);
+        n += 7;
+        __builtin_memcpy(tmp + n, c->domain, dl);
+        n += dl;
         tmp[n++] = '\n';
     }
     if (len) {

@@ -12,7 +12,8 @@
 struct net_config {
     uint32_t addr, netmask, gateway, dns[2]; /* network byte order; 0 = none */
     char hostname[65];
-    bool dhcp; /* no address given, or autoconf dhcp/on/any */
+    char domain[64]; /* the DNS search domain (DHCP option 15); "" = none */
+    bool dhcp;       /* no address given, or autoconf dhcp/on/any */
 };
 
 /* Parses one "ip=..." word (Documentation/admin-guide/nfs/nfsroot.rst):
@@ -21,9 +22,9 @@ struct net_config {
  * malformed address or netmask). */
 int net_config_parse_ip(const char *word, struct net_config *c);
 
-/* "nameserver A.B.C.D\n" per DNS server, what musl's resolver reads from
- * /etc/resolv.conf; NUL-terminated, truncated to len. Returns the length
- * it needs (without the NUL). */
+/* "nameserver A.B.C.D\n" per DNS server and "search DOMAIN\n" for a
+ * domain, what musl's resolver reads from /etc/resolv.conf; NUL-terminated,
+ * truncated to len. Returns the length it needs (without the NUL). */
 size_t net_config_resolv_conf(const struct net_config *c, char *buf, size_t len);
 
 /* Dotted quad to network order; false if s[0..n) is not one. */

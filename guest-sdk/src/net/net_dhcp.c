@@ -11,7 +11,9 @@
  * REBINDING half the time left to T2 (or to the end of the lease), at
  * least 60 s (§4.4.5). T1 and T2 default to 1/2 and 7/8 of the lease.
  * The address is not probed with ARP before use (§2.2's SHOULD): a guest
- * behind a monitor's tap shares its link with the host alone.
+ * behind a monitor's tap shares its link with the host alone. Nor does
+ * the first DISCOVER wait 1-10 s (§4.4.1's SHOULD, against a whole LAN
+ * rebooting at once): a microVM's start is the latency users pay for.
  *
  * Replies are hostile input: net_dhcp_parse() checks the fixed header, the
  * magic cookie, every option's length against the message's end and the
@@ -45,6 +47,7 @@
 #define OPT_ROUTER    3u
 #define OPT_DNS       6u
 #define OPT_HOSTNAME  12u
+#define OPT_DOMAIN    15u
 #define OPT_REQ_ADDR  50u
 #define OPT_LEASE     51u
 #define OPT_OVERLOAD  52u
@@ -64,6 +67,23 @@ static bool unicast_host(uint32_t a)
     uint32_t h = net_ntohl(a);
     uint8_t top = (uint8_t)(h >> 24);
     return h != 0 && top != 0 && top != 127 && top < 224;
+}
+
+/* A DNS name (RFC 1035 §2.3.1 letters, digits, '-', '.', and '_' as seen
+ * in practice): what may go into resolv.conf's "search" line. Anything
+ * else (a space, a newline that would add a line) is not taken. */
+static bool domain_ok(const uint8_t *v, size_t n)
+{
+    if (n == 0 || n > 63 || v[0] == '.' || v[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t ch = v[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_';
+        if (!ok)
+            return false;
+    }
+    return true;
 }
 
 static bool mask_ok(uint32_t m)
@@ -148,6 +168,18 @@ static const char *parse_opts(const uint8_t *p, size_t len, struct net_dhcp_msg 
                 m->has_t2 = true;
             }
             break;
+        case OPT_DOMAIN: {
+            size_t k = n;
+            while (k && v[k - 1] == 0)
+                k--; /* some servers count a terminating NUL */
+            if (domain_ok(v, k)) {
+                net_copy(m->domain, v, k);
+                m->domain[k] = '\0';
+            } else {
+                m->domain[0] = '\0';
+            }
+            break;
+        }
         case OPT_OVERLOAD:
             if (n != 1)
                 return "DHCP: option 52 (overload) is not 1 byte";
@@ -256,7 +288,8 @@ static void send_msg(struct net_stack *ns, struct net_dhcp *d, uint8_t type, uin
         put_opt(&o, OPT_REQ_ADDR, &d->offered, 4);
         put_opt(&o, OPT_SERVER_ID, &d->server_id, 4);
     }
-    static const uint8_t params[] = {OPT_NETMASK, OPT_ROUTER, OPT_DNS, OPT_LEASE, OPT_T1, OPT_T2};
+    static const uint8_t params[] = {OPT_NETMASK, OPT_ROUTER, OPT_DNS, OPT_DOMAIN,
+                                     OPT_LEASE,   OPT_T1,     OPT_T2};
     put_opt(&o, OPT_PARAMS, params, sizeof(params));
     size_t hn = 0;
     while (hn < sizeof(d->hostname) - 1 && d->hostname[hn])
@@ -285,6 +318,8 @@ static void unconfigure(struct net_stack *ns)
     struct net_if *nif = ns->nif;
     nif->addr = nif->netmask = nif->gateway = 0;
     nif->dns[0] = nif->dns[1] = 0;
+    if (ns->dhcp)
+        ns->dhcp->domain[0] = '\0';
 }
 
 /* SELECTING from scratch: a new transaction, a DISCOVER now. */
@@ -349,6 +384,7 @@ static void bind_lease(struct net_stack *ns, struct net_dhcp *d, const struct ne
     nif->dns[0] = m->dns[0] ? m->dns[0] : d->cfg_dns[0];
     nif->dns[1] = m->dns[0] ? m->dns[1] : d->cfg_dns[1];
     d->server_id = m->server_id;
+    net_copy(d->domain, m->domain, sizeof(d->domain));
 
     /* Lease times count from the request (§4.4.1), here the exchange's
      * start: never later than the server's view. */

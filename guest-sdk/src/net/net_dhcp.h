@@ -30,6 +30,7 @@ struct net_dhcp_msg {
     uint32_t yiaddr, server_id, netmask, router, dns[2];
     uint32_t lease_s, t1_s, t2_s;
     bool has_netmask, has_lease, has_t1, has_t2;
+    char domain[64]; /* option 15 when it is a valid DNS name, else "" */
 };
 
 /* Parses a BOOTREPLY (the UDP payload). NULL when it is well formed, else
@@ -56,6 +57,7 @@ struct net_dhcp {
     unsigned tries;                   /* transmissions of the current message */
     uint32_t cfg_gateway, cfg_dns[2]; /* from ip=, used when the lease has none */
     char hostname[65];
+    char domain[64]; /* the lease's DNS search domain, "" = none */
     /* Counters and the last complaint (what a hostile or broken server
      * sent), for ember_net_info() and tests. */
     uint64_t sent, acks, naks, ignored, bad;

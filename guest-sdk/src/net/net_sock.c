@@ -1150,6 +1150,9 @@ static size_t resolv_inner(char *buf, size_t len)
     /* The interface's servers: ip='s, or the DHCP lease's. */
     const struct net_if *nif = net_dev_stack()->nif;
     struct net_config c = {.dns = {nif->dns[0], nif->dns[1]}};
+    const struct net_dhcp *d = net_dev_stack()->dhcp;
+    if (d && net_dhcp_bound(net_dev_stack()))
+        sdk_memcpy(c.domain, d->domain, sizeof(c.domain));
     return net_config_resolv_conf(&c, buf, len);
 }
 
