@@ -5,7 +5,7 @@
  *   --timings --vsock S faas-echo --max 1`), one by restore (`ember run
  *   --timings --restore DIR --vsock S`, DIR a snapshot of the same command
  *   taken at ember_faas_ready()) and one by an API load (`ember --api-sock
- *   A --prebuild-mem MIB`, started and given 2 ms untimed, then PUT
+ *   A --prebuild-mem MIB`, started and given --settle-ms (2) untimed, then PUT
  *   /snapshot/load with resume_vm: an already-running process, as
  *   Firecracker measures its loads), in an order that rotates, and invokes
  *   each once. Per VM: spawn -> first guest instruction (ember's own
@@ -68,8 +68,9 @@ static const char *const step_names[NSTEPS] = {"state", "mem-check", "kvm", "dev
 static struct {
     const char *ember, *guest, *out, *dir;
     const char *prebuild; /* --prebuild-mem for `ember --api-sock`: NULL: --mem; "none": no flag */
-    unsigned runs, count, concurrency, mem_mib;
-} opt = {.runs = 200, .count = 1000, .concurrency = 8, .mem_mib = 16, .dir = "/tmp"};
+    unsigned runs, count, concurrency, mem_mib, settle_ms;
+} opt = {
+    .runs = 200, .count = 1000, .concurrency = 8, .mem_mib = 16, .dir = "/tmp", .settle_ms = 2};
 
 static char run_dir[64];
 
@@ -435,7 +436,7 @@ static json_t *latency(void)
                 pid = api_spawn(api_sock, errp, v == V_API0 ? "0" : opt.prebuild);
                 if (v == V_API)
                     api_ready[r] = now_us() - ts;
-                struct timespec settle = {0, 2000000};
+                struct timespec settle = {0, (long)opt.settle_ms * 1000000};
                 nanosleep(&settle, NULL);
                 t0 = now_us();
                 api_load(api_sock, snap, uds);
@@ -672,11 +673,17 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"ember", required_argument, 0, 'e'},        {"guest", required_argument, 0, 'g'},
-        {"runs", required_argument, 0, 'r'},         {"count", required_argument, 0, 'n'},
-        {"concurrency", required_argument, 0, 'c'},  {"mem", required_argument, 0, 'M'},
-        {"out", required_argument, 0, 'o'},          {"dir", required_argument, 0, 'd'},
-        {"prebuild-mem", required_argument, 0, 'p'}, {0, 0, 0, 0},
+        {"ember", required_argument, 0, 'e'},
+        {"guest", required_argument, 0, 'g'},
+        {"runs", required_argument, 0, 'r'},
+        {"count", required_argument, 0, 'n'},
+        {"concurrency", required_argument, 0, 'c'},
+        {"mem", required_argument, 0, 'M'},
+        {"out", required_argument, 0, 'o'},
+        {"dir", required_argument, 0, 'd'},
+        {"prebuild-mem", required_argument, 0, 'p'},
+        {"settle-ms", required_argument, 0, 's'},
+        {0, 0, 0, 0},
     };
     int ch;
 
@@ -706,6 +713,9 @@ int main(int argc, char **argv)
         case 'p':
             opt.prebuild = optarg;
             break;
+        case 's':
+            opt.settle_ms = (unsigned)strtoul(optarg, NULL, 10) % 1000;
+            break;
         case 'd':
             opt.dir = optarg;
             if (strlen(opt.dir) > 32) {
@@ -717,7 +727,7 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "usage: ember-bench-snapshot --ember EMBER --guest faas-echo [--runs N] "
                     "[--count N] [--concurrency N] [--mem MIB] [--out FILE] [--dir DIR] "
-                    "[--prebuild-mem MIB|none]\n");
+                    "[--prebuild-mem MIB|none] [--settle-ms MS]\n");
             return 2;
         }
     }
