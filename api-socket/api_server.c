@@ -41,7 +41,10 @@ struct api_server {
     size_t pending_writes;
     void (*drained_fn)(void *);
     void *drained_arg;
-    char read_buf[READ_BUF_SIZE];
+    /* Its own allocation, not part of the zeroed struct: only the pages a
+     * read reaches are ever touched (a zeroed 64 KiB would be private
+     * memory of every VM's process for good). */
+    char *read_buf;
 };
 
 struct write_req {
@@ -85,7 +88,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct conn *c = (struct conn *)h;
     (void)suggested;
-    *buf = uv_buf_init(c->server->read_buf, sizeof(c->server->read_buf));
+    *buf = uv_buf_init(c->server->read_buf, READ_BUF_SIZE);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
@@ -240,7 +243,9 @@ int api_server_start(uv_loop_t *loop, const char *path, size_t max_body, api_htt
         return api_errf(e, "API socket %.200s: path is longer than %zu bytes", path,
                         sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
     s = calloc(1, sizeof(*s));
-    if (!s || !(s->path = strdup(path))) {
+    if (!s || !(s->path = strdup(path)) || !(s->read_buf = malloc(READ_BUF_SIZE))) {
+        if (s)
+            free(s->path);
         free(s);
         return api_errf(e, "out of memory");
     }
@@ -279,6 +284,7 @@ int api_server_start(uv_loop_t *loop, const char *path, size_t max_body, api_htt
         /* The handle is freed by its close callback; s goes with it. */
         uv_close((uv_handle_t *)&s->listener, NULL);
         uv_run(loop, UV_RUN_NOWAIT);
+        free(s->read_buf);
         free(s->path);
         free(s);
         return -1;
@@ -302,6 +308,7 @@ void api_server_on_drained(struct api_server *s, void (*fn)(void *), void *arg)
 static void on_listener_closed(uv_handle_t *h)
 {
     struct api_server *s = h->data;
+    free(s->read_buf);
     free(s->path);
     free(s);
 }

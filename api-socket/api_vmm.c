@@ -383,9 +383,13 @@ static void *release_main(void *arg)
 }
 
 /* A shell the VM did not take (another memory size, no irqchip, dirty-page
- * logging) goes away on a thread
- * of its own: closing a VM with an irqchip waits ~14 ms (vm_shell.h), which
- * the request that just started a VM should not. */
+ * logging) goes away on a thread of its own: closing a VM with an irqchip
+ * waits ~14 ms (vm_shell.h), which the request that just started a VM should
+ * not. Until that thread has closed them, its VM and vCPU descriptors are
+ * open: if the new vCPU thread scans its descriptors (seccomp_filter.c) in
+ * that window, its filter also lets it read and write 8 bytes on those two
+ * numbers, which it never does; a pool that passes the right --prebuild-mem
+ * never gets here. */
 static void drop_shell(struct api_vmm *v, bool had_shell)
 {
     struct vm_shell *s;
@@ -657,7 +661,7 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
     for (unsigned i = 0; i < sl->nnet_overrides; i++)
         ovs[i] = (struct snapshot_net_override){sl->net_overrides[i].iface_id,
                                                 sl->net_overrides[i].host_dev_name};
-    const struct snapshot_load ld = {
+    struct snapshot_load ld = {
         .state_path = sl->snapshot_path,
         .mem_path = sl->mem_file_path,
         .vsock_uds_path = sl->vsock_uds_path,
@@ -666,9 +670,13 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
         .track_dirty_pages = sl->track_dirty_pages,
         .boot_timer = v->boot_timer,
         .no_seccomp = v->no_seccomp,
-        .shell = take_shell(v),
+        .shell = NULL,
     };
+    uint64_t t_join = now_us();
+    ld.shell = take_shell(v);
+    uint64_t t_restore = now_us();
     rc = snapshot_restore(&ld, &v->vm, err, sizeof(err));
+    uint64_t t_restored = now_us();
     drop_shell(v, ld.shell != NULL && rc == 0);
     if (rc != 0) {
         v->vm = NULL;
@@ -689,7 +697,11 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
     v->started = true;
     char steps[256];
     snapshot_format_timings(steps, sizeof(steps));
-    API_INFO("microVM restored from %s (us: %s)", sl->snapshot_path, steps);
+    API_INFO("microVM restored from %s (us: %s; waited for the VM built ahead %llu, restore %llu, "
+             "start %llu)",
+             sl->snapshot_path, steps, (unsigned long long)(t_restore - t_join),
+             (unsigned long long)(t_restored - t_restore),
+             (unsigned long long)(now_us() - t_restored));
     return 0;
 }
 

@@ -5,7 +5,7 @@
  *   --timings --vsock S faas-echo --max 1`), one by restore (`ember run
  *   --timings --restore DIR --vsock S`, DIR a snapshot of the same command
  *   taken at ember_faas_ready()) and one by an API load (`ember --api-sock
- *   A --prebuild-mem MIB`, started and given 2 ms untimed, then PUT
+ *   A --prebuild-mem MIB`, started and given --settle-ms (2) untimed, then PUT
  *   /snapshot/load with resume_vm: an already-running process, as
  *   Firecracker measures its loads), in an order that rotates, and invokes
  *   each once. Per VM: spawn -> first guest instruction (ember's own
@@ -23,6 +23,9 @@
  *   CPU per VM is what their processes used, start to teardown. Twice:
  *   by `ember run --restore`, then by API loads into `ember --api-sock`
  *   processes started a wave ahead (a pool whose refill is in the window).
+ * --prebuild-mem MIB|none: what the API processes are given (default --mem,
+ *   the snapshot's size; 0 builds nothing ahead; none passes no flag, for an
+ *   ember from before the flag).
  * --dir DIR (default /tmp): where the run directory (snapshots, sockets)
  *   goes; creating a Unix socket costs an inode there (ext4 here: ~15% of a
  *   restore's CPU; tmpfs such as /dev/shm or /run: next to nothing).
@@ -64,8 +67,10 @@ static const char *const step_names[NSTEPS] = {"state", "mem-check", "kvm", "dev
 
 static struct {
     const char *ember, *guest, *out, *dir;
-    unsigned runs, count, concurrency, mem_mib;
-} opt = {.runs = 200, .count = 1000, .concurrency = 8, .mem_mib = 16, .dir = "/tmp"};
+    const char *prebuild; /* --prebuild-mem for `ember --api-sock`: NULL: --mem; "none": no flag */
+    unsigned runs, count, concurrency, mem_mib, settle_ms;
+} opt = {
+    .runs = 200, .count = 1000, .concurrency = 8, .mem_mib = 16, .dir = "/tmp", .settle_ms = 2};
 
 static char run_dir[64];
 
@@ -166,9 +171,14 @@ static bool invoke_once(const char *uds)
 static int uds_connect(const char *path)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    size_t len = strlen(path);
 
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    if (len >= sizeof(sa.sun_path)) { /* it would not fit: not cut short */
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(sa.sun_path, path, len + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
         return fd;
     if (fd >= 0)
@@ -176,16 +186,26 @@ static int uds_connect(const char *path)
     return -1;
 }
 
-/* Starts `ember --api-sock sock`. */
-static pid_t api_spawn_nowait(const char *sock, const char *errpath)
+/* Starts `ember --api-sock sock --prebuild-mem prebuild` (NULL: --mem, the
+ * snapshot's size; "none": no flag). */
+static pid_t api_spawn_with(const char *sock, const char *errpath, const char *prebuild)
 {
     char mem[16];
     /* The VM built ahead has the snapshot's memory size (vm_shell.h). */
-    snprintf(mem, sizeof(mem), "%u", opt.mem_mib);
-    char *argv[] = {(char *)opt.ember, "--api-sock", (char *)sock, "--prebuild-mem", mem, NULL};
+    snprintf(mem, sizeof(mem), "%s", prebuild ? prebuild : "");
+    if (!prebuild)
+        snprintf(mem, sizeof(mem), "%u", opt.mem_mib);
+    bool flag = !prebuild || strcmp(prebuild, "none") != 0;
+    char *argv[] = {
+        (char *)opt.ember, "--api-sock", (char *)sock, flag ? "--prebuild-mem" : NULL, mem, NULL};
 
     unlink(sock);
     return spawn(argv, errpath);
+}
+
+static pid_t api_spawn_nowait(const char *sock, const char *errpath)
+{
+    return api_spawn_with(sock, errpath, opt.prebuild);
 }
 
 /* Waits until the API socket answers. */
@@ -206,9 +226,9 @@ static void api_wait_ready(const char *sock)
     }
 }
 
-static pid_t api_spawn(const char *sock, const char *errpath)
+static pid_t api_spawn(const char *sock, const char *errpath, const char *prebuild)
 {
-    pid_t pid = api_spawn_nowait(sock, errpath);
+    pid_t pid = api_spawn_with(sock, errpath, prebuild);
 
     api_wait_ready(sock);
     return pid;
@@ -367,7 +387,9 @@ static bool parse_api_steps(const char *path, double steps[NSTEPS])
     return true;
 }
 
-enum variant { V_COLD, V_RESTORE, V_API, V_COUNT };
+/* V_API0: an API load into a process that built nothing ahead
+ * (--prebuild-mem 0), in the same rotation, for the difference. */
+enum variant { V_COLD, V_RESTORE, V_API, V_API0, V_COUNT };
 
 static json_t *latency(void)
 {
@@ -377,7 +399,11 @@ static json_t *latency(void)
     double *rest_first = calloc(n, sizeof(double)), *rest_resp = calloc(n, sizeof(double));
     double *api_ready = calloc(n, sizeof(double)), *api_load_req = calloc(n, sizeof(double));
     double *api_resp = calloc(n, sizeof(double)), *api_conn = calloc(n, sizeof(double));
+    double *api0_load_req = calloc(n, sizeof(double)), *api0_resp = calloc(n, sizeof(double));
+    double *api0_kvm = calloc(n, sizeof(double));
     double *steps[NSTEPS], *api_steps[NSTEPS];
+    /* An ember from before --prebuild-mem has no V_API0. */
+    int nvar = opt.prebuild && strcmp(opt.prebuild, "none") == 0 ? V_API0 : V_COUNT;
     unsigned hashed_runs = 0;
 
     for (int i = 0; i < NSTEPS; i++) {
@@ -391,8 +417,8 @@ static json_t *latency(void)
     snprintf(mem, sizeof(mem), "%u", opt.mem_mib);
     make_snapshot(snap, true);
     for (unsigned r = 0; r < n; r++) {
-        for (int k = 0; k < V_COUNT; k++) {
-            enum variant v = (enum variant)((k + (int)r) % V_COUNT); /* the order rotates */
+        for (int k = 0; k < nvar; k++) {
+            enum variant v = (enum variant)((k + (int)r) % nvar); /* the order rotates */
             char *cold[] = {(char *)opt.ember, "run",   "--timings", "--mem", mem, "--vsock", uds,
                             (char *)opt.guest, "--max", "1",         NULL};
             char *rest[] = {(char *)opt.ember, "run", "--timings", "--restore", snap,
@@ -402,14 +428,15 @@ static json_t *latency(void)
             pid_t pid;
 
             unlink(uds);
-            if (v == V_API) {
+            if (v == V_API || v == V_API0) {
                 /* Not timed: the process is already running when the load
                  * arrives (Firecracker's measurement); it has had 2 ms to
                  * get ready, as a pooled process has. */
                 double ts = now_us();
-                pid = api_spawn(api_sock, errp);
-                api_ready[r] = now_us() - ts;
-                struct timespec settle = {0, 2000000};
+                pid = api_spawn(api_sock, errp, v == V_API0 ? "0" : opt.prebuild);
+                if (v == V_API)
+                    api_ready[r] = now_us() - ts;
+                struct timespec settle = {0, (long)opt.settle_ms * 1000000};
                 nanosleep(&settle, NULL);
                 t0 = now_us();
                 api_load(api_sock, snap, uds);
@@ -421,13 +448,15 @@ static json_t *latency(void)
             ok = invoke_once(uds);
             t1 = now_us();
             int st = reap(pid);
-            parsed = v == V_API ? parse_api_steps(errp, s)
-                                : parse_timings(errp, &first, v == V_RESTORE ? s : NULL, &hashed);
+            parsed = v == V_API || v == V_API0
+                         ? parse_api_steps(errp, s)
+                         : parse_timings(errp, &first, v == V_RESTORE ? s : NULL, &hashed);
             if (!ok || st != 0 || !parsed)
                 die("%s run %u failed (%s, status %d)",
                     v == V_COLD      ? "cold"
                     : v == V_RESTORE ? "restore"
-                                     : "API load",
+                    : v == V_API     ? "API load"
+                                     : "API load (nothing built ahead)",
                     r, ok ? "invoke ok" : invoke_err, st);
             if (v == V_RESTORE) {
                 rest_first[r] = first;
@@ -435,6 +464,10 @@ static json_t *latency(void)
                 for (int i = 0; i < NSTEPS; i++)
                     steps[i][r] = s[i];
                 hashed_runs += hashed;
+            } else if (v == V_API0) {
+                api0_load_req[r] = tl - t0;
+                api0_resp[r] = t1 - t0;
+                api0_kvm[r] = s[2];
             } else if (v == V_API) {
                 api_load_req[r] = tl - t0;
                 api_conn[r] = connected_at - tl;
@@ -480,6 +513,24 @@ static json_t *latency(void)
         json_object_set_new(js, step_names[i], stats(what, api_steps[i], n, NULL));
     }
     json_object_set_new(j, "api_load_steps", js);
+    if (nvar == V_COUNT) {
+        double m_l0, m_l;
+        json_object_set_new(j, "api_load_request_built_ahead_median_us",
+                            json_real(pct(api_load_req, n, 0.5)));
+        m_l = pct(api_load_req, n, 0.5);
+        json_object_set_new(
+            j, "api0_load_request",
+            stats("api, nothing built ahead: PUT /snapshot/load", api0_load_req, n, &m_l0));
+        json_object_set_new(
+            j, "api0_load_response",
+            stats("api, nothing built ahead: load -> first response", api0_resp, n, NULL));
+        json_object_set_new(j, "api0_load_step_kvm",
+                            stats("  api, nothing built ahead: step kvm", api0_kvm, n, NULL));
+        json_object_set_new(j, "ratio_load_request_nothing_ahead_over_built_ahead",
+                            json_real(m_l0 / m_l));
+        fprintf(stderr, "  PUT /snapshot/load: nothing built ahead / built ahead %.2fx\n",
+                m_l0 / m_l);
+    }
     json_object_set_new(j, "restores_that_hashed_memory", json_integer(hashed_runs));
     json_object_set_new(j, "ratio_cold_over_restore_first_instruction", json_real(m_cf / m_rf));
     json_object_set_new(j, "ratio_cold_over_restore_response", json_real(m_cr / m_rr));
@@ -630,6 +681,8 @@ int main(int argc, char **argv)
         {"mem", required_argument, 0, 'M'},
         {"out", required_argument, 0, 'o'},
         {"dir", required_argument, 0, 'd'},
+        {"prebuild-mem", required_argument, 0, 'p'},
+        {"settle-ms", required_argument, 0, 's'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -657,6 +710,12 @@ int main(int argc, char **argv)
         case 'o':
             opt.out = optarg;
             break;
+        case 'p':
+            opt.prebuild = optarg;
+            break;
+        case 's':
+            opt.settle_ms = (unsigned)strtoul(optarg, NULL, 10) % 1000;
+            break;
         case 'd':
             opt.dir = optarg;
             if (strlen(opt.dir) > 32) {
@@ -667,7 +726,8 @@ int main(int argc, char **argv)
         default:
             fprintf(stderr,
                     "usage: ember-bench-snapshot --ember EMBER --guest faas-echo [--runs N] "
-                    "[--count N] [--concurrency N] [--mem MIB] [--out FILE] [--dir DIR]\n");
+                    "[--count N] [--concurrency N] [--mem MIB] [--out FILE] [--dir DIR] "
+                    "[--prebuild-mem MIB|none] [--settle-ms MS]\n");
             return 2;
         }
     }
@@ -690,6 +750,7 @@ int main(int argc, char **argv)
     json_object_set_new(root, "guest", json_string(opt.guest));
     json_object_set_new(root, "mem_mib", json_integer(opt.mem_mib));
     json_object_set_new(root, "dir", json_string(opt.dir));
+    json_object_set_new(root, "prebuild_mem", json_string(opt.prebuild ? opt.prebuild : "mem"));
     if (opt.runs)
         json_object_set_new(root, "latency", latency());
     if (opt.count) {

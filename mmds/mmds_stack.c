@@ -234,11 +234,19 @@ static uint64_t rto_ns(const struct conn *c)
     return t < RTO_MAX_NS ? t : RTO_MAX_NS;
 }
 
+/* Answer bytes wait for a window the guest closed. */
+static bool window_stalled(const struct conn *c)
+{
+    return c->established && c->peer_wnd == 0 &&
+           seq_lt(c->snd_nxt, c->out_seq + (uint32_t)c->out_len);
+}
+
 /* The retransmission timer runs while anything sent (the SYN-ACK, data,
- * the FIN) is unacknowledged. */
+ * the FIN) is unacknowledged, and as the persist timer while the guest's
+ * window is closed on bytes to send. */
 static void rto_check(struct mmds_stack *s, struct conn *c)
 {
-    if (c->snd_una == c->snd_nxt) {
+    if (c->snd_una == c->snd_nxt && !window_stalled(c)) {
         c->rto_at = 0;
         return;
     }
@@ -682,7 +690,14 @@ uint64_t mmds_stack_timers(struct mmds_stack *s, uint64_t now)
             c->snd_nxt = c->snd_una;
             if (c->fin_sent && seq_le(c->snd_nxt, c->fin_seq))
                 c->fin_sent = false;
-            pump_inner(s, c);
+            if (window_stalled(c)) {
+                /* A zero window: probe it with one byte (RFC 9293
+                 * §3.8.6.1), so a lost window update cannot stall. */
+                if (c_emit(s, c, c->snd_nxt, TCP_ACK, c->out + (c->snd_nxt - c->out_seq), 1))
+                    c->snd_nxt++;
+            } else {
+                pump_inner(s, c);
+            }
         }
         c->rto_at = now + rto_ns(c);
     }

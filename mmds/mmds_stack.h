@@ -10,7 +10,8 @@
  * connections at once (the oldest goes when a new one comes). A lost
  * segment is sent again when the guest's next segment shows it missing, or
  * when its retransmission timer runs out (200 ms, doubled per try up to
- * 10 s; after 8 tries the connection is dropped): the owner drives the
+ * 10 s; after 8 tries the connection is dropped; a closed window is probed
+ * with one byte on the same schedule): the owner drives the
  * timer (mmds_stack_set_timer_hook, mmds_stack_timers). Every size is
  * bounded: the connections, the request bytes, the queue.
  */

@@ -9,7 +9,8 @@
  *      harness tracks as in-window, le16 payload length, the payload;
  *   2  the answers drained: count; every frame is checked (no larger than
  *      an Ethernet frame) and, for TCP, the harness learns the server's
- *      sequence numbers;
+ *      sequence numbers; a count of 128 or more first runs the
+ *      retransmission timers as if (count - 127) seconds had passed;
  *   3  the store switched between V1 and V2.
  *
  * Invariants after every record: no memory error (ASan), every output frame
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mmds/mmds_stack.h"
 
@@ -130,6 +132,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (i >= size)
                 break;
             unsigned k = data[i++];
+            if (k >= 128) {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+                mmds_stack_timers(s, now + (uint64_t)(k - 127) * 1000000000u);
+                k -= 96;
+            }
             for (unsigned j = 0; j < k; j++) {
                 size_t n = ic.output(ic.ctx, out, sizeof(out));
                 if (!n)

@@ -122,6 +122,11 @@ write("mmds", "rst-and-repeats", mmds_tcp(0, SYN) + mmds_tcp(0, SYN) + mmds_drai
       mmds_tcp(0, PSH_ACK, b"GET", dseq=-3) + mmds_tcp(0, ACK, dack=-5) + mmds_tcp(0, RST_))
 write("mmds", "not-port-80", mmds_raw(MMDS_ARP[:12] + b"\x08\x00" + b"\x45" + b"\x00" * 19) +
       mmds_drain())
+# An answer never acknowledged: the retransmission timer fires (drain
+# counts of 128 and more), backs off and gives up.
+write("mmds", "timers", mmds_tcp(0, SYN) + mmds_drain(129) + mmds_tcp(0, ACK) +
+      mmds_tcp(0, PSH_ACK, b"GET /latest/meta-data HTTP/1.1\r\n\r\n") + mmds_drain(1) +
+      mmds_drain(129) + mmds_drain(131) + mmds_drain(255) + mmds_drain(255))
 
 
 def vq_image(size_exp, desc_hi, avail_hi, used_hi, flags, descs, avail, extra=()):

@@ -23,6 +23,7 @@ static struct net_intercept ic;
 static uint32_t mmds_ip;
 static unsigned armed;
 static uint16_t sport = 40000; /* the guest's port */
+static uint16_t wnd = 65535;   /* the window the guest advertises */
 
 struct seg {
     uint32_t seq, ack;
@@ -58,6 +59,7 @@ static void setup(void)
     ic = mmds_stack_intercept(st);
     armed = 0;
     sport = 40000;
+    wnd = 65535;
     mmds_stack_set_timer_hook(st, on_arm, NULL);
 }
 
@@ -111,7 +113,7 @@ static void send_seg(uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags, 
     put32(t + 8, ack);
     t[12] = 5 << 4;
     t[13] = flags;
-    put16(t + 14, 65535);
+    put16(t + 14, wnd);
     if (n)
         memcpy(t + 20, data, n);
     send_frame(f, 54 + n);
@@ -268,4 +270,37 @@ Test(mmds_stack, counters_for_tokens_and_odd_frames, .init = setup, .fini = tear
                  (unsigned long long)ms.rx_accepted_unusual);
     cr_assert_eq(ms.rx_bad_eth, 1u);
     cr_assert_eq(ms.rx_accepted, 7u, "SYN, ACK, 2 requests, port 81, UDP, broken");
+}
+
+Test(mmds_stack, closed_window_is_probed, .init = setup, .fini = teardown)
+{
+    struct seg s;
+    send_seg(80, iss_guest, 0, SYN, NULL);
+    cr_assert(recv_seg(&s));
+    uint32_t srv = s.seq + 1;
+    wnd = 0; /* the guest's buffer is full from here on */
+    send_seg(80, iss_guest + 1, srv, ACK, NULL);
+    send_seg(80, iss_guest + 1, srv, ACK | PSH, "GET /latest/meta-data/id HTTP/1.1\r\n\r\n");
+    size_t data = 0;
+    while (recv_seg(&s))
+        data += s.len;
+    cr_assert_eq(data, 0u, "nothing into a closed window");
+    uint64_t t = mmds_stack_next_timer(st);
+    cr_assert_neq(t, UINT64_MAX, "the persist timer runs");
+    /* The guest's window update is lost; the probe finds the window open. */
+    mmds_stack_timers(st, t);
+    cr_assert(recv_seg(&s), "a window probe");
+    cr_assert_eq(s.len, 1u);
+    cr_assert_eq(s.seq, srv);
+    wnd = 65535;
+    send_seg(80, iss_guest + 1 + 37, srv + 1, ACK, NULL);
+    char all[2048] = {s.data[0]};
+    size_t n = 1;
+    while (recv_seg(&s)) {
+        cr_assert_eq(s.seq, srv + n);
+        memcpy(all + n, s.data, s.len);
+        n += s.len;
+    }
+    all[n] = '\0';
+    cr_assert(strncmp(all, "HTTP/1.1 200", 12) == 0 && strstr(all, "i-1"), "the answer: %s", all);
 }

@@ -70,7 +70,7 @@ static struct fd_entry console[3] = {
 };
 
 static struct fd_slot *slots;  /* FD_MAX, NULL until first needed */
-static struct fd_entry *files; /* FD_MAX open files (refs 0: free), after the slots */
+static struct fd_entry *files; /* FD_MAX open files (ops NULL: free), after the slots */
 
 /* Makes the table; fds 0-2 name the console. 0 or -ENOMEM. */
 static int table_ready(void)
@@ -152,11 +152,12 @@ int fd_alloc_flags(const struct fd_ops *ops, void *priv, int flags, int fdflags)
     if (fd < 0)
         return fd;
     /* There are as many files as fds, and each file has an fd: one is
-     * free. The one at fd's index usually is. */
+     * free. The one at fd's index usually is. A file whose close op is
+     * running (refs 0, ops still set) is not free yet. */
     struct fd_entry *f = NULL;
     for (int i = 0; i < FD_MAX && !f; i++) {
         struct fd_entry *c = &files[(fd + i) % FD_MAX];
-        if (!c->refs)
+        if (!c->ops)
             f = c;
     }
     if (!f)
