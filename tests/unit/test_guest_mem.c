@@ -1,6 +1,11 @@
 /* test_guest_mem.c: the one checked translation of guest-physical ranges. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "common/guest_mem.h"
 
@@ -41,4 +46,37 @@ Test(guest_mem, strings_are_bounded)
     cr_expect_str_eq((char *)mem.host + 0x100, "abc");
     cr_expect_eq(guest_mem_put_string(&mem, 0x100, "abcd", 3), -1);
     cr_expect_eq(guest_mem_put_string(&mem, (1 << 20) - 3, "abc", 8), -1);
+}
+
+/* A memory file over anonymous RAM (monitor/vm_shell.h): same address and
+ * size, the file's bytes, copy-on-write (the file stays as it was). */
+Test(guest_mem, remap_file_keeps_the_address)
+{
+    char path[64];
+    uint8_t *at = mem.host;
+    snprintf(path, sizeof(path), "/tmp/ember-guest-mem-remap-%d", (int)getpid());
+    FILE *f = fopen(path, "w+");
+    cr_assert(f);
+    int fd = fileno(f);
+    cr_assert_eq(ftruncate(fd, 1 << 20), 0);
+    cr_assert_eq(pwrite(fd, "snapshot", 8, 8192), 8);
+    memset(mem.host, 0x55, 4096); /* anonymous pages the remap replaces */
+
+    cr_assert_eq(guest_mem_remap_file(&mem, fd), 0);
+    cr_expect_eq(mem.host, at);
+    cr_expect_eq(mem.size, 1u << 20);
+    cr_expect(mem.file_backed);
+    cr_expect_eq(mem.host[0], 0);
+    cr_expect_eq(memcmp(mem.host + 8192, "snapshot", 8), 0);
+    mem.host[8192] = 'S';
+    char back[8];
+    cr_assert_eq(pread(fd, back, 8, 8192), 8);
+    cr_expect_eq(memcmp(back, "snapshot", 8), 0, "a guest write reached the file");
+
+    /* Only anonymous RAM is replaced. */
+    errno = 0;
+    cr_expect_eq(guest_mem_remap_file(&mem, fd), -1);
+    cr_expect_eq(errno, EINVAL);
+    fclose(f);
+    unlink(path);
 }
