@@ -235,11 +235,11 @@ static pid_t api_spawn(const char *sock, const char *errpath, const char *prebui
 }
 
 /* One request on a fresh connection; the HTTP status, or -1. */
-static int api_put(const char *sock, const char *path, const char *body, char *resp, size_t cap)
+/* A request written on a fresh connection: the connection, or -1. */
+static int api_put_send(const char *sock, const char *path, const char *body)
 {
     char req[2048];
-    int fd = uds_connect(sock), n, status = -1;
-    size_t got = 0;
+    int fd = uds_connect(sock), n;
 
     if (fd < 0)
         return -1;
@@ -251,6 +251,17 @@ static int api_put(const char *sock, const char *path, const char *body, char *r
         close(fd);
         return -1;
     }
+    return fd;
+}
+
+/* Its answer (the connection is closed): the HTTP status, or -1. */
+static int api_put_recv(int fd, char *resp, size_t cap)
+{
+    size_t got = 0;
+    int status = -1;
+
+    if (fd < 0)
+        return -1;
     /* Headers, then the body if Content-Length says there is one. */
     while (got + 1 < cap) {
         ssize_t r = read(fd, resp + got, cap - 1 - got);
@@ -273,18 +284,32 @@ static int api_put(const char *sock, const char *path, const char *body, char *r
     return status;
 }
 
-static void api_load(const char *sock, const char *snap, const char *uds)
+/* PUT /snapshot/load with resume_vm, sent; api_load_done() reads the
+ * answer, so that several loads can be under way at once. */
+static int api_load_send(const char *sock, const char *snap, const char *uds)
 {
-    char body[1024], resp[1024];
+    char body[1024];
 
     snprintf(body, sizeof(body),
              "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"File\", "
              "\"backend_path\": \"%s/mem\"}, \"resume_vm\": true, \"vsock_override\": "
              "{\"uds_path\": \"%s\"}}",
              snap, snap, uds);
-    int st = api_put(sock, "/snapshot/load", body, resp, sizeof(resp));
+    return api_put_send(sock, "/snapshot/load", body);
+}
+
+static void api_load_done(int fd, const char *sock)
+{
+    char resp[1024] = "";
+    int st = api_put_recv(fd, resp, sizeof(resp));
+
     if (st != 204)
         die("PUT /snapshot/load on %s: status %d: %s", sock, st, resp);
+}
+
+static void api_load(const char *sock, const char *snap, const char *uds)
+{
+    api_load_done(api_load_send(sock, snap, uds), sock);
 }
 
 static void make_snapshot(const char *dir, bool once)
@@ -613,10 +638,13 @@ static json_t *density(bool api)
         if (api) {
             for (unsigned k = end; k < end + c && k < n; k++) /* the pool, a wave ahead */
                 pids[k] = api_spawn_nowait(apis[k], NULL);
-            for (unsigned k = i; k < end; k++) {
+            int fds[64];
+            for (unsigned k = i; k < end; k++) { /* the wave's loads at once */
                 api_wait_ready(apis[k]);
-                api_load(apis[k], snap, socks[k]);
+                fds[k - i] = api_load_send(apis[k], snap, socks[k]);
             }
+            for (unsigned k = i; k < end; k++)
+                api_load_done(fds[k - i], apis[k]);
         } else {
             for (unsigned k = i; k < end; k++) {
                 char *argv[] = {(char *)opt.ember, "run",    "--restore", snap,
@@ -731,8 +759,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!opt.ember || !opt.guest || opt.concurrency == 0) {
-        fprintf(stderr, "snapshot_bench: --ember and --guest are required\n");
+    if (!opt.ember || !opt.guest || opt.concurrency == 0 || opt.concurrency > 64) {
+        fprintf(stderr,
+                "snapshot_bench: --ember and --guest are required, --concurrency is 1-64\n");
         return 2;
     }
     if (access("/dev/kvm", R_OK | W_OK) != 0) {

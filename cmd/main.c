@@ -110,21 +110,30 @@ static int run_with_loop(struct vm *vm, const char *snapshot_dir)
 
 /* --restore DIR (DIR/state, DIR/mem) or --restore STATE [--mem-file MEM]
  * (default STATE.mem). */
+#define RESTORE_PATH_MAX 4200
+
 static int restore(const struct vm_config *cfg, struct vm **vm, char *err, size_t errlen)
 {
-    char state[4200], mem[4200];
+    /* On the heap: 8 KiB of this process's stack would stay dirty, so
+     * private, for the VM's whole life. */
+    char *state = malloc(2 * RESTORE_PATH_MAX), *mem = state + RESTORE_PATH_MAX;
+    const size_t n = RESTORE_PATH_MAX;
     struct stat st;
     int rc;
 
+    if (!state) {
+        snprintf(err, errlen, "out of memory");
+        return EMBER_EXIT_GENERIC;
+    }
     if (stat(cfg->restore_path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        snprintf(state, sizeof(state), "%s/state", cfg->restore_path);
-        snprintf(mem, sizeof(mem), "%s/mem", cfg->restore_path);
+        snprintf(state, n, "%s/state", cfg->restore_path);
+        snprintf(mem, n, "%s/mem", cfg->restore_path);
     } else {
-        snprintf(state, sizeof(state), "%s", cfg->restore_path);
-        snprintf(mem, sizeof(mem), "%s.mem", cfg->restore_path);
+        snprintf(state, n, "%s", cfg->restore_path);
+        snprintf(mem, n, "%s.mem", cfg->restore_path);
     }
     if (cfg->restore_mem_path)
-        snprintf(mem, sizeof(mem), "%s", cfg->restore_mem_path);
+        snprintf(mem, n, "%s", cfg->restore_mem_path);
     struct snapshot_load ld = {
         .state_path = state,
         .mem_path = mem,
@@ -135,6 +144,7 @@ static int restore(const struct vm_config *cfg, struct vm **vm, char *err, size_
         .no_seccomp = cfg->no_seccomp,
     };
     rc = snapshot_restore(&ld, vm, err, errlen);
+    free(state);
     if (rc == 0 && cfg->timings)
         snapshot_print_timings(STDERR_FILENO);
     return rc;

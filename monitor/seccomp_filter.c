@@ -132,26 +132,35 @@ static int patch(struct sock_filter *p, size_t n, uint32_t from, uint32_t to)
 }
 
 /* The anonymous-inode descriptors open now (eventfds, KVM, epoll, io_uring):
- * one poll() finds the open ones without /proc (absent in a jail). The vCPU
- * fd (except) needs no slot: nothing reads or writes it. */
+ * poll() finds the open ones without /proc (absent in a jail), a chunk of
+ * SCAN_CHUNK at a time on the stack (a table for all SCAN_FDS in TLS would
+ * be 8 KiB in every thread, which glibc zeroes, so dirties, at creation:
+ * private memory of every VM). The vCPU fd (except) needs no slot: nothing
+ * reads or writes it. */
+#define SCAN_CHUNK 128
+_Static_assert(SCAN_FDS % SCAN_CHUNK == 0, "whole chunks");
+
 static int anon_fds(int *out, int max, int except)
 {
-    static __thread struct pollfd pfd[SCAN_FDS];
+    struct pollfd pfd[SCAN_CHUNK];
     int n = 0;
 
-    for (int i = 0; i < SCAN_FDS; i++)
-        pfd[i] = (struct pollfd){.fd = i, .events = 0};
-    if (poll(pfd, SCAN_FDS, 0) < 0)
-        return -1;
-    for (int i = 3; i < SCAN_FDS; i++) {
-        struct stat st;
-        if (pfd[i].revents & POLLNVAL)
-            continue;
-        if (i == except || fstat(i, &st) != 0 || (st.st_mode & S_IFMT) != 0)
-            continue;
-        if (n == max)
-            return -2;
-        out[n++] = i;
+    for (int base = 0; base < SCAN_FDS; base += SCAN_CHUNK) {
+        for (int i = 0; i < SCAN_CHUNK; i++)
+            pfd[i] = (struct pollfd){.fd = base + i, .events = 0};
+        if (poll(pfd, SCAN_CHUNK, 0) < 0)
+            return -1;
+        for (int i = 0; i < SCAN_CHUNK; i++) {
+            int fd = base + i;
+            struct stat st;
+            if (fd < 3 || (pfd[i].revents & POLLNVAL))
+                continue;
+            if (fd == except || fstat(fd, &st) != 0 || (st.st_mode & S_IFMT) != 0)
+                continue;
+            if (n == max)
+                return -2;
+            out[n++] = fd;
+        }
     }
     return n;
 }

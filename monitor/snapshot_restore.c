@@ -218,10 +218,6 @@ static bool cpuid_in_place(const struct kvm_cpuid2 *set, const struct snapshot_v
 static int set_state(struct vm *vm, const struct snapshot_state *st, char *why, size_t whylen)
 {
     const struct snapshot_vcpu *c = &st->vcpu;
-    struct {
-        struct kvm_cpuid2 h;
-        struct kvm_cpuid_entry2 e[CPUID_MAX_ENTRIES];
-    } cpuid;
     const char *what;
 
 #define TRY(call, name)                                                                            \
@@ -240,10 +236,21 @@ static int set_state(struct vm *vm, const struct snapshot_state *st, char *why, 
     TRY(ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock), "KVM_SET_CLOCK");
     cpuid_kept = cpuid_in_place(vm->cpuid_set, c);
     if (!cpuid_kept) {
-        memset(&cpuid, 0, sizeof(cpuid));
-        cpuid.h.nent = c->ncpuid;
-        memcpy(cpuid.e, c->cpuid, c->ncpuid * sizeof(c->cpuid[0]));
-        TRY(ioctl(vm->vcpu_fd, KVM_SET_CPUID2, &cpuid), "KVM_SET_CPUID2");
+        /* On the heap: 10 KiB of stack would stay dirty, so private, in
+         * every VM's process for its whole life. */
+        struct kvm_cpuid2 *cpuid =
+            calloc(1, sizeof(*cpuid) + c->ncpuid * sizeof(struct kvm_cpuid_entry2));
+        int rc = -1;
+
+        if (cpuid) {
+            cpuid->nent = c->ncpuid;
+            memcpy(cpuid->entries, c->cpuid, c->ncpuid * sizeof(c->cpuid[0]));
+            rc = ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid);
+            free(cpuid);
+        } else {
+            errno = ENOMEM;
+        }
+        TRY(rc, "KVM_SET_CPUID2");
     }
     TRY(ioctl(vm->vcpu_fd, KVM_SET_SREGS, &c->sregs), "KVM_SET_SREGS");
     TRY(set_msrs(vm, c), "KVM_SET_MSRS");

@@ -41,6 +41,12 @@ run_status 153 --id "bad id"
 stderr_has "ember: invalid --id 'bad id': 1 to 64 characters of A-Z, a-z, 0-9 and -"
 run_status 153 --http-api-max-payload-size 0
 stderr_has "ember: invalid --http-api-max-payload-size '0': a number of bytes from 1 to 67108864"
+run_status 153 --prebuild-mem 1
+stderr_has "ember: invalid --prebuild-mem '1': 0, or a MiB count from 2 to 3072"
+run_status 153 --prebuild-mem 3073
+stderr_has "ember: invalid --prebuild-mem '3073': 0, or a MiB count from 2 to 3072"
+run_status 153 --prebuild-mem lots
+stderr_has "ember: invalid --prebuild-mem 'lots': 0, or a MiB count from 2 to 3072"
 run_status 153 --start-time-us -5
 stderr_has "ember: invalid --start-time-us '-5'"
 run_status 153 --no-api
