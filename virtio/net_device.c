@@ -469,7 +469,9 @@ static enum rxd_result rx_direct(struct net *n, uint64_t *bytes)
         niov += vq_chain_iov(&n->cur, true, 0, n->cur.writable, n->rx_iov + niov,
                              (int)(RX_IOV_MAX - (unsigned)niov));
         n->used[k].head = n->cur.head;
-        n->used[k].len = (uint32_t)n->cur.writable;
+        /* A chain may repeat guest memory and claim more than 4 GiB: its
+         * used length is capped (it never holds more than one frame). */
+        n->used[k].len = n->cur.writable > UINT32_MAX ? UINT32_MAX : (uint32_t)n->cur.writable;
         room += n->cur.writable;
         k++;
     }
@@ -496,7 +498,7 @@ static enum rxd_result rx_direct(struct net *n, uint64_t *bytes)
         /* The buffers it filled, the last one partly (§5.1.6.4). */
         uint64_t left = (uint64_t)r;
         uint16_t nb = 0;
-        while (left) {
+        while (left && nb < k) {
             if (n->used[nb].len > left)
                 n->used[nb].len = (uint32_t)left;
             left -= n->used[nb].len;

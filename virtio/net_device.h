@@ -5,8 +5,11 @@
  * net_tap.h), MRG_RXBUF, MAC (when a guest MAC is configured), MTU, STATUS,
  * EVENT_IDX and INDIRECT_DESC. All tap I/O runs on the main loop: frames the
  * guest queues for transmission go straight from guest memory to the tap
- * (writev); a received frame is read into one bounce buffer per device and
- * copied into as many receive buffers as it needs (num_buffers). The tap is
+ * (writev); a received frame is read straight into the guest's receive
+ * buffers (readv, num_buffers) when MRG_RXBUF is on, no receive limiter is
+ * set and buffers for the largest frame are posted, else into one bounce
+ * buffer per device and copied into as many receive buffers as it needs
+ * (the metadata service's answers always take that path). The tap is
  * polled only while the guest has receive buffers; with none, one frame
  * waits and the tap is left alone until the guest kicks the receive queue.
  * Transmission is bounded per turn of the loop and throttled by the

@@ -412,6 +412,7 @@ Test(net, hostile_guest_needs_reset)
         snprintf(want, sizeof(want), "ember: virtio-net \"net0\": %s", cases[i].line);
         cr_expect(strstr(err, want) != NULL, "want \"%s\" in: %s", want, err);
     }
+    cr_expect(strstr(out, "net-hostile: rx_huge: delivered ") != NULL, "%s", out);
     cr_expect(strstr(out, "net-hostile: done\n") != NULL, "%s", out);
     free(out);
     free(err);
