@@ -148,6 +148,8 @@ static int scan_notes(const uint8_t *buf, uint64_t len, struct elf_image *img, c
             img->ember_abi_version = g.abi_version;
             img->guard_addr = g.guard_addr;
             img->guard_len = g.guard_len;
+            img->noload_addr = g.noload_addr;
+            img->noload_len = g.noload_len;
         } else if (nh.n_namesz == 4 && memcmp(name, "Xen", 4) == 0 &&
                    nh.n_type == XEN_ELFNOTE_PHYS32_ENTRY) {
             uint32_t e32;
@@ -249,6 +251,16 @@ int elf_parse(elf_read_fn read, void *ctx, uint64_t file_size, uint64_t mem_size
                               "MiB (at most %u bytes)",
                               (unsigned long)a, (unsigned long)n, EMBER_GUARD_MAX);
         }
+        if (img->noload_len) {
+            uint64_t a = img->noload_addr, n = img->noload_len;
+            if ((a | n) & 4095 || a < EMBER_KERNEL_MIN || a > img->image_end ||
+                n > img->image_end - a)
+                return errmsg(-1, err, errlen,
+                              "ember note: no-load range 0x%lx+0x%lx is not whole pages of the "
+                              "image (0x%x-0x%lx)",
+                              (unsigned long)a, (unsigned long)n, EMBER_KERNEL_MIN,
+                              (unsigned long)img->image_end);
+        }
         img->kind = ELF_BOOT_EMBER;
         img->entry = eh.e_entry;
     } else if (img->has_pvh_note) {
@@ -268,6 +280,29 @@ int elf_parse(elf_read_fn read, void *ctx, uint64_t file_size, uint64_t mem_size
     return 0;
 }
 
+static int load_bytes(elf_read_fn read, void *ctx, const struct elf_load_seg *s, uint8_t *dst,
+                      uint64_t from, uint64_t to)
+{
+    return to > from ? read_exact(read, ctx, dst + from, to - from, s->offset + from) : 0;
+}
+
+/* Reads the file part of segment s to dst, leaving out what the no-load
+ * range covers: a page that is not copied is not touched. */
+static int load_segment(elf_read_fn read, void *ctx, const struct elf_load_seg *s, uint8_t *dst,
+                        const struct elf_image *img)
+{
+    uint64_t lo = img->noload_addr, hi = img->noload_addr + img->noload_len;
+
+    if (img->kind != ELF_BOOT_EMBER || img->noload_len == 0 || lo >= s->paddr + s->filesz ||
+        hi <= s->paddr)
+        return load_bytes(read, ctx, s, dst, 0, s->filesz);
+    uint64_t cut_lo = lo > s->paddr ? lo - s->paddr : 0;
+    uint64_t cut_hi = hi < s->paddr + s->filesz ? hi - s->paddr : s->filesz;
+    if (load_bytes(read, ctx, s, dst, 0, cut_lo) != 0)
+        return -1;
+    return load_bytes(read, ctx, s, dst, cut_hi, s->filesz);
+}
+
 int elf_load(elf_read_fn read, void *ctx, const struct elf_image *img, const struct guest_mem *mem,
              char *err, size_t errlen)
 {
@@ -277,7 +312,7 @@ int elf_load(elf_read_fn read, void *ctx, const struct elf_image *img, const str
 
         if (!dst)
             return errmsg(-1, err, errlen, "segment at 0x%lx does not fit in guest RAM", s->paddr);
-        if (s->filesz && read_exact(read, ctx, dst, s->filesz, s->offset) != 0)
+        if (load_segment(read, ctx, s, dst, img) != 0)
             return errmsg(-1, err, errlen, "cannot read segment at 0x%lx (file truncated?)",
                           s->paddr);
     }

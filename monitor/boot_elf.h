@@ -44,7 +44,8 @@ struct elf_image {
     bool has_pvh_note;
     uint64_t pvh_entry;
     uint32_t ember_abi_version;
-    uint64_t guard_addr, guard_len; /* the note's guard (0: none), checked */
+    uint64_t guard_addr, guard_len;   /* the note's guard (0: none), checked */
+    uint64_t noload_addr, noload_len; /* the note's range not to load (0: none), checked */
     uint64_t file_size;
     uint64_t image_end; /* end of the highest PT_LOAD, guest-physical */
     unsigned nloads;
@@ -57,7 +58,9 @@ int elf_parse(elf_read_fn read, void *ctx, uint64_t file_size, uint64_t mem_size
               struct elf_image *img, char *err, size_t errlen);
 
 /* Copies the parsed segments into guest memory (bss is left as the zero pages
- * of fresh guest RAM: untouched, it costs nothing). Returns 0 or -1 with err. */
+ * of fresh guest RAM: untouched, it costs nothing), except the ember note's
+ * no-load range, which stays as guest RAM holds it (zeros when fresh).
+ * Returns 0 or -1 with err. */
 int elf_load(elf_read_fn read, void *ctx, const struct elf_image *img, const struct guest_mem *mem,
              char *err, size_t errlen);
 

@@ -78,6 +78,14 @@ struct ember_note_guest {
      * EMBER_KERNEL_MIN, at most EMBER_GUARD_MAX bytes, inside RAM. */
     uint32_t guard_addr;
     uint32_t guard_len;
+    /* v3 (24 bytes): guest-physical range of the image that the ember boot
+     * path never reads (the PVH entry's page tables): the monitor leaves it
+     * out of the copy, as zeros, so that those pages cost the host nothing.
+     * A monitor that knows only v2 loads it all, which is merely wasteful.
+     * 0 = none. Page-aligned, at or above EMBER_KERNEL_MIN, inside the
+     * image. */
+    uint32_t noload_addr;
+    uint32_t noload_len;
 };
 #define EMBER_NOTE_GUEST_V1_SIZE 8u
 #define EMBER_GUARD_MAX          (1024u * 1024u)

@@ -4,6 +4,7 @@
 #include <elf.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <ember/abi.h>
 
@@ -144,6 +145,27 @@ Test(elf, ember_guest_loads)
     cr_expect_eq(mem.host[0x100000], 0x90);
     cr_expect_str_eq((char *)mem.host + 0x101000, "guest data here");
     cr_expect_eq(mem.host[0x102000], 0, "bss is zero");
+}
+
+/* The note's no-load range is left out of the copy: its pages stay untouched
+ * zeros, the rest of the image loads. */
+Test(elf, noload_range_is_not_copied)
+{
+    struct elf_image out;
+    char err[256];
+    unsigned char vec[3];
+
+    ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->noload_addr = 0x101000;
+    ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->noload_len = 0x1000;
+    cr_assert_eq(parse(&out, err, sizeof(err)), 0, "%s", err);
+    cr_expect_eq(out.noload_addr, 0x101000);
+    cr_expect_eq(out.noload_len, 0x1000);
+    cr_assert_eq(elf_load(read_buf, &img, &out, &mem, err, sizeof(err)), 0, "%s", err);
+    cr_expect_eq(mem.host[0x100000], 0x90, "text outside the range is loaded");
+    cr_assert_eq(mincore(mem.host + 0x100000, 0x3000, vec), 0);
+    cr_expect(vec[0] & 1, "the loaded page is resident");
+    cr_expect(!(vec[1] & 1), "the no-load page was never touched");
+    cr_expect_eq(mem.host[0x101000], 0, "the no-load page reads as zero");
 }
 
 Test(elf, pvh_only_guest_uses_the_pvh_entry)
@@ -291,6 +313,22 @@ Test(elf, note_and_entry_checks)
     ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->guard_len = 0x10001;
     rejected("ember note: guard 0x200000+0x10001 is not whole pages of RAM above 1 MiB (at most "
              "1048576 bytes)");
+    /* A no-load range (v3) must be whole pages of the image. */
+    build(true, false);
+    ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->noload_addr = 0x101800;
+    ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->noload_len = 0x1000;
+    rejected("ember note: no-load range 0x101800+0x1000 is not whole pages of the image "
+             "(0x100000-0x103000)");
+    build(true, false);
+    ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->noload_addr = 0x102000;
+    ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->noload_len = 0xfffff000;
+    rejected("ember note: no-load range 0x102000+0xfffff000 is not whole pages of the image "
+             "(0x100000-0x103000)");
+    build(true, false);
+    ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->noload_addr = 0xff000;
+    ((struct ember_note_guest *)(img.bytes + 0x200 + 12 + 8))->noload_len = 0x2000;
+    rejected("ember note: no-load range 0xff000+0x2000 is not whole pages of the image "
+             "(0x100000-0x103000)");
     build(true, false);
     ((Elf64_Nhdr *)(img.bytes + 0x200))->n_descsz = 0x7fffffff;
     rejected("truncated ELF note");

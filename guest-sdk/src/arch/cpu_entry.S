@@ -36,7 +36,7 @@
     .section .note.ember, "a", @note
     .balign 4
     .long 6                 /* namesz: "EMBER\0" */
-    .long 16                /* descsz: struct ember_note_guest (v2) */
+    .long 24                /* descsz: struct ember_note_guest (v3) */
     .long CPU_NOTE_GUEST
     .asciz "EMBER"
     .balign 4
@@ -44,6 +44,8 @@
     .long 0                 /* flags */
     .long __ember_stack_guard_lo /* guard_addr: the main stack's guard (ember.ld) */
     .long __ember_stack_guard_len
+    .long __ember_noload_lo /* noload_addr: the PVH page tables below (ember.ld) */
+    .long __ember_noload_len
 
     .section .note.Xen, "a", @note
     .balign 4
@@ -554,7 +556,10 @@ ember_tss_end:
 /* Identity map of [0, 4 GiB), generated at assembly time so that CPL0 runs no
  * loop: 4 KiB pages for the first 2 MiB with page 0 absent (NULL faults),
  * 2 MiB pages above. Every entry has the user bit: the application runs at
- * CPL3. [3 GiB, 4 GiB) is the MMIO hole (EMBER_MMIO_GAP_START): uncached. */
+ * CPL3. [3 GiB, 4 GiB) is the MMIO hole (EMBER_MMIO_GAP_START): uncached.
+ * Only the PVH entry uses them; the ember note's no-load range names their
+ * seven pages, so that ember (whose own page tables the ember entry keeps)
+ * does not copy 28 KiB per VM that the guest never reads. */
     .section .ember.pagetables, "aw"
     .balign 4096
     .globl ember_pml4
