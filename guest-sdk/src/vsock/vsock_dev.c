@@ -256,6 +256,12 @@ bool vsock_dev_wait(bool (*ready)(void *), void *arg, uint64_t deadline_ns)
     return ready(arg);
 }
 
+void vsock_dev_route_irq(void)
+{
+    if (state == 1)
+        irq_route();
+}
+
 void vsock_dev_arm(bool on)
 {
     if (state != 1)
