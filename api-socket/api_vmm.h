@@ -55,6 +55,7 @@ struct api_vmm {
     bool shell_building;
     void *shell_stack; /* shell_thread's, mapped by api_vmm_prebuild() */
     unsigned prebuild_mem_mib;
+    uint64_t load_start_ns; /* timings_now_ns() when PUT /snapshot/load arrived; 0: none */
     /* Each responder's retransmission timer and its interface. */
     struct api_mmds_timer {
         uv_timer_t timer;

@@ -13,8 +13,9 @@
  *   is the request) and spawn -> whole response at the host; for restores
  *   the restore steps ember reports (state, mem-check, kvm, devices,
  *   vcpu-state; an API load's from its log); for API loads the request's
- *   own time, load response -> vsock connection accepted, and load request
- *   -> whole response. Median and p99 of each, and the ratios.
+ *   own time, load request -> first guest instruction (from ember's log),
+ *   load response -> vsock connection accepted, and load request -> whole
+ *   response. Median and p99 of each, and the ratios.
  * density: --count VMs restored from one snapshot of an idle function (no
  *   --max), --concurrency restoring at once, each invoked once; with all
  *   alive, the sum of their Pss (/proc/PID/smaps_rollup) and the drop of
@@ -416,6 +417,21 @@ static bool parse_api_steps(const char *path, double steps[NSTEPS])
  * (--prebuild-mem 0), in the same rotation, for the difference. */
 enum variant { V_COLD, V_RESTORE, V_API, V_API0, V_COUNT };
 
+/* "first instruction ran N us after the load request" from an API log; -1. */
+static double parse_api_first(const char *path)
+{
+    static const char key[] = "first instruction ran ";
+    char buf[8192];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    const char *p = strstr(buf, key);
+    return p ? strtod(p + strlen(key), NULL) : -1;
+}
+
 static json_t *latency(void)
 {
     char snap[200], uds[200], errp[200], mem[16], api_sock[200];
@@ -426,6 +442,7 @@ static json_t *latency(void)
     double *api_resp = calloc(n, sizeof(double)), *api_conn = calloc(n, sizeof(double));
     double *api0_load_req = calloc(n, sizeof(double)), *api0_resp = calloc(n, sizeof(double));
     double *api0_kvm = calloc(n, sizeof(double));
+    double *api_first = calloc(n, sizeof(double)), *api0_first = calloc(n, sizeof(double));
     double *steps[NSTEPS], *api_steps[NSTEPS];
     /* An ember from before --prebuild-mem has no V_API0. */
     int nvar = opt.prebuild && strcmp(opt.prebuild, "none") == 0 ? V_API0 : V_COUNT;
@@ -490,10 +507,12 @@ static json_t *latency(void)
                     steps[i][r] = s[i];
                 hashed_runs += hashed;
             } else if (v == V_API0) {
+                api0_first[r] = parse_api_first(errp);
                 api0_load_req[r] = tl - t0;
                 api0_resp[r] = t1 - t0;
                 api0_kvm[r] = s[2];
             } else if (v == V_API) {
+                api_first[r] = parse_api_first(errp);
                 api_load_req[r] = tl - t0;
                 api_conn[r] = connected_at - tl;
                 api_resp[r] = t1 - t0;
@@ -527,6 +546,8 @@ static json_t *latency(void)
                         stats("api: spawn -> socket ready", api_ready, n, NULL));
     json_object_set_new(j, "api_load_request",
                         stats("api: PUT /snapshot/load request", api_load_req, n, NULL));
+    json_object_set_new(j, "api_load_to_first_instruction",
+                        stats("api: load request -> first instruction", api_first, n, NULL));
     json_object_set_new(j, "api_load_response_to_connected",
                         stats("api: load response -> vsock OK", api_conn, n, NULL));
     json_object_set_new(j, "api_load_response",
@@ -549,6 +570,9 @@ static json_t *latency(void)
         json_object_set_new(
             j, "api0_load_response",
             stats("api, nothing built ahead: load -> first response", api0_resp, n, NULL));
+        json_object_set_new(
+            j, "api0_load_to_first_instruction",
+            stats("api, nothing built ahead: load -> first instruction", api0_first, n, NULL));
         json_object_set_new(j, "api0_load_step_kvm",
                             stats("  api, nothing built ahead: step kvm", api0_kvm, n, NULL));
         json_object_set_new(j, "ratio_load_request_nothing_ahead_over_built_ahead",

@@ -308,6 +308,7 @@ static int tell_guest(struct vm *vm, const struct snapshot_state *st, char *why,
     clock_gettime(CLOCK_REALTIME, &now);
     ri->realtime_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     ri->tsc = tsc;
+    ri->vsock_cid = st->has_vsock ? st->vsock_cid : 0;
     /* Last: a guest reads the generation first (it cannot run now anyway). */
     __atomic_store_n(&ri->generation, vm->generation, __ATOMIC_RELEASE);
     return 0;

@@ -27,6 +27,11 @@ void timings_mark(enum timing_mark m)
         marks[m] = timings_now_ns();
 }
 
+uint64_t timings_mark_ns(enum timing_mark m)
+{
+    return marks[m];
+}
+
 int64_t timings_us(enum timing_mark m)
 {
     return marks[m] ? (int64_t)(marks[m] - start_ns) / 1000 : -1;

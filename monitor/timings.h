@@ -19,6 +19,8 @@ enum timing_mark {
 uint64_t timings_now_ns(void);
 /* Records the first occurrence of a mark. */
 void timings_mark(enum timing_mark m);
+/* CLOCK_MONOTONIC (timings_now_ns()) of the mark, 0 if never reached. */
+uint64_t timings_mark_ns(enum timing_mark m);
 /* Microseconds from process start to the mark, or -1 if never reached. */
 int64_t timings_us(enum timing_mark m);
 /* Prints one line: "ember: timings (us since start): vm-created=... ..." */

@@ -75,7 +75,13 @@ long ember_sys_mremap(uintptr_t old_addr, size_t old_len, size_t new_len, int fl
 
 /* boot_restore.c: after a snapshot restore (ember/abi.h) */
 uint64_t ember_restore_generation(void); /* 0: never restored */
-void ember_restore_poll(void);           /* catch up with a restore, if there was one */
+void ember_restore_poll(void);
+/* The vsock CID the monitor wrote at the last restore, 0: none (read the
+ * device's config space). */
+uint64_t ember_restore_vsock_cid(void);
+/* vsock_dev.c: the device's interrupt routed now (IDT, local APIC, IOAPIC
+ * pin: cpu_irq.c) rather than at the first wait that sleeps. */
+void vsock_dev_route_irq(void); /* catch up with a restore, if there was one */
 
 /* sys_time.c */
 void ember_time_init(uint64_t tsc_at_entry);

@@ -28,6 +28,13 @@ uint64_t ember_restore_generation(void)
     return info()->generation;
 }
 
+uint64_t ember_restore_vsock_cid(void)
+{
+    if (ember_restore_generation() == 0)
+        return 0; /* never restored (or not by ember): no such page */
+    return info()->vsock_cid;
+}
+
 void ember_restore_poll(void)
 {
     uint64_t gen = ember_restore_generation();

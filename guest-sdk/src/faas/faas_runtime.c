@@ -414,6 +414,12 @@ int ember_faas_ready(void)
     ready_called = true;
     if (ember_kind != EMBER_BOOT_KIND_EMBER)
         return 0;
+    /* Done before the snapshot, it is in every VM restored from it: the
+     * IDT page, the local APIC and the IOAPIC pin would otherwise be set up
+     * after each restore, at the first wait (a trap to CPL0 and a dozen
+     * interrupt-controller writes, emulated on kvm_pvm, and one more guest
+     * page of its own per VM). */
+    vsock_dev_route_irq();
     outl(EMBER_PORT_READY, 0);
     /* Restored here, maybe: catch up before the function's next move. */
     ember_restore_poll();

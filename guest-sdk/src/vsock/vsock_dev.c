@@ -200,8 +200,10 @@ static void event_process(void)
     while ((tok = vq_get_used(&vq[Q_EVENT], &len)) != NULL) {
         uint32_t *ev = tok;
         if (len >= 4 && ev[0] == EVENT_TRANSPORT_RESET) {
-            /* §5.10.6.7: connections are gone; the CID may have changed. */
-            cid = vdev_cfg32(&dev, CFG_GUEST_CID);
+            /* §5.10.6.7: connections are gone; the CID may have changed.
+             * After an ember restore the restore page has it (abi.h). */
+            uint64_t restored = ember_restore_vsock_cid();
+            cid = restored ? restored : vdev_cfg32(&dev, CFG_GUEST_CID);
             vsock_sock_transport_reset();
         }
         event_give(ev);
@@ -252,6 +254,12 @@ bool vsock_dev_wait(bool (*ready)(void *), void *arg, uint64_t deadline_ns)
         for (unsigned i = 0; i < 3; i++)
             vq_intr_off(&vq[i]);
     return ready(arg);
+}
+
+void vsock_dev_route_irq(void)
+{
+    if (state == 1)
+        irq_route();
 }
 
 void vsock_dev_arm(bool on)
