@@ -2,7 +2,7 @@
  *
  * Nothing here runs at boot: the first driver that attaches a GSI
  * (ember_irq_attach, called when a device is first opened) sets up
- *  - a full 256-gate IDT in a heap page: the 32 exception gates copied from
+ *  - a full 256-gate IDT in a heap page of its own: the 32 exception gates copied from
  *    ember_idt, vectors IRQ_VECTOR_BASE + GSI for GSIs 0-47, the TSC-deadline
  *    timer (TIMER_VECTOR) and the spurious vector, all on IST2 (an interrupt
  *    taken while an exception is being handled on IST1 must not reset that
@@ -77,17 +77,19 @@ _Static_assert(IDT_GATES * 16 == 4096, "the IDT is one page");
 volatile uint64_t ember_irq_pending;
 volatile uint32_t ember_irq_count;
 
-/* Everything else lives in a heap page allocated on first use: every byte
- * of libember's static data sits in the one data page that every boot
- * touches (ember.ld), and that page is nearly full. */
+/* The IDT (exactly one page) is a heap page taken on first use; the rest
+ * is in the SDK's cold bss (ember-partial.ld), which a boot does not touch
+ * and which the drivers that use interrupts touch anyway. Before, both lived
+ * in one two-page allocation: a page more per VM. */
 struct irq_state {
-    struct ember_idt_gate idt[256]; /* 4 KiB: the IDT once loaded */
     bool idt_loaded;
     bool have_deadline;
     uint64_t spin_ns;
     struct ember_wait_stats stats;
 };
-static struct irq_state *st;
+static struct irq_state st_store;
+static struct irq_state *st;       /* &st_store once set up, NULL before */
+static struct ember_idt_gate *idt; /* IDT_GATES: the IDT once loaded */
 
 static void mmio_w32(uintptr_t a, uint32_t v)
 {
@@ -97,11 +99,12 @@ static void mmio_w32(uintptr_t a, uint32_t v)
 static struct irq_state *state(void)
 {
     if (!st) {
-        long p = ember_sys_mmap(0, ALIGN_UP(sizeof(*st), PAGE_SIZE), PROT_READ | PROT_WRITE,
+        long p = ember_sys_mmap(0, IDT_GATES * sizeof(*idt), PROT_READ | PROT_WRITE,
                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p < 0)
             return NULL;
-        st = (struct irq_state *)p;
+        idt = (struct ember_idt_gate *)p;
+        st = &st_store;
         st->spin_ns = EMBER_WAIT_SPIN_DEFAULT_NS;
     }
     return st;
@@ -109,7 +112,7 @@ static struct irq_state *state(void)
 
 static void gate(unsigned vec, uintptr_t a)
 {
-    st->idt[vec] = (struct ember_idt_gate){
+    idt[vec] = (struct ember_idt_gate){
         .offset_lo = (uint16_t)a,
         .selector = GDT_KCODE,
         .ist = IST_IRQ,
@@ -124,7 +127,7 @@ static int irq_init(void)
 {
     if (!state())
         return -ENOMEM;
-    sdk_memcpy(st->idt, ember_idt, EMBER_IDT_VECTORS * sizeof(st->idt[0]));
+    sdk_memcpy(idt, ember_idt, EMBER_IDT_VECTORS * sizeof(idt[0]));
     uintptr_t stubs = (uintptr_t)ember_irq_stubs;
     for (unsigned g = 0; g < IRQ_GSI_MAX; g++)
         gate(IRQ_VECTOR_BASE + g, stubs + 16 * g);
@@ -134,7 +137,7 @@ static int irq_init(void)
     struct __attribute__((packed)) {
         uint16_t limit;
         uint64_t base;
-    } idtr = {.limit = IDT_GATES * sizeof(st->idt[0]) - 1, .base = (uintptr_t)st->idt};
+    } idtr = {.limit = IDT_GATES * sizeof(idt[0]) - 1, .base = (uintptr_t)idt};
     ember_lidt_trap(&idtr);
     st->idt_loaded = true;
 

@@ -307,6 +307,40 @@ int vdev_init(struct vdev *d, const struct ember_device *info, uint32_t device_i
     return 0;
 }
 
+/* Small queues share pages. A queue whose rings and tokens fit in a page
+ * takes them from the rest of the last page taken for that, packed: the used
+ * ring (which the device writes) on its own cache lines, away from what the
+ * driver writes. vsock's three queues then live in one page, not six (each
+ * page the guest touches is host memory per VM). Ring memory is never given
+ * back, and a page's unused rest is still zero, as sys_mem.c hands it out.
+ * A bigger queue gets its own pages with the used ring on a page of its
+ * own, as before. NULL: not small, or no page. */
+static uint8_t *ring_small(size_t drv_sz, size_t used_sz, uint32_t n, size_t *used_off,
+                           size_t *tok_off)
+{
+    static uint8_t *pool;
+    static size_t pool_left;
+    size_t u = ALIGN_UP(drv_sz, 64), t = ALIGN_UP(u + used_sz, 8);
+    size_t total = ALIGN_UP(t + sizeof(void *) * n, 64);
+
+    if (total > PAGE_SIZE)
+        return NULL;
+    if (total > pool_left) {
+        long p = ember_sys_mmap(0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                                -1, 0);
+        if (p < 0)
+            return NULL;
+        pool = (uint8_t *)p;
+        pool_left = PAGE_SIZE;
+    }
+    uint8_t *m = pool;
+    pool += total;
+    pool_left -= total;
+    *used_off = u;
+    *tok_off = t;
+    return m;
+}
+
 int vdev_queue_setup(struct vdev *d, unsigned q, struct vring_q *vq, uint16_t size)
 {
     sdk_memset(vq, 0, sizeof(*vq));
@@ -330,15 +364,19 @@ int vdev_queue_setup(struct vdev *d, unsigned q, struct vring_q *vq, uint16_t si
         n &= n - 1;
 
     /* One zeroed allocation: descriptors (16-byte aligned), avail ring
-     * (2-byte), used ring (4-byte, on its own page), tokens. */
+     * (2-byte), used ring (4-byte), tokens. */
     size_t desc_sz = 16u * n, avail_sz = 6u + 2u * n, used_sz = 6u + 8u * n;
     size_t used_off = ALIGN_UP(desc_sz + avail_sz, PAGE_SIZE);
     size_t tok_off = ALIGN_UP(used_off + used_sz, 8);
     size_t total = ALIGN_UP(tok_off + sizeof(void *) * n, PAGE_SIZE);
-    long p = ember_sys_mmap(0, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p < 0)
-        return (int)p;
-    uint8_t *m = (uint8_t *)p;
+    uint8_t *m = ring_small(desc_sz + avail_sz, used_sz, n, &used_off, &tok_off);
+    if (!m) {
+        long p =
+            ember_sys_mmap(0, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p < 0)
+            return (int)p;
+        m = (uint8_t *)p;
+    }
     vq->desc = (struct vring_desc *)m;
     vq->avail = (struct vring_avail *)(m + desc_sz);
     vq->used = (struct vring_used *)(m + used_off);

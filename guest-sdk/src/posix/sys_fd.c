@@ -69,22 +69,27 @@ static struct fd_entry console[3] = {
      .refs = 1},
 };
 
-static struct fd_slot *slots;  /* FD_MAX, NULL until first needed */
-static struct fd_entry *files; /* FD_MAX open files (ops NULL: free), after the slots */
+/* fd i's slot next to open file i (ops NULL: free): the few fds a function
+ * uses, and the files they name (a new file takes the one at its fd's index
+ * when it can), share the table's first page instead of touching two. */
+struct fd_row {
+    struct fd_slot slot;
+    struct fd_entry file;
+};
+static struct fd_row *rows; /* FD_MAX, NULL until first needed */
 
 /* Makes the table; fds 0-2 name the console. 0 or -ENOMEM. */
 static int table_ready(void)
 {
-    if (slots)
+    if (rows)
         return 0;
-    size_t bytes = ALIGN_UP(FD_MAX * (sizeof(*slots) + sizeof(*files)), PAGE_SIZE);
+    size_t bytes = ALIGN_UP(FD_MAX * sizeof(*rows), PAGE_SIZE);
     long p = ember_sys_mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p < 0)
         return -ENOMEM;
-    slots = (struct fd_slot *)p;
-    files = (struct fd_entry *)(slots + FD_MAX);
+    rows = (struct fd_row *)p;
     for (int fd = 0; fd < 3; fd++)
-        slots[fd].file = &console[fd];
+        rows[fd].slot.file = &console[fd];
     return 0;
 }
 
@@ -94,19 +99,19 @@ static int table_ready(void)
 static struct fd_slot *open_slot(int fd, long *err)
 {
     *err = -EBADF;
-    if (fd < 0 || fd >= FD_MAX || (!slots && fd >= 3))
+    if (fd < 0 || fd >= FD_MAX || (!rows && fd >= 3))
         return NULL;
     if (table_ready()) {
         *err = -ENOMEM;
         return NULL;
     }
-    return slots[fd].file ? &slots[fd] : NULL;
+    return rows[fd].slot.file ? &rows[fd].slot : NULL;
 }
 
 static int lowest_free(int from)
 {
     for (int fd = from; fd < FD_MAX; fd++) {
-        if (!slots[fd].file)
+        if (!rows[fd].slot.file)
             return fd;
     }
     return -EMFILE;
@@ -115,21 +120,21 @@ static int lowest_free(int from)
 /* fd (free) names f from now on. */
 static void install(int fd, struct fd_entry *f, int fdflags)
 {
-    slots[fd] = (struct fd_slot){.file = f, .fdflags = fdflags & FD_CLOEXEC};
+    rows[fd].slot = (struct fd_slot){.file = f, .fdflags = fdflags & FD_CLOEXEC};
     if (fd < 3)
         fd_std_changed = true;
 }
 
 static void uninstall(int fd)
 {
-    slots[fd] = (struct fd_slot){0};
+    rows[fd].slot = (struct fd_slot){0};
     if (fd < 3)
         fd_std_changed = true;
 }
 
 static bool in_pool(const struct fd_entry *f)
 {
-    return f >= files && f < files + FD_MAX;
+    return (const char *)f >= (const char *)rows && (const char *)f < (const char *)(rows + FD_MAX);
 }
 
 /* One fd less names f; the last one closes it (the result of its close
@@ -156,7 +161,7 @@ int fd_alloc_flags(const struct fd_ops *ops, void *priv, int flags, int fdflags)
      * running (refs 0, ops still set) is not free yet. */
     struct fd_entry *f = NULL;
     for (int i = 0; i < FD_MAX && !f; i++) {
-        struct fd_entry *c = &files[(fd + i) % FD_MAX];
+        struct fd_entry *c = &rows[(fd + i) % FD_MAX].file;
         if (!c->ops)
             f = c;
     }
@@ -176,9 +181,9 @@ struct fd_entry *fd_get(int fd)
 {
     if (fd < 0 || fd >= FD_MAX)
         return NULL;
-    if (!slots)
+    if (!rows)
         return fd < 3 ? &console[fd] : NULL;
-    return slots[fd].file;
+    return rows[fd].slot.file;
 }
 
 void fd_free(int fd)
@@ -420,7 +425,7 @@ long fd_sys_dup3(int oldfd, int newfd, int flags)
         return err;
     /* newfd names the file before whatever it named is closed, so no
      * moment exists where newfd is free (another open cannot take it). */
-    struct fd_entry *f = s->file, *prev = slots[newfd].file;
+    struct fd_entry *f = s->file, *prev = rows[newfd].slot.file;
     f->refs++;
     install(newfd, f, flags & O_CLOEXEC ? FD_CLOEXEC : 0);
     if (prev)
