@@ -73,6 +73,9 @@ long ember_sys_munmap(uintptr_t addr, size_t len);
 long ember_sys_mremap(uintptr_t old_addr, size_t old_len, size_t new_len, int flags,
                       uintptr_t new_addr);
 
+/* sys_rlimit.c: prlimit64, and getrlimit/setrlimit through it */
+long ember_sys_prlimit64(int pid, unsigned int resource, const void *new_lim, void *old_lim);
+
 /* boot_restore.c: after a snapshot restore (ember/abi.h) */
 uint64_t ember_restore_generation(void); /* 0: never restored */
 void ember_restore_poll(void);

@@ -519,6 +519,12 @@ static COLD long sys_other(struct ember_syscall_frame *f)
         return sys_times((struct tms *)a0);
     case SYS_getrusage:
         return sys_getrusage((int)a0, (struct rusage *)a1);
+    case SYS_prlimit64:
+        return ember_sys_prlimit64((int)a0, (unsigned int)a1, (const void *)a2, (void *)a3);
+    case SYS_getrlimit: /* a NULL pointer is EFAULT here, "no old limits" for prlimit64 */
+        return ember_sys_prlimit64(0, (unsigned int)a0, NULL, a1 ? (void *)a1 : (void *)1);
+    case SYS_setrlimit:
+        return ember_sys_prlimit64(0, (unsigned int)a0, a1 ? (const void *)a1 : (void *)1, NULL);
 
     default:
         (void)a4;

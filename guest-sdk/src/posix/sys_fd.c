@@ -51,6 +51,9 @@
 #define IOV_MAX_LINUX 1024
 #define RW_MAX        0x7ffff000l /* Linux's cap on one transfer */
 
+/* RLIMIT_NOFILE's soft limit (sys_rlimit.c): new fds are below it. */
+int fd_nofile = FD_MAX;
+
 struct fd_slot {
     struct fd_entry *file; /* NULL: the fd is not open */
     int fdflags;           /* FD_CLOEXEC: this fd's own */
@@ -110,7 +113,7 @@ static struct fd_slot *open_slot(int fd, long *err)
 
 static int lowest_free(int from)
 {
-    for (int fd = from; fd < FD_MAX; fd++) {
+    for (int fd = from; fd < fd_nofile; fd++) {
         if (!rows[fd].slot.file)
             return fd;
     }
@@ -417,7 +420,7 @@ long fd_sys_dup3(int oldfd, int newfd, int flags)
         return -EINVAL;
     if (oldfd == newfd)
         return -EINVAL;
-    if (newfd < 0 || newfd >= FD_MAX)
+    if (newfd < 0 || newfd >= fd_nofile)
         return -EBADF;
     long err;
     struct fd_slot *s = open_slot(oldfd, &err);
@@ -452,7 +455,7 @@ long fd_sys_fcntl(int fd, int cmd, unsigned long arg)
     case F_DUPFD_CLOEXEC:
         /* Linux takes the lowest fd as an unsigned int: a negative one is
          * past the limit too. */
-        if ((unsigned int)arg >= FD_MAX)
+        if ((unsigned int)arg >= (unsigned int)fd_nofile)
             return -EINVAL;
         return dup_from(fd, (int)(unsigned int)arg, cmd == F_DUPFD_CLOEXEC ? FD_CLOEXEC : 0);
     case F_GETFD:
@@ -561,7 +564,7 @@ static void poll_arm(void *arg)
 
 long fd_sys_poll(struct pollfd *fds, unsigned long nfds, uint64_t timeout_ns)
 {
-    if (nfds > FD_MAX)
+    if (nfds > (unsigned long)fd_nofile)
         return -EINVAL;
     if (nfds && !user_range_ok((uintptr_t)fds, nfds * sizeof(*fds)))
         return -EFAULT;

@@ -19,6 +19,10 @@
 
 #define FD_MAX 1024 /* fds 0 .. FD_MAX-1, Linux's default RLIMIT_NOFILE */
 
+/* RLIMIT_NOFILE's soft limit, <= FD_MAX (setrlimit, sys_rlimit.c): new fds
+ * (open, dup, dup2's newfd, F_DUPFD) are below it; open ones above stay. */
+extern int fd_nofile;
+
 struct fd_entry;
 struct iovec;
 struct stat;
