@@ -335,10 +335,11 @@ struct vsock *vsock_create(const struct vsock_config *cfg, const struct guest_me
     for (unsigned b = 0; b < NBUCKETS; b++)
         LIST_INIT(&v->hash[b]);
     /* Room for an RST per connection and then some: legitimate churn never
-     * drops one; a flood of bad packets does, and is counted. */
+     * drops one; a flood of bad packets does, and is counted. The ring is
+     * allocated by the first RST (vsock_rst_push): an idle VM never owes
+     * one, and 8 KiB zeroed here would stay private in each of them. */
     v->rst_cap = v->cfg.max_conns + 64;
-    v->rsts = calloc(v->rst_cap, sizeof(*v->rsts));
-    if (!v->cfg.uds_path || !v->rsts) {
+    if (!v->cfg.uds_path) {
         errmsg(-1, err, errlen, "vsock: out of memory");
         goto err;
     }

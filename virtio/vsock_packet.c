@@ -9,6 +9,7 @@
  */
 #include <endian.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <linux/virtio_vsock.h>
@@ -40,7 +41,9 @@ void vsock_conn_hdr(struct conn *c, struct virtio_vsock_hdr *h, uint16_t op, uin
 
 void vsock_rst_push(struct vsock *v, uint32_t local, uint32_t peer)
 {
-    if (v->nrst == v->rst_cap) {
+    if (!v->rsts)
+        v->rsts = malloc((size_t)v->rst_cap * sizeof(*v->rsts));
+    if (!v->rsts || v->nrst == v->rst_cap) {
         v->stats.rst_dropped++;
         return;
     }

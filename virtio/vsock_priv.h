@@ -105,7 +105,7 @@ struct vsock {
     uint64_t granted;                        /* sum of limit - fwd_cnt: <= cfg.buffer_bytes */
     uint64_t pool_used;                      /* the part of it beyond each floor */
     uint32_t nconns, next_port;
-    struct rst *rsts; /* ring of RSTs owed for connections already gone */
+    struct rst *rsts; /* ring of RSTs owed for connections already gone; NULL until the first */
     uint32_t rst_head, nrst, rst_cap;
 
     struct vq_chain rx; /* an RX chain taken but not filled yet */
