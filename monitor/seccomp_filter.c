@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -168,7 +169,7 @@ static int anon_fds(int *out, int max, int except)
 int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, int mem_fd, char *err,
                            size_t errlen)
 {
-    static struct sock_filter prog[4096];
+    struct sock_filter *prog;
     static bool sigsys_set;
     struct sock_fprog fprog;
     struct sigaction sa;
@@ -180,7 +181,7 @@ int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, int mem_fd, char
      * of its own at any time. tests/jailer skips its seccomp tests there. */
     if (SANITIZER_BUILD)
         return 0;
-    /* One thread at a time: the program is patched in a shared buffer. */
+    /* One thread at a time (the SIGSYS handler is set once). */
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&lock);
     if (role != SECCOMP_ROLE_MAIN) {
@@ -195,14 +196,26 @@ int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, int mem_fd, char
         while ((int)v->slots < n_fds)
             v++;
     }
-    if (v->len > sizeof(prog) / sizeof(prog[0])) {
+    if (v->len > BPF_MAXINSNS) {
         pthread_mutex_unlock(&lock);
         snprintf(err, errlen, "seccomp: the %s filter is too long", roles[role].name);
         return -1;
     }
-    memcpy(prog, v->prog, v->len * sizeof(prog[0]));
+    /* Patched in a mapping of its own, unmapped once the kernel has its
+     * copy: a static buffer would keep its pages dirty, so private in each
+     * of thousands of VMs, for nothing. */
+    const size_t bytes = v->len * sizeof(*prog);
+    prog = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (prog == MAP_FAILED) {
+        int e = errno;
+        pthread_mutex_unlock(&lock);
+        snprintf(err, errlen, "seccomp: the %s filter: %s", roles[role].name, strerror(e));
+        return -1;
+    }
+    memcpy(prog, v->prog, bytes);
     if (role != SECCOMP_ROLE_MAIN) {
         if (vcpu_fd < 0 || patch(prog, v->len, SECCOMP_PH_VCPU_FD, (uint32_t)vcpu_fd) == 0) {
+            munmap(prog, bytes);
             pthread_mutex_unlock(&lock);
             snprintf(err, errlen, "seccomp: no vCPU fd for the vCPU filter");
             return -1;
@@ -219,8 +232,10 @@ int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, int mem_fd, char
         sa.sa_flags = SA_SIGINFO;
         sigemptyset(&sa.sa_mask);
         if (sigaction(SIGSYS, &sa, NULL) != 0) {
+            int e = errno;
+            munmap(prog, bytes);
             pthread_mutex_unlock(&lock);
-            snprintf(err, errlen, "seccomp: SIGSYS handler: %s", strerror(errno));
+            snprintf(err, errlen, "seccomp: SIGSYS handler: %s", strerror(e));
             return -1;
         }
         sigsys_set = true;
@@ -232,12 +247,14 @@ int seccomp_filter_install(enum seccomp_role role, int vcpu_fd, int mem_fd, char
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) {
         int e = errno;
+        munmap(prog, bytes);
         pthread_mutex_unlock(&lock);
         snprintf(err, errlen, "seccomp: installing the %s filter: %s", roles[role].name,
                  strerror(e));
         return -1;
     }
     thread_role = roles[role].name;
+    munmap(prog, bytes); /* the filter just installed allows it */
     pthread_mutex_unlock(&lock);
     return 0;
 }
