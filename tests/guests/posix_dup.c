@@ -192,6 +192,56 @@ static void eventfds_and_epoll(void)
     printf("eventfd, epoll: one object behind both fds ok\n");
 }
 
+/* Which of the data 7, 8, 9 epoll_wait reports now, as bits 1, 2, 4. */
+static int ready_set(int ep)
+{
+    struct epoll_event out[4];
+    int n = epoll_wait(ep, out, 4, 0), set = 0;
+    CHECK(n >= 0, "epoll_wait");
+    for (int i = 0; i < n; i++) {
+        CHECK(out[i].data.u64 >= 7 && out[i].data.u64 <= 9 && out[i].events == EPOLLIN,
+              "event %llu %#x", (unsigned long long)out[i].data.u64, out[i].events);
+        set |= 1 << (out[i].data.u64 - 7);
+    }
+    return set;
+}
+
+/* An epoll entry is keyed by (fd, open file) and lives while the file is
+ * open, as Linux has it: closing the fd it was added with while a dup
+ * still names the file keeps it, the file's last close removes it. */
+static void epoll_after_dup(void)
+{
+    int p[2];
+    CHECK(pipe(p) == 0, "pipe");
+    int ep = epoll_create1(0);
+    CHECK(ep >= 0, "epoll_create1");
+    int d = dup(p[0]);
+    CHECK(d >= 0, "dup the read end");
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 7};
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev) == 0, "add the read end");
+    CHECK(close(p[0]) == 0, "close the fd it was added with");
+    CHECK(write(p[1], "x", 1) == 1, "write");
+    CHECK(ready_set(ep) == 1, "still reported while the dup is open");
+    CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, d, NULL) == -1 && errno == ENOENT, "the dup was not added");
+    ev.data.u64 = 8;
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, d, &ev) == 0, "the dup is an entry of its own");
+    CHECK(ready_set(ep) == 3, "both entries reported");
+    int e = eventfd(0, 0); /* may take the closed fd's number: that is a new entry */
+    CHECK(e >= 0, "eventfd");
+    ev.data.u64 = 9;
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, e, &ev) == 0, "add a new file");
+    CHECK(ready_set(ep) == 3, "the eventfd is not ready");
+    CHECK(close(d) == 0, "close the file's last fd");
+    CHECK(ready_set(ep) == 0, "its entries are gone");
+    uint64_t v = 1;
+    CHECK(write(e, &v, 8) == 8, "eventfd write");
+    CHECK(ready_set(ep) == 4, "the new file's entry is reported");
+    close(e);
+    close(p[1]);
+    close(ep);
+    printf("epoll: an entry lives while its file is open, not its fd ok\n");
+}
+
 /* stdout to a file and back, as a shell's `> file` does; stderr onto
  * stdout (2>&1). */
 static void console(void)
@@ -227,6 +277,7 @@ int main(void)
     files();
     pipes();
     eventfds_and_epoll();
+    epoll_after_dup();
     console();
     printf("posix_dup: ok\n");
     return 0;

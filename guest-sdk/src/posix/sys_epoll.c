@@ -12,10 +12,12 @@
  *    data is not a new edge here, where Linux reports one: read until
  *    EAGAIN, as edge-triggered loops do anyway);
  *  - EPOLLONESHOT: reported once, then disabled until EPOLL_CTL_MOD;
- *  - an fd that is closed leaves every interest list: an entry whose fd
- *    now names another file, or none, is dropped when it is next scanned
- *    (Linux keeps it while a dup of the fd still names the file, and
- *    reports it under the closed fd's number).
+ *  - an entry is keyed by (fd, open file), as Linux keys it: it stays
+ *    while any fd names the file, even after the fd it was added with is
+ *    closed (a dup keeps the file open; the entry is still reported, with
+ *    its data), and leaves the list when the file's last fd is closed
+ *    (dropped when it is next scanned; the file is recognised by its
+ *    serial, sys_fd.h, as the fd table reuses its entries).
  * Errors as epoll_ctl(2): EEXIST, ENOENT, EINVAL (epfd itself, bad op,
  * EPOLLEXCLUSIVE with MOD), EPERM (a file that cannot be polled: blk
  * drives, regular files), EBADF.
@@ -42,10 +44,10 @@ struct ep_item {
     int fd;
     uint32_t events;
     uint64_t data;
-    const struct fd_ops *ops; /* what fd named when it was added */
-    void *priv;
-    uint32_t last; /* ready bits at the last scan, for EPOLLET */
-    bool disabled; /* EPOLLONESHOT fired */
+    struct fd_entry *file; /* what fd named when it was added */
+    uint64_t serial;       /* file's serial then */
+    uint32_t last;         /* ready bits at the last scan, for EPOLLET */
+    bool disabled;         /* EPOLLONESHOT fired */
 };
 
 struct epoll {
@@ -60,10 +62,10 @@ static int depth; /* nesting of epoll fds polled from inside a scan */
 
 static const struct fd_ops epoll_ops;
 
-static bool same_file(const struct ep_item *it)
+/* The file is still open (some fd names it). */
+static bool alive(const struct ep_item *it)
 {
-    struct fd_entry *f = fd_get(it->fd);
-    return f && f->ops == it->ops && f->priv == it->priv;
+    return it->file->ops && it->file->refs > 0 && it->file->serial == it->serial;
 }
 
 static void drop(struct epoll *ep, uint32_t i)
@@ -88,14 +90,14 @@ static bool scan(void *arg)
     depth++;
     for (uint32_t i = 0; i < ep->n && ready < (long)s->max;) {
         struct ep_item *it = &ep->items[i];
-        if (!same_file(it)) {
+        if (!alive(it)) {
             drop(ep, i);
             continue;
         }
         i++;
         if (it->disabled)
             continue;
-        uint32_t ev = (uint16_t)fd_poll_events(it->fd);
+        uint32_t ev = (uint16_t)fd_file_poll_events(it->file);
         uint32_t mask = ev & (it->events | ALWAYS_ASKED);
         uint32_t rose = mask & ~it->last;
         if (s->out)
@@ -117,8 +119,10 @@ static bool scan(void *arg)
 
 static void arm_all(struct epoll *ep, int on)
 {
-    for (uint32_t i = 0; i < ep->n; i++)
-        fd_poll_arm(ep->items[i].fd, on);
+    for (uint32_t i = 0; i < ep->n; i++) {
+        if (alive(&ep->items[i]))
+            fd_file_poll_arm(ep->items[i].file, on);
+    }
 }
 
 static int epoll_ready(struct fd_entry *f)
@@ -202,7 +206,7 @@ long ember_sys_epoll_ctl(int epfd, int op, int fd, void *event)
     struct epoll *ep = e->priv;
     struct ep_item *it = NULL;
     for (uint32_t i = 0; i < ep->n; i++) {
-        if (ep->items[i].fd == fd && same_file(&ep->items[i])) {
+        if (ep->items[i].fd == fd && ep->items[i].file == t && alive(&ep->items[i])) {
             it = &ep->items[i];
             break;
         }
@@ -217,15 +221,15 @@ long ember_sys_epoll_ctl(int epfd, int op, int fd, void *event)
                 return -ELOOP;
         }
         for (uint32_t i = 0; i < ep->n;) {
-            if (same_file(&ep->items[i]))
+            if (alive(&ep->items[i]))
                 i++;
             else
-                drop(ep, i); /* a stale entry would keep a reused fd out */
+                drop(ep, i); /* a closed file's entry only takes room */
         }
         if (ep->n == ep->cap && grow(ep))
             return -ENOMEM;
         ep->items[ep->n++] = (struct ep_item){
-            .fd = fd, .events = ev.events, .data = ev.data.u64, .ops = ops, .priv = priv};
+            .fd = fd, .events = ev.events, .data = ev.data.u64, .file = t, .serial = t->serial};
         return 0;
     case EPOLL_CTL_MOD:
         if (!it)
@@ -270,7 +274,7 @@ long ember_sys_epoll_pwait(int epfd, void *events, int maxevents, int timeout_ms
         return r;
     bool wake = false;
     for (uint32_t i = 0; i < s.ep->n && !wake; i++)
-        wake = fd_poll_can_wake(s.ep->items[i].fd);
+        wake = alive(&s.ep->items[i]) && s.ep->items[i].file->ops->poll_arm;
     uint64_t ns = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * NSEC_PER_MS;
     r = ember_sig_wait(scan, wake ? arm : NULL, &s, ns);
     if (wake)

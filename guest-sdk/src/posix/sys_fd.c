@@ -53,6 +53,7 @@
 
 /* RLIMIT_NOFILE's soft limit (sys_rlimit.c): new fds are below it. */
 int fd_nofile = FD_MAX;
+static uint64_t serials; /* the last open file's fd_entry.serial */
 
 struct fd_slot {
     struct fd_entry *file; /* NULL: the fd is not open */
@@ -170,7 +171,8 @@ int fd_alloc_flags(const struct fd_ops *ops, void *priv, int flags, int fdflags)
     }
     if (!f)
         return -ENFILE;
-    *f = (struct fd_entry){.ops = ops, .priv = priv, .flags = flags, .refs = 1};
+    *f =
+        (struct fd_entry){.ops = ops, .priv = priv, .flags = flags, .refs = 1, .serial = ++serials};
     install(fd, f, fdflags);
     return fd;
 }
@@ -508,12 +510,21 @@ struct poll_ctx {
     bool armed;
 };
 
+short fd_file_poll_events(struct fd_entry *f)
+{
+    return (short)(f->ops->poll_ready ? f->ops->poll_ready(f) : POLLIN | POLLOUT);
+}
+
+void fd_file_poll_arm(struct fd_entry *f, int on)
+{
+    if (f->ops->poll_arm)
+        f->ops->poll_arm(f, on);
+}
+
 short fd_poll_events(int fd)
 {
     struct fd_entry *f = fd_get(fd);
-    if (!f)
-        return POLLNVAL;
-    return (short)(f->ops->poll_ready ? f->ops->poll_ready(f) : POLLIN | POLLOUT);
+    return f ? fd_file_poll_events(f) : POLLNVAL;
 }
 
 bool fd_poll_can_wake(int fd)
@@ -525,8 +536,8 @@ bool fd_poll_can_wake(int fd)
 void fd_poll_arm(int fd, int on)
 {
     struct fd_entry *f = fd_get(fd);
-    if (f && f->ops->poll_arm)
-        f->ops->poll_arm(f, on);
+    if (f)
+        fd_file_poll_arm(f, on);
 }
 
 static bool poll_scan(void *arg)

@@ -60,6 +60,10 @@ struct fd_entry {
     int flags;   /* O_ACCMODE | O_NONBLOCK | O_APPEND ... as open() got them */
     int refs;    /* fds that name it */
     int64_t pos; /* file position, for drivers that have one */
+    /* Which open file this is: new for each one fd_alloc makes (the pool
+     * reuses entries), 0 for the console's. epoll's interest lists hold
+     * files by (entry, serial). */
+    uint64_t serial;
 };
 
 /* The lowest free fd for a new open file (ops, priv), or -EMFILE / -ENOMEM. */
@@ -112,6 +116,9 @@ long fd_sys_poll(struct pollfd *fds, unsigned long nfds, uint64_t timeout_ns);
 short fd_poll_events(int fd);  /* fd_ops->poll_ready of an fd; POLLNVAL if not open */
 bool fd_poll_can_wake(int fd); /* has poll_arm */
 void fd_poll_arm(int fd, int on);
+/* The same for an open file, which no fd may name any more (epoll). */
+short fd_file_poll_events(struct fd_entry *f);
+void fd_file_poll_arm(struct fd_entry *f, int on);
 
 /* fd_alloc() and the flags open(2) would set: O_ACCMODE | O_NONBLOCK in
  * flags, FD_CLOEXEC in fdflags. */
