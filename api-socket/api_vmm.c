@@ -703,6 +703,8 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
         return api_errf(e, "%s", err);
     }
     v->started = true;
+    /* The loop's thread (main) restored the VM below this frame. */
+    vm_drop_setup_memory();
     char steps[256];
     snapshot_format_timings(steps, sizeof(steps));
     API_INFO("microVM restored from %s (us: %s; waited for the VM built ahead %llu, restore %llu, "

@@ -6,9 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -82,27 +80,6 @@ static void close_handle(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-/* Set-up is over and the VM is about to idle: give back what only set-up
- * touched, each page of it private to this VM. The heap's free chunks (the
- * restore trimmed once, but the CLI's paths, the config and libuv's start
- * freed more since) and the main stack below this frame, which the restore
- * and boot path (KVM state structures, error buffers, CBOR decoding) made
- * dirty 20-odd KiB deep. Main thread only: the kernel gives the main stack
- * a mapping of at least 128 KiB below its top (plus the arguments), so the
- * 64 KiB below this shallow frame are all inside it, never another mapping.
- * Nothing below the stack pointer is live; a page touched again comes back
- * zeroed. */
-static __attribute__((noinline)) void drop_setup_memory(void)
-{
-    const uintptr_t page = 4096, span = 64 * 1024;
-    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-    /* a page of margin for madvise's own frame below this one */
-    uintptr_t top = (sp - page) & ~(page - 1);
-
-    malloc_trim(0);
-    (void)madvise((void *)(top - span), span, MADV_DONTNEED);
-}
-
 static int run_with_loop(struct vm *vm, const char *snapshot_dir)
 {
     struct run_state rs = {.status = EMBER_EXIT_GENERIC, .vm = vm, .snapshot_dir = snapshot_dir};
@@ -123,7 +100,7 @@ static int run_with_loop(struct vm *vm, const char *snapshot_dir)
         fprintf(stderr, "ember: %s\n", err);
         return EMBER_EXIT_GENERIC;
     }
-    drop_setup_memory();
+    vm_drop_setup_memory();
     uv_run(&loop, UV_RUN_DEFAULT);
     pthread_join(thread, NULL);
     uv_walk(&loop, close_handle, NULL);
@@ -210,6 +187,7 @@ int main(int argc, char **argv)
 {
     /* A closed console must not kill the monitor: writes just fail. */
     signal(SIGPIPE, SIG_IGN);
+    vm_note_main_stack(__builtin_frame_address(0));
     /* One malloc arena for every thread: a thread that allocates (the API's
      * VM builder, the vCPU thread's messages) would otherwise get an arena
      * of its own, 16 KiB or more of private memory per VM for nothing (the

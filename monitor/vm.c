@@ -12,8 +12,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +297,33 @@ void vm_destroy(struct vm *vm)
     pthread_mutex_destroy(&vm->lock);
     pthread_cond_destroy(&vm->cond);
     free(vm);
+}
+
+static uintptr_t main_stack_frame;
+
+void vm_note_main_stack(void *main_frame)
+{
+    main_stack_frame = (uintptr_t)main_frame;
+}
+
+/* The kernel maps the main stack at least 128 KiB below its arguments, and
+ * main()'s frame is below them: nothing below main_frame - 128 KiB may be
+ * zapped without knowing the mapping. Nothing below the stack pointer is
+ * live; a page touched again comes back zeroed. */
+__attribute__((noinline)) void vm_drop_setup_memory(void)
+{
+    const uintptr_t page = 4096, span = 64 * 1024, kernel_min = 120 * 1024;
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    /* a page of margin for madvise's own frame below this one */
+    uintptr_t top = (sp - page) & ~(page - 1), low = top - span;
+
+    malloc_trim(0);
+    if (!main_stack_frame || main_stack_frame < sp || main_stack_frame - sp > kernel_min)
+        return;
+    if (low < main_stack_frame - kernel_min)
+        low = (main_stack_frame - kernel_min + page - 1) & ~(page - 1);
+    if (low < top)
+        (void)madvise((void *)low, top - low, MADV_DONTNEED);
 }
 
 int vm_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)

@@ -39,6 +39,16 @@ void vm_stop(struct vm *vm, int status);
  * (ember_faas_ready(), EMBER_PORT_READY), before the guest goes on. */
 void vm_set_ready_hook(struct vm *vm, void (*fn)(struct vm *vm, void *arg), void *arg);
 
+/* main() records its frame (the main thread's stack top, near enough) for
+ * vm_drop_setup_memory. */
+void vm_note_main_stack(void *main_frame);
+/* Main thread only, once a VM's set-up is over and it is about to idle:
+ * gives back what only set-up touched, each page of it private to this VM
+ * (thousands of restored VMs): the heap's free chunks (malloc_trim) and the
+ * main stack below the caller's frame, which the restore and boot path
+ * (KVM state, error buffers, CBOR decoding) left dirty. */
+void vm_drop_setup_memory(void);
+
 /* Starts the thread that will call vm_run(), with a stack sized for it
  * (VM_VCPU_STACK_KIB) instead of glibc's default of RLIMIT_STACK (8 MiB):
  * the KVM_RUN loop and its exit handlers need a few KiB, and a big stack
