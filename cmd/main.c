@@ -1,6 +1,7 @@
 /* main.c: the `ember` command. `ember run ...` boots a guest from the quick
  * command line; the Firecracker-style front (--api-sock, --config-file) is in
  * api-socket/. Both build the VM through vm_config and vm_create(). */
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -151,6 +152,22 @@ static int restore(const struct vm_config *cfg, struct vm **vm, char *err, size_
     return rc;
 }
 
+/* --snapshot-on-ready DIR: made here if it is missing (one level, as mkdir
+ * does), so a wrong path is said before the guest runs, not after it has
+ * done its initialisation. 0, or 1 with the reason in err. */
+static int prepare_snapshot_dir(const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (mkdir(dir, 0755) == 0 || (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)))
+        return 0;
+    if (errno == EEXIST)
+        snprintf(err, errlen, "--snapshot-on-ready %s: not a directory", dir);
+    else
+        snprintf(err, errlen, "--snapshot-on-ready %s: cannot create it: %s", dir, strerror(errno));
+    return 1;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     struct vm_config cfg;
@@ -161,6 +178,11 @@ static int cmd_run(int argc, char **argv)
     if (cli_parse_run(argc, argv, &cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "ember: %s\n", err);
         cli_usage(stderr);
+        vm_config_release(&cfg);
+        return EMBER_EXIT_ARG_PARSING;
+    }
+    if (cfg.snapshot_on_ready && prepare_snapshot_dir(cfg.snapshot_on_ready, err, sizeof(err))) {
+        fprintf(stderr, "ember: %s\n", err);
         vm_config_release(&cfg);
         return EMBER_EXIT_ARG_PARSING;
     }

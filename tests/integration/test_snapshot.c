@@ -1112,3 +1112,45 @@ Test(snapshot, a_new_snapshot_over_a_memory_file_in_use_leaves_its_vms_running)
     cr_assert_str_eq(s, "restored from the new file");
     free(s);
 }
+
+/* --snapshot-on-ready makes a missing directory before the guest runs, and a
+ * path it cannot use is refused then, with its reason, not after the guest's
+ * initialisation. */
+Test(snapshot, snapshot_on_ready_makes_its_directory_or_says_why_not)
+{
+    char snap[256], state[300], file[256], deep[300], want[400];
+    struct spawn_result r;
+    struct stat st;
+
+    need_kvm();
+    snprintf(snap, sizeof(snap), "%s/made-by-ember", dir);
+    run((char *[]){EMBER_BIN, "run", "--mem", "16", "--snapshot-on-ready", snap, GUEST, "serve",
+                   NULL},
+        &r);
+    cr_assert_eq(r.status, 0, "%d %s", r.status, r.err);
+    spawn_free(&r);
+    snprintf(state, sizeof(state), "%s/state", snap);
+    cr_assert_eq(stat(state, &st), 0, "%s missing", state);
+
+    snprintf(file, sizeof(file), "%s/a-file", dir);
+    FILE *f = fopen(file, "w");
+    cr_assert(f);
+    fclose(f);
+    run((char *[]){EMBER_BIN, "run", "--mem", "16", "--snapshot-on-ready", file, GUEST, "serve",
+                   NULL},
+        &r);
+    cr_assert_eq(r.status, 153, "%d %s", r.status, r.err);
+    snprintf(want, sizeof(want), "ember: --snapshot-on-ready %s: not a directory\n", file);
+    cr_assert_str_eq(r.err, want);
+    spawn_free(&r);
+
+    snprintf(deep, sizeof(deep), "%s/no/such", dir);
+    run((char *[]){EMBER_BIN, "run", "--mem", "16", "--snapshot-on-ready", deep, GUEST, "serve",
+                   NULL},
+        &r);
+    cr_assert_eq(r.status, 153, "%d %s", r.status, r.err);
+    snprintf(want, sizeof(want),
+             "ember: --snapshot-on-ready %s: cannot create it: No such file or directory\n", deep);
+    cr_assert_str_eq(r.err, want);
+    spawn_free(&r);
+}
