@@ -32,8 +32,6 @@ TAP=edns$$
 HOST=10.79.0.1
 NAME=svc.ember.test
 TMP=$(mktemp -d /tmp/ember-netdns-$$.XXXX)
-PASS=0
-FAIL=0
 
 cleanup() {
     [ -n "${DNSMASQ_PID:-}" ] && kill "$DNSMASQ_PID" 2>/dev/null
@@ -44,21 +42,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ip netns add "$NS" || skip "cannot create a network namespace"
-in_ns() { ip netns exec "$NS" "$@"; }
-in_ns ip link set lo up
-in_ns ip tuntap add dev "$TAP" mode tap || skip "cannot create a tap"
-in_ns ip addr add $HOST/24 dev "$TAP"
-in_ns ip link set "$TAP" up
-
-ok() {
-    echo "PASS: $1"
-    PASS=$((PASS + 1))
-}
-bad() {
-    echo "FAIL: $1" >&2
-    FAIL=$((FAIL + 1))
-}
+. "$(dirname "$0")/net_lib.sh"
+net_ns_up
 
 # dnsmasq: leases of 2 minutes (its shortest) from .50-.99, this host as
 # router and DNS server, one name. No system files, no upstream servers.

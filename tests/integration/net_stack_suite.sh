@@ -43,8 +43,6 @@ HOST=10.78.0.1
 GUEST=10.78.0.2
 IPARG="ip=$GUEST::$HOST:255.255.255.0::eth0:off"
 TMP=$(mktemp -d /tmp/ember-netstack-$$.XXXX)
-PASS=0
-FAIL=0
 VM=
 
 cleanup() {
@@ -56,21 +54,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ip netns add "$NS" || skip "cannot create a network namespace"
-in_ns() { ip netns exec "$NS" "$@"; }
-in_ns ip link set lo up
-in_ns ip tuntap add dev "$TAP" mode tap || skip "cannot create a tap"
-in_ns ip addr add $HOST/24 dev "$TAP"
-in_ns ip link set "$TAP" up
-
-ok() {
-    echo "PASS: $1"
-    PASS=$((PASS + 1))
-}
-bad() {
-    echo "FAIL: $1" >&2
-    FAIL=$((FAIL + 1))
-}
+. "$(dirname "$0")/net_lib.sh"
+net_ns_up
 check() { # name, command...
     local n=$1
     shift
