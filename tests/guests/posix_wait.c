@@ -23,13 +23,18 @@ static double now(void)
 }
 
 /* An fd number that is not open here. A fixed number will not do: run
- * natively, the process may inherit open fds from whatever started it. */
+ * natively, the process may inherit open fds from whatever started it.
+ * Nor will a high free number: Linux's select() only looks at fds inside
+ * the process's fd table (64 slots until a higher fd is opened) and skips
+ * a number beyond it instead of failing with EBADF. A number just freed
+ * lies inside the table. */
 static int closed_fd(void)
 {
-    int fd = 64;
-    while (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
-        fd++;
-    return fd;
+    int p[2];
+    CHECK(pipe(p) == 0, "pipe for a closed fd");
+    close(p[0]);
+    close(p[1]);
+    return p[1];
 }
 
 static void pipes(void)
