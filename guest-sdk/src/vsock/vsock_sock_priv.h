@@ -95,6 +95,7 @@ struct iov_cursor {
 
 struct vsk *vsk_sock_alloc(void);
 void vsk_ring_put(uint8_t *p, uint32_t cap);
+void vsk_ring_reserve(void);
 void vsk_hash_add(struct vsk *s);
 void vsk_hash_del(struct vsk *s);
 struct vsk *vsk_lookup(uint32_t local, uint64_t peer_cid, uint32_t peer);
