@@ -23,7 +23,7 @@
 #define VSK_CLOSE_TIMEOUT_NS   (2ull * 1000000000ull) /* the host's shutdown timeout */
 #define VSK_SOMAXCONN          4096u
 #define VSK_EPHEMERAL_FIRST    49152u
-#define VSK_HASH               64u /* 512 bytes of the write-hot page (ember.ld) */
+#define VSK_HASH               32u /* 256 bytes of the write-hot page (ember.ld) */
 #define VSK_RING_CACHE         16u
 #define VSK_RING_MIN           (16u * 1024u)
 #define VSK_RST_OWED           64u
