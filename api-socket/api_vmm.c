@@ -389,6 +389,23 @@ static void *release_main(void *arg)
     return NULL;
 }
 
+/* The thread closing a shell the VM did not take, if one was started (only
+ * the main loop's thread starts it). The process waits for it at exit: a
+ * VM's close stops KVM's worker task of that VM, and an exit in the middle
+ * of it could deadlock with an at-exit hook that stops every thread (the
+ * sanitizers' leak check does: it waits for the closing thread, which waits
+ * for the worker the hook has stopped). */
+static pthread_t release_thread;
+static bool release_started;
+
+static void join_release(void)
+{
+    if (release_started) {
+        pthread_join(release_thread, NULL);
+        release_started = false;
+    }
+}
+
 /* A shell the VM did not take (another memory size, no irqchip, dirty-page
  * logging) goes away on a thread of its own: closing a VM with an irqchip
  * waits ~14 ms (vm_shell.h), which the request that just started a VM should
@@ -400,8 +417,6 @@ static void *release_main(void *arg)
 static void drop_shell(struct api_vmm *v, bool had_shell)
 {
     struct vm_shell *s;
-    pthread_attr_t attr;
-    pthread_t t;
     sigset_t all, old;
     bool started = false;
 
@@ -421,14 +436,16 @@ static void drop_shell(struct api_vmm *v, bool had_shell)
     }
     *s = v->shell;
     vm_shell_init(&v->shell);
+    static bool hooked;
+    if (!hooked)
+        hooked = atexit(join_release) == 0;
+    join_release(); /* one at a time */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (pthread_attr_init(&attr) == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        started = pthread_create(&t, &attr, release_main, s) == 0;
-        pthread_attr_destroy(&attr);
-    }
+    if (hooked)
+        started = pthread_create(&release_thread, NULL, release_main, s) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    release_started = started;
     if (!started)
         release_main(s);
 }
