@@ -342,6 +342,23 @@ static struct vm_shell *take_shell(struct api_vmm *v)
     return vm_shell_ready(&v->shell) ? &v->shell : NULL;
 }
 
+/* The thread closing a shell no VM took, if there is one (only the main
+ * loop's thread abandons one). The process waits for it at exit: a VM's
+ * close stops KVM's worker task of that VM, and an exit in the middle of it
+ * could deadlock with an at-exit hook that stops every thread (the
+ * sanitizers' leak check does: it waits for the closing thread, which waits
+ * for the worker the hook has stopped). */
+static pthread_t release_thread;
+static bool release_started;
+
+static void join_release(void)
+{
+    if (release_started) {
+        pthread_join(release_thread, NULL);
+        release_started = false;
+    }
+}
+
 /* After a VM was made (or not): a shell it took over is its own, with the
  * thread that waits to run it (monitor/vm_ahead.h); one it did not take
  * (another memory size, no irqchip, dirty-page logging, a failed request)
@@ -354,6 +371,7 @@ static struct vm_shell *take_shell(struct api_vmm *v)
  * had_shell: take_shell() gave one; made: the VM was made. */
 static void drop_shell(struct api_vmm *v, bool had_shell, bool made)
 {
+    static bool hooked;
     struct vm_ahead *a = v->ahead;
 
     if (!a)
@@ -369,7 +387,11 @@ static void drop_shell(struct api_vmm *v, bool had_shell, bool made)
         API_INFO("The KVM VM built ahead (%u MiB, with an irqchip) did not fit the microVM, "
                  "which got one of its own.",
                  v->prebuild_mem_mib);
-    vm_ahead_abandon(a, &v->shell);
+    if (!hooked)
+        hooked = atexit(join_release) == 0;
+    join_release(); /* one at a time */
+    release_thread = vm_ahead_abandon(a, &v->shell);
+    release_started = true;
 }
 
 /* A responder's retransmission timer: armed for its next deadline, it

@@ -23,7 +23,13 @@
  *   The launch rate is count / (first spawn -> last first response); the
  *   CPU per VM is what their processes used, start to teardown. Twice:
  *   by `ember run --restore`, then by API loads into `ember --api-sock`
- *   processes started a wave ahead (a pool whose refill is in the window).
+ *   processes started a wave ahead (a pool whose refill is in the window),
+ *   then by requests to one `ember restore-server` (a fork per VM; the
+ *   server's start is outside the window, its CPU and its children's in the
+ *   CPU per VM). --launch run,api,server picks which; with server the
+ *   latency rounds have a fifth way: request -> answer (the VM runs),
+ *   request -> first instruction (the child's --timings, from its fork) and
+ *   request -> whole response.
  * --prebuild-mem MIB|none: what the API processes are given (default --mem,
  *   the snapshot's size; 0 builds nothing ahead; none passes no flag, for an
  *   ember from before the flag).
@@ -69,11 +75,20 @@ static const char *const step_names[NSTEPS] = {"state", "mem-check", "kvm", "dev
 static struct {
     const char *ember, *guest, *out, *dir;
     const char *prebuild; /* --prebuild-mem for `ember --api-sock`: NULL: --mem; "none": no flag */
+    const char *launch;   /* --launch: a comma list of run, api, server (the density runs; server
+                           * adds a restore-server variant to the latency rounds too) */
     unsigned runs, count, concurrency, mem_mib, settle_ms;
-} opt = {
-    .runs = 200, .count = 1000, .concurrency = 8, .mem_mib = 16, .dir = "/tmp", .settle_ms = 2};
+} opt = {.runs = 200,
+         .count = 1000,
+         .concurrency = 8,
+         .mem_mib = 16,
+         .dir = "/tmp",
+         .settle_ms = 2,
+         .launch = "run,api,server"};
 
 static char run_dir[64];
+
+static bool launch_wanted(const char *what);
 
 static double now_us(void)
 {
@@ -313,6 +328,59 @@ static void api_load(const char *sock, const char *snap, const char *uds)
     api_load_done(api_load_send(sock, snap, uds), sock);
 }
 
+/* --- ember restore-server: one process that checked the snapshot once,
+ * forking a VM process per request (cmd/restore_server.h). --- */
+
+static pid_t server_spawn(const char *sock, const char *snap, const char *errpath)
+{
+    char *argv[] = {(char *)opt.ember, "restore-server", "--sock",    (char *)sock,
+                    "--snapshot",      (char *)snap,     "--timings", NULL};
+
+    unlink(sock);
+    pid_t pid = spawn(argv, errpath);
+    api_wait_ready(sock); /* its empty request gets a fault_message */
+    return pid;
+}
+
+/* A request sent: the connection, or -1. console: NULL for none. */
+static int server_send(const char *sock, const char *uds, const char *console)
+{
+    char req[600];
+    int fd = uds_connect(sock);
+    int n =
+        snprintf(req, sizeof(req), "{\"vsock_uds_path\": \"%s\"%s%s%s}\n", uds,
+                 console ? ", \"console\": \"" : "", console ? console : "", console ? "\"" : "");
+
+    if (fd >= 0 && write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Its answer: the VM process's pid (the connection is closed). */
+static pid_t server_done(int fd, const char *sock)
+{
+    char resp[1024];
+    size_t got = 0;
+
+    while (fd >= 0 && got + 1 < sizeof(resp)) {
+        ssize_t r = read(fd, resp + got, sizeof(resp) - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        if (memchr(resp, '\n', got))
+            break;
+    }
+    resp[got] = '\0';
+    if (fd >= 0)
+        close(fd);
+    const char *p = strstr(resp, "\"pid\":");
+    if (!p)
+        die("restore-server %s: %s", sock, got ? resp : "no answer");
+    return (pid_t)atoi(p + 6);
+}
+
 static void make_snapshot(const char *dir, bool once)
 {
     char mem[16], uds[200];
@@ -415,7 +483,7 @@ static bool parse_api_steps(const char *path, double steps[NSTEPS])
 
 /* V_API0: an API load into a process that built nothing ahead
  * (--prebuild-mem 0), in the same rotation, for the difference. */
-enum variant { V_COLD, V_RESTORE, V_API, V_API0, V_COUNT };
+enum variant { V_COLD, V_RESTORE, V_API, V_API0, V_SERVER, V_COUNT };
 
 /* "first instruction ran N us after the load request" from an API log; -1. */
 static double parse_api_first(const char *path)
@@ -432,6 +500,21 @@ static double parse_api_first(const char *path)
     return p ? strtod(p + strlen(key), NULL) : -1;
 }
 
+/* Waits until pid (the restore server's child, not ours) is gone: 0, or -1
+ * after 5 s. */
+static int wait_gone(pid_t pid)
+{
+    struct timespec pause = {0, 50000};
+    double t0 = now_us();
+
+    while (kill(pid, 0) == 0) {
+        if (now_us() - t0 > 5e6)
+            return -1;
+        nanosleep(&pause, NULL);
+    }
+    return 0;
+}
+
 static json_t *latency(void)
 {
     char snap[200], uds[200], errp[200], mem[16], api_sock[200];
@@ -444,8 +527,23 @@ static json_t *latency(void)
     double *api0_kvm = calloc(n, sizeof(double));
     double *api_first = calloc(n, sizeof(double)), *api0_first = calloc(n, sizeof(double));
     double *steps[NSTEPS], *api_steps[NSTEPS];
+    double *srv_req = calloc(n, sizeof(double)), *srv_first = calloc(n, sizeof(double));
+    double *srv_resp = calloc(n, sizeof(double)), *srv_kvm = calloc(n, sizeof(double));
+    enum variant vars[V_COUNT];
+    int nvar = 0;
+    char srv_sock[200];
+    pid_t server = 0;
+
+    vars[nvar++] = V_COLD;
+    vars[nvar++] = V_RESTORE;
+    vars[nvar++] = V_API;
     /* An ember from before --prebuild-mem has no V_API0. */
-    int nvar = opt.prebuild && strcmp(opt.prebuild, "none") == 0 ? V_API0 : V_COUNT;
+    bool has_api0 = !(opt.prebuild && strcmp(opt.prebuild, "none") == 0);
+    if (has_api0)
+        vars[nvar++] = V_API0;
+    bool has_server = launch_wanted("server");
+    if (has_server)
+        vars[nvar++] = V_SERVER;
     unsigned hashed_runs = 0;
 
     for (int i = 0; i < NSTEPS; i++) {
@@ -458,9 +556,12 @@ static json_t *latency(void)
     snprintf(api_sock, sizeof(api_sock), "%s/api.sock", run_dir);
     snprintf(mem, sizeof(mem), "%u", opt.mem_mib);
     make_snapshot(snap, true);
+    snprintf(srv_sock, sizeof(srv_sock), "%s/lat-srv.sock", run_dir);
+    if (has_server)
+        server = server_spawn(srv_sock, snap, NULL);
     for (unsigned r = 0; r < n; r++) {
         for (int k = 0; k < nvar; k++) {
-            enum variant v = (enum variant)((k + (int)r) % nvar); /* the order rotates */
+            enum variant v = vars[(k + (int)r) % nvar]; /* the order rotates */
             char *cold[] = {(char *)opt.ember, "run",   "--timings", "--mem", mem, "--vsock", uds,
                             (char *)opt.guest, "--max", "1",         NULL};
             char *rest[] = {(char *)opt.ember, "run", "--timings", "--restore", snap,
@@ -483,21 +584,28 @@ static json_t *latency(void)
                 t0 = now_us();
                 api_load(api_sock, snap, uds);
                 tl = now_us();
+            } else if (v == V_SERVER) {
+                unlink(errp);
+                t0 = now_us();
+                pid = server_done(server_send(srv_sock, uds, errp), srv_sock);
+                tl = now_us();
             } else {
                 t0 = now_us();
                 pid = spawn(v == V_RESTORE ? rest : cold, errp);
             }
             ok = invoke_once(uds);
             t1 = now_us();
-            int st = reap(pid);
+            int st = v == V_SERVER ? wait_gone(pid) : reap(pid);
             parsed = v == V_API || v == V_API0
                          ? parse_api_steps(errp, s)
-                         : parse_timings(errp, &first, v == V_RESTORE ? s : NULL, &hashed);
+                         : parse_timings(errp, &first, v == V_RESTORE || v == V_SERVER ? s : NULL,
+                                         &hashed);
             if (!ok || st != 0 || !parsed)
                 die("%s run %u failed (%s, status %d)",
                     v == V_COLD      ? "cold"
                     : v == V_RESTORE ? "restore"
                     : v == V_API     ? "API load"
+                    : v == V_SERVER  ? "restore-server"
                                      : "API load (nothing built ahead)",
                     r, ok ? "invoke ok" : invoke_err, st);
             if (v == V_RESTORE) {
@@ -506,6 +614,11 @@ static json_t *latency(void)
                 for (int i = 0; i < NSTEPS; i++)
                     steps[i][r] = s[i];
                 hashed_runs += hashed;
+            } else if (v == V_SERVER) {
+                srv_first[r] = first;
+                srv_req[r] = tl - t0;
+                srv_resp[r] = t1 - t0;
+                srv_kvm[r] = s[2];
             } else if (v == V_API0) {
                 api0_first[r] = parse_api_first(errp);
                 api0_load_req[r] = tl - t0;
@@ -559,7 +672,25 @@ static json_t *latency(void)
         json_object_set_new(js, step_names[i], stats(what, api_steps[i], n, NULL));
     }
     json_object_set_new(j, "api_load_steps", js);
-    if (nvar == V_COUNT) {
+    if (has_server) {
+        double m_sr;
+        json_object_set_new(j, "server_request",
+                            stats("restore-server: request -> answer", srv_req, n, NULL));
+        json_object_set_new(
+            j, "server_first_instruction",
+            stats("restore-server: request -> first instruction (fork)", srv_first, n, NULL));
+        json_object_set_new(j, "server_response",
+                            stats("restore-server: request -> first response", srv_resp, n, &m_sr));
+        json_object_set_new(j, "server_step_kvm",
+                            stats("  restore-server: step kvm", srv_kvm, n, NULL));
+        json_object_set_new(j, "ratio_restore_over_server_response", json_real(m_rr / m_sr));
+        json_object_set_new(j, "ratio_api_load_over_server_response", json_real(m_ar / m_sr));
+        fprintf(stderr, "  first response: run --restore / server %.2fx, api load / server %.2fx\n",
+                m_rr / m_sr, m_ar / m_sr);
+        kill(server, SIGTERM);
+        reap(server);
+    }
+    if (has_api0) {
         double m_l0, m_l;
         json_object_set_new(j, "api_load_request_built_ahead_median_us",
                             json_real(pct(api_load_req, n, 0.5)));
@@ -633,8 +764,13 @@ static double children_cpu_s(void)
  * from a pool refilled a wave ahead (the next wave's processes start, build
  * their KVM VM and listen while this wave loads): the rate then counts the
  * processes' start too, as a sustained launcher pays it. */
-static json_t *density(bool api)
+enum launch { L_RUN, L_API, L_SERVER };
+
+static json_t *density(enum launch mode)
 {
+    bool api = mode == L_API;
+    char srv_sock[200];
+    pid_t server = 0;
     char snap[200];
     unsigned n = opt.count, c = opt.concurrency;
     pid_t *pids = calloc(n, sizeof(pid_t));
@@ -652,6 +788,11 @@ static json_t *density(bool api)
     }
     double cpu0 = children_cpu_s();
     avail0 = meminfo_kib("MemAvailable:");
+    /* The server's own start (once, ~2 ms) is outside the window, its CPU
+     * inside the CPU per VM. */
+    snprintf(srv_sock, sizeof(srv_sock), "%s/srv.sock", run_dir);
+    if (mode == L_SERVER)
+        server = server_spawn(srv_sock, snap, NULL);
     double t0 = now_us();
     if (api)
         for (unsigned k = 0; k < c && k < n; k++)
@@ -669,6 +810,12 @@ static json_t *density(bool api)
             }
             for (unsigned k = i; k < end; k++)
                 api_load_done(fds[k - i], apis[k]);
+        } else if (mode == L_SERVER) {
+            int fds[64];
+            for (unsigned k = i; k < end; k++) /* the wave's requests at once */
+                fds[k - i] = server_send(srv_sock, socks[k], NULL);
+            for (unsigned k = i; k < end; k++)
+                pids[k] = server_done(fds[k - i], srv_sock);
         } else {
             for (unsigned k = i; k < end; k++) {
                 char *argv[] = {(char *)opt.ember, "run",    "--restore", snap,
@@ -690,15 +837,24 @@ static json_t *density(bool api)
         pss += p;
     }
     double rate = n / ((t1 - t0) / 1e6);
-    const char *how = api ? "ember --api-sock + PUT /snapshot/load" : "ember run --restore";
+    const char *how = api                ? "ember --api-sock + PUT /snapshot/load"
+                      : mode == L_SERVER ? "ember restore-server (a fork per VM)"
+                                         : "ember run --restore";
     fprintf(stderr, "density, %u restored idle VMs (%s, %u restoring at once):\n", n, how, c);
     fprintf(stderr, "  Pss per VM %.0f KiB, MemAvailable drop per VM %.0f KiB\n", (double)pss / n,
             (double)(avail0 - avail1) / n);
     fprintf(stderr, "  launch rate by restore: %.0f VMs/s (restore + first response)\n", rate);
     for (unsigned k = 0; k < n; k++)
         kill(pids[k], SIGKILL);
-    for (unsigned k = 0; k < n; k++)
-        reap(pids[k]);
+    if (mode == L_SERVER) {
+        /* The server reaps its children, then is reaped: their CPU is in
+         * our RUSAGE_CHILDREN once it is. */
+        kill(server, SIGTERM);
+        reap(server);
+    } else {
+        for (unsigned k = 0; k < n; k++)
+            reap(pids[k]);
+    }
     /* Everything the VMs' processes used, teardown included. */
     double cpu = (children_cpu_s() - cpu0) / n * 1e3;
     fprintf(stderr, "  CPU per VM (its process, start to teardown): %.2f ms\n", cpu);
@@ -716,6 +872,21 @@ static json_t *density(bool api)
     return j;
 }
 
+/* Whether --launch names what. */
+static bool launch_wanted(const char *what)
+{
+    size_t n = strlen(what);
+
+    for (const char *p = opt.launch; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, what, n) == 0)
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -725,17 +896,12 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"ember", required_argument, 0, 'e'},
-        {"guest", required_argument, 0, 'g'},
-        {"runs", required_argument, 0, 'r'},
-        {"count", required_argument, 0, 'n'},
-        {"concurrency", required_argument, 0, 'c'},
-        {"mem", required_argument, 0, 'M'},
-        {"out", required_argument, 0, 'o'},
-        {"dir", required_argument, 0, 'd'},
-        {"prebuild-mem", required_argument, 0, 'p'},
-        {"settle-ms", required_argument, 0, 's'},
-        {0, 0, 0, 0},
+        {"ember", required_argument, 0, 'e'},        {"guest", required_argument, 0, 'g'},
+        {"runs", required_argument, 0, 'r'},         {"count", required_argument, 0, 'n'},
+        {"concurrency", required_argument, 0, 'c'},  {"mem", required_argument, 0, 'M'},
+        {"out", required_argument, 0, 'o'},          {"dir", required_argument, 0, 'd'},
+        {"prebuild-mem", required_argument, 0, 'p'}, {"settle-ms", required_argument, 0, 's'},
+        {"launch", required_argument, 0, 'l'},       {0, 0, 0, 0},
     };
     int ch;
 
@@ -768,6 +934,9 @@ int main(int argc, char **argv)
         case 's':
             opt.settle_ms = (unsigned)strtoul(optarg, NULL, 10) % 1000;
             break;
+        case 'l':
+            opt.launch = optarg;
+            break;
         case 'd':
             opt.dir = optarg;
             if (strlen(opt.dir) > 32) {
@@ -779,7 +948,7 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "usage: ember-bench-snapshot --ember EMBER --guest faas-echo [--runs N] "
                     "[--count N] [--concurrency N] [--mem MIB] [--out FILE] [--dir DIR] "
-                    "[--prebuild-mem MIB|none] [--settle-ms MS]\n");
+                    "[--prebuild-mem MIB|none] [--settle-ms MS] [--launch run,api,server]\n");
             return 2;
         }
     }
@@ -807,8 +976,12 @@ int main(int argc, char **argv)
     if (opt.runs)
         json_object_set_new(root, "latency", latency());
     if (opt.count) {
-        json_object_set_new(root, "density", density(false));
-        json_object_set_new(root, "density_api", density(true));
+        if (launch_wanted("run"))
+            json_object_set_new(root, "density", density(L_RUN));
+        if (launch_wanted("api"))
+            json_object_set_new(root, "density_api", density(L_API));
+        if (launch_wanted("server"))
+            json_object_set_new(root, "density_server", density(L_SERVER));
     }
     char *s = json_dumps(root, JSON_INDENT(2));
     FILE *out = opt.out ? fopen(opt.out, "w") : stdout;

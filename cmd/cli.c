@@ -22,6 +22,8 @@ void cli_usage(FILE *out)
                  "                 GUEST.elf [ARGS...]\n"
                  "       ember run --restore DIR|STATE [--mem-file MEM] [--vsock UDS_PATH]\n"
                  "                 [--timings] [--track-dirty-pages]\n"
+                 "       ember restore-server --sock PATH --snapshot DIR|STATE [--mem-file MEM]\n"
+                 "                 [--no-seccomp] [--timings]\n"
                  "       ember snapshot --api-sock PATH [--diff] [--resume] DIR\n"
                  "       ember invoke --uds PATH [--port N] [--timeout MS] [--wait] [FILE|-]\n"
                  "       ember --api-sock PATH [--id ID] | --config-file FILE [--no-api]\n"

@@ -15,100 +15,13 @@
 #include "api-socket/api_main.h"
 #include "cmd/cli.h"
 #include "cmd/invoke.h"
+#include "cmd/restore_server.h"
+#include "cmd/run_loop.h"
 #include "cmd/snapshot_cli.h"
 #include "monitor/exit_codes.h"
 #include "monitor/snapshot.h"
 #include "monitor/vm.h"
 #include "monitor/vm_start.h"
-
-/* With devices, the main thread serves them on a libuv loop while the vCPU
- * runs in a thread of its own (DESIGN.md, "Threads"; vm_start.h). */
-struct run_state {
-    uv_async_t done;
-    int status;
-    struct vm *vm;
-    const char *snapshot_dir; /* --snapshot-on-ready */
-    uv_async_t ready;
-};
-
-/* The guest called ember_faas_ready() (vCPU thread): park it and let the
- * loop take the snapshot. */
-static void on_guest_ready(struct vm *vm, void *arg)
-{
-    struct run_state *rs = arg;
-
-    vm_request_pause(vm);
-    uv_async_send(&rs->ready);
-}
-
-static void on_ready(uv_async_t *a)
-{
-    struct run_state *rs = a->data;
-    char state[4200], mem[4200], err[512];
-    int rc = 0;
-
-    if (vm_pause(rs->vm) != 0)
-        return; /* the guest ended meanwhile */
-    snprintf(state, sizeof(state), "%s/state", rs->snapshot_dir);
-    snprintf(mem, sizeof(mem), "%s/mem", rs->snapshot_dir);
-    if (snapshot_create(rs->vm, state, mem, SNAPSHOT_FULL, err, sizeof(err)) != 0) {
-        fprintf(stderr, "ember: %s\n", err);
-        rc = EMBER_EXIT_GENERIC;
-    } else {
-        fprintf(stderr, "ember: snapshot of the ready guest in %s\n", rs->snapshot_dir);
-    }
-    /* This VM's work was to make the snapshot: it ends here. */
-    vm_stop(rs->vm, rc);
-}
-
-static void on_vcpu_exit(void *arg, int status)
-{
-    struct run_state *rs = arg;
-
-    rs->status = status;
-    uv_async_send(&rs->done);
-}
-
-static void on_done(uv_async_t *a)
-{
-    uv_stop(a->loop);
-}
-
-static void close_handle(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
-static int run_with_loop(struct vm *vm, const char *snapshot_dir)
-{
-    struct run_state rs = {.status = EMBER_EXIT_GENERIC, .vm = vm, .snapshot_dir = snapshot_dir};
-    const struct vm_start_hooks hooks = {.arg = &rs, .vcpu_exit = on_vcpu_exit};
-    pthread_t thread;
-    uv_loop_t loop;
-    char err[256];
-
-    if (uv_loop_init(&loop) != 0 || uv_async_init(&loop, &rs.done, on_done) != 0 ||
-        uv_async_init(&loop, &rs.ready, on_ready) != 0) {
-        fprintf(stderr, "ember: cannot start the device loop\n");
-        return EMBER_EXIT_GENERIC;
-    }
-    rs.ready.data = &rs;
-    if (snapshot_dir)
-        vm_set_ready_hook(vm, on_guest_ready, &rs);
-    if (vm_start(vm, &loop, &hooks, &thread, err, sizeof(err)) != 0) {
-        fprintf(stderr, "ember: %s\n", err);
-        return EMBER_EXIT_GENERIC;
-    }
-    vm_drop_setup_memory();
-    uv_run(&loop, UV_RUN_DEFAULT);
-    pthread_join(thread, NULL);
-    uv_walk(&loop, close_handle, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    return rs.status;
-}
 
 /* --restore DIR (DIR/state, DIR/mem) or --restore STATE [--mem-file MEM]
  * (default STATE.mem). */
@@ -199,7 +112,7 @@ static int cmd_run(int argc, char **argv)
     cfg.snapshot_on_ready = NULL;
     vm_config_release(&cfg);
     /* Snapshotting needs the loop even without devices. */
-    rc = vm_has_devices(vm) || snapshot_dir ? run_with_loop(vm, snapshot_dir) : vm_run(vm);
+    rc = vm_has_devices(vm) || snapshot_dir ? cmd_run_vm(vm, snapshot_dir, NULL, NULL) : vm_run(vm);
     free(snapshot_dir);
     vm_destroy(vm);
     return rc;
@@ -219,6 +132,8 @@ int main(int argc, char **argv)
         return ember_invoke_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "snapshot") == 0)
         return ember_snapshot_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "restore-server") == 0)
+        return restore_server_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 1, argv + 1);
     /* Firecracker's front: --api-sock, --config-file, --version, --help... */

@@ -8,6 +8,9 @@
 #define MIB     (1ull << 20)
 #define GIB     (1ull << 30)
 #define PAGE_2M (2 * MIB)
+/* Table entries and leaves, accessed and dirty already (boot_x86.h). */
+#define DIR  (PTE_P | PTE_RW | PTE_US | PTE_A)
+#define LEAF (PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D)
 
 static uint64_t *table(const struct guest_mem *mem, uint64_t gpa)
 {
@@ -33,8 +36,8 @@ int boot_x86_guard(const struct guest_mem *mem, uint64_t addr, uint64_t len)
             if (!pt)
                 return -1;
             for (unsigned i = 0; i < 512; i++)
-                pt[i] = (base + i * 4096ull) | PTE_P | PTE_RW | PTE_US;
-            *pde = pt_gpa | PTE_P | PTE_RW | PTE_US;
+                pt[i] = (base + i * 4096ull) | LEAF;
+            *pde = pt_gpa | DIR;
         } else if (!(*pde & PTE_P)) {
             return -1;
         }
@@ -56,17 +59,17 @@ int boot_x86_page_tables(const struct guest_mem *mem)
 
     if (!pml4 || !pdpt || !pt0 || !pd)
         return -1;
-    pml4[0] = EMBER_LOW_PDPT | PTE_P | PTE_RW | PTE_US;
+    pml4[0] = EMBER_LOW_PDPT | DIR;
     for (unsigned i = 0; i < 4; i++)
-        pdpt[i] = (EMBER_LOW_PD + i * 4096ull) | PTE_P | PTE_RW | PTE_US;
+        pdpt[i] = (EMBER_LOW_PD + i * 4096ull) | DIR;
     /* First 2 MiB: 4 KiB pages, page 0 left out so a NULL access faults. */
-    pd[0] = EMBER_LOW_PT0 | PTE_P | PTE_RW | PTE_US;
+    pd[0] = EMBER_LOW_PT0 | DIR;
     for (unsigned i = 1; i < 512; i++)
-        pt0[i] = (i * 4096ull) | PTE_P | PTE_RW | PTE_US;
+        pt0[i] = (i * 4096ull) | LEAF;
     for (uint64_t a = PAGE_2M; a < ram_end; a += PAGE_2M)
-        pd[a / PAGE_2M] = a | PTE_P | PTE_RW | PTE_US | PTE_PS;
+        pd[a / PAGE_2M] = a | LEAF | PTE_PS;
     for (uint64_t a = EMBER_MMIO_GAP_START; a < 4 * GIB; a += PAGE_2M)
-        pd[a / PAGE_2M] = a | PTE_P | PTE_RW | PTE_US | PTE_PS;
+        pd[a / PAGE_2M] = a | LEAF | PTE_PS;
     return 0;
 }
 

@@ -31,6 +31,8 @@
 #define PTE_P  (1ull << 0)
 #define PTE_RW (1ull << 1)
 #define PTE_US (1ull << 2)
+#define PTE_A  (1ull << 5)
+#define PTE_D  (1ull << 6)
 #define PTE_PS (1ull << 7)
 
 #define PVH_START_MAGIC 0x336ec578u
@@ -57,7 +59,11 @@ struct hvm_memmap_table_entry {
 };
 
 /* Identity map of RAM and of the MMIO gap [3 GiB, 4 GiB) with 2 MiB pages;
- * the first 2 MiB in 4 KiB pages with page 0 not present. Returns 0 or -1. */
+ * the first 2 MiB in 4 KiB pages with page 0 not present. Every entry has
+ * its accessed bit, and every leaf its dirty bit, set already: the MMU then
+ * never writes them (Intel SDM Vol. 3 §4.8), so a restored guest's first
+ * access to a page does not also write (copy) a page of its page tables.
+ * Returns 0 or -1. */
 int boot_x86_page_tables(const struct guest_mem *mem);
 /* Leaves [addr, addr + len) out of those tables (an SDK guest's stack
  * guard, abi.h): its 2 MiB pages become 4 KiB ones (PT0, or the two pages

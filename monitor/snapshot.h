@@ -33,6 +33,7 @@ int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
 /* A network interface of the snapshot given another tap (Firecracker's
  * network_overrides). */
 struct vm_shell;
+struct snapshot_prepared;
 
 struct snapshot_net_override {
     const char *iface_id;
@@ -50,7 +51,26 @@ struct snapshot_load {
     bool boot_timer;
     bool no_seccomp;
     struct vm_shell *shell; /* built ahead (vm_shell.h): taken over if it fits; or NULL */
+    /* Checked ahead (snapshot_prepare): its state and memory file are used
+     * and state_path/mem_path only name them in messages; or NULL. */
+    const struct snapshot_prepared *prepared;
 };
+
+/* A snapshot read, decoded and checked once, with its memory file open and
+ * verified, for many restores (the restore server, cmd/restore_server.h):
+ * each snapshot_restore() given it does only the KVM and device work. It is
+ * read-only to them, so processes forked after it share its pages. */
+struct snapshot_prepared {
+    struct snapshot_state *st;
+    int mem_fd;
+    uint64_t mem_size;
+};
+
+/* Every check snapshot_restore() makes before it builds a VM. Returns 0, or
+ * an EMBER_EXIT_* code with err (the same messages as snapshot_restore). */
+int snapshot_prepare(const char *state_path, const char *mem_path, struct snapshot_prepared *out,
+                     char *err, size_t errlen);
+void snapshot_prepared_release(struct snapshot_prepared *p);
 
 /* Builds a VM from a snapshot; it runs from where the snapshot was taken
  * when vm_run() is called. Every check (state file, memory file size and

@@ -45,6 +45,15 @@ enum step {
 static const char *const step_names[STEP_COUNT] = {"state", "mem-check", "kvm", "devices",
                                                    "vcpu-state"};
 static uint64_t step_ns[STEP_COUNT];
+static uint64_t step_t; /* timings_now_ns() at the end of the last step */
+
+/* Step s ends now. */
+#define STEP_AT(s)                                                                                 \
+    do {                                                                                           \
+        uint64_t n_ = timings_now_ns();                                                            \
+        step_ns[s] = n_ - step_t;                                                                  \
+        step_t = n_;                                                                               \
+    } while (0)
 static bool mem_hashed;
 static bool cpuid_kept; /* the shell's CPUID was the snapshot's (vm_shell.h) */
 
@@ -314,53 +323,104 @@ static int tell_guest(struct vm *vm, const struct snapshot_state *st, char *why,
     return 0;
 }
 
-int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err, size_t errlen)
+/* The checks of a snapshot, before any VM is built: the state file read,
+ * decoded and laid out as ember builds it, the memory file's size and
+ * digest. *mem_fd is the memory file, open. */
+static int check_snapshot(const char *state_path, const char *mem_path, struct snapshot_state *st,
+                          int *mem_fd, char *err, size_t errlen)
 {
-    struct snapshot_state *st = calloc(1, sizeof(*st));
-    struct vm_config cfg;
-    struct vm *vm = NULL;
     uint8_t *buf = NULL;
     size_t len = 0;
     char why[512];
     struct stat ms;
-    int mem_fd = -1, rc;
-    uint64_t t = timings_now_ns(), t0 = t;
+    int rc;
 
-#define STEP(s)                                                                                    \
-    do {                                                                                           \
-        uint64_t n = timings_now_ns();                                                             \
-        step_ns[s] = n - t;                                                                        \
-        t = n;                                                                                     \
-    } while (0)
-
-    vm_config_init(&cfg);
-    if (!st)
-        return refuse(err, errlen, EMBER_EXIT_GENERIC, ld->state_path, "out of memory");
-    if (read_state(ld->state_path, &buf, &len, why, sizeof(why)) != 0 ||
-        snapshot_state_decode(buf, len, st, why, sizeof(why)) != 0 ||
-        check_layout(st, why, sizeof(why)) != 0) {
-        rc = refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, ld->state_path, why);
-        goto out;
-    }
-    STEP(STEP_STATE);
-    mem_fd = open(ld->mem_path, O_RDONLY | O_CLOEXEC);
-    if (mem_fd < 0 || fstat(mem_fd, &ms) != 0) {
-        snprintf(why, sizeof(why), "memory file %s: %s", ld->mem_path, strerror(errno));
-        rc = refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, ld->state_path, why);
-        goto out;
+    *mem_fd = -1;
+    rc = read_state(state_path, &buf, &len, why, sizeof(why));
+    if (rc == 0)
+        rc = snapshot_state_decode(buf, len, st, why, sizeof(why));
+    free(buf);
+    if (rc != 0 || check_layout(st, why, sizeof(why)) != 0)
+        return refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, state_path, why);
+    STEP_AT(STEP_STATE);
+    *mem_fd = open(mem_path, O_RDONLY | O_CLOEXEC);
+    if (*mem_fd < 0 || fstat(*mem_fd, &ms) != 0) {
+        snprintf(why, sizeof(why), "memory file %s: %s", mem_path, strerror(errno));
+        return refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, state_path, why);
     }
     if (!S_ISREG(ms.st_mode) || (uint64_t)ms.st_size != st->mem_size) {
         snprintf(why, sizeof(why), "memory file %s is %lld bytes, the snapshot's guest has %llu",
-                 ld->mem_path, (long long)ms.st_size, (unsigned long long)st->mem_size);
-        rc = refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, ld->state_path, why);
-        goto out;
+                 mem_path, (long long)ms.st_size, (unsigned long long)st->mem_size);
+        return refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, state_path, why);
     }
-    if (snapshot_mem_verify(ld->mem_path, mem_fd, st->mem_size, st->mem_sha256, &mem_hashed, why,
-                            sizeof(why)) != 0) {
-        rc = refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, ld->state_path, why);
-        goto out;
+    if (snapshot_mem_verify(mem_path, *mem_fd, st->mem_size, st->mem_sha256, &mem_hashed, why,
+                            sizeof(why)) != 0)
+        return refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, state_path, why);
+    STEP_AT(STEP_MEMCHK);
+    return 0;
+}
+
+int snapshot_prepare(const char *state_path, const char *mem_path, struct snapshot_prepared *out,
+                     char *err, size_t errlen)
+{
+    struct snapshot_state *st = calloc(1, sizeof(*st));
+    int mem_fd = -1, rc;
+
+    out->st = NULL;
+    out->mem_fd = -1;
+    if (!st)
+        return refuse(err, errlen, EMBER_EXIT_GENERIC, state_path, "out of memory");
+    step_t = timings_now_ns();
+    rc = check_snapshot(state_path, mem_path, st, &mem_fd, err, errlen);
+    if (rc != 0) {
+        if (mem_fd >= 0)
+            close(mem_fd);
+        snapshot_state_release(st);
+        free(st);
+        return rc;
     }
-    STEP(STEP_MEMCHK);
+    out->st = st;
+    out->mem_fd = mem_fd;
+    out->mem_size = st->mem_size;
+    return 0;
+}
+
+void snapshot_prepared_release(struct snapshot_prepared *p)
+{
+    if (p->mem_fd >= 0)
+        close(p->mem_fd);
+    if (p->st) {
+        snapshot_state_release(p->st);
+        free(p->st);
+    }
+    p->st = NULL;
+    p->mem_fd = -1;
+}
+
+int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err, size_t errlen)
+{
+    struct snapshot_state *own = NULL;
+    const struct snapshot_state *st;
+    struct vm_config cfg;
+    struct vm *vm = NULL;
+    char why[512];
+    int mem_fd = -1, rc;
+
+    vm_config_init(&cfg);
+    step_t = timings_now_ns();
+    if (ld->prepared) {
+        st = ld->prepared->st;
+        mem_fd = ld->prepared->mem_fd;
+        step_ns[STEP_STATE] = step_ns[STEP_MEMCHK] = 0;
+    } else {
+        own = calloc(1, sizeof(*own));
+        if (!own)
+            return refuse(err, errlen, EMBER_EXIT_GENERIC, ld->state_path, "out of memory");
+        rc = check_snapshot(ld->state_path, ld->mem_path, own, &mem_fd, err, errlen);
+        if (rc != 0)
+            goto out;
+        st = own;
+    }
     if (build_config(st, ld, &cfg, why, sizeof(why)) != 0) {
         rc = refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, ld->state_path, why);
         goto out;
@@ -383,7 +443,7 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
         rc = refuse(err, errlen, rc, ld->state_path, why);
         goto out;
     }
-    STEP(STEP_KVM);
+    STEP_AT(STEP_KVM);
     if (devices_create(&vm->devices, &cfg, &vm->mem, vm->vm_fd, why, sizeof(why)) != 0) {
         rc = refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, ld->state_path, why);
         goto out;
@@ -396,7 +456,7 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
         }
     vm_move_eventfds(vm);
     devices_coalesce(&vm->devices, vm->kvm_fd, vm->vm_fd, vm->run);
-    STEP(STEP_DEV);
+    STEP_AT(STEP_DEV);
     vm->image.kind = st->boot_kind;
     vm->generation = st->generation + 1;
     if (set_state(vm, st, why, sizeof(why)) != 0 || tell_guest(vm, st, why, sizeof(why)) != 0) {
@@ -405,26 +465,25 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
     }
     if (vm->devices.vsock)
         vsock_transport_reset(vm->devices.vsock);
-    STEP(STEP_VCPU);
-    (void)t0;
+    STEP_AT(STEP_VCPU);
     vm_finish(vm, &cfg);
     *out = vm;
     vm = NULL;
     rc = 0;
 out:
-#undef STEP
     if (vm)
         vm_destroy(vm);
-    if (mem_fd >= 0)
-        close(mem_fd);
     vm_config_release(&cfg);
-    free(buf);
-    snapshot_state_release(st);
-    free(st);
-    /* The state and its buffers were the biggest allocations of the
-     * process; give their pages back, so that each of thousands of
-     * restored VMs keeps only what it uses (every KiB here is per VM). */
-    malloc_trim(0);
+    if (own) {
+        if (mem_fd >= 0)
+            close(mem_fd);
+        snapshot_state_release(own);
+        free(own);
+        /* The state and its buffers were the biggest allocations of the
+         * process; give their pages back, so that each of thousands of
+         * restored VMs keeps only what it uses (every KiB here is per VM). */
+        malloc_trim(0);
+    }
     return rc;
 }
 

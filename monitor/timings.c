@@ -21,6 +21,13 @@ __attribute__((constructor)) static void timings_start(void)
     start_ns = timings_now_ns();
 }
 
+void timings_restart(void)
+{
+    start_ns = timings_now_ns();
+    for (int m = 0; m < TIMING_COUNT; m++)
+        marks[m] = 0;
+}
+
 void timings_mark(enum timing_mark m)
 {
     if (!marks[m])

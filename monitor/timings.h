@@ -17,6 +17,9 @@ enum timing_mark {
 };
 
 uint64_t timings_now_ns(void);
+/* Makes now the start (a process forked to run a VM: the restore server's
+ * children count from their fork). */
+void timings_restart(void);
 /* Records the first occurrence of a mark. */
 void timings_mark(enum timing_mark m);
 /* CLOCK_MONOTONIC (timings_now_ns()) of the mark, 0 if never reached. */

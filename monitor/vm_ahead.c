@@ -16,7 +16,7 @@ enum ahead_state {
     AHEAD_PARKED,  /* waiting for a VM, or for its end */
     AHEAD_RUN,     /* runs vm */
     AHEAD_END,     /* end now; vm_ahead_end() joins and frees */
-    AHEAD_ABANDON, /* release the shell, free, end (detached) */
+    AHEAD_ABANDON, /* release the shell, free, end (the caller joins) */
 };
 
 struct vm_ahead {
@@ -164,16 +164,19 @@ static void set_state(struct vm_ahead *a, enum ahead_state st)
     pthread_mutex_unlock(&a->lock);
 }
 
-void vm_ahead_abandon(struct vm_ahead *a, struct vm_shell *s)
+pthread_t vm_ahead_abandon(struct vm_ahead *a, struct vm_shell *s)
 {
+    pthread_t t = a->thread;
+
     pthread_mutex_lock(&a->lock);
     while (!a->built)
         pthread_cond_wait(&a->cond, &a->lock);
     a->shell = *s;
     vm_shell_init(s);
+    a->state = AHEAD_ABANDON;
+    pthread_cond_broadcast(&a->cond);
     pthread_mutex_unlock(&a->lock);
-    pthread_detach(a->thread);
-    set_state(a, AHEAD_ABANDON);
+    return t;
 }
 
 void vm_ahead_end(struct vm_ahead *a)

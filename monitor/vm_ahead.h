@@ -54,9 +54,9 @@ struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, void (*enter
 void vm_ahead_take_shell(struct vm_ahead *a, struct vm_shell *out);
 
 /* No VM took the shell over: the thread releases s (moved back to it, or
- * empty; closing a VM waits ~14 ms, vm_shell.h: not on the caller's time)
- * and ends by itself. a is gone after the call. */
-void vm_ahead_abandon(struct vm_ahead *a, struct vm_shell *s);
+ * empty; closing a VM waits ~14 ms, vm_shell.h: not on the caller's time),
+ * frees a and ends. Returns the thread: join it (at exit at the latest). */
+pthread_t vm_ahead_abandon(struct vm_ahead *a, struct vm_shell *s);
 
 /* Ends a parked thread and waits for it, then frees a (the reserved
  * descriptors still unused are closed). With a thread that runs a VM

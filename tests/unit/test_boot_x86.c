@@ -61,6 +61,10 @@ Test(boot_x86, identity_map_with_null_page_absent)
     cr_expect_eq(walk(0xffffffffull), 0xffffffffull);
     cr_expect_eq(walk(1ull << 32), -1);
     cr_expect(entry(EMBER_LOW_PT0, 1) & PTE_US, "pages are user-accessible (the app runs at CPL3)");
+    /* Accessed and dirty set ahead: the MMU never writes the tables. */
+    cr_expect_eq(entry(EMBER_LOW_PML4, 0) & PTE_A, PTE_A);
+    cr_expect_eq(entry(EMBER_LOW_PT0, 1) & (PTE_A | PTE_D), PTE_A | PTE_D);
+    cr_expect_eq(entry(EMBER_LOW_PD, 1) & (PTE_A | PTE_D), PTE_A | PTE_D, "2 MiB leaves too");
 }
 
 Test(boot_x86, ember_boot_info)

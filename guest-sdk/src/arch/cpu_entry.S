@@ -24,10 +24,11 @@
  * Where the code goes (ember.ld): what runs at CPL3 on every boot (the
  * system-call entry, the jump to _start, __set_thread_area) is in
  * .text.ember_hot, packed with the rest of start-up into the first text
- * pages; the CPL0 boot code (.text.ember_entry) and the exception stubs
- * (.text.ember_cold) go after it. On kvm_pvm CPL0 code is read by KVM's
- * instruction emulator, which does not fault pages in for CPL3, so its place
- * costs nothing; at CPL3 every first touch of a page costs ~22 us.
+ * pages; the CPL0 code (.text.ember_entry) and the exception stubs and trap
+ * sites (.text.ember_cold) go with what a restored function runs (a wait
+ * executes its trap site at CPL3). On kvm_pvm CPL0 code is read by KVM's
+ * instruction emulator, which does not fault pages in for CPL3; at CPL3
+ * every first touch of a page costs ~22 us.
  */
 #include "arch/cpu_defs.h"
 

@@ -1,0 +1,641 @@
+/* restore_server.c: `ember restore-server` (restore_server.h).
+ *
+ * One thread, one epoll set: the listening socket, a signalfd (SIGCHLD,
+ * SIGTERM, SIGINT) and, per request, its connection while the request is
+ * read and then the read end of a status pipe from the child that serves
+ * it. The child writes "OK\n" once its VM runs under its filters, or
+ * "ERR message\n" and exits; a child that ends without writing (it crashed)
+ * is reported as such. The server never runs guest code, never touches a
+ * VM and holds no KVM descriptor: a child's failure cannot take it down.
+ * It must stay single-threaded: fork() copies only the calling thread.
+ */
+#include "cmd/restore_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/run_loop.h"
+#include "monitor/exit_codes.h"
+#include "monitor/snapshot.h"
+#include "monitor/timings.h"
+#include "monitor/vm.h"
+
+#define REQUEST_MAX     4096u
+#define CONNS_MAX       256u  /* requests being read or served at once */
+#define REQUEST_TIMEOUT 5000u /* ms a client has to send its whole request */
+#define STATUS_MAX      600u
+#define PATH_LEN        4200u
+
+enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN };
+
+struct conn {
+    enum tag tag;  /* TAG_CONN; first, as for the other epoll entries */
+    int fd;        /* the client */
+    int status_fd; /* the child's status pipe, once forked; -1 before */
+    pid_t pid;
+    uint64_t start_ms;
+    size_t len;
+    char id[65];
+    char buf[REQUEST_MAX + 1];
+};
+
+struct request {
+    const char *vsock; /* NULL: the snapshot's own */
+    const char *console;
+    const char *id;
+};
+
+static struct {
+    const char *sock_path;
+    char state_path[PATH_LEN], mem_path[PATH_LEN];
+    bool no_seccomp, timings;
+    struct snapshot_prepared prep;
+    int listen_fd, sig_fd, ep_fd;
+    enum tag listen_tag, sig_tag;
+    struct conn *conns[CONNS_MAX];
+    pid_t *children; /* alive, for the stop */
+    size_t nchildren, children_cap;
+    sigset_t old_mask;
+    bool stopping;
+} sv = {
+    .listen_fd = -1, .sig_fd = -1, .ep_fd = -1, .listen_tag = TAG_LISTEN, .sig_tag = TAG_SIGNAL};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: ember restore-server --sock PATH --snapshot DIR|STATE [--mem-file MEM]\n"
+                 "                            [--no-seccomp] [--timings]\n");
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- the child: one VM ---- */
+
+static int status_fd = -1; /* the child's end of its status pipe */
+
+static void report(const char *line)
+{
+    size_t n = strlen(line);
+
+    if (status_fd < 0)
+        return;
+    /* One write of at most STATUS_MAX (< PIPE_BUF) bytes: the parent reads
+     * it whole. Nothing to do if it fails: the parent then reports a child
+     * that ended without an answer. */
+    if (write(status_fd, line, n < STATUS_MAX ? n : STATUS_MAX) < 0) {
+    }
+    close(status_fd);
+    status_fd = -1;
+}
+
+static void on_started(void *arg)
+{
+    (void)arg;
+    report("OK\n");
+}
+
+static void child_fail(const char *what, const char *err, int code)
+{
+    char line[STATUS_MAX];
+
+    snprintf(line, sizeof(line), "ERR %s%s\n", what, err);
+    report(line);
+    fprintf(stderr, "ember: %s%s\n", what, err);
+    exit(code);
+}
+
+/* Closes everything of the server's but what this child serves. */
+static void child_detach(struct conn *mine)
+{
+    close(sv.listen_fd);
+    close(sv.sig_fd);
+    close(sv.ep_fd);
+    for (unsigned i = 0; i < CONNS_MAX; i++) {
+        struct conn *c = sv.conns[i];
+        if (!c)
+            continue;
+        close(c->fd);
+        if (c->status_fd >= 0)
+            close(c->status_fd);
+        if (c != mine)
+            free(c);
+    }
+    free(sv.children);
+    sigprocmask(SIG_SETMASK, &sv.old_mask, NULL);
+}
+
+static void child_main(struct conn *c, const struct request *rq, int wr)
+{
+    struct vm *vm = NULL;
+    char err[600];
+    int rc;
+
+    timings_restart();
+    status_fd = wr;
+    child_detach(c);
+    if (rq->console) {
+        int fd = open(rq->console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            snprintf(err, sizeof(err), "%s: %s", rq->console, strerror(errno));
+            child_fail("console ", err, EMBER_EXIT_BAD_CONFIG);
+        }
+        if (dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
+            snprintf(err, sizeof(err), "%s: %s", rq->console, strerror(errno));
+            child_fail("console ", err, EMBER_EXIT_GENERIC);
+        }
+        close(fd);
+    }
+    struct snapshot_load ld = {
+        .state_path = sv.state_path,
+        .mem_path = sv.mem_path,
+        .vsock_uds_path = rq->vsock,
+        .timings = sv.timings,
+        .no_seccomp = sv.no_seccomp,
+        .prepared = &sv.prep,
+    };
+    free(c);
+    rc = snapshot_restore(&ld, &vm, err, sizeof(err));
+    if (rc != 0)
+        child_fail("", err, rc);
+    if (sv.timings)
+        snapshot_print_timings(STDERR_FILENO);
+    rc = cmd_run_vm(vm, NULL, on_started, NULL);
+    if (status_fd >= 0) /* it did not start */
+        child_fail("", "the VM did not start (see the VM's console)", rc ? rc : EMBER_EXIT_GENERIC);
+    vm_destroy(vm);
+    exit(rc);
+}
+
+/* ---- requests ---- */
+
+static bool id_valid(const char *id)
+{
+    size_t n = strlen(id);
+
+    if (n < 1 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = id[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* Parses c->buf into rq (its strings live in *root). 0, or -1 with why. */
+static int parse_request(struct conn *c, json_t **root, struct request *rq, char *why,
+                         size_t whylen)
+{
+    json_error_t jerr;
+    const char *key;
+    json_t *val;
+
+    memset(rq, 0, sizeof(*rq));
+    *root = json_loadb(c->buf, c->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*root) {
+        snprintf(why, whylen, "request: not JSON: %s", jerr.text);
+        return -1;
+    }
+    if (!json_is_object(*root)) {
+        snprintf(why, whylen, "request: not a JSON object");
+        return -1;
+    }
+    json_object_foreach(*root, key, val)
+    {
+        const char **dst = strcmp(key, "vsock_uds_path") == 0 ? &rq->vsock
+                           : strcmp(key, "console") == 0      ? &rq->console
+                           : strcmp(key, "id") == 0           ? &rq->id
+                                                              : NULL;
+        if (!dst) {
+            snprintf(why, whylen, "request: unknown field \"%.64s\"", key);
+            return -1;
+        }
+        if (!json_is_string(val) || json_string_length(val) == 0 ||
+            strlen(json_string_value(val)) != json_string_length(val)) {
+            snprintf(why, whylen, "request: \"%s\" must be a non-empty string", key);
+            return -1;
+        }
+        *dst = json_string_value(val);
+    }
+    if (rq->vsock && strlen(rq->vsock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        snprintf(why, whylen, "request: \"vsock_uds_path\" is longer than %zu bytes",
+                 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+        return -1;
+    }
+    if (rq->id && !id_valid(rq->id)) {
+        snprintf(why, whylen, "request: \"id\" must be 1 to 64 of A-Z, a-z, 0-9, - and _");
+        return -1;
+    }
+    return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+    for (unsigned i = 0; i < CONNS_MAX; i++)
+        if (sv.conns[i] == c)
+            sv.conns[i] = NULL;
+    /* Out of the set before close: a child forked a moment ago may still
+     * hold these descriptors, and the kernel drops an epoll entry only when
+     * the last of them is closed. */
+    epoll_ctl(sv.ep_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    if (c->status_fd >= 0) {
+        epoll_ctl(sv.ep_fd, EPOLL_CTL_DEL, c->status_fd, NULL);
+        close(c->status_fd);
+    }
+    free(c);
+}
+
+/* The answer to c's client, then c is closed. */
+static void answer(struct conn *c, json_t *body)
+{
+    char *s = json_dumps(body, JSON_COMPACT);
+
+    if (s) {
+        size_t n = strlen(s);
+        s[n] = '\n'; /* json_dumps' terminator, replaced: n + 1 bytes */
+        /* Best effort, non-blocking: a client that does not read its answer
+         * loses it, the server does not wait for it. */
+        if (send(c->fd, s, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+        }
+        free(s);
+    }
+    json_decref(body);
+    conn_close(c);
+}
+
+static void answer_fault(struct conn *c, const char *msg)
+{
+    answer(c, json_pack("{s:s}", "fault_message", msg));
+}
+
+static void child_add(pid_t pid)
+{
+    if (sv.nchildren == sv.children_cap) {
+        size_t cap = sv.children_cap ? 2 * sv.children_cap : 64;
+        pid_t *p = realloc(sv.children, cap * sizeof(*p));
+        if (!p)
+            return; /* not stopped with the others then; still reaped */
+        sv.children = p;
+        sv.children_cap = cap;
+    }
+    sv.children[sv.nchildren++] = pid;
+}
+
+static void child_gone(pid_t pid)
+{
+    for (size_t i = 0; i < sv.nchildren; i++)
+        if (sv.children[i] == pid) {
+            sv.children[i] = sv.children[--sv.nchildren];
+            return;
+        }
+}
+
+static void serve_request(struct conn *c)
+{
+    struct request rq;
+    json_t *root = NULL;
+    char why[300];
+    int pfd[2];
+
+    if (parse_request(c, &root, &rq, why, sizeof(why)) != 0) {
+        json_decref(root);
+        answer_fault(c, why);
+        return;
+    }
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        json_decref(root);
+        snprintf(why, sizeof(why), "pipe: %s", strerror(errno));
+        answer_fault(c, why);
+        return;
+    }
+    snprintf(c->id, sizeof(c->id), "%s", rq.id ? rq.id : "");
+    fflush(NULL); /* nothing buffered is written twice */
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pfd[0]);
+        child_main(c, &rq, pfd[1]);
+    }
+    json_decref(root);
+    close(pfd[1]);
+    if (pid < 0) {
+        close(pfd[0]);
+        snprintf(why, sizeof(why), "fork: %s", strerror(errno));
+        answer_fault(c, why);
+        return;
+    }
+    child_add(pid);
+    c->pid = pid;
+    c->status_fd = pfd[0];
+    epoll_ctl(sv.ep_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(sv.ep_fd, EPOLL_CTL_ADD, c->status_fd, &ev) != 0) {
+        snprintf(why, sizeof(why), "epoll: %s", strerror(errno));
+        kill(pid, SIGKILL);
+        answer_fault(c, why);
+    }
+}
+
+/* The child's status: its answer, or its end without one. */
+static void on_status(struct conn *c)
+{
+    char buf[STATUS_MAX + 1], msg[STATUS_MAX + 80];
+    ssize_t n;
+
+    do
+        n = read(c->status_fd, buf, STATUS_MAX);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return;
+    buf[n > 0 ? n : 0] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    if (strcmp(buf, "OK") == 0) {
+        json_t *j = json_pack("{s:i}", "pid", (int)c->pid);
+        if (j && c->id[0])
+            json_object_set_new(j, "id", json_string(c->id));
+        answer(c, j);
+        return;
+    }
+    if (strncmp(buf, "ERR ", 4) == 0)
+        snprintf(msg, sizeof(msg), "%s", buf + 4);
+    else
+        snprintf(msg, sizeof(msg), "the VM process %d ended before its VM ran", (int)c->pid);
+    answer_fault(c, msg);
+}
+
+static void on_readable(struct conn *c)
+{
+    for (;;) {
+        ssize_t n = recv(c->fd, c->buf + c->len, REQUEST_MAX + 1 - c->len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n < 0) {
+            conn_close(c);
+            return;
+        }
+        char *nl = memchr(c->buf + c->len, '\n', (size_t)n);
+        c->len += (size_t)n;
+        if (c->len > REQUEST_MAX) {
+            char why[80];
+            snprintf(why, sizeof(why), "request: larger than %u bytes", REQUEST_MAX);
+            answer_fault(c, why);
+            return;
+        }
+        if (nl || n == 0) {
+            if (nl)
+                c->len = (size_t)(nl - c->buf);
+            if (c->len == 0) {
+                answer_fault(c, "request: empty");
+                return;
+            }
+            serve_request(c);
+            return;
+        }
+    }
+}
+
+static void on_accept(void)
+{
+    for (;;) {
+        int fd = accept4(sv.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN, or a client gone before its accept */
+        unsigned slot = CONNS_MAX;
+        for (unsigned i = 0; i < CONNS_MAX && slot == CONNS_MAX; i++)
+            if (!sv.conns[i])
+                slot = i;
+        struct conn *c = slot < CONNS_MAX ? calloc(1, sizeof(*c)) : NULL;
+        if (!c) {
+            static const char busy[] =
+                "{\"fault_message\":\"busy: too many requests in progress\"}\n";
+            if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+            }
+            close(fd);
+            continue;
+        }
+        c->tag = TAG_CONN;
+        c->fd = fd;
+        c->status_fd = -1;
+        c->start_ms = now_ms();
+        sv.conns[slot] = c;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(sv.ep_fd, EPOLL_CTL_ADD, fd, &ev) != 0)
+            conn_close(c);
+    }
+}
+
+static void reap(void)
+{
+    int st;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        child_gone(pid);
+        if (WIFSIGNALED(st) && WTERMSIG(st) != SIGTERM && WTERMSIG(st) != SIGKILL)
+            fprintf(stderr, "ember: restore-server: VM process %d ended by signal %d\n", (int)pid,
+                    WTERMSIG(st));
+    }
+}
+
+static void on_signal(void)
+{
+    struct signalfd_siginfo si;
+
+    while (read(sv.sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGCHLD)
+            reap();
+        else
+            sv.stopping = true;
+    }
+}
+
+static void expire(void)
+{
+    uint64_t now = now_ms();
+
+    for (unsigned i = 0; i < CONNS_MAX; i++) {
+        struct conn *c = sv.conns[i];
+        if (c && c->status_fd < 0 && now - c->start_ms > REQUEST_TIMEOUT) {
+            char why[80];
+            snprintf(why, sizeof(why), "request: not complete within %u ms", REQUEST_TIMEOUT);
+            answer_fault(c, why);
+        }
+    }
+}
+
+/* ---- set-up and the loop ---- */
+
+static int parse_args(int argc, char **argv, const char **snapshot, const char **mem)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--no-seccomp") == 0) {
+            sv.no_seccomp = true;
+        } else if (strcmp(a, "--timings") == 0) {
+            sv.timings = true;
+        } else if ((strcmp(a, "--id") == 0 || strcmp(a, "--start-time-us") == 0 ||
+                    strcmp(a, "--start-time-cpu-us") == 0) &&
+                   i + 1 < argc) {
+            /* Passed by ember-jailer to every exec (jailer/README.md). */
+            i++;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if ((strcmp(a, "--sock") == 0 || strcmp(a, "--snapshot") == 0 ||
+                    strcmp(a, "--mem-file") == 0) &&
+                   i + 1 < argc) {
+            const char **dst = a[2] == 's' && a[3] == 'o' ? &sv.sock_path
+                               : a[2] == 's'              ? snapshot
+                                                          : mem;
+            *dst = argv[++i];
+        } else {
+            fprintf(stderr, "ember: restore-server: unexpected argument \"%s\"\n", a);
+            return -1;
+        }
+    }
+    if (!sv.sock_path || !*snapshot) {
+        fprintf(stderr, "ember: restore-server: --sock and --snapshot are required\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int listen_on(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        fprintf(stderr, "ember: restore-server: --sock %s: longer than %zu bytes\n", path,
+                sizeof(sa.sun_path) - 1);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    sv.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* Only its owner may ask for VMs: a request names files to create. */
+    mode_t old = umask(0177);
+    int rc = sv.listen_fd < 0 ? -1 : bind(sv.listen_fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc != 0 || listen(sv.listen_fd, 128) != 0) {
+        fprintf(stderr, "ember: restore-server: --sock %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int setup(void)
+{
+    sigset_t mask;
+
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &mask, &sv.old_mask) != 0)
+        return -1;
+    sv.sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    sv.ep_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (sv.sig_fd < 0 || sv.ep_fd < 0)
+        return -1;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &sv.sig_tag};
+    if (epoll_ctl(sv.ep_fd, EPOLL_CTL_ADD, sv.sig_fd, &ev) != 0)
+        return -1;
+    ev.data.ptr = &sv.listen_tag;
+    return epoll_ctl(sv.ep_fd, EPOLL_CTL_ADD, sv.listen_fd, &ev);
+}
+
+/* Stops every child, waits for them, and removes the socket. */
+static void stop(void)
+{
+    for (size_t i = 0; i < sv.nchildren; i++)
+        kill(sv.children[i], SIGTERM);
+    while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+        ;
+    unlink(sv.sock_path);
+    for (unsigned i = 0; i < CONNS_MAX; i++)
+        if (sv.conns[i])
+            conn_close(sv.conns[i]);
+}
+
+int restore_server_main(int argc, char **argv)
+{
+    const char *snapshot = NULL, *mem = NULL;
+    struct stat st;
+    char err[600];
+
+    if (parse_args(argc, argv, &snapshot, &mem) != 0) {
+        usage(stderr);
+        return EMBER_EXIT_ARG_PARSING;
+    }
+    if (stat(snapshot, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(sv.state_path, PATH_LEN, "%s/state", snapshot);
+        snprintf(sv.mem_path, PATH_LEN, "%s/mem", snapshot);
+    } else {
+        snprintf(sv.state_path, PATH_LEN, "%s", snapshot);
+        snprintf(sv.mem_path, PATH_LEN, "%s.mem", snapshot);
+    }
+    if (mem)
+        snprintf(sv.mem_path, PATH_LEN, "%s", mem);
+    int rc = snapshot_prepare(sv.state_path, sv.mem_path, &sv.prep, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "ember: %s\n", err);
+        return rc;
+    }
+    if (listen_on(sv.sock_path) != 0)
+        return EMBER_EXIT_GENERIC;
+    if (setup() != 0) {
+        fprintf(stderr, "ember: restore-server: %s\n", strerror(errno));
+        unlink(sv.sock_path);
+        return EMBER_EXIT_GENERIC;
+    }
+    fprintf(stderr, "ember: restore-server: %s ready on %s\n", snapshot, sv.sock_path);
+    while (!sv.stopping) {
+        struct epoll_event evs[32];
+        int n = epoll_wait(sv.ep_fd, evs, 32, 1000);
+        for (int i = 0; i < n; i++) {
+            enum tag *t = evs[i].data.ptr;
+            if (*t == TAG_LISTEN) {
+                on_accept();
+            } else if (*t == TAG_SIGNAL) {
+                on_signal();
+            } else {
+                struct conn *c = (struct conn *)t;
+                /* Each handler closes only its own connection, and a
+                 * connection has one descriptor in the set at a time: no
+                 * event of this batch names a connection already closed. */
+                if (c->status_fd >= 0)
+                    on_status(c);
+                else
+                    on_readable(c);
+            }
+        }
+        expire();
+    }
+    fprintf(stderr, "ember: restore-server: stopping %zu VM process(es)\n", sv.nchildren);
+    stop();
+    snapshot_prepared_release(&sv.prep);
+    free(sv.children);
+    return 0;
+}
