@@ -319,118 +319,79 @@ int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bo
     seccomp_filter_set_violation_hook(on_seccomp_violation);
     v->on_guest_exit = on_guest_exit;
     v->exit_async.data = v;
-    vm_shell_init(&v->shell);
     return uv_async_init(loop, &v->exit_async, on_exit_async);
 }
 
-static void *shell_main(void *arg)
-{
-    struct api_vmm *v = arg;
-    char err[256];
-
-    /* A failure leaves the shell empty: the request then builds its own VM
-     * and reports what went wrong there. */
-    (void)vm_shell_build(&v->shell, (uint64_t)v->prebuild_mem_mib << 20, err, sizeof(err));
-    return NULL;
-}
-
-/* The builder's stack: mapped here and unmapped after the join, so that
- * nothing of it stays (a stack glibc allocates is cached, and the pages it
- * touched stay with the process). */
-#define SHELL_STACK_SIZE (64u * 1024)
-
 void api_vmm_prebuild(struct api_vmm *v, unsigned mem_mib)
 {
-    pthread_attr_t attr;
-    sigset_t all, old;
-    void *stack;
-
     if (mem_mib == 0)
         return;
     v->prebuild_mem_mib = mem_mib;
-    stack = mmap(NULL, SHELL_STACK_SIZE, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED)
-        return;
-    if (pthread_attr_init(&attr) != 0) {
-        munmap(stack, SHELL_STACK_SIZE);
-        return;
-    }
-    pthread_attr_setstack(&attr, stack, SHELL_STACK_SIZE);
     /* With an irqchip: every VM with a device needs one, and a FaaS VM
-     * (vsock) always has a device. Signals stay with the main loop. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    v->shell_building = pthread_create(&v->shell_thread, &attr, shell_main, v) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (v->shell_building)
-        v->shell_stack = stack;
-    else
-        munmap(stack, SHELL_STACK_SIZE);
+     * (vsock) always has a device. The thread is named like the vCPU thread
+     * it becomes (vm_start()'s vcpu_enter). */
+    v->ahead = vm_ahead_start((uint64_t)mem_mib << 20, v->no_seccomp, on_vcpu_enter, v);
 }
 
 /* The shell, once it is built (NULL if there is none). */
 static struct vm_shell *take_shell(struct api_vmm *v)
 {
-    if (v->shell_building) {
-        pthread_join(v->shell_thread, NULL);
-        v->shell_building = false;
-        munmap(v->shell_stack, SHELL_STACK_SIZE);
-        v->shell_stack = NULL;
-    }
+    if (!v->ahead)
+        return NULL;
+    vm_ahead_take_shell(v->ahead, &v->shell);
     return vm_shell_ready(&v->shell) ? &v->shell : NULL;
 }
 
-static void *release_main(void *arg)
+/* The thread closing a shell no VM took, if there is one (only the main
+ * loop's thread abandons one). The process waits for it at exit: a VM's
+ * close stops KVM's worker task of that VM, and an exit in the middle of it
+ * could deadlock with an at-exit hook that stops every thread (the
+ * sanitizers' leak check does: it waits for the closing thread, which waits
+ * for the worker the hook has stopped). */
+static pthread_t release_thread;
+static bool release_started;
+
+static void join_release(void)
 {
-    vm_shell_release(arg);
-    free(arg);
-    return NULL;
+    if (release_started) {
+        pthread_join(release_thread, NULL);
+        release_started = false;
+    }
 }
 
-/* A shell the VM did not take (another memory size, no irqchip, dirty-page
- * logging) goes away on a thread of its own: closing a VM with an irqchip
- * waits ~14 ms (vm_shell.h), which the request that just started a VM should
- * not. Until that thread has closed them, its VM and vCPU descriptors are
- * open: if the new vCPU thread scans its descriptors (seccomp_filter.c) in
- * that window, its filter also lets it read and write 8 bytes on those two
- * numbers, which it never does; a pool that passes the right --prebuild-mem
- * never gets here. */
-static void drop_shell(struct api_vmm *v, bool had_shell)
+/* After a VM was made (or not): a shell it took over is its own, with the
+ * thread that waits to run it (monitor/vm_ahead.h); one it did not take
+ * (another memory size, no irqchip, dirty-page logging, a failed request)
+ * goes back to that thread, which closes it (~14 ms with an irqchip,
+ * vm_shell.h: not on the request's time) and ends. Until it has closed
+ * them, the shell's VM and vCPU descriptors are open: if the new vCPU
+ * thread scans its descriptors (seccomp_filter.c) in that window, its
+ * filter also lets it read and write 8 bytes on those two numbers, which it
+ * never does; a pool that passes the right --prebuild-mem never gets here.
+ * had_shell: take_shell() gave one; made: the VM was made. */
+static void drop_shell(struct api_vmm *v, bool had_shell, bool made)
 {
-    struct vm_shell *s;
-    pthread_attr_t attr;
-    pthread_t t;
-    sigset_t all, old;
-    bool started = false;
+    static bool hooked;
+    struct vm_ahead *a = v->ahead;
 
-    if (!vm_shell_ready(&v->shell)) {
-        if (had_shell)
+    if (!a)
+        return;
+    v->ahead = NULL;
+    if (had_shell && !vm_shell_ready(&v->shell)) {
+        /* Taken over: the VM owns a (and ended it if it failed). */
+        if (made)
             API_INFO("The microVM took over the KVM VM built ahead (%u MiB).", v->prebuild_mem_mib);
         return;
     }
-    if (had_shell)
+    if (had_shell && made)
         API_INFO("The KVM VM built ahead (%u MiB, with an irqchip) did not fit the microVM, "
                  "which got one of its own.",
                  v->prebuild_mem_mib);
-    s = malloc(sizeof(*s));
-    if (!s) {
-        vm_shell_release(&v->shell);
-        return;
-    }
-    *s = v->shell;
-    vm_shell_init(&v->shell);
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (pthread_attr_init(&attr) == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        started = pthread_create(&t, &attr, release_main, s) == 0;
-        pthread_attr_destroy(&attr);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!started)
-        release_main(s);
+    if (!hooked)
+        hooked = atexit(join_release) == 0;
+    join_release(); /* one at a time */
+    release_thread = vm_ahead_abandon(a, &v->shell);
+    release_started = true;
 }
 
 /* A responder's retransmission timer: armed for its next deadline, it
@@ -514,7 +475,7 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
     err[0] = '\0';
     cfg.shell = take_shell(v);
     rc = vm_create(&cfg, &v->vm, err, sizeof(err));
-    drop_shell(v, cfg.shell != NULL && rc == 0);
+    drop_shell(v, cfg.shell != NULL, rc == 0);
     vm_config_release(&cfg);
     if (rc != 0) {
         v->vm = NULL;
@@ -546,8 +507,9 @@ static int op_start(void *ctx, const struct api_resources *res, struct api_err *
     for (unsigned i = 0; i < res->ndrives; i++)
         snprintf(v->drive_ids[i], sizeof(v->drive_ids[i]), "%s", res->drives[i].id);
     api_metrics_store(API_M_INSTANCE_START_US, now_us() - t0);
-    API_INFO("microVM started: %s, %llu MiB", res->boot.kernel_image_path,
-             (unsigned long long)res->machine.mem_size_mib);
+    API_INFO("microVM started: %s, %llu MiB%s", res->boot.kernel_image_path,
+             (unsigned long long)res->machine.mem_size_mib,
+             vm_vcpu_thread_was_ahead(v->vm) ? ", by the vCPU thread built ahead" : "");
     return 0;
 }
 
@@ -685,7 +647,7 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
     uint64_t t_restore = now_us();
     rc = snapshot_restore(&ld, &v->vm, err, sizeof(err));
     uint64_t t_restored = now_us();
-    drop_shell(v, ld.shell != NULL && rc == 0);
+    drop_shell(v, ld.shell != NULL, rc == 0);
     if (rc != 0) {
         v->vm = NULL;
         v->create_status = rc;
@@ -708,10 +670,11 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
     char steps[256];
     snapshot_format_timings(steps, sizeof(steps));
     API_INFO("microVM restored from %s (us: %s; waited for the VM built ahead %llu, restore %llu, "
-             "start %llu)",
+             "start %llu%s)",
              sl->snapshot_path, steps, (unsigned long long)(t_restore - t_join),
              (unsigned long long)(t_restored - t_restore),
-             (unsigned long long)(now_us() - t_restored));
+             (unsigned long long)(now_us() - t_restored),
+             vm_vcpu_thread_was_ahead(v->vm) ? ", by the vCPU thread built ahead" : "");
     return 0;
 }
 

@@ -21,6 +21,7 @@
 
 #include "api-socket/api_router.h"
 #include "monitor/vm_config.h"
+#include "monitor/vm_ahead.h"
 #include "monitor/vm_shell.h"
 
 struct vm;
@@ -48,12 +49,10 @@ struct api_vmm {
     const char *instance_id;
     struct mmds_stack *mmds[VM_NETS_MAX]; /* the MMDS responders, one per named interface */
     unsigned nmmds;
-    /* The KVM VM built ahead (api_vmm_prebuild()), by shell_thread while
-     * shell_building. */
-    struct vm_shell shell;
-    pthread_t shell_thread;
-    bool shell_building;
-    void *shell_stack; /* shell_thread's, mapped by api_vmm_prebuild() */
+    /* The KVM VM built ahead (api_vmm_prebuild()) by the vCPU thread that
+     * waits to run it (monitor/vm_ahead.h); NULL: none, or taken over. */
+    struct vm_ahead *ahead;
+    struct vm_shell shell; /* its shell, once taken from it for a request */
     unsigned prebuild_mem_mib;
     uint64_t load_start_ns; /* timings_now_ns() when PUT /snapshot/load arrived; 0: none */
     /* Each responder's retransmission timer and its interface. */
@@ -74,8 +73,9 @@ int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bo
                  bool no_seccomp, void (*on_guest_exit)(struct api_vmm *, int));
 
 /* Starts building the KVM VM with mem_mib MiB of RAM, its irqchip and vCPU
- * on a thread of their own while the API waits for its first request
- * (vm_shell.h); InstanceStart and PUT /snapshot/load take them over when
+ * while the API waits for its first request (vm_shell.h), on the thread that
+ * will run the vCPU, which then parks with its seccomp filter on
+ * (vm_ahead.h); InstanceStart and PUT /snapshot/load take them over when
  * their guest has that much memory. Otherwise (or if the build fails) they
  * build their own. mem_mib 0: nothing is built ahead. */
 void api_vmm_prebuild(struct api_vmm *v, unsigned mem_mib);

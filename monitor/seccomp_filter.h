@@ -5,7 +5,8 @@
  * thread, before the guest's first instruction:
  *
  *   vm_run()            the vCPU filter on the thread that runs the vCPU,
- *                       just before the KVM_RUN loop;
+ *                       just before the KVM_RUN loop (or, on a thread built
+ *                       ahead with its shell, before the load: vm_ahead.h);
  *   the thread that     the main filter, once the vCPU thread exists (so
  *   runs the loop       the vCPU thread does not inherit it) and before the
  *                       loop serves devices or the API after boot.

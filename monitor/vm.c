@@ -34,6 +34,7 @@
 #include "monitor/exit_codes.h"
 #include "monitor/seccomp_filter.h"
 #include "monitor/timings.h"
+#include "monitor/vm_ahead.h"
 #include "monitor/vm_priv.h"
 
 /* SIGUSR1 kicks the vCPU thread out of KVM_RUN for vm_pause(). */
@@ -83,6 +84,14 @@ bool vm_mem_file_lost(const struct vm *vm, uint64_t *gpa)
 static void kick_handler(int sig)
 {
     (void)sig;
+}
+
+void vm_vcpu_thread_init(void)
+{
+    struct sigaction sa = {.sa_handler = kick_handler};
+
+    sigemptyset(&sa.sa_mask);
+    sigaction(VM_KICK_SIGNAL, &sa, NULL);
 }
 
 static int setup_regs(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
@@ -178,6 +187,7 @@ int vm_setup_kvm(struct vm *vm, const struct vm_kvm_want *want, char *err, size_
     if (vm_shell_fits(want->shell, want)) {
         s = *want->shell;
         vm_shell_init(want->shell);
+        vm->ahead = s.ahead; /* ended by vm_destroy() if nothing else */
         if (want->mem_fd >= 0 && guest_mem_remap_file(&s.mem, want->mem_fd) != 0) {
             rc = errno;
             vm_shell_release(&s);
@@ -203,7 +213,9 @@ int vm_setup_kvm(struct vm *vm, const struct vm_kvm_want *want, char *err, size_
      * a host access to a lost page. */
     if (want->mem_fd >= 0) {
         vm->mem_path = strdup(want->mem_path ? want->mem_path : "(unnamed)");
-        vm->mem_file_fd = fcntl(want->mem_fd, F_DUPFD_CLOEXEC, 3);
+        /* On the number the parked vCPU thread's filter names, if any. */
+        vm->mem_file_fd = vm->ahead ? vm_ahead_dup_mem_fd(vm->ahead, want->mem_fd)
+                                    : fcntl(want->mem_fd, F_DUPFD_CLOEXEC, 3);
         if (!vm->mem_path || vm->mem_file_fd < 0)
             return errmsg(EMBER_EXIT_GENERIC, err, errlen, "guest memory file: %s",
                           strerror(errno));
@@ -215,6 +227,18 @@ int vm_setup_kvm(struct vm *vm, const struct vm_kvm_want *want, char *err, size_
                           why);
     }
     return 0;
+}
+
+void vm_move_eventfds(struct vm *vm)
+{
+    if (!vm->ahead)
+        return;
+    for (unsigned i = 0; i < vm->devices.n; i++) {
+        struct virtio_mmio *t = vm->devices.transport[i];
+        t->irq_fd = vm_ahead_take_eventfd(vm->ahead, t->irq_fd);
+        for (unsigned q = 0; q < t->ops->nqueues; q++)
+            t->notify_fd[q] = vm_ahead_take_eventfd(vm->ahead, t->notify_fd[q]);
+    }
 }
 
 void vm_finish(struct vm *vm, const struct vm_config *cfg)
@@ -263,6 +287,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
         rc = errmsg(EMBER_EXIT_BAD_CONFIG, err, errlen, "%s", why);
         goto err;
     }
+    vm_move_eventfds(vm);
     devices_coalesce(&vm->devices, vm->kvm_fd, vm->vm_fd, vm->run);
     rc = setup_regs(vm, cfg, err, errlen);
     if (rc != 0)
@@ -279,6 +304,8 @@ void vm_destroy(struct vm *vm)
 {
     if (!vm)
         return;
+    /* A parked vCPU thread ends before its vCPU goes (vm_ahead.h). */
+    vm_ahead_end(vm->ahead);
     devices_destroy(&vm->devices);
     if (vm->run)
         munmap(vm->run, vm->run_size);
@@ -647,22 +674,22 @@ static void print_memory(struct vm *vm)
 
 int vm_run(struct vm *vm)
 {
-    struct sigaction sa = {.sa_handler = kick_handler};
     bool done = false;
     int status = 0;
     uint64_t gpa;
     char why[256];
 
-    sigemptyset(&sa.sa_mask);
-    sigaction(VM_KICK_SIGNAL, &sa, NULL);
+    if (!vm->vcpu_filter_on)
+        vm_vcpu_thread_init();
     pthread_mutex_lock(&vm->lock);
     vm->vcpu_thread = pthread_self();
     vm->running = true;
     pthread_mutex_unlock(&vm->lock);
     vcpu_vm = vm;
 
-    /* Last step before the guest's first instruction (seccomp_filter.h). */
-    if (!vm->no_seccomp &&
+    /* Last step before the guest's first instruction (seccomp_filter.h),
+     * unless the thread was parked with it on (vm_ahead.h). */
+    if (!vm->no_seccomp && !vm->vcpu_filter_on &&
         seccomp_filter_install(vm->timings ? SECCOMP_ROLE_VCPU_TIMINGS : SECCOMP_ROLE_VCPU,
                                vm->vcpu_fd, vm->mem_file_fd, why, sizeof(why)) != 0) {
         fprintf(stderr, "ember: %s\n", why);
@@ -723,6 +750,11 @@ int vm_run(struct vm *vm)
         print_memory(vm);
     }
     return status;
+}
+
+bool vm_vcpu_thread_was_ahead(const struct vm *vm)
+{
+    return vm->ahead != NULL;
 }
 
 bool vm_has_devices(const struct vm *vm)

@@ -74,6 +74,9 @@ struct devices;
 /* Whether the VM has devices, which are served by a main loop while the vCPU
  * runs in a thread of its own. */
 bool vm_has_devices(const struct vm *vm);
+/* After vm_start(): whether the vCPU thread built ahead with the VM's shell
+ * runs it (vm_ahead.h), rather than one started for it. */
+bool vm_vcpu_thread_was_ahead(const struct vm *vm);
 /* Starts serving the devices on loop (the main thread's). Returns 0 or -1. */
 int vm_attach_loop(struct vm *vm, struct uv_loop_s *loop);
 /* The device set, for the control plane (PATCH /drives, metrics). */

@@ -32,7 +32,11 @@ struct vm {
     struct vm_stats stats; /* updated with relaxed atomics by the vCPU thread */
     bool boot_timer;       /* report the boot-timer write */
     bool timings;
-    bool no_seccomp; /* --no-seccomp: neither vm_run() nor vm_start() installs a filter */
+    bool no_seccomp;     /* --no-seccomp: neither vm_run() nor vm_start() installs a filter */
+    bool vcpu_filter_on; /* the vCPU thread's filter is on already (vm_ahead.h) */
+    /* The shell's parked vCPU thread (vm_ahead.h) until vm_start() hands
+     * the VM to it or ends it; freed by vm_destroy(). */
+    struct vm_ahead *ahead;
     struct vm_start_hooks start_hooks; /* vm_start()'s, for the vCPU thread */
 
     /* Pause/resume (vm_pause from another thread). */
@@ -86,6 +90,12 @@ int vm_setup_kvm(struct vm *vm, const struct vm_kvm_want *want, char *err, size_
 int vm_shell_build_for(struct vm_shell *s, const struct vm_kvm_want *want, char *err,
                        size_t errlen);
 bool vm_shell_fits(const struct vm_shell *s, const struct vm_kvm_want *want);
+/* After devices_create(): the devices' interrupt and queue eventfds onto
+ * the numbers the parked vCPU thread's filter names (vm_ahead.h); nothing
+ * without one. */
+void vm_move_eventfds(struct vm *vm);
+/* For a vCPU thread, before its filter: the kick signal's handler. */
+void vm_vcpu_thread_init(void);
 /* Whether a host access to guest RAM found its memory file truncated
  * (mem_fault.h); *gpa is the first page that faulted. */
 bool vm_mem_file_lost(const struct vm *vm, uint64_t *gpa);

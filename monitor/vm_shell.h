@@ -26,6 +26,7 @@
 
 struct kvm_cpuid2;
 struct kvm_run;
+struct vm_ahead;
 
 struct vm_shell {
     int kvm_fd, vm_fd, vcpu_fd; /* -1: none (not built, or taken over) */
@@ -38,6 +39,9 @@ struct vm_shell {
      * guest gets (KVM's supported set, one vCPU): a restore whose snapshot has the very
      * same entries need not set them again. NULL: not set. */
     struct kvm_cpuid2 *cpuid;
+    /* The thread that built the shell and waits to run its vCPU
+     * (vm_ahead.h), or NULL; a VM that takes the shell over owns it. */
+    struct vm_ahead *ahead;
 };
 
 /* An empty shell (every fd -1), safe to release. */

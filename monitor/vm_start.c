@@ -9,6 +9,7 @@
 #include "common/errmsg.h"
 #include "monitor/exit_codes.h"
 #include "monitor/seccomp_filter.h"
+#include "monitor/vm_ahead.h"
 #include "monitor/vm_priv.h"
 
 static void *vcpu_main(void *arg)
@@ -33,9 +34,17 @@ int vm_start(struct vm *vm, struct uv_loop_s *loop, const struct vm_start_hooks 
     vm->start_hooks = *hooks;
     if (vm_attach_loop(vm, loop) != 0)
         return errmsg(-1, err, errlen, "cannot serve the devices on the main loop");
-    rc = vm_thread_start(thread, vcpu_main, vm);
-    if (rc != 0)
-        return errmsg(-1, err, errlen, "cannot start the vCPU thread: %s", strerror(rc));
+    if (vm->ahead && vm_ahead_fits(vm->ahead, vm)) {
+        /* Parked with its filter on: it enters KVM_RUN at once. Its
+         * vcpu_enter ran when it started (vm_ahead.h). */
+        vm_ahead_run(vm->ahead, vm, hooks->vcpu_exit, hooks->arg, thread);
+    } else {
+        vm_ahead_end(vm->ahead);
+        vm->ahead = NULL;
+        rc = vm_thread_start(thread, vcpu_main, vm);
+        if (rc != 0)
+            return errmsg(-1, err, errlen, "cannot start the vCPU thread: %s", strerror(rc));
+    }
     /* The main filter: after the vCPU thread exists (it installs its own in
      * vm_run() and must not inherit this one), before the loop serves
      * anything for the guest. */

@@ -5,7 +5,9 @@
  *  1. the devices join the main loop (vm_attach_loop);
  *  2. the vCPU thread starts (vm_thread_start) and runs vm_run(), which
  *     installs the vCPU's own filter just before the guest's first
- *     instruction;
+ *     instruction; or, for a VM that took over a shell built ahead with
+ *     its thread (vm_ahead.h), that thread, parked with its filter on
+ *     already, is handed the VM and runs vm_run() at once;
  *  3. the calling (main) thread installs the main filter: after the vCPU
  *     thread exists, so that it does not inherit the main filter, and before
  *     the loop serves anything for the running guest (seccomp_filter.h).

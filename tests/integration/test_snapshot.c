@@ -8,6 +8,7 @@
  * guest output). No timing assertions: waits have generous caps.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -571,13 +572,67 @@ static bool file_has(const char *path, const char *needle)
     return found;
 }
 
+/* The threads of process pid, and in *filtered how many of them run under a
+ * seccomp filter (/proc/PID/task/TID/status, "Seccomp:\t2"). Not counted:
+ * the kernel's workers in the process ("kvm-nx-lpage-recovery", Linux 6.13
+ * and later, made at a VM's first KVM_RUN). */
+static int threads(pid_t pid, int *filtered)
+{
+    char path[64];
+    int n = 0;
+
+    *filtered = 0;
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    cr_assert(d, "%s: %s", path, strerror(errno));
+    for (struct dirent *e; (e = readdir(d));) {
+        char st[300];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(st, sizeof(st), "/proc/%d/task/%s/status", (int)pid, e->d_name);
+        FILE *f = fopen(st, "r");
+        char line[256];
+        if (f && fgets(line, sizeof(line), f) && strncmp(line, "Name:\tkvm-", 9) == 0) {
+            fclose(f);
+            continue;
+        }
+        n++;
+        while (f && fgets(line, sizeof(line), f))
+            if (strcmp(line, "Seccomp:\t2\n") == 0)
+                (*filtered)++;
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* Waits (up to 5 s: a thread that releases a KVM VM takes ~14 ms) until pid
+ * has want threads, want_filtered of them filtered. */
+static void threads_are(pid_t pid, int want, int want_filtered)
+{
+    int n = 0, filtered = 0;
+
+    for (int i = 0; i < 500; i++) {
+        n = threads(pid, &filtered);
+        if (n == want && filtered == want_filtered)
+            return;
+        usleep(10000);
+    }
+    cr_assert_fail("pid %d: %d threads, %d filtered; expected %d, %d filtered", (int)pid, n,
+                   filtered, want, want_filtered);
+}
+
 /* `ember --api-sock` builds its KVM VM ahead (monitor/vm_shell.h): a load or
  * a boot of the size it was built for takes it over, another size gets a VM
- * of its own; both serve. */
+ * of its own; both serve. The vCPU thread that built it (monitor/vm_ahead.h)
+ * runs the VM that takes it over, with its filter; a VM of its own gets a
+ * thread of its own, and the other ends: two threads, both filtered. */
 Test(snapshot, api_vm_built_ahead_is_taken_over_when_it_fits)
 {
     static const char took[] = "The microVM took over the KVM VM built ahead (16 MiB).";
     static const char other[] = "did not fit the microVM, which got one of its own.";
+    static const char parked[] = "by the vCPU thread built ahead";
     struct api a, b, c;
     struct fn f = {0};
     char body[1024], uds[160], snap[160], log[3][160], v[3][100];
@@ -608,6 +663,8 @@ Test(snapshot, api_vm_built_ahead_is_taken_over_when_it_fits)
     free(r);
     cr_assert(file_has(log[0], took), "no \"%s\" in the log", took);
     cr_assert(file_has(log[0], "(CPUID kept)"), "the shell's CPUID was set again");
+    cr_assert(file_has(log[0], parked), "no \"%s\" in the log", parked);
+    threads_are(a.pid, 2, 2);
 
     /* Built for 32 MiB: the 16 MiB snapshot gets a VM of its own. */
     api_start_with(&b, "ahead-b", "32", log[1]);
@@ -623,6 +680,8 @@ Test(snapshot, api_vm_built_ahead_is_taken_over_when_it_fits)
     free(r);
     cr_assert(file_has(log[1], other), "no \"%s\" in the log", other);
     cr_assert(!file_has(log[1], took));
+    cr_assert(!file_has(log[1], parked));
+    threads_are(b.pid, 2, 2);
 
     /* A boot of the size built for takes it over too. */
     api_start_with(&c, "ahead-c", "16", log[2]);
@@ -638,6 +697,62 @@ Test(snapshot, api_vm_built_ahead_is_taken_over_when_it_fits)
     cr_assert_str_eq(r, "echo from a booted VM built ahead");
     free(r);
     cr_assert(file_has(log[2], took), "no \"%s\" in the log", took);
+    cr_assert(file_has(log[2], parked), "no \"%s\" in the log", parked);
+    threads_are(c.pid, 2, 2);
+}
+
+/* A load that fails leaves no thread behind, the one built ahead included:
+ * before the VM took the shell over (no state file) and after (the vsock
+ * socket cannot be bound: devices come after the KVM VM). The process goes
+ * on serving: a good load then starts the VM with a thread of its own. */
+Test(snapshot, api_failed_load_into_vm_built_ahead_leaves_no_thread)
+{
+    static const char parked[] = "by the vCPU thread built ahead";
+    struct api a, b;
+    struct fn f = {0};
+    char body[1024], uds[160], snap[160], log[2][160], v[100], *out;
+
+    need_kvm();
+    snprintf(uds, sizeof(uds), "%s/fail-orig.sock", dir);
+    make_snapshot("fail", uds, NULL, "serve", NULL);
+    snprintf(snap, sizeof(snap), "%s/fail", dir);
+    snprintf(v, sizeof(v), "%s/fail-v.sock", dir);
+    for (int i = 0; i < 2; i++)
+        snprintf(log[i], sizeof(log[i]), "%s/fail%d.log", dir, i);
+
+    api_start_with(&a, "fail-a", "16", log[0]);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s/nothing\", \"mem_backend\": {\"backend_type\": "
+             "\"File\", \"backend_path\": \"%s/mem\"}, \"resume_vm\": true}",
+             snap, snap);
+    cr_assert_eq(api(&a, "PUT", "/snapshot/load", body, &out), 400);
+    cr_assert(strstr(out, "nothing\\\": No such file or directory"), "%s", out);
+    free(out);
+    threads_are(a.pid, 1, 0);
+
+    api_start_with(&b, "fail-b", "16", log[1]);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s/mem\"}, \"vsock_override\": {\"uds_path\": "
+             "\"%s/no-such-dir/v.sock\"}, \"resume_vm\": true}",
+             snap, snap, dir);
+    cr_assert_eq(api(&b, "PUT", "/snapshot/load", body, &out), 400);
+    cr_assert(strstr(out, "no-such-dir/v.sock"), "%s", out);
+    free(out);
+    threads_are(b.pid, 1, 0);
+    cr_assert(!file_has(log[1], "took over the KVM VM built ahead"));
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s/mem\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
+             "\"resume_vm\": true}",
+             snap, snap, v);
+    api_ok(&b, "PUT", "/snapshot/load", body);
+    snprintf(f.uds, sizeof(f.uds), "%s", v);
+    char *r = call(&f, "served after a failed load");
+    cr_assert_str_eq(r, "served after a failed load");
+    free(r);
+    cr_assert(!file_has(log[1], parked));
+    threads_are(b.pid, 2, 2);
 }
 
 Test(snapshot, ember_snapshot_of_a_running_vm_restores)

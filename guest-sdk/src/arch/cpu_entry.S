@@ -24,10 +24,11 @@
  * Where the code goes (ember.ld): what runs at CPL3 on every boot (the
  * system-call entry, the jump to _start, __set_thread_area) is in
  * .text.ember_hot, packed with the rest of start-up into the first text
- * pages; the CPL0 boot code (.text.ember_entry) and the exception stubs
- * (.text.ember_cold) go after it. On kvm_pvm CPL0 code is read by KVM's
- * instruction emulator, which does not fault pages in for CPL3, so its place
- * costs nothing; at CPL3 every first touch of a page costs ~22 us.
+ * pages; the CPL0 code (.text.ember_entry) and the exception stubs and trap
+ * sites (.text.ember_cold) go with what a restored function runs (a wait
+ * executes its trap site at CPL3). On kvm_pvm CPL0 code is read by KVM's
+ * instruction emulator, which does not fault pages in for CPL3; at CPL3
+ * every first touch of a page costs ~22 us.
  */
 #include "arch/cpu_defs.h"
 
@@ -619,13 +620,16 @@ ember_syscall_stack_top:
 ember_idt:                          /* written by boot_start.c */
     .skip EXC_VECTORS * 16
 
+/* Both stacks' tops in one page: every wait (IST1, the hlt request) and
+ * every interrupt (IST2) writes there, and a VM restored from a snapshot
+ * copies each page written. IST2 is small (the stubs push 6 quadwords, and
+ * nothing nests on it: interrupt gates clear IF). */
     .section .ember.bss.ist, "aw", @nobits
-    .balign 16
+    .balign 4096
 ember_ist1_stack:
-    .skip IST_STACK_SIZE
+    .skip IST_STACK_SIZE - IST2_STACK_SIZE
     .globl ember_ist1_stack_top
 ember_ist1_stack_top:
-    .balign 16
 ember_ist2_stack:
     .skip IST2_STACK_SIZE
     .globl ember_ist2_stack_top

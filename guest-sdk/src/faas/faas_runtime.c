@@ -76,6 +76,11 @@ struct conn {
 };
 
 static struct ember_faas_stats stats;
+/* A closed connection's IN_CAP_MIN input buffer, for the next one: no
+ * malloc and free (and their metadata writes) per connection. The serve
+ * loop allocates one before the snapshot point, so that a restored VM's
+ * first connection finds it too. */
+static uint8_t *spare_in;
 
 static long sys(long nr, long a, long b, long c, long d, long e, long f)
 {
@@ -249,6 +254,12 @@ static int grow_in(struct conn *c, size_t need)
     }
     if (need <= c->in_cap)
         return 0;
+    if (!c->in && need <= IN_CAP_MIN && spare_in) {
+        c->in = spare_in;
+        c->in_cap = IN_CAP_MIN;
+        spare_in = NULL;
+        return 0;
+    }
     size_t cap = need < IN_CAP_MIN ? IN_CAP_MIN : need;
     uint8_t *p = realloc(c->in, cap);
     if (!p)
@@ -337,7 +348,10 @@ static int next_request(struct conn *c, uint64_t max_request, ember_faas_handler
 static void conn_close(struct conn *c)
 {
     sys(SYS_close, c->fd, 0, 0, 0, 0, 0);
-    free(c->in);
+    if (c->in && c->in_cap == IN_CAP_MIN && !spare_in)
+        spare_in = c->in;
+    else
+        free(c->in);
     free(c->rep);
     memset(c, 0, sizeof(*c));
     c->fd = -1;
@@ -389,20 +403,26 @@ static int conn_step(struct conn *c, uint64_t max_request, ember_faas_handler ha
 
 /* The connection table grows by doubling as connections arrive: a table
  * for all max_conns up front would be over a megabyte that calloc()
- * zeroes, i.e. hundreds of first page touches on the cold-start path. */
+ * zeroes, i.e. hundreds of first page touches on the cold-start path.
+ * One block holds the poll array and then the connections, so that the
+ * listener's pollfd and the first connection share a page (poll() writes
+ * the one, accept() the other). *pfd is the block (free() it). */
 static int grow(struct conn **conns, struct pollfd **pfd, unsigned *cap, unsigned max)
 {
     unsigned n = *cap ? *cap * 2 : 16;
     if (n > max)
         n = max;
-    struct conn *c = realloc(*conns, n * sizeof(**conns));
-    if (!c)
+    size_t poll_bytes = ALIGN_UP((n + 1) * sizeof(**pfd), _Alignof(struct conn));
+    uint8_t *b = malloc(poll_bytes + n * sizeof(**conns));
+    if (!b)
         return -1;
-    *conns = c;
-    struct pollfd *p = realloc(*pfd, (n + 1) * sizeof(**pfd));
-    if (!p)
-        return -1;
-    *pfd = p;
+    if (*cap) {
+        memcpy(b, *pfd, (*cap + 1) * sizeof(**pfd));
+        memcpy(b + poll_bytes, *conns, *cap * sizeof(**conns));
+    }
+    free(*pfd);
+    *pfd = (struct pollfd *)b;
+    *conns = (struct conn *)(b + poll_bytes);
     *cap = n;
     return 0;
 }
@@ -453,12 +473,13 @@ int ember_faas_serve_with(const struct ember_faas_options *opt, ember_faas_handl
     if (r == 0 && grow(&conns, &pfd, &cap, max_conns) != 0)
         r = -ENOMEM;
     if (r) {
-        free(conns);
         free(pfd);
         sys(SYS_close, lfd, 0, 0, 0, 0, 0);
         return (int)r;
     }
     memset(&stats, 0, sizeof(stats));
+    if (!spare_in)
+        spare_in = malloc(IN_CAP_MIN);
     if (opt->on_listen)
         opt->on_listen(port);
     /* Listening: a snapshot from here on keeps the listener (the vsock
@@ -527,7 +548,6 @@ int ember_faas_serve_with(const struct ember_faas_options *opt, ember_faas_handl
                 }
                 conn_close(&conns[i]);
             }
-            free(conns);
             free(pfd);
             sys(SYS_close, lfd, 0, 0, 0, 0, 0);
             return 0;

@@ -6,10 +6,16 @@
  *
  * Buffers (allocated once, 1 MiB for RX and 2 MiB for TX of the guest's
  * heap, pages touched only as packets use them):
- *  - RX: RX_BUFS buffers of RX_BUF_SIZE bytes, each one descriptor holding
- *    header and payload (the device fills both, §5.10.6.1). A packet is
- *    handed to vsock_sock_rx(), which copies the payload into the socket's
- *    ring, and the buffer goes straight back on the queue.
+ *  - RX: RX_BUFS chains of two descriptors: the 44-byte header, in an
+ *    array of headers in the driver's own (write-hot) bss, then an
+ *    RX_PAYLOAD-byte payload buffer (the device fills the chain as one
+ *    buffer, header first, §2.7.4 and §5.10.6.1). A control packet (REQUEST,
+ *    RESPONSE, CREDIT_*, SHUTDOWN, RST) then writes only the header array,
+ *    which the serve loop writes anyway: after a snapshot restore, four
+ *    packets into one-descriptor buffers 16 KiB apart were four guest pages
+ *    copied per VM. A packet is handed to vsock_sock_rx(), which copies the
+ *    payload into the socket's ring, and the chain goes straight back on
+ *    the queue.
  *  - TX: TX_SLOTS slots of TX_SLOT_SIZE bytes, header and payload copied
  *    into one descriptor, so a write() returns as soon as its data is on the
  *    queue, and the slot is reused once the device has taken it. Free slots
@@ -32,8 +38,9 @@
 #define Q_RX                  0u
 #define Q_TX                  1u
 #define Q_EVENT               2u
-#define RX_BUFS               64u
-#define RX_BUF_SIZE           16384u
+#define RX_DESCS              64u /* two per chain */
+#define RX_BUFS               (RX_DESCS / 2u)
+#define RX_PAYLOAD            32768u
 #define TX_SLOTS              32u
 #define TX_SLOT_SIZE          65536u
 #define EVENT_BUFS            4u
@@ -50,6 +57,7 @@ static struct vdev dev;
 static struct vring_q vq[3];
 static uint64_t cid;
 static uint8_t *rx_arena, *tx_arena;
+static struct vsock_hdr rx_hdr[RX_BUFS]; /* chain i: rx_hdr[i], then its payload buffer */
 static uint32_t event_bufs[EVENT_BUFS][2];
 static uint8_t tx_free[TX_SLOTS]; /* stack of free slot numbers */
 static unsigned ntx_free;
@@ -60,11 +68,11 @@ static void *pages(size_t len)
     return p < 0 ? NULL : (void *)p;
 }
 
-/* Tokens are buffer addresses (never NULL). */
-static void rx_give(uint8_t *buf)
+/* Tokens are header addresses (never NULL). */
+static void rx_give(struct vsock_hdr *h)
 {
-    struct vbuf b = {buf, RX_BUF_SIZE};
-    vq_add(&vq[Q_RX], NULL, 0, &b, 1, buf);
+    struct vbuf b[2] = {{h, HDR}, {rx_arena + (size_t)(h - rx_hdr) * RX_PAYLOAD, RX_PAYLOAD}};
+    vq_add(&vq[Q_RX], NULL, 0, b, 2, h);
 }
 
 static void event_give(uint32_t *buf)
@@ -82,19 +90,19 @@ static int start(void)
         return r;
     if ((r = vdev_init(&dev, &info, VIRTIO_ID_VSOCK, 1ull << VIRTIO_F_EVENT_IDX)) != 0)
         return r;
-    rx_arena = pages((size_t)RX_BUFS * RX_BUF_SIZE);
+    rx_arena = pages((size_t)RX_BUFS * RX_PAYLOAD);
     tx_arena = pages((size_t)TX_SLOTS * TX_SLOT_SIZE);
     if (!rx_arena || !tx_arena)
         return -ENOMEM;
-    if ((r = vdev_queue_setup(&dev, Q_RX, &vq[Q_RX], RX_BUFS)) != 0 ||
+    if ((r = vdev_queue_setup(&dev, Q_RX, &vq[Q_RX], RX_DESCS)) != 0 ||
         (r = vdev_queue_setup(&dev, Q_TX, &vq[Q_TX], TX_SLOTS)) != 0 ||
         (r = vdev_queue_setup(&dev, Q_EVENT, &vq[Q_EVENT], EVENT_BUFS)) != 0)
         return r;
     for (unsigned i = 0; i < 3; i++)
         vq_intr_off(&vq[i]);
     /* The queue may be smaller than asked for: fill what there is. */
-    for (unsigned i = 0; i < RX_BUFS && vq[Q_RX].num_free; i++)
-        rx_give(rx_arena + (size_t)i * RX_BUF_SIZE);
+    for (unsigned i = 0; i < RX_BUFS && vq[Q_RX].num_free >= 2; i++)
+        rx_give(&rx_hdr[i]);
     for (unsigned i = 0; i < EVENT_BUFS && vq[Q_EVENT].num_free; i++)
         event_give(event_bufs[i]);
     ntx_free = 0;
@@ -176,16 +184,15 @@ static void rx_process(void)
     bool gave = false;
 
     while ((tok = vq_get_used(&vq[Q_RX], &len)) != NULL) {
-        uint8_t *buf = tok;
-        struct vsock_hdr h;
-        if (len >= HDR && len <= RX_BUF_SIZE) {
-            sdk_memcpy(&h, buf, HDR);
+        struct vsock_hdr *hp = tok, h;
+        if (len >= HDR && len <= HDR + RX_PAYLOAD) {
+            sdk_memcpy(&h, hp, HDR);
             /* The payload is what the header says, if the device wrote
              * that much; anything else is dropped. */
             if (h.len <= len - HDR)
-                vsock_sock_rx(&h, buf + HDR);
+                vsock_sock_rx(&h, rx_arena + (size_t)(hp - rx_hdr) * RX_PAYLOAD);
         }
-        rx_give(buf);
+        rx_give(hp);
         gave = true;
     }
     if (gave)

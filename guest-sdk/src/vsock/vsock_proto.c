@@ -127,6 +127,20 @@ void vsk_ring_put(uint8_t *p, uint32_t cap)
     ember_sys_munmap((uintptr_t)p, cap);
 }
 
+/* Puts a VSK_RING_MIN ring in the cache if it has none (a failure leaves
+ * the mapping to the first data, as before). */
+void vsk_ring_reserve(void)
+{
+    for (unsigned i = 0; i < nring_cache; i++)
+        if (ring_cache[i].cap == VSK_RING_MIN)
+            return;
+    if (nring_cache < VSK_RING_CACHE) {
+        uint8_t *p = pages(VSK_RING_MIN);
+        if (p)
+            vsk_ring_put(p, VSK_RING_MIN);
+    }
+}
+
 /* ---- tables ----------------------------------------------------------------- */
 
 static unsigned bucket(uint32_t local, uint32_t peer)

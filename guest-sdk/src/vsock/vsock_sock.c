@@ -128,6 +128,11 @@ long vsk_listen(struct vsk *s, int backlog)
         return -EINVAL; /* Linux: vsock does not bind on listen() */
     s->backlog = (unsigned)backlog > VSK_SOMAXCONN ? VSK_SOMAXCONN : (uint32_t)backlog;
     s->state = VS_LISTEN;
+    /* The first connection's ring is mapped now: a function snapshotted
+     * while listening then takes it from the cache after each restore
+     * instead of mapping it (which writes the heap's bitmaps, one more
+     * copied page per restored VM). */
+    vsk_ring_reserve();
     return 0;
 }
 

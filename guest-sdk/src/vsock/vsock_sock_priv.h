@@ -23,7 +23,7 @@
 #define VSK_CLOSE_TIMEOUT_NS   (2ull * 1000000000ull) /* the host's shutdown timeout */
 #define VSK_SOMAXCONN          4096u
 #define VSK_EPHEMERAL_FIRST    49152u
-#define VSK_HASH               256u
+#define VSK_HASH               32u /* 256 bytes of the write-hot page (ember.ld) */
 #define VSK_RING_CACHE         16u
 #define VSK_RING_MIN           (16u * 1024u)
 #define VSK_RST_OWED           64u
@@ -95,6 +95,7 @@ struct iov_cursor {
 
 struct vsk *vsk_sock_alloc(void);
 void vsk_ring_put(uint8_t *p, uint32_t cap);
+void vsk_ring_reserve(void);
 void vsk_hash_add(struct vsk *s);
 void vsk_hash_del(struct vsk *s);
 struct vsk *vsk_lookup(uint32_t local, uint64_t peer_cid, uint32_t peer);

@@ -1,0 +1,240 @@
+/* vm_ahead.c: the vCPU thread built ahead with its shell, parked with its
+ * seccomp filter on (vm_ahead.h). */
+#include "monitor/vm_ahead.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "monitor/seccomp_filter.h"
+#include "monitor/vm_priv.h"
+
+enum ahead_state {
+    AHEAD_PARKED,  /* waiting for a VM, or for its end */
+    AHEAD_RUN,     /* runs vm */
+    AHEAD_END,     /* end now; vm_ahead_end() joins and frees */
+    AHEAD_ABANDON, /* release the shell, free, end (the caller joins) */
+};
+
+struct vm_ahead {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t thread;
+    enum ahead_state state;
+    bool built;        /* the thread is done building (the shell may be empty) */
+    bool usable;       /* shell built, numbers reserved, filter on (unless no_seccomp) */
+    bool short_of_fds; /* a VM's descriptor found no reserved number */
+    bool no_seccomp;
+    uint64_t mem_size;
+    void (*enter)(void *);
+    void *enter_arg;
+    struct vm_shell shell;
+    int vcpu_fd; /* the shell's, which the filter names */
+    /* Reserved numbers; -1 once a VM's descriptor is on it (the VM owns it). */
+    int efd[VM_AHEAD_EVENTFDS];
+    int mem_fd;
+    /* AHEAD_RUN */
+    struct vm *vm;
+    void (*exit_hook)(void *, int);
+    void *exit_arg;
+};
+
+static void close_reserved(struct vm_ahead *a)
+{
+    for (unsigned i = 0; i < VM_AHEAD_EVENTFDS; i++)
+        if (a->efd[i] >= 0)
+            close(a->efd[i]);
+    if (a->mem_fd >= 0)
+        close(a->mem_fd);
+}
+
+static void ahead_free(struct vm_ahead *a)
+{
+    close_reserved(a);
+    pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->cond);
+    free(a);
+}
+
+/* The numbers the filter will name: idle eventfds (anonymous inodes, so the
+ * filter's descriptor scan counts them, seccomp_filter.c) and, for the
+ * memory file, a copy of the /dev/kvm descriptor (a character device: not
+ * in the scan; fstat, the one call the filter allows on it, says nothing
+ * worth hiding). */
+static int reserve(struct vm_ahead *a)
+{
+    for (unsigned i = 0; i < VM_AHEAD_EVENTFDS; i++) {
+        a->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (a->efd[i] < 0)
+            return -1;
+    }
+    a->mem_fd = fcntl(a->shell.kvm_fd, F_DUPFD_CLOEXEC, 3);
+    return a->mem_fd < 0 ? -1 : 0;
+}
+
+static void *ahead_main(void *arg)
+{
+    struct vm_ahead *a = arg;
+    char err[256];
+    bool ok;
+
+    if (a->enter)
+        a->enter(a->enter_arg);
+    /* A failure leaves the shell empty: the request then builds its own VM
+     * and reports what went wrong there. */
+    (void)vm_shell_build(&a->shell, a->mem_size, err, sizeof(err));
+    a->vcpu_fd = a->shell.vcpu_fd;
+    if (vm_shell_ready(&a->shell))
+        a->shell.ahead = a; /* whoever takes the shell over ends the thread */
+    ok = vm_shell_ready(&a->shell) && reserve(a) == 0;
+    if (ok) {
+        vm_vcpu_thread_init();
+        /* A failure leaves the thread unusable; the usual vCPU thread
+         * then installs the filter after the load, and says why not. */
+        if (!a->no_seccomp)
+            ok = seccomp_filter_install(SECCOMP_ROLE_VCPU, a->vcpu_fd, a->mem_fd, err,
+                                        sizeof(err)) == 0;
+    }
+    pthread_mutex_lock(&a->lock);
+    a->built = true;
+    a->usable = ok;
+    pthread_cond_broadcast(&a->cond);
+    while (a->state == AHEAD_PARKED)
+        pthread_cond_wait(&a->cond, &a->lock);
+    enum ahead_state st = a->state;
+    pthread_mutex_unlock(&a->lock);
+    if (st == AHEAD_RUN) {
+        /* a is the VM's now (vm_destroy frees it after the join). */
+        struct vm *vm = a->vm;
+        void (*hook)(void *, int) = a->exit_hook;
+        void *hook_arg = a->exit_arg;
+        vm->vcpu_filter_on = !a->no_seccomp;
+        hook(hook_arg, vm_run(vm));
+    } else if (st == AHEAD_ABANDON) {
+        vm_shell_release(&a->shell);
+        ahead_free(a);
+    }
+    return NULL;
+}
+
+struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, void (*enter)(void *),
+                                void *arg)
+{
+    struct vm_ahead *a = calloc(1, sizeof(*a));
+
+    if (!a)
+        return NULL;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->cond, NULL);
+    a->state = AHEAD_PARKED;
+    a->no_seccomp = no_seccomp;
+    a->mem_size = mem_size;
+    a->enter = enter;
+    a->enter_arg = arg;
+    a->vcpu_fd = a->mem_fd = -1;
+    for (unsigned i = 0; i < VM_AHEAD_EVENTFDS; i++)
+        a->efd[i] = -1;
+    vm_shell_init(&a->shell);
+    /* With the vCPU thread's signal mask and stack (vm.c). */
+    if (vm_thread_start(&a->thread, ahead_main, a) != 0) {
+        ahead_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void vm_ahead_take_shell(struct vm_ahead *a, struct vm_shell *out)
+{
+    pthread_mutex_lock(&a->lock);
+    while (!a->built)
+        pthread_cond_wait(&a->cond, &a->lock);
+    *out = a->shell;
+    vm_shell_init(&a->shell);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static void set_state(struct vm_ahead *a, enum ahead_state st)
+{
+    pthread_mutex_lock(&a->lock);
+    a->state = st;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
+pthread_t vm_ahead_abandon(struct vm_ahead *a, struct vm_shell *s)
+{
+    pthread_t t = a->thread;
+
+    pthread_mutex_lock(&a->lock);
+    while (!a->built)
+        pthread_cond_wait(&a->cond, &a->lock);
+    a->shell = *s;
+    vm_shell_init(s);
+    a->state = AHEAD_ABANDON;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+    return t;
+}
+
+void vm_ahead_end(struct vm_ahead *a)
+{
+    if (!a)
+        return;
+    if (a->state != AHEAD_RUN) {
+        set_state(a, AHEAD_END);
+        pthread_join(a->thread, NULL);
+    }
+    ahead_free(a);
+}
+
+int vm_ahead_take_eventfd(struct vm_ahead *a, int fd)
+{
+    for (unsigned i = 0; i < VM_AHEAD_EVENTFDS; i++) {
+        int to = a->efd[i];
+        if (to < 0)
+            continue;
+        if (dup3(fd, to, O_CLOEXEC) != to)
+            break;
+        close(fd);
+        a->efd[i] = -1;
+        return to;
+    }
+    a->short_of_fds = true;
+    return fd;
+}
+
+int vm_ahead_dup_mem_fd(struct vm_ahead *a, int fd)
+{
+    int to = a->mem_fd;
+
+    if (to >= 0 && dup3(fd, to, O_CLOEXEC) == to) {
+        a->mem_fd = -1;
+        return to;
+    }
+    a->short_of_fds = true;
+    return fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+bool vm_ahead_fits(const struct vm_ahead *a, const struct vm *vm)
+{
+    /* The thread's filter is the vCPU role's (no --timings), on unless
+     * no_seccomp, and names the shell's vCPU fd. */
+    return a->usable && !a->short_of_fds && a->vcpu_fd == vm->vcpu_fd &&
+           a->no_seccomp == vm->no_seccomp && !vm->timings;
+}
+
+void vm_ahead_run(struct vm_ahead *a, struct vm *vm, void (*exit_hook)(void *, int), void *arg,
+                  pthread_t *thread)
+{
+    pthread_mutex_lock(&a->lock);
+    a->vm = vm;
+    a->exit_hook = exit_hook;
+    a->exit_arg = arg;
+    a->state = AHEAD_RUN;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+    *thread = a->thread;
+}
