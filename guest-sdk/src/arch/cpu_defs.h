@@ -85,8 +85,8 @@
  * ember_start -> build_process_stack -> die -> console, is ~600 bytes; check
  * with -fstack-usage when changing them). */
 #define BOOT_STACK_SIZE 1536
-#define IST_STACK_SIZE  16384
-#define IST2_STACK_SIZE 4096 /* interrupt stubs push 6 quadwords */
+#define IST_STACK_SIZE  16384 /* both IST stacks: IST1, then IST2 at the top */
+#define IST2_STACK_SIZE 256   /* interrupt stubs push 6 quadwords; in IST1's top page */
 
 /* Local APIC EOI register, xAPIC MMIO (SDM Vol. 3A §11.8.5). */
 #define LAPIC_EOI_GPA 0xfee000b0

@@ -620,13 +620,16 @@ ember_syscall_stack_top:
 ember_idt:                          /* written by boot_start.c */
     .skip EXC_VECTORS * 16
 
+/* Both stacks' tops in one page: every wait (IST1, the hlt request) and
+ * every interrupt (IST2) writes there, and a VM restored from a snapshot
+ * copies each page written. IST2 is small (the stubs push 6 quadwords, and
+ * nothing nests on it: interrupt gates clear IF). */
     .section .ember.bss.ist, "aw", @nobits
-    .balign 16
+    .balign 4096
 ember_ist1_stack:
-    .skip IST_STACK_SIZE
+    .skip IST_STACK_SIZE - IST2_STACK_SIZE
     .globl ember_ist1_stack_top
 ember_ist1_stack_top:
-    .balign 16
 ember_ist2_stack:
     .skip IST2_STACK_SIZE
     .globl ember_ist2_stack_top
