@@ -194,8 +194,10 @@ void vm_ahead_abandon(struct vm_ahead *a, struct vm_shell *s)
     pthread_mutex_lock(&a->lock);
     while (!a->built)
         pthread_cond_wait(&a->cond, &a->lock);
-    a->shell = *s;
-    vm_shell_init(s);
+    if (vm_shell_ready(s)) { /* else the thread's own (never taken, or given back) */
+        a->shell = *s;
+        vm_shell_init(s);
+    }
     a->state = AHEAD_ABANDON;
     pthread_cond_broadcast(&a->cond);
     while (!a->filtered)

@@ -66,9 +66,9 @@ void vm_ahead_return_shell(struct vm_ahead *a, struct vm_shell *s);
 /* Whether a was handed a VM (vm_ahead_run). */
 bool vm_ahead_running(const struct vm_ahead *a);
 
-/* No VM took the shell over: the thread releases s (moved back to it, or
- * empty; closing a VM waits ~14 ms, vm_shell.h: not on the caller's time)
- * and ends. It has a seccomp filter on (the vCPU role's: it may close and
+/* No VM took the shell over: the thread releases it (s, moved back to it,
+ * or its own if s is empty: never taken, or given back; closing a VM waits ~14 ms, vm_shell.h: not
+ * on the caller's time) and ends. It has a seccomp filter on (the vCPU role's: it may close and
  * unmap) before this returns, unless no_seccomp: a guest may run beside
  * it. vm_ahead_end() then waits for it and frees a (at exit at the
  * latest). */
