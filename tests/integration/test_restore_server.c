@@ -252,8 +252,16 @@ Test(restore_server, children_serve_with_their_own_random_bytes_under_their_own_
         free(r);
         /* The main thread and the vCPU thread, each under its filter. */
         int filtered = filtered_threads(pids[i], &nthreads);
+#ifdef EMBER_SANITIZE_BUILD
+        /* A sanitizer build of ember runs unfiltered (seccomp_filter.c). */
+        if (i == 0)
+            fprintf(stderr, "NOTE: sanitizer build: no seccomp filters to check in the VMs\n");
+        cr_assert(nthreads == 2 && filtered == 0, "VM %d: %d of %d threads filtered", i, filtered,
+                  nthreads);
+#else
         cr_assert(nthreads == 2 && filtered == 2, "VM %d: %d of %d threads filtered", i, filtered,
                   nthreads);
+#endif
     }
     for (int i = 0; i < NVMS; i++)
         for (int j = i + 1; j < NVMS; j++)
