@@ -319,6 +319,9 @@ int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bo
     seccomp_filter_set_violation_hook(on_seccomp_violation);
     v->on_guest_exit = on_guest_exit;
     v->exit_async.data = v;
+    if (uv_timer_init(loop, &v->drop_timer) != 0)
+        return -1;
+    uv_unref((uv_handle_t *)&v->drop_timer);
     return uv_async_init(loop, &v->exit_async, on_exit_async);
 }
 
@@ -618,6 +621,12 @@ static int op_snapshot_create(void *ctx, const struct api_snapshot_create *sc, s
     return 0;
 }
 
+static void on_drop_timer(uv_timer_t *t)
+{
+    (void)t;
+    vm_drop_setup_memory();
+}
+
 static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struct api_err *e)
 {
     struct api_vmm *v = ctx;
@@ -665,8 +674,10 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
         return api_errf(e, "%s", err);
     }
     v->started = true;
-    /* The loop's thread (main) restored the VM below this frame. */
-    vm_drop_setup_memory();
+    /* The loop's thread (main) restored the VM below this frame: its pages
+     * and the restore's heap go back once the response is out (the loop's
+     * next turn), not on the request's time. */
+    uv_timer_start(&v->drop_timer, on_drop_timer, 0, 0);
     char steps[256];
     snapshot_format_timings(steps, sizeof(steps));
     API_INFO("microVM restored from %s (us: %s; waited for the VM built ahead %llu, restore %llu, "

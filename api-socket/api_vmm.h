@@ -29,6 +29,7 @@ struct net;
 
 struct api_vmm {
     uv_async_t exit_async; /* signalled by the vCPU thread when vm_run returns */
+    uv_timer_t drop_timer; /* a load's set-up memory given back, after its response */
     struct vm *vm;
     pthread_t vcpu_thread;
     bool started;

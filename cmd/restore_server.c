@@ -34,6 +34,7 @@
 #include "monitor/snapshot.h"
 #include "monitor/timings.h"
 #include "monitor/vm.h"
+#include "monitor/vm_shell.h"
 
 #define REQUEST_MAX     4096u
 #define CONNS_MAX       256u  /* requests being read or served at once */
@@ -41,7 +42,25 @@
 #define STATUS_MAX      600u
 #define PATH_LEN        4200u
 
-enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN };
+enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_POOL };
+
+#define POOL_MAX 64u
+
+/* A child forked ahead with its KVM VM built (vm_shell.h), waiting on its
+ * end of a socketpair for a request (struct pool_request), then answering
+ * on it as a child forked on request answers on its pipe. */
+struct pool_child {
+    enum tag tag; /* TAG_POOL */
+    int fd;
+    pid_t pid;
+    bool ready; /* it said READY: its VM is built */
+};
+
+/* A checked request, as a pool child receives it. */
+struct pool_request {
+    char vsock[108]; /* "": the snapshot's own */
+    char console[REQUEST_MAX + 1];
+};
 
 struct conn {
     enum tag tag;  /* TAG_CONN; first, as for the other epoll entries */
@@ -68,17 +87,24 @@ static struct {
     int listen_fd, sig_fd, ep_fd;
     enum tag listen_tag, sig_tag;
     struct conn *conns[CONNS_MAX];
-    pid_t *children; /* alive, for the stop */
+    struct pool_child *pool[POOL_MAX];
+    unsigned pool_target; /* --pool */
+    bool pool_broken;     /* a pool child could not build its VM: fork on request only */
+    pid_t *children;      /* alive, for the stop */
     size_t nchildren, children_cap;
     sigset_t old_mask;
     bool stopping;
-} sv = {
-    .listen_fd = -1, .sig_fd = -1, .ep_fd = -1, .listen_tag = TAG_LISTEN, .sig_tag = TAG_SIGNAL};
+} sv = {.listen_fd = -1,
+        .sig_fd = -1,
+        .ep_fd = -1,
+        .listen_tag = TAG_LISTEN,
+        .sig_tag = TAG_SIGNAL,
+        .pool_target = 2};
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ember restore-server --sock PATH --snapshot DIR|STATE [--mem-file MEM]\n"
-                 "                            [--no-seccomp] [--timings]\n");
+                 "                            [--pool N] [--no-seccomp] [--timings]\n");
 }
 
 static uint64_t now_ms(void)
@@ -125,8 +151,17 @@ static void child_fail(const char *what, const char *err, int code)
 }
 
 /* Closes everything of the server's but what this child serves. */
-static void child_detach(struct conn *mine)
+static void child_detach(struct conn *mine, int keep_fd)
 {
+    for (unsigned i = 0; i < POOL_MAX; i++) {
+        struct pool_child *p = sv.pool[i];
+        if (!p)
+            continue;
+        if (p->fd != keep_fd)
+            close(p->fd);
+        free(p);
+        sv.pool[i] = NULL;
+    }
     close(sv.listen_fd);
     close(sv.sig_fd);
     close(sv.ep_fd);
@@ -144,23 +179,22 @@ static void child_detach(struct conn *mine)
     sigprocmask(SIG_SETMASK, &sv.old_mask, NULL);
 }
 
-static void child_main(struct conn *c, const struct request *rq, int wr)
+/* Restores the prepared snapshot into shell (built ahead, or NULL) for rq
+ * and serves it; never returns. status_fd is where the answer goes. */
+static void child_serve(const struct pool_request *rq, struct vm_shell *shell)
 {
     struct vm *vm = NULL;
     char err[600];
     int rc;
 
-    timings_restart();
-    status_fd = wr;
-    child_detach(c);
-    if (rq->console) {
+    if (rq->console[0]) {
         int fd = open(rq->console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd < 0) {
-            snprintf(err, sizeof(err), "%s: %s", rq->console, strerror(errno));
+            snprintf(err, sizeof(err), "%.400s: %s", rq->console, strerror(errno));
             child_fail("console ", err, EMBER_EXIT_BAD_CONFIG);
         }
         if (dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
-            snprintf(err, sizeof(err), "%s: %s", rq->console, strerror(errno));
+            snprintf(err, sizeof(err), "%.400s: %s", rq->console, strerror(errno));
             child_fail("console ", err, EMBER_EXIT_GENERIC);
         }
         close(fd);
@@ -168,13 +202,15 @@ static void child_main(struct conn *c, const struct request *rq, int wr)
     struct snapshot_load ld = {
         .state_path = sv.state_path,
         .mem_path = sv.mem_path,
-        .vsock_uds_path = rq->vsock,
+        .vsock_uds_path = rq->vsock[0] ? rq->vsock : NULL,
         .timings = sv.timings,
         .no_seccomp = sv.no_seccomp,
         .prepared = &sv.prep,
+        .shell = shell,
     };
-    free(c);
     rc = snapshot_restore(&ld, &vm, err, sizeof(err));
+    if (shell)
+        vm_shell_release(shell); /* what the restore did not take over */
     if (rc != 0)
         child_fail("", err, rc);
     if (sv.timings)
@@ -184,6 +220,46 @@ static void child_main(struct conn *c, const struct request *rq, int wr)
         child_fail("", "the VM did not start (see the VM's console)", rc ? rc : EMBER_EXIT_GENERIC);
     vm_destroy(vm);
     exit(rc);
+}
+
+/* A child forked on request c. */
+static void child_main(struct conn *c, const struct pool_request *rq, int wr)
+{
+    timings_restart();
+    status_fd = wr;
+    child_detach(c, -1);
+    free(c);
+    child_serve(rq, NULL);
+}
+
+/* A pool child: builds its VM, says READY, waits for its request. */
+static void pool_child_main(int fd)
+{
+    static struct pool_request rq; /* 4 KiB: not on the stack for the VM's life */
+    struct vm_shell shell;
+    char err[600], line[STATUS_MAX];
+    ssize_t n;
+
+    child_detach(NULL, fd);
+    vm_shell_init(&shell);
+    if (vm_shell_build(&shell, sv.prep.mem_size, err, sizeof(err)) != 0) {
+        snprintf(line, sizeof(line), "ERR building a VM ahead: %.500s\n", err);
+        if (write(fd, line, strlen(line)) < 0) {
+        }
+        exit(EMBER_EXIT_GENERIC);
+    }
+    if (write(fd, "READY\n", 6) != 6)
+        exit(0);
+    do
+        n = read(fd, &rq, sizeof(rq));
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof(rq))
+        exit(0); /* the server is gone, or stops its pool */
+    timings_restart();
+    rq.vsock[sizeof(rq.vsock) - 1] = '\0';
+    rq.console[sizeof(rq.console) - 1] = '\0';
+    status_fd = fd;
+    child_serve(&rq, &shell);
 }
 
 /* ---- requests ---- */
@@ -312,8 +388,122 @@ static void child_gone(pid_t pid)
         }
 }
 
+static void pool_remove(struct pool_child *p)
+{
+    for (unsigned i = 0; i < POOL_MAX; i++)
+        if (sv.pool[i] == p)
+            sv.pool[i] = NULL;
+    epoll_ctl(sv.ep_fd, EPOLL_CTL_DEL, p->fd, NULL);
+    close(p->fd);
+    free(p);
+}
+
+/* Forks pool children until there are --pool of them. */
+static void pool_fill(void)
+{
+    unsigned n = 0, free_slot = POOL_MAX;
+
+    for (unsigned i = 0; i < POOL_MAX; i++) {
+        if (sv.pool[i])
+            n++;
+        else if (free_slot == POOL_MAX)
+            free_slot = i;
+    }
+    if (sv.pool_broken || sv.stopping || n >= sv.pool_target || free_slot == POOL_MAX)
+        return;
+    /* Not while a VM process is starting: building a VM ahead takes as much
+     * CPU as the start it saves, and taken from a start under way it only
+     * moves that start's latency, not the next one's. The gaps between
+     * requests are what the pool is for. */
+    for (unsigned i = 0; i < CONNS_MAX; i++)
+        if (sv.conns[i] && sv.conns[i]->status_fd >= 0)
+            return;
+    struct pool_child *p = calloc(1, sizeof(*p));
+    int sp[2];
+    if (!p || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
+        free(p);
+        return; /* requests fork their own child meanwhile */
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sp[0]);
+        free(p);
+        pool_child_main(sp[1]);
+    }
+    close(sp[1]);
+    if (pid < 0) {
+        close(sp[0]);
+        free(p);
+        return;
+    }
+    child_add(pid);
+    *p = (struct pool_child){.tag = TAG_POOL, .fd = sp[0], .pid = pid};
+    sv.pool[free_slot] = p;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
+    if (epoll_ctl(sv.ep_fd, EPOLL_CTL_ADD, p->fd, &ev) != 0) {
+        kill(pid, SIGKILL);
+        pool_remove(p);
+    }
+}
+
+/* A pool child's READY, its failure to build, or its end while it waited. */
+static void on_pool(struct pool_child *p)
+{
+    char buf[STATUS_MAX + 1];
+    ssize_t n;
+
+    do
+        n = read(p->fd, buf, STATUS_MAX);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return;
+    buf[n > 0 ? n : 0] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    if (!p->ready && strcmp(buf, "READY") == 0) {
+        p->ready = true;
+        return;
+    }
+    if (!p->ready) {
+        /* No VMs ahead from now on (no fork loop): each request forks. */
+        sv.pool_broken = true;
+        fprintf(stderr, "ember: restore-server: %s; requests fork their VM process from now on\n",
+                strncmp(buf, "ERR ", 4) == 0 ? buf + 4 : "a VM process forked ahead ended");
+    }
+    pool_remove(p);
+}
+
+/* Hands rq to a pool child that is ready: c then waits for its answer.
+ * false: none is ready (or it could not take rq). */
+static bool pool_take(struct conn *c, const struct pool_request *rq)
+{
+    for (unsigned i = 0; i < POOL_MAX; i++) {
+        struct pool_child *p = sv.pool[i];
+        if (!p || !p->ready)
+            continue;
+        if (send(p->fd, rq, sizeof(*rq), MSG_NOSIGNAL) != (ssize_t)sizeof(*rq)) {
+            kill(p->pid, SIGKILL);
+            pool_remove(p);
+            continue;
+        }
+        sv.pool[i] = NULL;
+        c->pid = p->pid;
+        c->status_fd = p->fd;
+        free(p);
+        epoll_ctl(sv.ep_fd, EPOLL_CTL_DEL, c->fd, NULL);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(sv.ep_fd, EPOLL_CTL_MOD, c->status_fd, &ev) != 0) {
+            kill(c->pid, SIGKILL);
+            answer_fault(c, "epoll: cannot watch the VM process");
+        }
+        return true;
+    }
+    return false;
+}
+
 static void serve_request(struct conn *c)
 {
+    static struct pool_request prq;
     struct request rq;
     json_t *root = NULL;
     char why[300];
@@ -324,20 +514,25 @@ static void serve_request(struct conn *c)
         answer_fault(c, why);
         return;
     }
+    /* Lengths checked by parse_request (vsock) and the request's size. */
+    memset(&prq, 0, sizeof(prq));
+    snprintf(prq.vsock, sizeof(prq.vsock), "%s", rq.vsock ? rq.vsock : "");
+    snprintf(prq.console, sizeof(prq.console), "%s", rq.console ? rq.console : "");
+    snprintf(c->id, sizeof(c->id), "%s", rq.id ? rq.id : "");
+    json_decref(root);
+    if (pool_take(c, &prq))
+        return;
     if (pipe2(pfd, O_CLOEXEC) != 0) {
-        json_decref(root);
         snprintf(why, sizeof(why), "pipe: %s", strerror(errno));
         answer_fault(c, why);
         return;
     }
-    snprintf(c->id, sizeof(c->id), "%s", rq.id ? rq.id : "");
     fflush(NULL); /* nothing buffered is written twice */
     pid_t pid = fork();
     if (pid == 0) {
         close(pfd[0]);
-        child_main(c, &rq, pfd[1]);
+        child_main(c, &prq, pfd[1]);
     }
-    json_decref(root);
     close(pfd[1]);
     if (pid < 0) {
         close(pfd[0]);
@@ -501,6 +696,15 @@ static int parse_args(int argc, char **argv, const char **snapshot, const char *
                    i + 1 < argc) {
             /* Passed by ember-jailer to every exec (jailer/README.md). */
             i++;
+        } else if (strcmp(a, "--pool") == 0 && i + 1 < argc) {
+            char *end;
+            unsigned long v = strtoul(argv[++i], &end, 10);
+            if (*end || end == argv[i] || v > POOL_MAX) {
+                fprintf(stderr, "ember: restore-server: --pool %s: a count from 0 to %u\n", argv[i],
+                        POOL_MAX);
+                return -1;
+            }
+            sv.pool_target = (unsigned)v;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             exit(0);
@@ -577,6 +781,9 @@ static void stop(void)
     for (unsigned i = 0; i < CONNS_MAX; i++)
         if (sv.conns[i])
             conn_close(sv.conns[i]);
+    for (unsigned i = 0; i < POOL_MAX; i++)
+        if (sv.pool[i])
+            pool_remove(sv.pool[i]);
 }
 
 int restore_server_main(int argc, char **argv)
@@ -610,6 +817,7 @@ int restore_server_main(int argc, char **argv)
         unlink(sv.sock_path);
         return EMBER_EXIT_GENERIC;
     }
+    pool_fill();
     fprintf(stderr, "ember: restore-server: %s ready on %s\n", snapshot, sv.sock_path);
     while (!sv.stopping) {
         struct epoll_event evs[32];
@@ -620,6 +828,8 @@ int restore_server_main(int argc, char **argv)
                 on_accept();
             } else if (*t == TAG_SIGNAL) {
                 on_signal();
+            } else if (*t == TAG_POOL) {
+                on_pool((struct pool_child *)t);
             } else {
                 struct conn *c = (struct conn *)t;
                 /* Each handler closes only its own connection, and a
@@ -632,6 +842,7 @@ int restore_server_main(int argc, char **argv)
             }
         }
         expire();
+        pool_fill();
     }
     fprintf(stderr, "ember: restore-server: stopping %zu VM process(es)\n", sv.nchildren);
     stop();

