@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd/restore_request.h"
 #include "cmd/run_loop.h"
 #include "monitor/exit_codes.h"
 #include "monitor/snapshot.h"
@@ -36,7 +37,6 @@
 #include "monitor/vm.h"
 #include "monitor/vm_shell.h"
 
-#define REQUEST_MAX     4096u
 #define CONNS_MAX       256u  /* requests being read or served at once */
 #define REQUEST_TIMEOUT 5000u /* ms a client has to send its whole request */
 #define STATUS_MAX      600u
@@ -47,19 +47,13 @@ enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_POOL };
 #define POOL_MAX 64u
 
 /* A child forked ahead with its KVM VM built (vm_shell.h), waiting on its
- * end of a socketpair for a request (struct pool_request), then answering
+ * end of a socketpair for a request (struct restore_request), then answering
  * on it as a child forked on request answers on its pipe. */
 struct pool_child {
     enum tag tag; /* TAG_POOL */
     int fd;
     pid_t pid;
     bool ready; /* it said READY: its VM is built */
-};
-
-/* A checked request, as a pool child receives it. */
-struct pool_request {
-    char vsock[108]; /* "": the snapshot's own */
-    char console[REQUEST_MAX + 1];
 };
 
 struct conn {
@@ -70,13 +64,7 @@ struct conn {
     uint64_t start_ms;
     size_t len;
     char id[65];
-    char buf[REQUEST_MAX + 1];
-};
-
-struct request {
-    const char *vsock; /* NULL: the snapshot's own */
-    const char *console;
-    const char *id;
+    char buf[RESTORE_REQUEST_MAX + 1];
 };
 
 static struct {
@@ -181,7 +169,7 @@ static void child_detach(struct conn *mine, int keep_fd)
 
 /* Restores the prepared snapshot into shell (built ahead, or NULL) for rq
  * and serves it; never returns. status_fd is where the answer goes. */
-static void child_serve(const struct pool_request *rq, struct vm_shell *shell)
+static void child_serve(const struct restore_request *rq, struct vm_shell *shell)
 {
     struct vm *vm = NULL;
     char err[600];
@@ -223,7 +211,7 @@ static void child_serve(const struct pool_request *rq, struct vm_shell *shell)
 }
 
 /* A child forked on request c. */
-static void child_main(struct conn *c, const struct pool_request *rq, int wr)
+static void child_main(struct conn *c, const struct restore_request *rq, int wr)
 {
     timings_restart();
     status_fd = wr;
@@ -235,7 +223,7 @@ static void child_main(struct conn *c, const struct pool_request *rq, int wr)
 /* A pool child: builds its VM, says READY, waits for its request. */
 static void pool_child_main(int fd)
 {
-    static struct pool_request rq; /* 4 KiB: not on the stack for the VM's life */
+    static struct restore_request rq; /* 4 KiB: not on the stack for the VM's life */
     struct vm_shell shell;
     char err[600], line[STATUS_MAX];
     ssize_t n;
@@ -258,73 +246,12 @@ static void pool_child_main(int fd)
     timings_restart();
     rq.vsock[sizeof(rq.vsock) - 1] = '\0';
     rq.console[sizeof(rq.console) - 1] = '\0';
+    rq.id[sizeof(rq.id) - 1] = '\0';
     status_fd = fd;
     child_serve(&rq, &shell);
 }
 
 /* ---- requests ---- */
-
-static bool id_valid(const char *id)
-{
-    size_t n = strlen(id);
-
-    if (n < 1 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = id[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return false;
-    }
-    return true;
-}
-
-/* Parses c->buf into rq (its strings live in *root). 0, or -1 with why. */
-static int parse_request(struct conn *c, json_t **root, struct request *rq, char *why,
-                         size_t whylen)
-{
-    json_error_t jerr;
-    const char *key;
-    json_t *val;
-
-    memset(rq, 0, sizeof(*rq));
-    *root = json_loadb(c->buf, c->len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!*root) {
-        snprintf(why, whylen, "request: not JSON: %s", jerr.text);
-        return -1;
-    }
-    if (!json_is_object(*root)) {
-        snprintf(why, whylen, "request: not a JSON object");
-        return -1;
-    }
-    json_object_foreach(*root, key, val)
-    {
-        const char **dst = strcmp(key, "vsock_uds_path") == 0 ? &rq->vsock
-                           : strcmp(key, "console") == 0      ? &rq->console
-                           : strcmp(key, "id") == 0           ? &rq->id
-                                                              : NULL;
-        if (!dst) {
-            snprintf(why, whylen, "request: unknown field \"%.64s\"", key);
-            return -1;
-        }
-        if (!json_is_string(val) || json_string_length(val) == 0 ||
-            strlen(json_string_value(val)) != json_string_length(val)) {
-            snprintf(why, whylen, "request: \"%s\" must be a non-empty string", key);
-            return -1;
-        }
-        *dst = json_string_value(val);
-    }
-    if (rq->vsock && strlen(rq->vsock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-        snprintf(why, whylen, "request: \"vsock_uds_path\" is longer than %zu bytes",
-                 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-        return -1;
-    }
-    if (rq->id && !id_valid(rq->id)) {
-        snprintf(why, whylen, "request: \"id\" must be 1 to 64 of A-Z, a-z, 0-9, - and _");
-        return -1;
-    }
-    return 0;
-}
 
 static void conn_close(struct conn *c)
 {
@@ -475,7 +402,7 @@ static void on_pool(struct pool_child *p)
 
 /* Hands rq to a pool child that is ready: c then waits for its answer.
  * false: none is ready (or it could not take rq). */
-static bool pool_take(struct conn *c, const struct pool_request *rq)
+static bool pool_take(struct conn *c, const struct restore_request *rq)
 {
     for (unsigned i = 0; i < POOL_MAX; i++) {
         struct pool_child *p = sv.pool[i];
@@ -503,23 +430,15 @@ static bool pool_take(struct conn *c, const struct pool_request *rq)
 
 static void serve_request(struct conn *c)
 {
-    static struct pool_request prq;
-    struct request rq;
-    json_t *root = NULL;
+    static struct restore_request prq;
     char why[300];
     int pfd[2];
 
-    if (parse_request(c, &root, &rq, why, sizeof(why)) != 0) {
-        json_decref(root);
+    if (restore_request_parse(c->buf, c->len, &prq, why, sizeof(why)) != 0) {
         answer_fault(c, why);
         return;
     }
-    /* Lengths checked by parse_request (vsock) and the request's size. */
-    memset(&prq, 0, sizeof(prq));
-    snprintf(prq.vsock, sizeof(prq.vsock), "%s", rq.vsock ? rq.vsock : "");
-    snprintf(prq.console, sizeof(prq.console), "%s", rq.console ? rq.console : "");
-    snprintf(c->id, sizeof(c->id), "%s", rq.id ? rq.id : "");
-    json_decref(root);
+    snprintf(c->id, sizeof(c->id), "%s", prq.id);
     if (pool_take(c, &prq))
         return;
     if (pipe2(pfd, O_CLOEXEC) != 0) {
@@ -582,7 +501,7 @@ static void on_status(struct conn *c)
 static void on_readable(struct conn *c)
 {
     for (;;) {
-        ssize_t n = recv(c->fd, c->buf + c->len, REQUEST_MAX + 1 - c->len, 0);
+        ssize_t n = recv(c->fd, c->buf + c->len, RESTORE_REQUEST_MAX + 1 - c->len, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -593,9 +512,9 @@ static void on_readable(struct conn *c)
         }
         char *nl = memchr(c->buf + c->len, '\n', (size_t)n);
         c->len += (size_t)n;
-        if (c->len > REQUEST_MAX) {
+        if (c->len > RESTORE_REQUEST_MAX) {
             char why[80];
-            snprintf(why, sizeof(why), "request: larger than %u bytes", REQUEST_MAX);
+            snprintf(why, sizeof(why), "request: larger than %u bytes", RESTORE_REQUEST_MAX);
             answer_fault(c, why);
             return;
         }
