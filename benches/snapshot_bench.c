@@ -75,6 +75,7 @@ static const char *const step_names[NSTEPS] = {"state", "mem-check", "kvm", "dev
 static struct {
     const char *ember, *guest, *out, *dir;
     const char *prebuild; /* --prebuild-mem for `ember --api-sock`: NULL: --mem; "none": no flag */
+    const char *pool;     /* --pool N for the restore server; NULL: its default */
     const char *launch;   /* --launch: a comma list of run, api, server (the density runs; server
                            * adds a restore-server variant to the latency rounds too) */
     unsigned runs, count, concurrency, mem_mib, settle_ms;
@@ -333,8 +334,11 @@ static void api_load(const char *sock, const char *snap, const char *uds)
 
 static pid_t server_spawn(const char *sock, const char *snap, const char *errpath)
 {
-    char *argv[] = {(char *)opt.ember, "restore-server", "--sock",    (char *)sock,
-                    "--snapshot",      (char *)snap,     "--timings", NULL};
+    char *argv[] = {(char *)opt.ember, "restore-server",
+                    "--sock",          (char *)sock,
+                    "--snapshot",      (char *)snap,
+                    "--timings",       opt.pool ? "--pool" : NULL,
+                    (char *)opt.pool,  NULL};
 
     unlink(sock);
     pid_t pid = spawn(argv, errpath);
@@ -896,12 +900,19 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"ember", required_argument, 0, 'e'},        {"guest", required_argument, 0, 'g'},
-        {"runs", required_argument, 0, 'r'},         {"count", required_argument, 0, 'n'},
-        {"concurrency", required_argument, 0, 'c'},  {"mem", required_argument, 0, 'M'},
-        {"out", required_argument, 0, 'o'},          {"dir", required_argument, 0, 'd'},
-        {"prebuild-mem", required_argument, 0, 'p'}, {"settle-ms", required_argument, 0, 's'},
-        {"launch", required_argument, 0, 'l'},       {0, 0, 0, 0},
+        {"ember", required_argument, 0, 'e'},
+        {"guest", required_argument, 0, 'g'},
+        {"runs", required_argument, 0, 'r'},
+        {"count", required_argument, 0, 'n'},
+        {"concurrency", required_argument, 0, 'c'},
+        {"mem", required_argument, 0, 'M'},
+        {"out", required_argument, 0, 'o'},
+        {"dir", required_argument, 0, 'd'},
+        {"prebuild-mem", required_argument, 0, 'p'},
+        {"settle-ms", required_argument, 0, 's'},
+        {"launch", required_argument, 0, 'l'},
+        {"pool", required_argument, 0, 'P'},
+        {0, 0, 0, 0},
     };
     int ch;
 
@@ -937,6 +948,9 @@ int main(int argc, char **argv)
         case 'l':
             opt.launch = optarg;
             break;
+        case 'P':
+            opt.pool = optarg;
+            break;
         case 'd':
             opt.dir = optarg;
             if (strlen(opt.dir) > 32) {
@@ -948,7 +962,8 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "usage: ember-bench-snapshot --ember EMBER --guest faas-echo [--runs N] "
                     "[--count N] [--concurrency N] [--mem MIB] [--out FILE] [--dir DIR] "
-                    "[--prebuild-mem MIB|none] [--settle-ms MS] [--launch run,api,server]\n");
+                    "[--prebuild-mem MIB|none] [--settle-ms MS] [--launch run,api,server] [--pool "
+                    "N]\n");
             return 2;
         }
     }

@@ -3,8 +3,9 @@
  * One thread, one epoll set: the listening socket, a signalfd (SIGCHLD,
  * SIGTERM, SIGINT) and, per request, its connection while the request is
  * read and then the read end of a status pipe from the child that serves
- * it. The child writes "OK\n" once its VM runs under its filters, or
- * "ERR message\n" and exits; a child that ends without writing (it crashed)
+ * it. The child answers its client itself once its VM runs under its
+ * filters and then writes "DONE\n", or writes "ERR message\n" and exits
+ * (the server answers that); a child that ends without writing (it crashed)
  * is reported as such. The server never runs guest code, never touches a
  * VM and holds no KVM descriptor: a child's failure cannot take it down.
  * It must stay single-threaded: fork() copies only the calling thread.
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/uio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,19 +31,33 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd/restore_request.h"
 #include "cmd/run_loop.h"
 #include "monitor/exit_codes.h"
 #include "monitor/snapshot.h"
 #include "monitor/timings.h"
 #include "monitor/vm.h"
+#include "monitor/vm_shell.h"
 
-#define REQUEST_MAX     4096u
 #define CONNS_MAX       256u  /* requests being read or served at once */
 #define REQUEST_TIMEOUT 5000u /* ms a client has to send its whole request */
 #define STATUS_MAX      600u
 #define PATH_LEN        4200u
 
-enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN };
+enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_POOL };
+
+#define POOL_MAX      64u
+#define POOL_QUIET_MS 5u /* no request for this long: the pool refills */
+
+/* A child forked ahead with its KVM VM built (vm_shell.h), waiting on its
+ * end of a socketpair for a request (struct restore_request), then answering
+ * on it as a child forked on request answers on its pipe. */
+struct pool_child {
+    enum tag tag; /* TAG_POOL */
+    int fd;
+    pid_t pid;
+    bool ready; /* it said READY: its VM is built */
+};
 
 struct conn {
     enum tag tag;  /* TAG_CONN; first, as for the other epoll entries */
@@ -51,13 +67,7 @@ struct conn {
     uint64_t start_ms;
     size_t len;
     char id[65];
-    char buf[REQUEST_MAX + 1];
-};
-
-struct request {
-    const char *vsock; /* NULL: the snapshot's own */
-    const char *console;
-    const char *id;
+    char buf[RESTORE_REQUEST_MAX + 1];
 };
 
 static struct {
@@ -68,17 +78,25 @@ static struct {
     int listen_fd, sig_fd, ep_fd;
     enum tag listen_tag, sig_tag;
     struct conn *conns[CONNS_MAX];
-    pid_t *children; /* alive, for the stop */
+    struct pool_child *pool[POOL_MAX];
+    unsigned pool_target;      /* --pool */
+    bool pool_broken;          /* a pool child could not build its VM: fork on request only */
+    uint64_t last_activity_ms; /* now_ms() of the last request or answer */
+    pid_t *children;           /* alive, for the stop */
     size_t nchildren, children_cap;
     sigset_t old_mask;
     bool stopping;
-} sv = {
-    .listen_fd = -1, .sig_fd = -1, .ep_fd = -1, .listen_tag = TAG_LISTEN, .sig_tag = TAG_SIGNAL};
+} sv = {.listen_fd = -1,
+        .sig_fd = -1,
+        .ep_fd = -1,
+        .listen_tag = TAG_LISTEN,
+        .sig_tag = TAG_SIGNAL,
+        .pool_target = 2};
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ember restore-server --sock PATH --snapshot DIR|STATE [--mem-file MEM]\n"
-                 "                            [--no-seccomp] [--timings]\n");
+                 "                            [--pool N] [--no-seccomp] [--timings]\n");
 }
 
 static uint64_t now_ms(void)
@@ -108,10 +126,28 @@ static void report(const char *line)
     status_fd = -1;
 }
 
+static int client_fd = -1; /* the child's copy of its client's connection */
+static char client_id[65];
+
+/* The VM runs under its filters: the child answers its client itself (one
+ * hop fewer than through the server), then tells the server, which closes
+ * its own copy of the connection. */
 static void on_started(void *arg)
 {
+    char line[128];
+    int n = client_id[0] ? snprintf(line, sizeof(line), "{\"pid\":%d,\"id\":\"%s\"}\n",
+                                    (int)getpid(), client_id)
+                         : snprintf(line, sizeof(line), "{\"pid\":%d}\n", (int)getpid());
     (void)arg;
-    report("OK\n");
+    if (client_fd >= 0) {
+        /* A line into an empty socket buffer: whole, or the client is gone
+         * (SIGPIPE is ignored: main). */
+        if (write(client_fd, line, (size_t)n) < 0) {
+        }
+        close(client_fd);
+        client_fd = -1;
+    }
+    report("DONE\n");
 }
 
 static void child_fail(const char *what, const char *err, int code)
@@ -125,8 +161,17 @@ static void child_fail(const char *what, const char *err, int code)
 }
 
 /* Closes everything of the server's but what this child serves. */
-static void child_detach(struct conn *mine)
+static void child_detach(struct conn *mine, int keep_fd)
 {
+    for (unsigned i = 0; i < POOL_MAX; i++) {
+        struct pool_child *p = sv.pool[i];
+        if (!p)
+            continue;
+        if (p->fd != keep_fd)
+            close(p->fd);
+        free(p);
+        sv.pool[i] = NULL;
+    }
     close(sv.listen_fd);
     close(sv.sig_fd);
     close(sv.ep_fd);
@@ -134,7 +179,10 @@ static void child_detach(struct conn *mine)
         struct conn *c = sv.conns[i];
         if (!c)
             continue;
-        close(c->fd);
+        if (c == mine)
+            client_fd = c->fd;
+        else
+            close(c->fd);
         if (c->status_fd >= 0)
             close(c->status_fd);
         if (c != mine)
@@ -144,23 +192,22 @@ static void child_detach(struct conn *mine)
     sigprocmask(SIG_SETMASK, &sv.old_mask, NULL);
 }
 
-static void child_main(struct conn *c, const struct request *rq, int wr)
+/* Restores the prepared snapshot into shell (built ahead, or NULL) for rq
+ * and serves it; never returns. status_fd is where the answer goes. */
+static void child_serve(const struct restore_request *rq, struct vm_shell *shell)
 {
     struct vm *vm = NULL;
     char err[600];
     int rc;
 
-    timings_restart();
-    status_fd = wr;
-    child_detach(c);
-    if (rq->console) {
+    if (rq->console[0]) {
         int fd = open(rq->console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd < 0) {
-            snprintf(err, sizeof(err), "%s: %s", rq->console, strerror(errno));
+            snprintf(err, sizeof(err), "%.400s: %s", rq->console, strerror(errno));
             child_fail("console ", err, EMBER_EXIT_BAD_CONFIG);
         }
         if (dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
-            snprintf(err, sizeof(err), "%s: %s", rq->console, strerror(errno));
+            snprintf(err, sizeof(err), "%.400s: %s", rq->console, strerror(errno));
             child_fail("console ", err, EMBER_EXIT_GENERIC);
         }
         close(fd);
@@ -168,13 +215,15 @@ static void child_main(struct conn *c, const struct request *rq, int wr)
     struct snapshot_load ld = {
         .state_path = sv.state_path,
         .mem_path = sv.mem_path,
-        .vsock_uds_path = rq->vsock,
+        .vsock_uds_path = rq->vsock[0] ? rq->vsock : NULL,
         .timings = sv.timings,
         .no_seccomp = sv.no_seccomp,
         .prepared = &sv.prep,
+        .shell = shell,
     };
-    free(c);
     rc = snapshot_restore(&ld, &vm, err, sizeof(err));
+    if (shell)
+        vm_shell_release(shell); /* what the restore did not take over */
     if (rc != 0)
         child_fail("", err, rc);
     if (sv.timings)
@@ -186,69 +235,62 @@ static void child_main(struct conn *c, const struct request *rq, int wr)
     exit(rc);
 }
 
+/* A child forked on request c. */
+static void child_main(struct conn *c, const struct restore_request *rq, int wr)
+{
+    timings_restart();
+    snprintf(client_id, sizeof(client_id), "%s", rq->id);
+    status_fd = wr;
+    child_detach(c, -1);
+    free(c);
+    child_serve(rq, NULL);
+}
+
+/* A pool child: builds its VM, says READY, waits for its request. */
+static void pool_child_main(int fd)
+{
+    static struct restore_request rq; /* 4 KiB: not on the stack for the VM's life */
+    struct vm_shell shell;
+    char err[600], line[STATUS_MAX];
+    ssize_t n;
+
+    child_detach(NULL, fd);
+    vm_shell_init(&shell);
+    if (vm_shell_build(&shell, sv.prep.mem_size, err, sizeof(err)) != 0) {
+        snprintf(line, sizeof(line), "ERR building a VM ahead: %.500s\n", err);
+        if (write(fd, line, strlen(line)) < 0) {
+        }
+        exit(EMBER_EXIT_GENERIC);
+    }
+    if (write(fd, "READY\n", 6) != 6)
+        exit(0);
+    struct iovec iov = {.iov_base = &rq, .iov_len = sizeof(rq)};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl)};
+    do
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof(rq))
+        exit(0); /* the server is gone, or stops its pool */
+    /* The client's connection, passed along (SCM_RIGHTS) by the server. */
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+        cm->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(&client_fd, CMSG_DATA(cm), sizeof(int));
+    timings_restart();
+    rq.vsock[sizeof(rq.vsock) - 1] = '\0';
+    rq.console[sizeof(rq.console) - 1] = '\0';
+    rq.id[sizeof(rq.id) - 1] = '\0';
+    snprintf(client_id, sizeof(client_id), "%s", rq.id);
+    status_fd = fd;
+    child_serve(&rq, &shell);
+}
+
 /* ---- requests ---- */
-
-static bool id_valid(const char *id)
-{
-    size_t n = strlen(id);
-
-    if (n < 1 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = id[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return false;
-    }
-    return true;
-}
-
-/* Parses c->buf into rq (its strings live in *root). 0, or -1 with why. */
-static int parse_request(struct conn *c, json_t **root, struct request *rq, char *why,
-                         size_t whylen)
-{
-    json_error_t jerr;
-    const char *key;
-    json_t *val;
-
-    memset(rq, 0, sizeof(*rq));
-    *root = json_loadb(c->buf, c->len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!*root) {
-        snprintf(why, whylen, "request: not JSON: %s", jerr.text);
-        return -1;
-    }
-    if (!json_is_object(*root)) {
-        snprintf(why, whylen, "request: not a JSON object");
-        return -1;
-    }
-    json_object_foreach(*root, key, val)
-    {
-        const char **dst = strcmp(key, "vsock_uds_path") == 0 ? &rq->vsock
-                           : strcmp(key, "console") == 0      ? &rq->console
-                           : strcmp(key, "id") == 0           ? &rq->id
-                                                              : NULL;
-        if (!dst) {
-            snprintf(why, whylen, "request: unknown field \"%.64s\"", key);
-            return -1;
-        }
-        if (!json_is_string(val) || json_string_length(val) == 0 ||
-            strlen(json_string_value(val)) != json_string_length(val)) {
-            snprintf(why, whylen, "request: \"%s\" must be a non-empty string", key);
-            return -1;
-        }
-        *dst = json_string_value(val);
-    }
-    if (rq->vsock && strlen(rq->vsock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-        snprintf(why, whylen, "request: \"vsock_uds_path\" is longer than %zu bytes",
-                 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-        return -1;
-    }
-    if (rq->id && !id_valid(rq->id)) {
-        snprintf(why, whylen, "request: \"id\" must be 1 to 64 of A-Z, a-z, 0-9, - and _");
-        return -1;
-    }
-    return 0;
-}
 
 static void conn_close(struct conn *c)
 {
@@ -270,6 +312,7 @@ static void conn_close(struct conn *c)
 /* The answer to c's client, then c is closed. */
 static void answer(struct conn *c, json_t *body)
 {
+    sv.last_activity_ms = now_ms();
     char *s = json_dumps(body, JSON_COMPACT);
 
     if (s) {
@@ -312,32 +355,171 @@ static void child_gone(pid_t pid)
         }
 }
 
+static void pool_remove(struct pool_child *p)
+{
+    for (unsigned i = 0; i < POOL_MAX; i++)
+        if (sv.pool[i] == p)
+            sv.pool[i] = NULL;
+    epoll_ctl(sv.ep_fd, EPOLL_CTL_DEL, p->fd, NULL);
+    close(p->fd);
+    free(p);
+}
+
+/* Whether the pool is short of --pool children (and may be refilled). */
+static bool pool_wanted(void)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < POOL_MAX; i++)
+        n += sv.pool[i] != NULL;
+    return !sv.pool_broken && !sv.stopping && n < sv.pool_target;
+}
+
+/* Forks a pool child when there are fewer than --pool of them. */
+static void pool_fill(void)
+{
+    unsigned n = 0, free_slot = POOL_MAX;
+
+    for (unsigned i = 0; i < POOL_MAX; i++) {
+        if (sv.pool[i])
+            n++;
+        else if (free_slot == POOL_MAX)
+            free_slot = i;
+    }
+    if (sv.pool_broken || sv.stopping || n >= sv.pool_target || free_slot == POOL_MAX)
+        return;
+    /* Only once the server has been quiet for POOL_QUIET_MS: building a VM
+     * ahead takes as much CPU as the start it saves, and taken from a start
+     * under way (or from the first response of a VM just started, right
+     * after its answer) it only moves latency from one VM to the next. The
+     * gaps between requests are what the pool is for; under a sustained
+     * load it stays empty and each request forks. */
+    if (now_ms() - sv.last_activity_ms < POOL_QUIET_MS)
+        return;
+    for (unsigned i = 0; i < CONNS_MAX; i++)
+        if (sv.conns[i])
+            return;
+    struct pool_child *p = calloc(1, sizeof(*p));
+    int sp[2];
+    if (!p || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
+        free(p);
+        return; /* requests fork their own child meanwhile */
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sp[0]);
+        free(p);
+        pool_child_main(sp[1]);
+    }
+    close(sp[1]);
+    if (pid < 0) {
+        close(sp[0]);
+        free(p);
+        return;
+    }
+    child_add(pid);
+    *p = (struct pool_child){.tag = TAG_POOL, .fd = sp[0], .pid = pid};
+    sv.pool[free_slot] = p;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
+    if (epoll_ctl(sv.ep_fd, EPOLL_CTL_ADD, p->fd, &ev) != 0) {
+        kill(pid, SIGKILL);
+        pool_remove(p);
+    }
+}
+
+/* A pool child's READY, its failure to build, or its end while it waited. */
+static void on_pool(struct pool_child *p)
+{
+    char buf[STATUS_MAX + 1];
+    ssize_t n;
+
+    do
+        n = read(p->fd, buf, STATUS_MAX);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return;
+    buf[n > 0 ? n : 0] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    if (!p->ready && strcmp(buf, "READY") == 0) {
+        p->ready = true;
+        return;
+    }
+    if (!p->ready) {
+        /* No VMs ahead from now on (no fork loop): each request forks. */
+        sv.pool_broken = true;
+        fprintf(stderr, "ember: restore-server: %s; requests fork their VM process from now on\n",
+                strncmp(buf, "ERR ", 4) == 0 ? buf + 4 : "a VM process forked ahead ended");
+    }
+    pool_remove(p);
+}
+
+/* Hands rq to a pool child that is ready: c then waits for its answer.
+ * false: none is ready (or it could not take rq). */
+static bool pool_take(struct conn *c, const struct restore_request *rq)
+{
+    for (unsigned i = 0; i < POOL_MAX; i++) {
+        struct pool_child *p = sv.pool[i];
+        if (!p || !p->ready)
+            continue;
+        struct iovec iov = {.iov_base = (void *)rq, .iov_len = sizeof(*rq)};
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } ctl;
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = ctl.buf,
+                             .msg_controllen = sizeof(ctl)};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &c->fd, sizeof(int));
+        if (sendmsg(p->fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof(*rq)) {
+            kill(p->pid, SIGKILL);
+            pool_remove(p);
+            continue;
+        }
+        sv.pool[i] = NULL;
+        c->pid = p->pid;
+        c->status_fd = p->fd;
+        free(p);
+        epoll_ctl(sv.ep_fd, EPOLL_CTL_DEL, c->fd, NULL);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(sv.ep_fd, EPOLL_CTL_MOD, c->status_fd, &ev) != 0) {
+            kill(c->pid, SIGKILL);
+            answer_fault(c, "epoll: cannot watch the VM process");
+        }
+        return true;
+    }
+    return false;
+}
+
 static void serve_request(struct conn *c)
 {
-    struct request rq;
-    json_t *root = NULL;
+    static struct restore_request prq;
     char why[300];
     int pfd[2];
 
-    if (parse_request(c, &root, &rq, why, sizeof(why)) != 0) {
-        json_decref(root);
+    if (restore_request_parse(c->buf, c->len, &prq, why, sizeof(why)) != 0) {
         answer_fault(c, why);
         return;
     }
+    snprintf(c->id, sizeof(c->id), "%s", prq.id);
+    if (pool_take(c, &prq))
+        return;
     if (pipe2(pfd, O_CLOEXEC) != 0) {
-        json_decref(root);
         snprintf(why, sizeof(why), "pipe: %s", strerror(errno));
         answer_fault(c, why);
         return;
     }
-    snprintf(c->id, sizeof(c->id), "%s", rq.id ? rq.id : "");
     fflush(NULL); /* nothing buffered is written twice */
     pid_t pid = fork();
     if (pid == 0) {
         close(pfd[0]);
-        child_main(c, &rq, pfd[1]);
+        child_main(c, &prq, pfd[1]);
     }
-    json_decref(root);
     close(pfd[1]);
     if (pid < 0) {
         close(pfd[0]);
@@ -370,11 +552,9 @@ static void on_status(struct conn *c)
         return;
     buf[n > 0 ? n : 0] = '\0';
     buf[strcspn(buf, "\n")] = '\0';
-    if (strcmp(buf, "OK") == 0) {
-        json_t *j = json_pack("{s:i}", "pid", (int)c->pid);
-        if (j && c->id[0])
-            json_object_set_new(j, "id", json_string(c->id));
-        answer(c, j);
+    if (strcmp(buf, "DONE") == 0) { /* the child has answered its client */
+        sv.last_activity_ms = now_ms();
+        conn_close(c);
         return;
     }
     if (strncmp(buf, "ERR ", 4) == 0)
@@ -387,7 +567,7 @@ static void on_status(struct conn *c)
 static void on_readable(struct conn *c)
 {
     for (;;) {
-        ssize_t n = recv(c->fd, c->buf + c->len, REQUEST_MAX + 1 - c->len, 0);
+        ssize_t n = recv(c->fd, c->buf + c->len, RESTORE_REQUEST_MAX + 1 - c->len, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -398,9 +578,9 @@ static void on_readable(struct conn *c)
         }
         char *nl = memchr(c->buf + c->len, '\n', (size_t)n);
         c->len += (size_t)n;
-        if (c->len > REQUEST_MAX) {
+        if (c->len > RESTORE_REQUEST_MAX) {
             char why[80];
-            snprintf(why, sizeof(why), "request: larger than %u bytes", REQUEST_MAX);
+            snprintf(why, sizeof(why), "request: larger than %u bytes", RESTORE_REQUEST_MAX);
             answer_fault(c, why);
             return;
         }
@@ -436,6 +616,7 @@ static void on_accept(void)
             close(fd);
             continue;
         }
+        sv.last_activity_ms = now_ms();
         c->tag = TAG_CONN;
         c->fd = fd;
         c->status_fd = -1;
@@ -501,6 +682,15 @@ static int parse_args(int argc, char **argv, const char **snapshot, const char *
                    i + 1 < argc) {
             /* Passed by ember-jailer to every exec (jailer/README.md). */
             i++;
+        } else if (strcmp(a, "--pool") == 0 && i + 1 < argc) {
+            char *end;
+            unsigned long v = strtoul(argv[++i], &end, 10);
+            if (*end || end == argv[i] || v > POOL_MAX) {
+                fprintf(stderr, "ember: restore-server: --pool %s: a count from 0 to %u\n", argv[i],
+                        POOL_MAX);
+                return -1;
+            }
+            sv.pool_target = (unsigned)v;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             exit(0);
@@ -577,6 +767,9 @@ static void stop(void)
     for (unsigned i = 0; i < CONNS_MAX; i++)
         if (sv.conns[i])
             conn_close(sv.conns[i]);
+    for (unsigned i = 0; i < POOL_MAX; i++)
+        if (sv.pool[i])
+            pool_remove(sv.pool[i]);
 }
 
 int restore_server_main(int argc, char **argv)
@@ -610,16 +803,19 @@ int restore_server_main(int argc, char **argv)
         unlink(sv.sock_path);
         return EMBER_EXIT_GENERIC;
     }
+    pool_fill();
     fprintf(stderr, "ember: restore-server: %s ready on %s\n", snapshot, sv.sock_path);
     while (!sv.stopping) {
         struct epoll_event evs[32];
-        int n = epoll_wait(sv.ep_fd, evs, 32, 1000);
+        int n = epoll_wait(sv.ep_fd, evs, 32, pool_wanted() ? (int)POOL_QUIET_MS : 1000);
         for (int i = 0; i < n; i++) {
             enum tag *t = evs[i].data.ptr;
             if (*t == TAG_LISTEN) {
                 on_accept();
             } else if (*t == TAG_SIGNAL) {
                 on_signal();
+            } else if (*t == TAG_POOL) {
+                on_pool((struct pool_child *)t);
             } else {
                 struct conn *c = (struct conn *)t;
                 /* Each handler closes only its own connection, and a
@@ -632,6 +828,7 @@ int restore_server_main(int argc, char **argv)
             }
         }
         expire();
+        pool_fill();
     }
     fprintf(stderr, "ember: restore-server: stopping %zu VM process(es)\n", sv.nchildren);
     stop();

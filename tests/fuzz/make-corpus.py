@@ -206,3 +206,20 @@ write("dhcp", "nak", b"\x01" + bootreply(6))
 write("dhcp", "overload", b"\x01" + bootreply(2, bytes([52, 1, 3]), file=bytes([6, 4, 1, 1, 1, 1, 255]),
                                                sname=bytes([1, 4, 255, 0, 0, 0, 255])))
 write("dhcp", "bad-length", b"\x00" + bootreply(2, bytes([51, 200, 0])))
+
+
+# ---- restore_request: fuzz_restore_request.c: one request, as sent -----------
+for name, body in [
+        ("full", b'{"vsock_uds_path": "/run/vm7.sock", "console": "/run/vm7.log", "id": "vm7"}'),
+        ("empty-object", b'{}'),
+        ("vsock-only", b'{"vsock_uds_path":"/tmp/a.sock"}'),
+        ("unknown-field", b'{"snapshot_path": "/etc"}'),
+        ("not-string", b'{"vsock_uds_path": 7, "id": null}'),
+        ("bad-id", b'{"id": "a b"}'),
+        ("long-id", b'{"id": "' + b"a" * 70 + b'"}'),
+        ("long-vsock", b'{"vsock_uds_path": "/' + b"a" * 120 + b'"}'),
+        ("duplicate", b'{"id": "x", "id": "y"}'),
+        ("escaped-nul", b'{"console": "a\\u0000b"}'),
+        ("array", b'[1, "x"]'),
+        ("nested", b'{"id": {"id": ["x"]}}')]:
+    write("restore_request", name, body)
