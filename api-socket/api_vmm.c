@@ -333,7 +333,7 @@ void api_vmm_prebuild(struct api_vmm *v, unsigned mem_mib)
     /* With an irqchip: every VM with a device needs one, and a FaaS VM
      * (vsock) always has a device. The thread is named like the vCPU thread
      * it becomes (vm_start()'s vcpu_enter). */
-    v->ahead = vm_ahead_start((uint64_t)mem_mib << 20, v->no_seccomp, on_vcpu_enter, v);
+    v->ahead = vm_ahead_start((uint64_t)mem_mib << 20, v->no_seccomp, true, on_vcpu_enter, v);
 }
 
 /* The shell, once it is built (NULL if there is none). */
@@ -351,15 +351,12 @@ static struct vm_shell *take_shell(struct api_vmm *v)
  * could deadlock with an at-exit hook that stops every thread (the
  * sanitizers' leak check does: it waits for the closing thread, which waits
  * for the worker the hook has stopped). */
-static pthread_t release_thread;
-static bool release_started;
+static struct vm_ahead *released;
 
 static void join_release(void)
 {
-    if (release_started) {
-        pthread_join(release_thread, NULL);
-        release_started = false;
-    }
+    vm_ahead_end(released);
+    released = NULL;
 }
 
 /* After a VM was made (or not): a shell it took over is its own, with the
@@ -393,8 +390,8 @@ static void drop_shell(struct api_vmm *v, bool had_shell, bool made)
     if (!hooked)
         hooked = atexit(join_release) == 0;
     join_release(); /* one at a time */
-    release_thread = vm_ahead_abandon(a, &v->shell);
-    release_started = true;
+    vm_ahead_abandon(a, &v->shell);
+    released = a;
 }
 
 /* A responder's retransmission timer: armed for its next deadline, it

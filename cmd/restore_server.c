@@ -3,8 +3,9 @@
  * One thread, one epoll set: the listening socket, a signalfd (SIGCHLD,
  * SIGTERM, SIGINT) and, per request, its connection while the request is
  * read and then the read end of a status pipe from the child that serves
- * it. The child writes "OK\n" once its VM runs under its filters, or
- * "ERR message\n" and exits; a child that ends without writing (it crashed)
+ * it. The child answers its client itself once its VM runs under its
+ * filters and then writes "DONE\n", or writes "ERR message\n" and exits
+ * (the server answers that); a child that ends without writing (it crashed)
  * is reported as such. The server never runs guest code, never touches a
  * VM and holds no KVM descriptor: a child's failure cannot take it down.
  * It must stay single-threaded: fork() copies only the calling thread.
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/uio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -44,7 +46,8 @@
 
 enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_POOL };
 
-#define POOL_MAX 64u
+#define POOL_MAX      64u
+#define POOL_QUIET_MS 5u /* no request for this long: the pool refills */
 
 /* A child forked ahead with its KVM VM built (vm_shell.h), waiting on its
  * end of a socketpair for a request (struct restore_request), then answering
@@ -76,9 +79,10 @@ static struct {
     enum tag listen_tag, sig_tag;
     struct conn *conns[CONNS_MAX];
     struct pool_child *pool[POOL_MAX];
-    unsigned pool_target; /* --pool */
-    bool pool_broken;     /* a pool child could not build its VM: fork on request only */
-    pid_t *children;      /* alive, for the stop */
+    unsigned pool_target;      /* --pool */
+    bool pool_broken;          /* a pool child could not build its VM: fork on request only */
+    uint64_t last_activity_ms; /* now_ms() of the last request or answer */
+    pid_t *children;           /* alive, for the stop */
     size_t nchildren, children_cap;
     sigset_t old_mask;
     bool stopping;
@@ -122,10 +126,28 @@ static void report(const char *line)
     status_fd = -1;
 }
 
+static int client_fd = -1; /* the child's copy of its client's connection */
+static char client_id[65];
+
+/* The VM runs under its filters: the child answers its client itself (one
+ * hop fewer than through the server), then tells the server, which closes
+ * its own copy of the connection. */
 static void on_started(void *arg)
 {
+    char line[128];
+    int n = client_id[0] ? snprintf(line, sizeof(line), "{\"pid\":%d,\"id\":\"%s\"}\n",
+                                    (int)getpid(), client_id)
+                         : snprintf(line, sizeof(line), "{\"pid\":%d}\n", (int)getpid());
     (void)arg;
-    report("OK\n");
+    if (client_fd >= 0) {
+        /* A line into an empty socket buffer: whole, or the client is gone
+         * (SIGPIPE is ignored: main). */
+        if (write(client_fd, line, (size_t)n) < 0) {
+        }
+        close(client_fd);
+        client_fd = -1;
+    }
+    report("DONE\n");
 }
 
 static void child_fail(const char *what, const char *err, int code)
@@ -157,7 +179,10 @@ static void child_detach(struct conn *mine, int keep_fd)
         struct conn *c = sv.conns[i];
         if (!c)
             continue;
-        close(c->fd);
+        if (c == mine)
+            client_fd = c->fd;
+        else
+            close(c->fd);
         if (c->status_fd >= 0)
             close(c->status_fd);
         if (c != mine)
@@ -214,6 +239,7 @@ static void child_serve(const struct restore_request *rq, struct vm_shell *shell
 static void child_main(struct conn *c, const struct restore_request *rq, int wr)
 {
     timings_restart();
+    snprintf(client_id, sizeof(client_id), "%s", rq->id);
     status_fd = wr;
     child_detach(c, -1);
     free(c);
@@ -238,15 +264,28 @@ static void pool_child_main(int fd)
     }
     if (write(fd, "READY\n", 6) != 6)
         exit(0);
+    struct iovec iov = {.iov_base = &rq, .iov_len = sizeof(rq)};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl)};
     do
-        n = read(fd, &rq, sizeof(rq));
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
     if (n != (ssize_t)sizeof(rq))
         exit(0); /* the server is gone, or stops its pool */
+    /* The client's connection, passed along (SCM_RIGHTS) by the server. */
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+        cm->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(&client_fd, CMSG_DATA(cm), sizeof(int));
     timings_restart();
     rq.vsock[sizeof(rq.vsock) - 1] = '\0';
     rq.console[sizeof(rq.console) - 1] = '\0';
     rq.id[sizeof(rq.id) - 1] = '\0';
+    snprintf(client_id, sizeof(client_id), "%s", rq.id);
     status_fd = fd;
     child_serve(&rq, &shell);
 }
@@ -273,6 +312,7 @@ static void conn_close(struct conn *c)
 /* The answer to c's client, then c is closed. */
 static void answer(struct conn *c, json_t *body)
 {
+    sv.last_activity_ms = now_ms();
     char *s = json_dumps(body, JSON_COMPACT);
 
     if (s) {
@@ -325,7 +365,17 @@ static void pool_remove(struct pool_child *p)
     free(p);
 }
 
-/* Forks pool children until there are --pool of them. */
+/* Whether the pool is short of --pool children (and may be refilled). */
+static bool pool_wanted(void)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < POOL_MAX; i++)
+        n += sv.pool[i] != NULL;
+    return !sv.pool_broken && !sv.stopping && n < sv.pool_target;
+}
+
+/* Forks a pool child when there are fewer than --pool of them. */
 static void pool_fill(void)
 {
     unsigned n = 0, free_slot = POOL_MAX;
@@ -338,12 +388,16 @@ static void pool_fill(void)
     }
     if (sv.pool_broken || sv.stopping || n >= sv.pool_target || free_slot == POOL_MAX)
         return;
-    /* Not while a VM process is starting: building a VM ahead takes as much
-     * CPU as the start it saves, and taken from a start under way it only
-     * moves that start's latency, not the next one's. The gaps between
-     * requests are what the pool is for. */
+    /* Only once the server has been quiet for POOL_QUIET_MS: building a VM
+     * ahead takes as much CPU as the start it saves, and taken from a start
+     * under way (or from the first response of a VM just started, right
+     * after its answer) it only moves latency from one VM to the next. The
+     * gaps between requests are what the pool is for; under a sustained
+     * load it stays empty and each request forks. */
+    if (now_ms() - sv.last_activity_ms < POOL_QUIET_MS)
+        return;
     for (unsigned i = 0; i < CONNS_MAX; i++)
-        if (sv.conns[i] && sv.conns[i]->status_fd >= 0)
+        if (sv.conns[i])
             return;
     struct pool_child *p = calloc(1, sizeof(*p));
     int sp[2];
@@ -408,7 +462,21 @@ static bool pool_take(struct conn *c, const struct restore_request *rq)
         struct pool_child *p = sv.pool[i];
         if (!p || !p->ready)
             continue;
-        if (send(p->fd, rq, sizeof(*rq), MSG_NOSIGNAL) != (ssize_t)sizeof(*rq)) {
+        struct iovec iov = {.iov_base = (void *)rq, .iov_len = sizeof(*rq)};
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } ctl;
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = ctl.buf,
+                             .msg_controllen = sizeof(ctl)};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &c->fd, sizeof(int));
+        if (sendmsg(p->fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof(*rq)) {
             kill(p->pid, SIGKILL);
             pool_remove(p);
             continue;
@@ -484,11 +552,9 @@ static void on_status(struct conn *c)
         return;
     buf[n > 0 ? n : 0] = '\0';
     buf[strcspn(buf, "\n")] = '\0';
-    if (strcmp(buf, "OK") == 0) {
-        json_t *j = json_pack("{s:i}", "pid", (int)c->pid);
-        if (j && c->id[0])
-            json_object_set_new(j, "id", json_string(c->id));
-        answer(c, j);
+    if (strcmp(buf, "DONE") == 0) { /* the child has answered its client */
+        sv.last_activity_ms = now_ms();
+        conn_close(c);
         return;
     }
     if (strncmp(buf, "ERR ", 4) == 0)
@@ -550,6 +616,7 @@ static void on_accept(void)
             close(fd);
             continue;
         }
+        sv.last_activity_ms = now_ms();
         c->tag = TAG_CONN;
         c->fd = fd;
         c->status_fd = -1;
@@ -740,7 +807,7 @@ int restore_server_main(int argc, char **argv)
     fprintf(stderr, "ember: restore-server: %s ready on %s\n", snapshot, sv.sock_path);
     while (!sv.stopping) {
         struct epoll_event evs[32];
-        int n = epoll_wait(sv.ep_fd, evs, 32, 1000);
+        int n = epoll_wait(sv.ep_fd, evs, 32, pool_wanted() ? (int)POOL_QUIET_MS : 1000);
         for (int i = 0; i < n; i++) {
             enum tag *t = evs[i].data.ptr;
             if (*t == TAG_LISTEN) {

@@ -13,9 +13,15 @@
  * once the child's VM runs (or with the child's error), reaps its children
  * and stops them all when it is stopped (SIGTERM, SIGINT).
  *
+ * The success answer is written by the child itself, on its copy of the
+ * connection (inherited, or passed with SCM_RIGHTS to a pool child), as soon
+ * as its VM runs: one hop fewer than through the server. Errors, and a
+ * child that ended without answering, are answered by the server.
+ *
  * --pool N (default 2): N children are forked ahead and build their KVM VM,
- * irqchip and vCPU with the snapshot's CPUID (vm_shell.h) while no request
- * is starting (building one costs as much CPU as it saves); a request takes
+ * irqchip and vCPU with the snapshot's CPUID (vm_shell.h) once the server
+ * has been quiet for 5 ms (building one costs as much CPU as it saves, so it
+ * belongs in the gaps between requests, not next to a start); a request takes
  * a ready one (its restore then does no KVM creation: ~0.04 ms instead of
  * ~0.4 ms here) or, if none is ready, forks its own. A pool child that
  * cannot build its VM turns the pool off, with a log line.
