@@ -614,7 +614,7 @@ static void threads_are(pid_t pid, int want, int want_filtered)
 {
     int n = 0, filtered = 0;
 
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef EMBER_SANITIZE_BUILD
     want_filtered = 0;
 #endif
 
