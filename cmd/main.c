@@ -64,7 +64,7 @@ static int restore(const struct vm_config *cfg, struct vm **vm, char *err, size_
     struct vm_ahead *ahead = NULL;
     if (stat(mem, &st) == 0 && S_ISREG(st.st_mode) && st.st_size % (1 << 20) == 0 &&
         st.st_size >= ((off_t)VM_MEM_MIB_MIN << 20) && st.st_size <= ((off_t)VM_MEM_MIB_MAX << 20))
-        ahead = vm_ahead_start((uint64_t)st.st_size, cfg->no_seccomp, false, NULL, NULL);
+        ahead = vm_ahead_start((uint64_t)st.st_size, cfg->no_seccomp, false, NULL, NULL, NULL);
     struct snapshot_load ld = {
         .state_path = state,
         .mem_path = mem,

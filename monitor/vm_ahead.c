@@ -34,6 +34,7 @@ struct vm_ahead {
     uint64_t mem_size;
     void (*enter)(void *);
     void *enter_arg;
+    int (*idle)(void); /* its result is of no use here */
     struct vm_shell shell;
     int vcpu_fd; /* the shell's, which the filter names */
     /* Reserved numbers; -1 once a VM's descriptor is on it (the VM owns it). */
@@ -105,6 +106,11 @@ static void *ahead_main(void *arg)
     a->built = true;
     a->usable = ok;
     pthread_cond_broadcast(&a->cond);
+    if (ok && a->idle) {
+        pthread_mutex_unlock(&a->lock);
+        (void)a->idle();
+        pthread_mutex_lock(&a->lock);
+    }
     while (a->state == AHEAD_PARKED)
         pthread_cond_wait(&a->cond, &a->lock);
     enum ahead_state st = a->state;
@@ -132,7 +138,7 @@ static void *ahead_main(void *arg)
 }
 
 struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, bool filter_ahead,
-                                void (*enter)(void *), void *arg)
+                                void (*enter)(void *), void *arg, int (*idle)(void))
 {
     struct vm_ahead *a = calloc(1, sizeof(*a));
 
@@ -146,6 +152,7 @@ struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, bool filter_
     a->mem_size = mem_size;
     a->enter = enter;
     a->enter_arg = arg;
+    a->idle = idle;
     a->vcpu_fd = a->mem_fd = -1;
     for (unsigned i = 0; i < VM_AHEAD_EVENTFDS; i++)
         a->efd[i] = -1;

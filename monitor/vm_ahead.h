@@ -49,9 +49,11 @@ struct vm_ahead;
  * which suits a process whose loop does not exist yet (`ember run
  * --restore`: the shell is built while the state is read). Such a thread
  * must run its VM or end before any guest code runs: vm_run() on another
- * thread ends it. */
+ * thread ends it. idle(), if set, runs on the thread once its shell is
+ * ready and its filter on, before it parks: work ahead that needs no system
+ * call but the allocator's (snapshot_state_warm). */
 struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, bool filter_ahead,
-                                void (*enter)(void *), void *arg);
+                                void (*enter)(void *), void *arg, int (*idle)(void));
 
 /* Waits until the thread has built its shell, and moves it to *out: ready,
  * or empty if building failed (vm_shell.h). A VM that takes it over
