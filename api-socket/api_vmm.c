@@ -22,6 +22,7 @@
 #include "monitor/timings.h"
 #include "monitor/vm.h"
 #include "monitor/snapshot.h"
+#include "monitor/snapshot_state.h"
 #include "monitor/vm_start.h"
 #include "virtio/blk_device.h"
 #include "virtio/vsock_device.h"
@@ -332,8 +333,12 @@ void api_vmm_prebuild(struct api_vmm *v, unsigned mem_mib)
     v->prebuild_mem_mib = mem_mib;
     /* With an irqchip: every VM with a device needs one, and a FaaS VM
      * (vsock) always has a device. The thread is named like the vCPU thread
-     * it becomes (vm_start()'s vcpu_enter). */
-    v->ahead = vm_ahead_start((uint64_t)mem_mib << 20, v->no_seccomp, on_vcpu_enter, v);
+     * it becomes (vm_start()'s vcpu_enter); once parked it warms the state
+     * decoder for a load (its code and heap: ~60 us of the load's first
+     * decode on our development hosts; the heap goes back after a load,
+     * vm_drop_setup_memory). */
+    v->ahead = vm_ahead_start((uint64_t)mem_mib << 20, v->no_seccomp, true, on_vcpu_enter, v,
+                              snapshot_state_warm);
 }
 
 /* The shell, once it is built (NULL if there is none). */
@@ -351,15 +356,12 @@ static struct vm_shell *take_shell(struct api_vmm *v)
  * could deadlock with an at-exit hook that stops every thread (the
  * sanitizers' leak check does: it waits for the closing thread, which waits
  * for the worker the hook has stopped). */
-static pthread_t release_thread;
-static bool release_started;
+static struct vm_ahead *released;
 
 static void join_release(void)
 {
-    if (release_started) {
-        pthread_join(release_thread, NULL);
-        release_started = false;
-    }
+    vm_ahead_end(released);
+    released = NULL;
 }
 
 /* After a VM was made (or not): a shell it took over is its own, with the
@@ -393,8 +395,8 @@ static void drop_shell(struct api_vmm *v, bool had_shell, bool made)
     if (!hooked)
         hooked = atexit(join_release) == 0;
     join_release(); /* one at a time */
-    release_thread = vm_ahead_abandon(a, &v->shell);
-    release_started = true;
+    vm_ahead_abandon(a, &v->shell);
+    released = a;
 }
 
 /* A responder's retransmission timer: armed for its next deadline, it

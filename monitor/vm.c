@@ -679,6 +679,12 @@ int vm_run(struct vm *vm)
     uint64_t gpa;
     char why[256];
 
+    /* A thread built ahead that does not run this VM ends before the
+     * guest's first instruction (vm_ahead.h). */
+    if (vm->ahead && !vm_ahead_running(vm->ahead)) {
+        vm_ahead_end(vm->ahead);
+        vm->ahead = NULL;
+    }
     if (!vm->vcpu_filter_on)
         vm_vcpu_thread_init();
     pthread_mutex_lock(&vm->lock);

@@ -16,7 +16,7 @@ enum ahead_state {
     AHEAD_PARKED,  /* waiting for a VM, or for its end */
     AHEAD_RUN,     /* runs vm */
     AHEAD_END,     /* end now; vm_ahead_end() joins and frees */
-    AHEAD_ABANDON, /* release the shell, free, end (the caller joins) */
+    AHEAD_ABANDON, /* release the shell and end; vm_ahead_end() joins and frees */
 };
 
 struct vm_ahead {
@@ -27,10 +27,14 @@ struct vm_ahead {
     bool built;        /* the thread is done building (the shell may be empty) */
     bool usable;       /* shell built, numbers reserved, filter on (unless no_seccomp) */
     bool short_of_fds; /* a VM's descriptor found no reserved number */
+    bool filter_on;    /* the thread's vCPU filter is on */
+    bool filtered;     /* abandoned: the thread may now run beside a guest */
     bool no_seccomp;
+    bool filter_ahead; /* reserve and filter before a VM comes (else at vm_run) */
     uint64_t mem_size;
     void (*enter)(void *);
     void *enter_arg;
+    int (*idle)(void); /* its result is of no use here */
     struct vm_shell shell;
     int vcpu_fd; /* the shell's, which the filter names */
     /* Reserved numbers; -1 once a VM's descriptor is on it (the VM owns it). */
@@ -89,19 +93,24 @@ static void *ahead_main(void *arg)
     a->vcpu_fd = a->shell.vcpu_fd;
     if (vm_shell_ready(&a->shell))
         a->shell.ahead = a; /* whoever takes the shell over ends the thread */
-    ok = vm_shell_ready(&a->shell) && reserve(a) == 0;
-    if (ok) {
+    ok = vm_shell_ready(&a->shell) && (!a->filter_ahead || reserve(a) == 0);
+    if (ok && a->filter_ahead) {
         vm_vcpu_thread_init();
         /* A failure leaves the thread unusable; the usual vCPU thread
          * then installs the filter after the load, and says why not. */
         if (!a->no_seccomp)
-            ok = seccomp_filter_install(SECCOMP_ROLE_VCPU, a->vcpu_fd, a->mem_fd, err,
-                                        sizeof(err)) == 0;
+            ok = a->filter_on = seccomp_filter_install(SECCOMP_ROLE_VCPU, a->vcpu_fd, a->mem_fd,
+                                                       err, sizeof(err)) == 0;
     }
     pthread_mutex_lock(&a->lock);
     a->built = true;
     a->usable = ok;
     pthread_cond_broadcast(&a->cond);
+    if (ok && a->idle) {
+        pthread_mutex_unlock(&a->lock);
+        (void)a->idle();
+        pthread_mutex_lock(&a->lock);
+    }
     while (a->state == AHEAD_PARKED)
         pthread_cond_wait(&a->cond, &a->lock);
     enum ahead_state st = a->state;
@@ -111,17 +120,25 @@ static void *ahead_main(void *arg)
         struct vm *vm = a->vm;
         void (*hook)(void *, int) = a->exit_hook;
         void *hook_arg = a->exit_arg;
-        vm->vcpu_filter_on = !a->no_seccomp;
+        vm->vcpu_filter_on = a->filter_ahead && !a->no_seccomp;
         hook(hook_arg, vm_run(vm));
     } else if (st == AHEAD_ABANDON) {
-        vm_shell_release(&a->shell);
-        ahead_free(a);
+        /* A thread without its filter yet takes one before it goes on
+         * (the guest may run meanwhile): the vCPU role's, which allows
+         * closing and unmapping. The caller waits for it (filtered). */
+        if (!a->filter_on && !a->no_seccomp)
+            (void)seccomp_filter_install(SECCOMP_ROLE_VCPU, a->vcpu_fd, -1, err, sizeof(err));
+        pthread_mutex_lock(&a->lock);
+        a->filtered = true;
+        pthread_cond_broadcast(&a->cond);
+        pthread_mutex_unlock(&a->lock);
+        vm_shell_release(&a->shell); /* a is freed by vm_ahead_end() */
     }
     return NULL;
 }
 
-struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, void (*enter)(void *),
-                                void *arg)
+struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, bool filter_ahead,
+                                void (*enter)(void *), void *arg, int (*idle)(void))
 {
     struct vm_ahead *a = calloc(1, sizeof(*a));
 
@@ -131,9 +148,11 @@ struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, void (*enter
     pthread_cond_init(&a->cond, NULL);
     a->state = AHEAD_PARKED;
     a->no_seccomp = no_seccomp;
+    a->filter_ahead = filter_ahead;
     a->mem_size = mem_size;
     a->enter = enter;
     a->enter_arg = arg;
+    a->idle = idle;
     a->vcpu_fd = a->mem_fd = -1;
     for (unsigned i = 0; i < VM_AHEAD_EVENTFDS; i++)
         a->efd[i] = -1;
@@ -164,19 +183,33 @@ static void set_state(struct vm_ahead *a, enum ahead_state st)
     pthread_mutex_unlock(&a->lock);
 }
 
-pthread_t vm_ahead_abandon(struct vm_ahead *a, struct vm_shell *s)
+void vm_ahead_return_shell(struct vm_ahead *a, struct vm_shell *s)
 {
-    pthread_t t = a->thread;
+    pthread_mutex_lock(&a->lock);
+    a->shell = *s;
+    vm_shell_init(s);
+    pthread_mutex_unlock(&a->lock);
+}
 
+bool vm_ahead_running(const struct vm_ahead *a)
+{
+    return a->state == AHEAD_RUN;
+}
+
+void vm_ahead_abandon(struct vm_ahead *a, struct vm_shell *s)
+{
     pthread_mutex_lock(&a->lock);
     while (!a->built)
         pthread_cond_wait(&a->cond, &a->lock);
-    a->shell = *s;
-    vm_shell_init(s);
+    if (vm_shell_ready(s)) { /* else the thread's own (never taken, or given back) */
+        a->shell = *s;
+        vm_shell_init(s);
+    }
     a->state = AHEAD_ABANDON;
     pthread_cond_broadcast(&a->cond);
+    while (!a->filtered)
+        pthread_cond_wait(&a->cond, &a->lock);
     pthread_mutex_unlock(&a->lock);
-    return t;
 }
 
 void vm_ahead_end(struct vm_ahead *a)
@@ -184,7 +217,8 @@ void vm_ahead_end(struct vm_ahead *a)
     if (!a)
         return;
     if (a->state != AHEAD_RUN) {
-        set_state(a, AHEAD_END);
+        if (a->state != AHEAD_ABANDON)
+            set_state(a, AHEAD_END);
         pthread_join(a->thread, NULL);
     }
     ahead_free(a);
@@ -192,6 +226,8 @@ void vm_ahead_end(struct vm_ahead *a)
 
 int vm_ahead_take_eventfd(struct vm_ahead *a, int fd)
 {
+    if (!a->filter_ahead)
+        return fd; /* its filter will scan for it */
     for (unsigned i = 0; i < VM_AHEAD_EVENTFDS; i++) {
         int to = a->efd[i];
         if (to < 0)
@@ -210,6 +246,8 @@ int vm_ahead_dup_mem_fd(struct vm_ahead *a, int fd)
 {
     int to = a->mem_fd;
 
+    if (!a->filter_ahead)
+        return fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (to >= 0 && dup3(fd, to, O_CLOEXEC) == to) {
         a->mem_fd = -1;
         return to;
@@ -222,6 +260,8 @@ bool vm_ahead_fits(const struct vm_ahead *a, const struct vm *vm)
 {
     /* The thread's filter is the vCPU role's (no --timings), on unless
      * no_seccomp, and names the shell's vCPU fd. */
+    if (!a->filter_ahead) /* it installs the filter vm wants when it runs it */
+        return a->usable && a->vcpu_fd == vm->vcpu_fd && a->no_seccomp == vm->no_seccomp;
     return a->usable && !a->short_of_fds && a->vcpu_fd == vm->vcpu_fd &&
            a->no_seccomp == vm->no_seccomp && !vm->timings;
 }

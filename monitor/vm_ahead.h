@@ -43,9 +43,17 @@ struct vm_ahead;
 /* Starts the thread, which builds a shell of mem_size bytes (vm_shell_build),
  * reserves the descriptors, installs the vCPU filter (unless no_seccomp)
  * and parks. enter(arg), if set, runs first on the thread (vm_start.h's
- * vcpu_enter: it runs before the filter). NULL if no thread could start. */
-struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, void (*enter)(void *),
-                                void *arg);
+ * vcpu_enter: it runs before the filter). NULL if no thread could start.
+ * filter_ahead false: no reservation and no filter yet; the thread installs
+ * its filter when it is handed a VM, as a thread started then would (vm_run),
+ * which suits a process whose loop does not exist yet (`ember run
+ * --restore`: the shell is built while the state is read). Such a thread
+ * must run its VM or end before any guest code runs: vm_run() on another
+ * thread ends it. idle(), if set, runs on the thread once its shell is
+ * ready and its filter on, before it parks: work ahead that needs no system
+ * call but the allocator's (snapshot_state_warm). */
+struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, bool filter_ahead,
+                                void (*enter)(void *), void *arg, int (*idle)(void));
 
 /* Waits until the thread has built its shell, and moves it to *out: ready,
  * or empty if building failed (vm_shell.h). A VM that takes it over
@@ -53,14 +61,24 @@ struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, void (*enter
  * or ends with it. */
 void vm_ahead_take_shell(struct vm_ahead *a, struct vm_shell *out);
 
-/* No VM took the shell over: the thread releases s (moved back to it, or
- * empty; closing a VM waits ~14 ms, vm_shell.h: not on the caller's time),
- * frees a and ends. Returns the thread: join it (at exit at the latest). */
-pthread_t vm_ahead_abandon(struct vm_ahead *a, struct vm_shell *s);
+/* Gives a shell taken with vm_ahead_take_shell() back, ready or not (no VM
+ * took it over). */
+void vm_ahead_return_shell(struct vm_ahead *a, struct vm_shell *s);
 
-/* Ends a parked thread and waits for it, then frees a (the reserved
- * descriptors still unused are closed). With a thread that runs a VM
- * (vm_ahead_run), only after that thread has been joined. */
+/* Whether a was handed a VM (vm_ahead_run). */
+bool vm_ahead_running(const struct vm_ahead *a);
+
+/* No VM took the shell over: the thread releases it (s, moved back to it,
+ * or its own if s is empty: never taken, or given back; closing a VM waits ~14 ms, vm_shell.h: not
+ * on the caller's time) and ends. It has a seccomp filter on (the vCPU role's: it may close and
+ * unmap) before this returns, unless no_seccomp: a guest may run beside
+ * it. vm_ahead_end() then waits for it and frees a (at exit at the
+ * latest). */
+void vm_ahead_abandon(struct vm_ahead *a, struct vm_shell *s);
+
+/* Ends a parked thread (or one abandoned) and waits for it, then frees a
+ * (the reserved descriptors still unused are closed). With a thread that
+ * runs a VM (vm_ahead_run), only after that thread has been joined. */
 void vm_ahead_end(struct vm_ahead *a);
 
 /* For vm.c: descriptor fd moved onto a reserved number (dup3, then fd is

@@ -36,7 +36,8 @@
  *    in the original VM or in every VM restored from that snapshot.
  *
  * Restore (snapshots): the page at EMBER_LOW_RESTORE holds a struct
- * ember_restore_info, all zero at boot. Each restore bumps `generation`
+ * ember_restore_info, all zero at boot (the page's rest, from
+ * EMBER_LOW_RESTORE_GUEST, is the guest's). Each restore bumps `generation`
  * and gives the host's wall clock with the guest TSC at the same instant,
  * fresh entropy and the vsock CID, before the guest runs again. The guest TSC continues
  * from where the snapshot left it (monotonic time does not jump); a guest
@@ -106,6 +107,11 @@ struct ember_note_guest {
 #define EMBER_KERNEL_MIN     0x100000u   /* PT_LOADs start at or above 1 MiB */
 #define EMBER_MMIO_GAP_START 0xc0000000u /* RAM ends here at most */
 
+/* The restore page from here on is the guest's: the monitor writes only
+ * struct ember_restore_info (with room left for it to grow), the SDK keeps
+ * virtqueue rings there. A restored guest writes that page anyway. */
+#define EMBER_LOW_RESTORE_GUEST 0x8100u
+
 #define EMBER_BOOT_CS 0x08u
 #define EMBER_BOOT_DS 0x10u
 
@@ -160,6 +166,7 @@ struct ember_console_buf {
     uint8_t data[];
 };
 
+/* At most EMBER_LOW_RESTORE_GUEST - EMBER_LOW_RESTORE bytes. */
 struct ember_restore_info {
     uint64_t generation;  /* 0 at boot; restores so far */
     uint64_t realtime_ns; /* host CLOCK_REALTIME at the restore */

@@ -12,6 +12,9 @@
  */
 #include "sdk.h"
 
+_Static_assert(sizeof(struct ember_restore_info) <= EMBER_LOW_RESTORE_GUEST - EMBER_LOW_RESTORE,
+               "the monitor's part of the restore page stays clear of the guest's (virtio.c)");
+
 static uint64_t seen;
 
 static const volatile struct ember_restore_info *info(void)

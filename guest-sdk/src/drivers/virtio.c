@@ -314,17 +314,26 @@ int vdev_init(struct vdev *d, const struct ember_device *info, uint32_t device_i
  * page the guest touches is host memory per VM). Ring memory is never given
  * back, and a page's unused rest is still zero, as sys_mem.c hands it out.
  * A bigger queue gets its own pages with the used ring on a page of its
- * own, as before. NULL: not small, or no page. */
+ * own, as before. NULL: not small, or no page.
+ * Under ember the first such page is the rest of the restore page
+ * (ember/abi.h, EMBER_LOW_RESTORE_GUEST): the monitor writes that page at
+ * every restore, so a restored VM's rings cost no page of their own. */
 static uint8_t *ring_small(size_t drv_sz, size_t used_sz, uint32_t n, size_t *used_off,
                            size_t *tok_off)
 {
     static uint8_t *pool;
     static size_t pool_left;
+    static bool low_taken;
     size_t u = ALIGN_UP(drv_sz, 64), t = ALIGN_UP(u + used_sz, 8);
     size_t total = ALIGN_UP(t + sizeof(void *) * n, 64);
 
     if (total > PAGE_SIZE)
         return NULL;
+    if (total > pool_left && !low_taken && ember_kind == EMBER_BOOT_KIND_EMBER) {
+        low_taken = true;
+        pool = (uint8_t *)(uintptr_t)EMBER_LOW_RESTORE_GUEST;
+        pool_left = EMBER_LOW_RESTORE + PAGE_SIZE - EMBER_LOW_RESTORE_GUEST;
+    }
     if (total > pool_left) {
         long p = ember_sys_mmap(0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                                 -1, 0);
