@@ -60,7 +60,8 @@ struct options {
     unsigned prebuild_mem_mib; /* --prebuild-mem: guest RAM of the VM built ahead (0: none) */
     bool has_start_time, has_start_cpu_time;
     uint64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;
-    const char *module; /* --module: the logger's module filter */
+    const char *module;                  /* --module: the logger's module filter */
+    const struct api_restored *restored; /* api_main_restored() */
 };
 
 struct runtime {
@@ -514,6 +515,30 @@ static int start_from_config_file(const char *path)
     return 0;
 }
 
+/* The restore server's load (api_main_restored): PUT /snapshot/load with
+ * resume_vm, as if a client had sent it. */
+static int load_restored(const struct api_restored *r)
+{
+    struct api_snapshot_load sl = {
+        .snapshot_path = r->state_path,
+        .mem_file_path = r->mem_path,
+        .resume_vm = true,
+        .vsock_uds_path = r->vsock_uds_path,
+    };
+    struct api_err e;
+
+    rt.vmm.prepared = r->prepared;
+    if (api_vmm_ops.snapshot_load(&rt.vmm, &sl, &e) < 0) {
+        API_ERROR("Load snapshot from the restore server: %s", e.msg);
+        snprintf(r->err, r->errlen, "%s", e.msg);
+        return rt.vmm.create_status ? rt.vmm.create_status : EMBER_EXIT_BAD_CONFIG;
+    }
+    rt.router.state = API_VM_RUNNING;
+    if (r->started)
+        r->started(r->arg);
+    return 0;
+}
+
 static int run(const struct options *opts, uint64_t t_entry)
 {
     struct options o = *opts;
@@ -577,8 +602,16 @@ static int run(const struct options *opts, uint64_t t_entry)
         API_INFO("Listening on API socket (\"%s\").", o.api_sock);
         /* The KVM VM while the first request is on its way (a config file
          * starts its VM at once: nothing to overlap). */
-        if (!o.config_file)
+        if (!o.config_file && !o.restored)
             api_vmm_prebuild(&rt.vmm, o.prebuild_mem_mib);
+    }
+    if (o.restored) {
+        rc = load_restored(o.restored);
+        if (rc) {
+            if (rt.server)
+                api_server_stop(rt.server);
+            return rc;
+        }
     }
     if (o.config_file) {
         rc = start_from_config_file(o.config_file);
@@ -591,6 +624,19 @@ static int run(const struct options *opts, uint64_t t_entry)
     uv_run(rt.loop, UV_RUN_DEFAULT);
     /* Only begin_exit() ends the process; the loop cannot run dry. */
     return EMBER_EXIT_UNEXPECTED;
+}
+
+int api_main_restored(const struct api_restored *r)
+{
+    struct options o;
+
+    memset(&o, 0, sizeof(o));
+    o.api_sock = r->api_sock;
+    o.id = r->id ? r->id : DEFAULT_INSTANCE_ID;
+    o.max_payload = API_HTTP_DEFAULT_MAX_BODY;
+    o.no_seccomp = r->no_seccomp;
+    o.restored = r;
+    return run(&o, mono_us(CLOCK_MONOTONIC));
 }
 
 int api_main(int argc, char **argv)

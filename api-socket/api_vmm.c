@@ -652,6 +652,7 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
         .boot_timer = v->boot_timer,
         .no_seccomp = v->no_seccomp,
         .shell = NULL,
+        .prepared = v->prepared,
     };
     uint64_t t_join = now_us();
     ld.shell = take_shell(v);

@@ -26,6 +26,7 @@
 
 struct vm;
 struct net;
+struct snapshot_prepared;
 
 struct api_vmm {
     uv_async_t exit_async; /* signalled by the vCPU thread when vm_run returns */
@@ -56,6 +57,9 @@ struct api_vmm {
     struct vm_shell shell; /* its shell, once taken from it for a request */
     unsigned prebuild_mem_mib;
     uint64_t load_start_ns; /* timings_now_ns() when PUT /snapshot/load arrived; 0: none */
+    /* A snapshot checked ahead (the restore server's child,
+     * api_main_restored()): the load uses it; or NULL. */
+    const struct snapshot_prepared *prepared;
     /* Each responder's retransmission timer and its interface. */
     struct api_mmds_timer {
         uv_timer_t timer;

@@ -59,12 +59,14 @@ int restore_request_parse(const char *buf, size_t len, struct restore_request *o
     json_object_foreach(root, key, val)
     {
         char *dst = strcmp(key, "vsock_uds_path") == 0 ? out->vsock
+                    : strcmp(key, "api_sock") == 0     ? out->api_sock
                     : strcmp(key, "console") == 0      ? out->console
                     : strcmp(key, "id") == 0           ? out->id
                                                        : NULL;
-        size_t cap = dst == out->vsock     ? sizeof(out->vsock)
-                     : dst == out->console ? sizeof(out->console)
-                                           : sizeof(out->id);
+        size_t cap = dst == out->vsock      ? sizeof(out->vsock)
+                     : dst == out->api_sock ? sizeof(out->api_sock)
+                     : dst == out->console  ? sizeof(out->console)
+                                            : sizeof(out->id);
         char name[80];
 
         snprintf(name, sizeof(name), "%.64s", key);
@@ -74,9 +76,8 @@ int restore_request_parse(const char *buf, size_t len, struct restore_request *o
             strlen(json_string_value(val)) != json_string_length(val))
             return fail(why, whylen, root, "request: \"%s\" must be a non-empty string", name);
         if (json_string_length(val) >= cap) {
-            if (dst == out->vsock) {
-                snprintf(why, whylen, "request: \"vsock_uds_path\" is longer than %zu bytes",
-                         cap - 1);
+            if (dst == out->vsock || dst == out->api_sock) {
+                snprintf(why, whylen, "request: \"%s\" is longer than %zu bytes", name, cap - 1);
                 json_decref(root);
                 return -1;
             }

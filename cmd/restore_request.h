@@ -10,7 +10,8 @@
 
 /* A checked request: every string NUL-terminated, "" when not given. */
 struct restore_request {
-    char vsock[108]; /* a Unix socket path (sun_path); "": the snapshot's own */
+    char vsock[108];    /* a Unix socket path (sun_path); "": the snapshot's own */
+    char api_sock[108]; /* "": none (the child is an `ember run --restore` process) */
     char console[RESTORE_REQUEST_MAX + 1];
     char id[65]; /* 1-64 of A-Z a-z 0-9 - _ */
 };

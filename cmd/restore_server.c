@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api-socket/api_main.h"
 #include "cmd/restore_request.h"
 #include "cmd/run_loop.h"
 #include "monitor/exit_codes.h"
@@ -211,6 +212,29 @@ static void child_serve(const struct restore_request *rq, struct vm_shell *shell
             child_fail("console ", err, EMBER_EXIT_GENERIC);
         }
         close(fd);
+    }
+    if (rq->api_sock[0]) {
+        /* An `ember --api-sock` process with the VM loaded: the API, its
+         * log and metrics as for any other (the shell built ahead is not
+         * used: that path builds its VM itself). */
+        if (shell)
+            vm_shell_release(shell);
+        const struct api_restored r = {
+            .api_sock = rq->api_sock,
+            .id = rq->id[0] ? rq->id : NULL,
+            .state_path = sv.state_path,
+            .mem_path = sv.mem_path,
+            .vsock_uds_path = rq->vsock[0] ? rq->vsock : NULL,
+            .prepared = &sv.prep,
+            .no_seccomp = sv.no_seccomp,
+            .started = on_started,
+            .err = err,
+            .errlen = sizeof(err),
+        };
+        err[0] = '\0';
+        rc = api_main_restored(&r);
+        child_fail("", err[0] ? err : "the API did not start (see the VM's console)",
+                   rc ? rc : EMBER_EXIT_GENERIC);
     }
     struct snapshot_load ld = {
         .state_path = sv.state_path,

@@ -30,13 +30,18 @@
  * connection, a JSON object of at most 4096 bytes ended by a newline or by
  * the end of the client's writes, then one JSON line back:
  *
- *   {"vsock_uds_path": "/run/vm7.sock", "console": "/run/vm7.log", "id": "vm7"}
+ *   {"vsock_uds_path": "/run/vm7.sock", "console": "/run/vm7.log", "id": "vm7",
+ *    "api_sock": "/run/vm7.api"}
  *   -> {"pid": 4242, "id": "vm7"}   or   {"fault_message": "..."}
  *
  * Every field is optional: vsock_uds_path is the host side of the guest's
  * vsock (default: the snapshot's own), console the file the guest's console
  * and the child's messages are appended to (default: the server's stdout and
- * stderr), id a name for the server's log lines (1-64 of [A-Za-z0-9-_]).
+ * stderr), id the VM's instance id (1-64 of [A-Za-z0-9-_]), api_sock an API
+ * socket for the child: it is then the `ember --api-sock API_SOCK --id ID`
+ * process a PUT /snapshot/load with resume_vm would have made (its API,
+ * logs and metrics as any, api_main_restored()) instead of an `ember run
+ * --restore` one.
  * Requests are untrusted: anything else is refused with a fault_message that
  * names what was wrong, and the server goes on.
  */

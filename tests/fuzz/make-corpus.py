@@ -213,6 +213,7 @@ for name, body in [
         ("full", b'{"vsock_uds_path": "/run/vm7.sock", "console": "/run/vm7.log", "id": "vm7"}'),
         ("empty-object", b'{}'),
         ("vsock-only", b'{"vsock_uds_path":"/tmp/a.sock"}'),
+        ("api", b'{"vsock_uds_path":"/tmp/a.sock","api_sock":"/tmp/a.api","id":"fn-7"}'),
         ("unknown-field", b'{"snapshot_path": "/etc"}'),
         ("not-string", b'{"vsock_uds_path": 7, "id": null}'),
         ("bad-id", b'{"id": "a b"}'),

@@ -494,3 +494,82 @@ Test(restore_server, a_bad_pool_size_is_refused)
               r.err);
     spawn_free(&r);
 }
+
+/* One HTTP request on the API socket path: the status, the body in out. */
+static int http(const char *path_sock, const char *method, const char *path, const char *body,
+                char *out, size_t cap)
+{
+    char req[1024];
+    size_t got = 0;
+    int fd = connect_to(path_sock);
+
+    cr_assert(fd >= 0, "connect %s: %s", path_sock, strerror(errno));
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     method, path, body ? strlen(body) : 0, body ? body : "");
+    cr_assert_eq(write(fd, req, (size_t)n), n);
+    while (got + 1 < cap) {
+        ssize_t r = read(fd, out + got, cap - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    out[got] = '\0';
+    cr_assert(got > 12 && strncmp(out, "HTTP/1.1 ", 9) == 0, "%s", out);
+    return atoi(out + 9);
+}
+
+Test(restore_server, a_child_with_an_api_socket_is_driven_by_the_api)
+{
+    char req[600], uds[128], api[128], log[128], resp[4096];
+
+    need_kvm();
+    start_server();
+    snprintf(uds, sizeof(uds), "%s/api-vm.sock", dir);
+    snprintf(api, sizeof(api), "%s/api-vm.api", dir);
+    snprintf(log, sizeof(log), "%s/api-vm.log", dir);
+    snprintf(req, sizeof(req),
+             "{\"vsock_uds_path\": \"%s\", \"api_sock\": \"%s\", \"id\": \"fn-7\", \"console\": "
+             "\"%s\"}",
+             uds, api, log);
+    char *a = ask_str(req);
+    cr_assert_str_eq(a + strcspn(a, ","), ",\"id\":\"fn-7\"}\n", "%s", a);
+    pid_t pid = pid_of(a);
+    free(a);
+    char *r = call(uds, "gen");
+    cr_assert_str_eq(r, "1");
+    free(r);
+    /* The existing API, on the child's own socket, with its id. */
+    cr_assert_eq(http(api, "GET", "/", NULL, resp, sizeof(resp)), 200, "%s", resp);
+    cr_assert(strstr(resp, "\"id\":\"fn-7\"") && strstr(resp, "\"state\":\"Running\""), "%s", resp);
+    cr_assert_eq(http(api, "PATCH", "/vm", "{\"state\":\"Paused\"}", resp, sizeof(resp)), 204, "%s",
+                 resp);
+    cr_assert_eq(http(api, "GET", "/", NULL, resp, sizeof(resp)), 200);
+    cr_assert(strstr(resp, "\"state\":\"Paused\""), "%s", resp);
+    cr_assert_eq(
+        http(api, "PUT", "/snapshot/load", "{\"snapshot_path\": \"/x\"}", resp, sizeof(resp)), 400,
+        "%s", resp);
+    cr_assert_eq(http(api, "PATCH", "/vm", "{\"state\":\"Resumed\"}", resp, sizeof(resp)), 204,
+                 "%s", resp);
+    r = call(uds, "gen");
+    cr_assert_str_eq(r, "1");
+    free(r);
+    /* Its log went to its console, with its id. */
+    FILE *f = fopen(log, "r");
+    cr_assert(f);
+    size_t n = fread(resp, 1, sizeof(resp) - 1, f);
+    fclose(f);
+    resp[n] = '\0';
+    cr_assert(strstr(resp, "[fn-7:main] microVM restored from "), "%s", resp);
+    /* A failing API child says why, and the server goes on. */
+    snprintf(req, sizeof(req), "{\"vsock_uds_path\": \"%s\", \"api_sock\": \"%s/2.api\"}", uds,
+             dir);
+    a = ask_str(req);
+    cr_assert(strstr(a, "{\"fault_message\":\"Load snapshot error: snapshot ") &&
+                  strstr(a, ": Address already in use\"}"),
+              "%s", a);
+    free(a);
+    cr_assert_eq(kill(pid, 0), 0);
+}

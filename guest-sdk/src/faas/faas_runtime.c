@@ -41,6 +41,7 @@
 
 #define IN_CAP_MIN  (4u * 1024u)
 #define IN_CAP_KEEP (1u << 20) /* shrink back to IN_CAP_MIN after bigger requests */
+#define IN_INLINE   2048u      /* each connection's own input buffer, for small requests */
 /* Linux's somaxconn default (4096 since 5.4): larger than the device's
  * connection limit, so a burst of host connections is queued for accept()
  * rather than reset while the loop is busy. */
@@ -73,14 +74,13 @@ struct conn {
     size_t out_len, out_off; /* over header + body */
     bool close_after;
     char err_body[EMBER_FAAS_ERROR_MAX];
+    /* Requests up to IN_INLINE bytes are read here (in == in_inline): no
+     * malloc per connection, and the first connection's buffer shares a
+     * page with its struct and the poll array (grow()). */
+    uint8_t in_inline[IN_INLINE];
 };
 
 static struct ember_faas_stats stats;
-/* A closed connection's IN_CAP_MIN input buffer, for the next one: no
- * malloc and free (and their metadata writes) per connection. The serve
- * loop allocates one before the snapshot point, so that a restored VM's
- * first connection finds it too. */
-static uint8_t *spare_in;
 
 static long sys(long nr, long a, long b, long c, long d, long e, long f)
 {
@@ -254,14 +254,20 @@ static int grow_in(struct conn *c, size_t need)
     }
     if (need <= c->in_cap)
         return 0;
-    if (!c->in && need <= IN_CAP_MIN && spare_in) {
-        c->in = spare_in;
-        c->in_cap = IN_CAP_MIN;
-        spare_in = NULL;
+    if (!c->in && need <= IN_INLINE) {
+        c->in = c->in_inline;
+        c->in_cap = IN_INLINE;
         return 0;
     }
     size_t cap = need < IN_CAP_MIN ? IN_CAP_MIN : need;
-    uint8_t *p = realloc(c->in, cap);
+    uint8_t *p;
+    if (c->in == c->in_inline) {
+        p = malloc(cap);
+        if (p)
+            memcpy(p, c->in, c->in_len);
+    } else {
+        p = realloc(c->in, cap);
+    }
     if (!p)
         return -1;
     c->in = p;
@@ -348,9 +354,7 @@ static int next_request(struct conn *c, uint64_t max_request, ember_faas_handler
 static void conn_close(struct conn *c)
 {
     sys(SYS_close, c->fd, 0, 0, 0, 0, 0);
-    if (c->in && c->in_cap == IN_CAP_MIN && !spare_in)
-        spare_in = c->in;
-    else
+    if (c->in != c->in_inline)
         free(c->in);
     free(c->rep);
     memset(c, 0, sizeof(*c));
@@ -404,25 +408,38 @@ static int conn_step(struct conn *c, uint64_t max_request, ember_faas_handler ha
 /* The connection table grows by doubling as connections arrive: a table
  * for all max_conns up front would be over a megabyte that calloc()
  * zeroes, i.e. hundreds of first page touches on the cold-start path.
- * One block holds the poll array and then the connections, so that the
- * listener's pollfd and the first connection share a page (poll() writes
- * the one, accept() the other). *pfd is the block (free() it). */
+ * One page-aligned block holds the poll array and then the connections, so
+ * that the listener's pollfd, the first connection and its input buffer
+ * share a page (poll() writes the one, accept() and read() the others).
+ * *pfd is the block (free() it). A connection's pointers into itself (its
+ * inline input buffer, an error body being sent) move with it. */
+static void conn_move(struct conn *dst, const struct conn *src)
+{
+    const uint8_t *o = (const uint8_t *)src;
+    *dst = *src;
+    if (dst->in && dst->in >= o && dst->in < o + sizeof(*src))
+        dst->in = (uint8_t *)dst + (dst->in - o);
+    if (dst->out_body && dst->out_body >= o && dst->out_body < o + sizeof(*src))
+        dst->out_body = (const uint8_t *)dst + (dst->out_body - o);
+}
+
 static int grow(struct conn **conns, struct pollfd **pfd, unsigned *cap, unsigned max)
 {
     unsigned n = *cap ? *cap * 2 : 16;
     if (n > max)
         n = max;
     size_t poll_bytes = ALIGN_UP((n + 1) * sizeof(**pfd), _Alignof(struct conn));
-    uint8_t *b = malloc(poll_bytes + n * sizeof(**conns));
+    uint8_t *b = aligned_alloc(PAGE_SIZE, ALIGN_UP(poll_bytes + n * sizeof(**conns), PAGE_SIZE));
     if (!b)
         return -1;
-    if (*cap) {
+    struct conn *nc = (struct conn *)(b + poll_bytes);
+    if (*cap)
         memcpy(b, *pfd, (*cap + 1) * sizeof(**pfd));
-        memcpy(b + poll_bytes, *conns, *cap * sizeof(**conns));
-    }
+    for (unsigned i = 0; i < *cap; i++)
+        conn_move(&nc[i], &(*conns)[i]);
     free(*pfd);
     *pfd = (struct pollfd *)b;
-    *conns = (struct conn *)(b + poll_bytes);
+    *conns = nc;
     *cap = n;
     return 0;
 }
@@ -478,8 +495,6 @@ int ember_faas_serve_with(const struct ember_faas_options *opt, ember_faas_handl
         return (int)r;
     }
     memset(&stats, 0, sizeof(stats));
-    if (!spare_in)
-        spare_in = malloc(IN_CAP_MIN);
     if (opt->on_listen)
         opt->on_listen(port);
     /* Listening: a snapshot from here on keeps the listener (the vsock
@@ -533,7 +548,8 @@ int ember_faas_serve_with(const struct ember_faas_options *opt, ember_faas_handl
         /* Drop the closed ones (order does not matter). */
         for (unsigned i = 0; i < n;) {
             if (conns[i].fd < 0) {
-                conns[i] = conns[--n];
+                if (i != --n)
+                    conn_move(&conns[i], &conns[n]);
                 paused = false;
             } else {
                 i++;
