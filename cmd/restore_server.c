@@ -368,12 +368,12 @@ static int pool_wait(int fd, struct restore_request *rq)
         int cfd = accept4(sv.listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (cfd < 0)
             continue; /* another pool child, or the server, took it */
-        close(sv.listen_fd);
         client_fd = cfd;
         status_fd = fd;
         /* The server keeps a copy, to answer if this child dies first. */
         if (send_with_fd(fd, "TAKEN\n", cfd) != 0)
             exit(0);
+        close(sv.listen_fd);
         pool_read_request(rq);
         return 0;
     }
