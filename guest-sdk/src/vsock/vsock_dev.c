@@ -6,9 +6,9 @@
  *
  * Buffers (allocated once, 1 MiB for RX and 2 MiB for TX of the guest's
  * heap, pages touched only as packets use them):
- *  - RX: RX_BUFS chains of two descriptors: the 44-byte header, in an
+ *  - RX: RX_BUFS (16) chains of two descriptors: the 44-byte header, in an
  *    array of headers in the driver's own (write-hot) bss, then an
- *    RX_PAYLOAD-byte payload buffer (the device fills the chain as one
+ *    RX_PAYLOAD-byte (64 KiB) payload buffer (the device fills the chain as one
  *    buffer, header first, §2.7.4 and §5.10.6.1). A control packet (REQUEST,
  *    RESPONSE, CREDIT_*, SHUTDOWN, RST) then writes only the header array,
  *    which the serve loop writes anyway: after a snapshot restore, four
@@ -38,9 +38,9 @@
 #define Q_RX                  0u
 #define Q_TX                  1u
 #define Q_EVENT               2u
-#define RX_DESCS              64u /* two per chain */
-#define RX_BUFS               (RX_DESCS / 2u)
-#define RX_PAYLOAD            32768u
+#define RX_BUFS               16u
+#define RX_DESCS              (2u * RX_BUFS) /* two per chain */
+#define RX_PAYLOAD            65536u
 #define TX_SLOTS              32u
 #define TX_SLOT_SIZE          65536u
 #define EVENT_BUFS            4u

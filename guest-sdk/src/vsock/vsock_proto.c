@@ -72,6 +72,17 @@ static void *pages(size_t len)
 
 struct vsk *vsk_sock_alloc(void)
 {
+    /* The first two sockets (a function's listener and its first
+     * connection) live in the write-hot data page (ember.ld, .data.warm),
+     * not in a slab page of their own. */
+    static struct vsk first[2];
+    static bool first_given;
+    if (!free_socks && !first_given) {
+        first_given = true;
+        first[1].hnext = NULL;
+        first[0].hnext = &first[1];
+        free_socks = &first[0];
+    }
     if (!free_socks) {
         struct vsk *slab = pages(PAGE_SIZE);
         if (!slab)
