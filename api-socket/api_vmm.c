@@ -337,7 +337,7 @@ void api_vmm_prebuild(struct api_vmm *v, unsigned mem_mib)
      * decoder for a load (its code and heap: ~60 us of the load's first
      * decode on our development hosts; the heap goes back after a load,
      * vm_drop_setup_memory). */
-    v->ahead = vm_ahead_start((uint64_t)mem_mib << 20, v->no_seccomp, true, on_vcpu_enter, v,
+    v->ahead = vm_ahead_start((uint64_t)mem_mib << 20, v->no_seccomp, on_vcpu_enter, v,
                               snapshot_state_warm);
 }
 

@@ -21,13 +21,7 @@
 #include "monitor/exit_codes.h"
 #include "monitor/snapshot.h"
 #include "monitor/vm.h"
-#include "monitor/vm_ahead.h"
-#include "monitor/vm_shell.h"
 #include "monitor/vm_start.h"
-
-/* A shell built for `run --restore` that the VM did not take: its thread
- * closes it beside the guest, and the process waits for it at the end. */
-static struct vm_ahead *unused_ahead;
 
 /* --restore DIR (DIR/state, DIR/mem) or --restore STATE [--mem-file MEM]
  * (default STATE.mem). */
@@ -55,16 +49,6 @@ static int restore(const struct vm_config *cfg, struct vm **vm, char *err, size_
     }
     if (cfg->restore_mem_path)
         snprintf(mem, n, "%s", cfg->restore_mem_path);
-    /* The KVM VM, irqchip and vCPU (with the CPUID a boot sets, which is
-     * the snapshot's when it was taken on this host: the restore then
-     * keeps it) are built on the vCPU thread while this one reads and
-     * checks the state (vm_ahead.h). The memory file's size is the guest's;
-     * an irqchip, since a restored function has a device. A shell that does
-     * not fit after all (or a failed restore) goes back to that thread. */
-    struct vm_ahead *ahead = NULL;
-    if (stat(mem, &st) == 0 && S_ISREG(st.st_mode) && st.st_size % (1 << 20) == 0 &&
-        st.st_size >= ((off_t)VM_MEM_MIB_MIN << 20) && st.st_size <= ((off_t)VM_MEM_MIB_MAX << 20))
-        ahead = vm_ahead_start((uint64_t)st.st_size, cfg->no_seccomp, false, NULL, NULL, NULL);
     struct snapshot_load ld = {
         .state_path = state,
         .mem_path = mem,
@@ -73,15 +57,8 @@ static int restore(const struct vm_config *cfg, struct vm **vm, char *err, size_
         .timings = cfg->timings,
         .boot_timer = cfg->boot_timer,
         .no_seccomp = cfg->no_seccomp,
-        .ahead = &ahead,
     };
     rc = snapshot_restore(&ld, vm, err, errlen);
-    if (ahead) {
-        struct vm_shell none;
-        vm_shell_init(&none);
-        vm_ahead_abandon(ahead, &none);
-        unused_ahead = ahead;
-    }
     free(state);
     if (rc == 0 && cfg->timings)
         snapshot_print_timings(STDERR_FILENO);
@@ -129,7 +106,6 @@ static int cmd_run(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "ember: %s\n", err);
         vm_config_release(&cfg);
-        vm_ahead_end(unused_ahead);
         return rc;
     }
     char *snapshot_dir = cfg.snapshot_on_ready;
@@ -139,8 +115,6 @@ static int cmd_run(int argc, char **argv)
     rc = vm_has_devices(vm) || snapshot_dir ? cmd_run_vm(vm, snapshot_dir, NULL, NULL) : vm_run(vm);
     free(snapshot_dir);
     vm_destroy(vm);
-    vm_ahead_end(unused_ahead);
-    unused_ahead = NULL;
     return rc;
 }
 

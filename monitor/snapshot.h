@@ -51,12 +51,6 @@ struct snapshot_load {
     bool boot_timer;
     bool no_seccomp;
     struct vm_shell *shell; /* built ahead (vm_shell.h): taken over if it fits; or NULL */
-    /* Or a shell still being built on its vCPU thread (vm_ahead.h), while
-     * the state is read: taken just before the KVM step, and if the VM
-     * takes it over, *ahead becomes NULL (the VM owns the thread, even if
-     * the restore fails later); otherwise the caller still owns *ahead.
-     * NULL, or *ahead NULL: none. */
-    struct vm_ahead **ahead;
     /* Checked ahead (snapshot_prepare): its state and memory file are used
      * and state_path/mem_path only name them in messages; or NULL. */
     const struct snapshot_prepared *prepared;

@@ -32,7 +32,6 @@
 #include "monitor/exit_codes.h"
 #include "monitor/snapshot_mem.h"
 #include "monitor/timings.h"
-#include "monitor/vm_ahead.h"
 #include "monitor/vm_priv.h"
 
 enum step {
@@ -431,23 +430,15 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
         rc = refuse(err, errlen, EMBER_EXIT_GENERIC, ld->state_path, "out of memory");
         goto out;
     }
-    struct vm_ahead *ahead = ld->ahead ? *ld->ahead : NULL;
-    struct vm_shell lazy;
-    if (ahead)
-        vm_ahead_take_shell(ahead, &lazy);
     const struct vm_kvm_want want = {
         .mem_size = st->mem_size,
         .mem_fd = mem_fd,
         .mem_path = ld->mem_path,
         .irqchip = st->vm.irqchip,
         .track_dirty = ld->track_dirty_pages,
-        .shell = ahead ? &lazy : ld->shell,
+        .shell = ld->shell,
     };
     rc = vm_setup_kvm(vm, &want, why, sizeof(why));
-    if (ahead && vm->ahead == ahead)
-        *ld->ahead = NULL; /* the VM's */
-    else if (ahead)
-        vm_ahead_return_shell(ahead, &lazy);
     if (rc != 0) {
         rc = refuse(err, errlen, rc, ld->state_path, why);
         goto out;

@@ -30,7 +30,6 @@ struct vm_ahead {
     bool filter_on;    /* the thread's vCPU filter is on */
     bool filtered;     /* abandoned: the thread may now run beside a guest */
     bool no_seccomp;
-    bool filter_ahead; /* reserve and filter before a VM comes (else at vm_run) */
     uint64_t mem_size;
     void (*enter)(void *);
     void *enter_arg;
@@ -93,8 +92,8 @@ static void *ahead_main(void *arg)
     a->vcpu_fd = a->shell.vcpu_fd;
     if (vm_shell_ready(&a->shell))
         a->shell.ahead = a; /* whoever takes the shell over ends the thread */
-    ok = vm_shell_ready(&a->shell) && (!a->filter_ahead || reserve(a) == 0);
-    if (ok && a->filter_ahead) {
+    ok = vm_shell_ready(&a->shell) && reserve(a) == 0;
+    if (ok) {
         vm_vcpu_thread_init();
         /* A failure leaves the thread unusable; the usual vCPU thread
          * then installs the filter after the load, and says why not. */
@@ -120,12 +119,12 @@ static void *ahead_main(void *arg)
         struct vm *vm = a->vm;
         void (*hook)(void *, int) = a->exit_hook;
         void *hook_arg = a->exit_arg;
-        vm->vcpu_filter_on = a->filter_ahead && !a->no_seccomp;
+        vm->vcpu_filter_on = !a->no_seccomp;
         hook(hook_arg, vm_run(vm));
     } else if (st == AHEAD_ABANDON) {
-        /* A thread without its filter yet takes one before it goes on
-         * (the guest may run meanwhile): the vCPU role's, which allows
-         * closing and unmapping. The caller waits for it (filtered). */
+        /* A thread whose filter did not go on ahead takes one before it
+         * goes on (the guest may run meanwhile): the vCPU role's, which
+         * allows closing and unmapping. The caller waits for it. */
         if (!a->filter_on && !a->no_seccomp)
             (void)seccomp_filter_install(SECCOMP_ROLE_VCPU, a->vcpu_fd, -1, err, sizeof(err));
         pthread_mutex_lock(&a->lock);
@@ -137,8 +136,8 @@ static void *ahead_main(void *arg)
     return NULL;
 }
 
-struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, bool filter_ahead,
-                                void (*enter)(void *), void *arg, int (*idle)(void))
+struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, void (*enter)(void *),
+                                void *arg, int (*idle)(void))
 {
     struct vm_ahead *a = calloc(1, sizeof(*a));
 
@@ -148,7 +147,6 @@ struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, bool filter_
     pthread_cond_init(&a->cond, NULL);
     a->state = AHEAD_PARKED;
     a->no_seccomp = no_seccomp;
-    a->filter_ahead = filter_ahead;
     a->mem_size = mem_size;
     a->enter = enter;
     a->enter_arg = arg;
@@ -180,14 +178,6 @@ static void set_state(struct vm_ahead *a, enum ahead_state st)
     pthread_mutex_lock(&a->lock);
     a->state = st;
     pthread_cond_broadcast(&a->cond);
-    pthread_mutex_unlock(&a->lock);
-}
-
-void vm_ahead_return_shell(struct vm_ahead *a, struct vm_shell *s)
-{
-    pthread_mutex_lock(&a->lock);
-    a->shell = *s;
-    vm_shell_init(s);
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -226,8 +216,6 @@ void vm_ahead_end(struct vm_ahead *a)
 
 int vm_ahead_take_eventfd(struct vm_ahead *a, int fd)
 {
-    if (!a->filter_ahead)
-        return fd; /* its filter will scan for it */
     for (unsigned i = 0; i < VM_AHEAD_EVENTFDS; i++) {
         int to = a->efd[i];
         if (to < 0)
@@ -246,8 +234,6 @@ int vm_ahead_dup_mem_fd(struct vm_ahead *a, int fd)
 {
     int to = a->mem_fd;
 
-    if (!a->filter_ahead)
-        return fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (to >= 0 && dup3(fd, to, O_CLOEXEC) == to) {
         a->mem_fd = -1;
         return to;
@@ -260,8 +246,6 @@ bool vm_ahead_fits(const struct vm_ahead *a, const struct vm *vm)
 {
     /* The thread's filter is the vCPU role's (no --timings), on unless
      * no_seccomp, and names the shell's vCPU fd. */
-    if (!a->filter_ahead) /* it installs the filter vm wants when it runs it */
-        return a->usable && a->vcpu_fd == vm->vcpu_fd && a->no_seccomp == vm->no_seccomp;
     return a->usable && !a->short_of_fds && a->vcpu_fd == vm->vcpu_fd &&
            a->no_seccomp == vm->no_seccomp && !vm->timings;
 }

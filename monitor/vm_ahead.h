@@ -44,26 +44,18 @@ struct vm_ahead;
  * reserves the descriptors, installs the vCPU filter (unless no_seccomp)
  * and parks. enter(arg), if set, runs first on the thread (vm_start.h's
  * vcpu_enter: it runs before the filter). NULL if no thread could start.
- * filter_ahead false: no reservation and no filter yet; the thread installs
- * its filter when it is handed a VM, as a thread started then would (vm_run),
- * which suits a process whose loop does not exist yet (`ember run
- * --restore`: the shell is built while the state is read). Such a thread
- * must run its VM or end before any guest code runs: vm_run() on another
- * thread ends it. idle(), if set, runs on the thread once its shell is
- * ready and its filter on, before it parks: work ahead that needs no system
- * call but the allocator's (snapshot_state_warm). */
-struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, bool filter_ahead,
-                                void (*enter)(void *), void *arg, int (*idle)(void));
+ * idle(), if set, runs on the thread once its shell is ready and its filter
+ * on, before it parks: work ahead that needs no system call but the
+ * allocator's (snapshot_state_warm). A thread that is not handed its VM
+ * ends before the guest runs (vm_start, or vm_run() on another thread). */
+struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, void (*enter)(void *),
+                                void *arg, int (*idle)(void));
 
 /* Waits until the thread has built its shell, and moves it to *out: ready,
  * or empty if building failed (vm_shell.h). A VM that takes it over
  * (vm_setup_kvm) owns the thread from then on (vm->ahead): it runs the VM
  * or ends with it. */
 void vm_ahead_take_shell(struct vm_ahead *a, struct vm_shell *out);
-
-/* Gives a shell taken with vm_ahead_take_shell() back, ready or not (no VM
- * took it over). */
-void vm_ahead_return_shell(struct vm_ahead *a, struct vm_shell *s);
 
 /* Whether a was handed a VM (vm_ahead_run). */
 bool vm_ahead_running(const struct vm_ahead *a);
