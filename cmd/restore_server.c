@@ -329,9 +329,9 @@ static void pool_read_request(struct restore_request *rq)
 }
 
 /* A ready pool child waits for its request: a client it accepts itself on
- * the listening socket (no hop through the server: the server accepts only
- * while no pool child is ready), or one the server hands it on fd. 0 with
- * rq (and client_fd) set; -1 when the server is gone or stops the pool. */
+ * the listening socket (no hop through the server, which accepts only while
+ * no pool child is ready). 0 with rq (and client_fd) set; -1 when the
+ * server is gone or stops the pool. */
 static int pool_wait(int fd, struct restore_request *rq)
 {
     for (;;) {
@@ -342,29 +342,8 @@ static int pool_wait(int fd, struct restore_request *rq)
                 continue;
             return -1;
         }
-        if (pf[1].revents) {
-            struct iovec iov = {.iov_base = rq, .iov_len = sizeof(*rq)};
-            union {
-                char buf[CMSG_SPACE(sizeof(int))];
-                struct cmsghdr align;
-            } ctl;
-            struct msghdr msg = {.msg_iov = &iov,
-                                 .msg_iovlen = 1,
-                                 .msg_control = ctl.buf,
-                                 .msg_controllen = sizeof(ctl)};
-            ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n != (ssize_t)sizeof(*rq))
-                return -1;
-            /* The client's connection, passed along (SCM_RIGHTS). */
-            struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-            if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-                cm->cmsg_len == CMSG_LEN(sizeof(int)))
-                memcpy(&client_fd, CMSG_DATA(cm), sizeof(int));
-            close(sv.listen_fd);
-            return 0;
-        }
+        if (pf[1].revents)
+            return -1; /* the server is gone (or stopping): nothing else comes here */
         int cfd = accept4(sv.listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (cfd < 0)
             continue; /* another pool child, or the server, took it */
@@ -627,48 +606,6 @@ static void listen_arm(void)
         armed = want;
 }
 
-/* Hands rq to a pool child that is ready: c then waits for its answer.
- * false: none is ready (or it could not take rq). */
-static bool pool_take(struct conn *c, const struct restore_request *rq)
-{
-    for (unsigned i = 0; i < POOL_MAX; i++) {
-        struct pool_child *p = sv.pool[i];
-        if (!p || !p->ready)
-            continue;
-        struct iovec iov = {.iov_base = (void *)rq, .iov_len = sizeof(*rq)};
-        union {
-            char buf[CMSG_SPACE(sizeof(int))];
-            struct cmsghdr align;
-        } ctl;
-        struct msghdr msg = {.msg_iov = &iov,
-                             .msg_iovlen = 1,
-                             .msg_control = ctl.buf,
-                             .msg_controllen = sizeof(ctl)};
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &c->fd, sizeof(int));
-        if (sendmsg(p->fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof(*rq)) {
-            kill(p->pid, SIGKILL);
-            pool_remove(p);
-            continue;
-        }
-        sv.pool[i] = NULL;
-        c->pid = p->pid;
-        c->status_fd = p->fd;
-        free(p);
-        epoll_ctl(sv.ep_fd, EPOLL_CTL_DEL, c->fd, NULL);
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-        if (epoll_ctl(sv.ep_fd, EPOLL_CTL_MOD, c->status_fd, &ev) != 0) {
-            kill(c->pid, SIGKILL);
-            answer_fault(c, "epoll: cannot watch the VM process");
-        }
-        return true;
-    }
-    return false;
-}
-
 static void serve_request(struct conn *c)
 {
     static struct restore_request prq;
@@ -680,8 +617,9 @@ static void serve_request(struct conn *c)
         return;
     }
     snprintf(c->id, sizeof(c->id), "%s", prq.id);
-    if (pool_take(c, &prq))
-        return;
+    /* A connection the server accepted forks its own child: a ready pool
+     * child takes its clients from the listening socket (pool_wait), and
+     * handing it one here could cross a client it is accepting. */
     if (pipe2(pfd, O_CLOEXEC) != 0) {
         snprintf(why, sizeof(why), "pipe: %s", strerror(errno));
         answer_fault(c, why);
