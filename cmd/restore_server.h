@@ -23,7 +23,11 @@
  * has been quiet for 5 ms (building one costs as much CPU as it saves, so it
  * belongs in the gaps between requests, not next to a start); a request takes
  * a ready one (its restore then does no KVM creation: ~0.04 ms instead of
- * ~0.4 ms here) or, if none is ready, forks its own. A pool child that
+ * ~0.4 ms here) or, if none is ready, forks its own. A ready pool child
+ * accepts on the listening socket itself (the server accepts only while no
+ * pool child is ready), reads and checks the request and tells the server
+ * it took a client, passing it a copy of the connection for the error
+ * cases: the request makes no hop through the server. A pool child that
  * cannot build its VM turns the pool off, with a log line.
  *
  * The protocol, on the server's Unix socket (mode 0600): one request per
