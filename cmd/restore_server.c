@@ -39,6 +39,7 @@
 #include "monitor/snapshot.h"
 #include "monitor/timings.h"
 #include "monitor/vm.h"
+#include "monitor/vm_ahead.h"
 #include "monitor/vm_shell.h"
 
 #define CONNS_MAX       256u  /* requests being read or served at once */
@@ -195,6 +196,20 @@ static void child_detach(struct conn *mine, int keep_fd)
     sigprocmask(SIG_SETMASK, &sv.old_mask, NULL);
 }
 
+static struct vm_ahead *pool_ahead; /* a pool child's parked vCPU thread, or NULL */
+
+/* A shell no VM took over goes back to its thread, which closes it (~14 ms
+ * with an irqchip, not on the request's time) and ends. */
+static void drop_shell(struct vm_shell *shell)
+{
+    if (!shell || !vm_shell_ready(shell))
+        return; /* none, or taken over: the VM owns its thread */
+    if (pool_ahead)
+        vm_ahead_abandon(pool_ahead, shell);
+    else
+        vm_shell_release(shell);
+}
+
 /* Restores the prepared snapshot into shell (built ahead, or NULL) for rq
  * and serves it; never returns. status_fd is where the answer goes. */
 static void child_serve(const struct restore_request *rq, struct vm_shell *shell)
@@ -219,8 +234,7 @@ static void child_serve(const struct restore_request *rq, struct vm_shell *shell
         /* An `ember --api-sock` process with the VM loaded: the API, its
          * log and metrics as for any other (the shell built ahead is not
          * used: that path builds its VM itself). */
-        if (shell)
-            vm_shell_release(shell);
+        drop_shell(shell);
         const struct api_restored r = {
             .api_sock = rq->api_sock,
             .id = rq->id[0] ? rq->id : NULL,
@@ -248,8 +262,7 @@ static void child_serve(const struct restore_request *rq, struct vm_shell *shell
         .shell = shell,
     };
     rc = snapshot_restore(&ld, &vm, err, sizeof(err));
-    if (shell)
-        vm_shell_release(shell); /* what the restore did not take over */
+    drop_shell(shell); /* what the restore did not take over */
     if (rc != 0)
         child_fail("", err, rc);
     if (sv.timings)
@@ -363,12 +376,19 @@ static void pool_child_main(int fd)
 {
     static struct restore_request rq; /* 4 KiB: not on the stack for the VM's life */
     struct vm_shell shell;
-    char err[600], line[STATUS_MAX];
+    char line[STATUS_MAX];
 
     child_detach(NULL, fd);
     vm_shell_init(&shell);
-    if (vm_shell_build(&shell, sv.prep.mem_size, err, sizeof(err)) != 0) {
-        snprintf(line, sizeof(line), "ERR building a VM ahead: %.500s\n", err);
+    /* The loop first: its eventfd must exist when the parked thread's
+     * filter goes on (it writes it when the guest ends). */
+    if (cmd_run_loop_prepare() == 0)
+        pool_ahead = vm_ahead_start(sv.prep.mem_size, sv.no_seccomp, NULL, NULL, NULL);
+    if (pool_ahead)
+        vm_ahead_take_shell(pool_ahead, &shell);
+    if (!vm_shell_ready(&shell)) {
+        snprintf(line, sizeof(line), "ERR building a VM ahead failed (%s)\n",
+                 pool_ahead ? "KVM VM, irqchip or vCPU" : "no thread");
         if (write(fd, line, strlen(line)) < 0) {
         }
         exit(EMBER_EXIT_GENERIC);
