@@ -19,7 +19,8 @@
  * child that ended without answering, are answered by the server.
  *
  * --pool N (default 2): N children are forked ahead and build their KVM VM,
- * irqchip and vCPU with the snapshot's CPUID (vm_shell.h) once the server
+ * irqchip and vCPU with the snapshot's CPUID, and the vCPU thread parked
+ * with its filter on (vm_shell.h, vm_ahead.h), once the server
  * has been quiet for 5 ms (building one costs as much CPU as it saves, so it
  * belongs in the gaps between requests, not next to a start); a request takes
  * a ready one (its restore then does no KVM creation: ~0.04 ms instead of
