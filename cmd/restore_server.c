@@ -707,9 +707,12 @@ static void on_readable(struct conn *c)
             conn_close(c);
             return;
         }
+        /* The request ends at its newline (what follows is ignored), or
+         * where the client's writes end; the same rule as a pool child's
+         * (pool_read_request). */
         char *nl = memchr(c->buf + c->len, '\n', (size_t)n);
         c->len += (size_t)n;
-        if (c->len > RESTORE_REQUEST_MAX) {
+        if (!nl && c->len > RESTORE_REQUEST_MAX) {
             char why[80];
             snprintf(why, sizeof(why), "request: larger than %u bytes", RESTORE_REQUEST_MAX);
             answer_fault(c, why);
