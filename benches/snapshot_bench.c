@@ -332,13 +332,21 @@ static void api_load(const char *sock, const char *snap, const char *uds)
 /* --- ember restore-server: one process that checked the snapshot once,
  * forking a VM process per request (cmd/restore_server.h). --- */
 
-static pid_t server_spawn(const char *sock, const char *snap, const char *errpath)
+/* timings: --timings (the latency rounds read the children's steps; the
+ * density runs, like `run --restore`'s, go without). */
+static pid_t server_spawn(const char *sock, const char *snap, const char *errpath, bool timings)
 {
-    char *argv[] = {(char *)opt.ember, "restore-server",
-                    "--sock",          (char *)sock,
-                    "--snapshot",      (char *)snap,
-                    "--timings",       opt.pool ? "--pool" : NULL,
-                    (char *)opt.pool,  NULL};
+    char *argv[8] = {(char *)opt.ember, "restore-server", "--sock",
+                     (char *)sock,      "--snapshot",     (char *)snap};
+    int n = 6;
+
+    if (timings)
+        argv[n++] = "--timings";
+    if (opt.pool) {
+        argv[n++] = "--pool";
+        argv[n++] = (char *)opt.pool;
+    }
+    argv[n] = NULL;
 
     unlink(sock);
     pid_t pid = spawn(argv, errpath);
@@ -562,7 +570,7 @@ static json_t *latency(void)
     make_snapshot(snap, true);
     snprintf(srv_sock, sizeof(srv_sock), "%s/lat-srv.sock", run_dir);
     if (has_server)
-        server = server_spawn(srv_sock, snap, NULL);
+        server = server_spawn(srv_sock, snap, NULL, true);
     for (unsigned r = 0; r < n; r++) {
         for (int k = 0; k < nvar; k++) {
             enum variant v = vars[(k + (int)r) % nvar]; /* the order rotates */
@@ -796,7 +804,7 @@ static json_t *density(enum launch mode)
      * inside the CPU per VM. */
     snprintf(srv_sock, sizeof(srv_sock), "%s/srv.sock", run_dir);
     if (mode == L_SERVER)
-        server = server_spawn(srv_sock, snap, NULL);
+        server = server_spawn(srv_sock, snap, NULL, false);
     double t0 = now_us();
     if (api)
         for (unsigned k = 0; k < c && k < n; k++)

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/uio.h>
@@ -38,6 +39,7 @@
 #include "monitor/snapshot.h"
 #include "monitor/timings.h"
 #include "monitor/vm.h"
+#include "monitor/vm_ahead.h"
 #include "monitor/vm_shell.h"
 
 #define CONNS_MAX       256u  /* requests being read or served at once */
@@ -173,7 +175,8 @@ static void child_detach(struct conn *mine, int keep_fd)
         free(p);
         sv.pool[i] = NULL;
     }
-    close(sv.listen_fd);
+    if (mine || keep_fd < 0)
+        close(sv.listen_fd); /* a pool child accepts on it (pool_child_main) */
     close(sv.sig_fd);
     close(sv.ep_fd);
     for (unsigned i = 0; i < CONNS_MAX; i++) {
@@ -191,6 +194,20 @@ static void child_detach(struct conn *mine, int keep_fd)
     }
     free(sv.children);
     sigprocmask(SIG_SETMASK, &sv.old_mask, NULL);
+}
+
+static struct vm_ahead *pool_ahead; /* a pool child's parked vCPU thread, or NULL */
+
+/* A shell no VM took over goes back to its thread, which closes it (~14 ms
+ * with an irqchip, not on the request's time) and ends. */
+static void drop_shell(struct vm_shell *shell)
+{
+    if (!shell || !vm_shell_ready(shell))
+        return; /* none, or taken over: the VM owns its thread */
+    if (pool_ahead)
+        vm_ahead_abandon(pool_ahead, shell);
+    else
+        vm_shell_release(shell);
 }
 
 /* Restores the prepared snapshot into shell (built ahead, or NULL) for rq
@@ -217,8 +234,7 @@ static void child_serve(const struct restore_request *rq, struct vm_shell *shell
         /* An `ember --api-sock` process with the VM loaded: the API, its
          * log and metrics as for any other (the shell built ahead is not
          * used: that path builds its VM itself). */
-        if (shell)
-            vm_shell_release(shell);
+        drop_shell(shell);
         const struct api_restored r = {
             .api_sock = rq->api_sock,
             .id = rq->id[0] ? rq->id : NULL,
@@ -246,8 +262,7 @@ static void child_serve(const struct restore_request *rq, struct vm_shell *shell
         .shell = shell,
     };
     rc = snapshot_restore(&ld, &vm, err, sizeof(err));
-    if (shell)
-        vm_shell_release(shell); /* what the restore did not take over */
+    drop_shell(shell); /* what the restore did not take over */
     if (rc != 0)
         child_fail("", err, rc);
     if (sv.timings)
@@ -270,41 +285,118 @@ static void child_main(struct conn *c, const struct restore_request *rq, int wr)
     child_serve(rq, NULL);
 }
 
-/* A pool child: builds its VM, says READY, waits for its request. */
-static void pool_child_main(int fd)
+/* Sends line on fd with fd_to_pass attached (SCM_RIGHTS). */
+static int send_with_fd(int fd, const char *line, int fd_to_pass)
 {
-    static struct restore_request rq; /* 4 KiB: not on the stack for the VM's life */
-    struct vm_shell shell;
-    char err[600], line[STATUS_MAX];
-    ssize_t n;
-
-    child_detach(NULL, fd);
-    vm_shell_init(&shell);
-    if (vm_shell_build(&shell, sv.prep.mem_size, err, sizeof(err)) != 0) {
-        snprintf(line, sizeof(line), "ERR building a VM ahead: %.500s\n", err);
-        if (write(fd, line, strlen(line)) < 0) {
-        }
-        exit(EMBER_EXIT_GENERIC);
-    }
-    if (write(fd, "READY\n", 6) != 6)
-        exit(0);
-    struct iovec iov = {.iov_base = &rq, .iov_len = sizeof(rq)};
+    struct iovec iov = {.iov_base = (void *)line, .iov_len = strlen(line)};
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } ctl;
     struct msghdr msg = {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl)};
-    do
-        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    if (n != (ssize_t)sizeof(rq))
-        exit(0); /* the server is gone, or stops its pool */
-    /* The client's connection, passed along (SCM_RIGHTS) by the server. */
     struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-        cm->cmsg_len == CMSG_LEN(sizeof(int)))
-        memcpy(&client_fd, CMSG_DATA(cm), sizeof(int));
+
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd_to_pass, sizeof(int));
+    return sendmsg(fd, &msg, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
+}
+
+/* Reads one request from the client a pool child accepted (as on_readable
+ * does in the server) and parses it into rq; on a bad or slow request,
+ * tells the server why (it answers) and ends. */
+static void pool_read_request(struct restore_request *rq)
+{
+    static char buf[RESTORE_REQUEST_MAX + 1];
+    char why[300], line[STATUS_MAX];
+    size_t len = 0;
+    uint64_t t0 = now_ms();
+
+    for (;;) {
+        struct pollfd pf = {.fd = client_fd, .events = POLLIN};
+        int left = (int)(REQUEST_TIMEOUT - (now_ms() - t0));
+        if (left <= 0 || poll(&pf, 1, left) == 0) {
+            snprintf(why, sizeof(why), "request: not complete within %u ms", REQUEST_TIMEOUT);
+            break;
+        }
+        ssize_t n = recv(client_fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n < 0)
+            exit(0); /* the client is gone: nobody to answer */
+        char *nl = memchr(buf + len, '\n', (size_t)n);
+        len += (size_t)n;
+        if (nl)
+            len = (size_t)(nl - buf);
+        if (nl || n == 0 || len > RESTORE_REQUEST_MAX) {
+            if (restore_request_parse(buf, len, rq, why, sizeof(why)) == 0)
+                return;
+            break;
+        }
+    }
+    snprintf(line, sizeof(line), "ERR %s\n", why);
+    report(line);
+    exit(0);
+}
+
+/* A ready pool child waits for its request: a client it accepts itself on
+ * the listening socket (no hop through the server, which accepts only while
+ * no pool child is ready). 0 with rq (and client_fd) set; -1 when the
+ * server is gone or stops the pool. */
+static int pool_wait(int fd, struct restore_request *rq)
+{
+    for (;;) {
+        struct pollfd pf[2] = {{.fd = sv.listen_fd, .events = POLLIN},
+                               {.fd = fd, .events = POLLIN}};
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (pf[1].revents)
+            return -1; /* the server is gone (or stopping): nothing else comes here */
+        int cfd = accept4(sv.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (cfd < 0)
+            continue; /* another pool child, or the server, took it */
+        client_fd = cfd;
+        status_fd = fd;
+        /* The server keeps a copy, to answer if this child dies first. */
+        if (send_with_fd(fd, "TAKEN\n", cfd) != 0)
+            exit(0);
+        close(sv.listen_fd);
+        pool_read_request(rq);
+        return 0;
+    }
+}
+
+/* A pool child: builds its VM, says READY, waits for its request. */
+static void pool_child_main(int fd)
+{
+    static struct restore_request rq; /* 4 KiB: not on the stack for the VM's life */
+    struct vm_shell shell;
+    char line[STATUS_MAX];
+
+    child_detach(NULL, fd);
+    vm_shell_init(&shell);
+    /* The loop first: its eventfd must exist when the parked thread's
+     * filter goes on (it writes it when the guest ends). */
+    if (cmd_run_loop_prepare() == 0)
+        pool_ahead = vm_ahead_start(sv.prep.mem_size, sv.no_seccomp, NULL, NULL, NULL);
+    if (pool_ahead)
+        vm_ahead_take_shell(pool_ahead, &shell);
+    if (!vm_shell_ready(&shell)) {
+        snprintf(line, sizeof(line), "ERR building a VM ahead failed (%s)\n",
+                 pool_ahead ? "KVM VM, irqchip or vCPU" : "no thread");
+        if (write(fd, line, strlen(line)) < 0) {
+        }
+        exit(EMBER_EXIT_GENERIC);
+    }
+    if (write(fd, "READY\n", 6) != 6)
+        exit(0);
+    if (pool_wait(fd, &rq) != 0)
+        exit(0); /* the server is gone, or stops its pool */
     timings_restart();
     rq.vsock[sizeof(rq.vsock) - 1] = '\0';
     rq.console[sizeof(rq.console) - 1] = '\0';
@@ -456,19 +548,59 @@ static void pool_fill(void)
 static void on_pool(struct pool_child *p)
 {
     char buf[STATUS_MAX + 1];
+    union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = buf, .iov_len = STATUS_MAX};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl)};
+    int passed = -1;
     ssize_t n;
 
     do
-        n = read(p->fd, buf, STATUS_MAX);
+        n = recvmsg(p->fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN)
         return;
+    struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+        cm->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(&passed, CMSG_DATA(cm), sizeof(int));
     buf[n > 0 ? n : 0] = '\0';
     buf[strcspn(buf, "\n")] = '\0';
     if (!p->ready && strcmp(buf, "READY") == 0) {
         p->ready = true;
         return;
     }
+    if (p->ready && passed >= 0 && strcmp(buf, "TAKEN") == 0) {
+        /* It accepted a client itself: from now on it is a request being
+         * served, whose end (DONE, ERR, or none) on_status() sees. */
+        unsigned slot = CONNS_MAX;
+        for (unsigned i = 0; i < CONNS_MAX && slot == CONNS_MAX; i++)
+            if (!sv.conns[i])
+                slot = i;
+        struct conn *c = slot < CONNS_MAX ? calloc(1, sizeof(*c)) : NULL;
+        if (!c) { /* served, untracked: a crash then goes unexplained */
+            close(passed);
+            pool_remove(p);
+            return;
+        }
+        sv.last_activity_ms = now_ms();
+        *c = (struct conn){
+            .tag = TAG_CONN, .fd = passed, .status_fd = p->fd, .pid = p->pid, .start_ms = now_ms()};
+        sv.conns[slot] = c;
+        for (unsigned i = 0; i < POOL_MAX; i++)
+            if (sv.pool[i] == p)
+                sv.pool[i] = NULL;
+        free(p);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(sv.ep_fd, EPOLL_CTL_MOD, c->status_fd, &ev) != 0)
+            conn_close(c);
+        return;
+    }
+    if (passed >= 0)
+        close(passed);
     if (!p->ready) {
         /* No VMs ahead from now on (no fork loop): each request forks. */
         sv.pool_broken = true;
@@ -478,46 +610,20 @@ static void on_pool(struct pool_child *p)
     pool_remove(p);
 }
 
-/* Hands rq to a pool child that is ready: c then waits for its answer.
- * false: none is ready (or it could not take rq). */
-static bool pool_take(struct conn *c, const struct restore_request *rq)
+/* The server accepts only while no pool child is ready to (pool_wait). */
+static void listen_arm(void)
 {
-    for (unsigned i = 0; i < POOL_MAX; i++) {
-        struct pool_child *p = sv.pool[i];
-        if (!p || !p->ready)
-            continue;
-        struct iovec iov = {.iov_base = (void *)rq, .iov_len = sizeof(*rq)};
-        union {
-            char buf[CMSG_SPACE(sizeof(int))];
-            struct cmsghdr align;
-        } ctl;
-        struct msghdr msg = {.msg_iov = &iov,
-                             .msg_iovlen = 1,
-                             .msg_control = ctl.buf,
-                             .msg_controllen = sizeof(ctl)};
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &c->fd, sizeof(int));
-        if (sendmsg(p->fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof(*rq)) {
-            kill(p->pid, SIGKILL);
-            pool_remove(p);
-            continue;
-        }
-        sv.pool[i] = NULL;
-        c->pid = p->pid;
-        c->status_fd = p->fd;
-        free(p);
-        epoll_ctl(sv.ep_fd, EPOLL_CTL_DEL, c->fd, NULL);
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-        if (epoll_ctl(sv.ep_fd, EPOLL_CTL_MOD, c->status_fd, &ev) != 0) {
-            kill(c->pid, SIGKILL);
-            answer_fault(c, "epoll: cannot watch the VM process");
-        }
-        return true;
-    }
-    return false;
+    static bool armed = true; /* setup() added it */
+    bool want = true;
+
+    for (unsigned i = 0; i < POOL_MAX; i++)
+        if (sv.pool[i] && sv.pool[i]->ready)
+            want = false;
+    if (want == armed)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &sv.listen_tag};
+    if (epoll_ctl(sv.ep_fd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, sv.listen_fd, &ev) == 0)
+        armed = want;
 }
 
 static void serve_request(struct conn *c)
@@ -531,8 +637,9 @@ static void serve_request(struct conn *c)
         return;
     }
     snprintf(c->id, sizeof(c->id), "%s", prq.id);
-    if (pool_take(c, &prq))
-        return;
+    /* A connection the server accepted forks its own child: a ready pool
+     * child takes its clients from the listening socket (pool_wait), and
+     * handing it one here could cross a client it is accepting. */
     if (pipe2(pfd, O_CLOEXEC) != 0) {
         snprintf(why, sizeof(why), "pipe: %s", strerror(errno));
         answer_fault(c, why);
@@ -600,9 +707,12 @@ static void on_readable(struct conn *c)
             conn_close(c);
             return;
         }
+        /* The request ends at its newline (what follows is ignored), or
+         * where the client's writes end; the same rule as a pool child's
+         * (pool_read_request). */
         char *nl = memchr(c->buf + c->len, '\n', (size_t)n);
         c->len += (size_t)n;
-        if (c->len > RESTORE_REQUEST_MAX) {
+        if (!nl && c->len > RESTORE_REQUEST_MAX) {
             char why[80];
             snprintf(why, sizeof(why), "request: larger than %u bytes", RESTORE_REQUEST_MAX);
             answer_fault(c, why);
@@ -853,6 +963,7 @@ int restore_server_main(int argc, char **argv)
         }
         expire();
         pool_fill();
+        listen_arm();
     }
     fprintf(stderr, "ember: restore-server: stopping %zu VM process(es)\n", sv.nchildren);
     stop();

@@ -19,11 +19,16 @@
  * child that ended without answering, are answered by the server.
  *
  * --pool N (default 2): N children are forked ahead and build their KVM VM,
- * irqchip and vCPU with the snapshot's CPUID (vm_shell.h) once the server
+ * irqchip and vCPU with the snapshot's CPUID, and the vCPU thread parked
+ * with its filter on (vm_shell.h, vm_ahead.h), once the server
  * has been quiet for 5 ms (building one costs as much CPU as it saves, so it
  * belongs in the gaps between requests, not next to a start); a request takes
  * a ready one (its restore then does no KVM creation: ~0.04 ms instead of
- * ~0.4 ms here) or, if none is ready, forks its own. A pool child that
+ * ~0.4 ms here) or, if none is ready, forks its own. A ready pool child
+ * accepts on the listening socket itself (the server accepts only while no
+ * pool child is ready), reads and checks the request and tells the server
+ * it took a client, passing it a copy of the connection for the error
+ * cases: the request makes no hop through the server. A pool child that
  * cannot build its VM turns the pool off, with a log line.
  *
  * The protocol, on the server's Unix socket (mode 0600): one request per

@@ -4,6 +4,7 @@
 #include "cmd/run_loop.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -71,20 +72,37 @@ static void close_handle(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* One VM per process: its loop and state, made by cmd_run_loop_prepare()
+ * or by cmd_run_vm(). */
+static uv_loop_t loop;
+static struct run_state rs;
+static bool prepared;
+
+int cmd_run_loop_prepare(void)
+{
+    if (prepared)
+        return 0;
+    rs.status = EMBER_EXIT_GENERIC;
+    if (uv_loop_init(&loop) != 0 || uv_async_init(&loop, &rs.done, on_done) != 0 ||
+        uv_async_init(&loop, &rs.ready, on_ready) != 0)
+        return -1;
+    rs.ready.data = &rs;
+    prepared = true;
+    return 0;
+}
+
 int cmd_run_vm(struct vm *vm, const char *snapshot_dir, void (*started)(void *arg), void *arg)
 {
-    struct run_state rs = {.status = EMBER_EXIT_GENERIC, .vm = vm, .snapshot_dir = snapshot_dir};
     const struct vm_start_hooks hooks = {.arg = &rs, .vcpu_exit = on_vcpu_exit};
     pthread_t thread;
-    uv_loop_t loop;
     char err[256];
 
-    if (uv_loop_init(&loop) != 0 || uv_async_init(&loop, &rs.done, on_done) != 0 ||
-        uv_async_init(&loop, &rs.ready, on_ready) != 0) {
+    if (cmd_run_loop_prepare() != 0) {
         fprintf(stderr, "ember: cannot start the device loop\n");
         return EMBER_EXIT_GENERIC;
     }
-    rs.ready.data = &rs;
+    rs.vm = vm;
+    rs.snapshot_dir = snapshot_dir;
     if (snapshot_dir)
         vm_set_ready_hook(vm, on_guest_ready, &rs);
     if (vm_start(vm, &loop, &hooks, &thread, err, sizeof(err)) != 0) {

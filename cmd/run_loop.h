@@ -12,4 +12,10 @@ struct vm;
  * before the loop serves anything. Returns the process's exit status. */
 int cmd_run_vm(struct vm *vm, const char *snapshot_dir, void (*started)(void *arg), void *arg);
 
+/* Makes the loop cmd_run_vm() will serve on (and its wake-up eventfd) now:
+ * for a vCPU thread whose filter goes on before the VM exists
+ * (vm_ahead.h), which may only write descriptors that existed then. 0, or
+ * -1 (cmd_run_vm() then says so). */
+int cmd_run_loop_prepare(void);
+
 #endif

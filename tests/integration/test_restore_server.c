@@ -373,8 +373,17 @@ Test(restore_server, hostile_requests_get_their_fault_message)
     cr_assert_str_eq(a, "{\"fault_message\":\"request: \\\"vsock_uds_path\\\" is longer than 107 "
                         "bytes\"}\n");
     free(a);
-    a = ask(big, sizeof(big));
+    /* Beyond the limit with no newline; and a newline ends a request: what
+     * follows it is not read as part of it (whichever process reads it). */
+    static char huge[5000];
+    memset(huge, 'a', sizeof(huge));
+    huge[0] = '{';
+    a = ask(huge, sizeof(huge));
     cr_assert_str_eq(a, "{\"fault_message\":\"request: larger than 4096 bytes\"}\n");
+    free(a);
+    a = ask(big, sizeof(big));
+    cr_assert_str_eq(a, "{\"fault_message\":\"request: \\\"vsock_uds_path\\\" is longer than 107 "
+                        "bytes\"}\n");
     free(a);
     /* Binary junk with a NUL in it. */
     a = ask("{\"id\": \"a\0b\"}\n", 14);
@@ -572,4 +581,94 @@ Test(restore_server, a_child_with_an_api_socket_is_driven_by_the_api)
               "%s", a);
     free(a);
     cr_assert_eq(kill(pid, 0), 0);
+}
+
+static bool in_poll(pid_t pid)
+{
+    char path[64], w[128] = "";
+
+    snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(w, sizeof(w), f))
+            w[0] = '\0';
+        fclose(f);
+    }
+    return strstr(w, "poll") != NULL;
+}
+
+/* What pid's descriptors point to, as one string (malloc'd). */
+static char *fd_targets(pid_t pid)
+{
+    char cmd[128], *out = calloc(1, 8192);
+    size_t got = 0;
+
+    snprintf(cmd, sizeof(cmd), "ls -l /proc/%d/fd 2>/dev/null | awk '{print $NF}'", (int)pid);
+    FILE *f = popen(cmd, "r");
+    cr_assert(f && out);
+    got = fread(out, 1, 8191, f);
+    out[got] = '\0';
+    pclose(f);
+    return out;
+}
+
+Test(restore_server, a_child_that_dies_before_answering_is_reported)
+{
+    pid_t kids[8];
+    char buf[512];
+    size_t got = 0;
+    double t0 = now_s();
+
+    need_kvm();
+    start_server_pool("2");
+    while (server_children(kids, 8) < 2) {
+        cr_assert(now_s() - t0 < 30, "the pool did not fill");
+        usleep(10000);
+    }
+    /* Both ready: polling the listening socket, they (not the server)
+     * accept. */
+    for (int k = 0; k < 2; k++)
+        while (!in_poll(kids[k])) {
+            cr_assert(now_s() - t0 < 30, "pool child %d never got ready", (int)kids[k]);
+            usleep(10000);
+        }
+    char *before[2] = {fd_targets(kids[0]), fd_targets(kids[1])};
+    int fd = connect_to(sock);
+    cr_assert(fd >= 0);
+    /* One of them has accepted and told the server (then it closes the
+     * listening socket: its descriptors change). */
+    for (bool changed = false; !changed;) {
+        for (int k = 0; k < 2; k++) {
+            char *now = fd_targets(kids[k]);
+            changed |= strcmp(now, before[k]) != 0;
+            free(now);
+        }
+        cr_assert(now_s() - t0 < 30, "no pool child accepted");
+        usleep(10000);
+    }
+    free(before[0]);
+    free(before[1]);
+    cr_assert_eq(kill(kids[0], SIGKILL), 0);
+    cr_assert_eq(kill(kids[1], SIGKILL), 0);
+    while (got + 1 < sizeof(buf)) {
+        ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    cr_assert(strstr(buf, "{\"fault_message\":\"the VM process ") &&
+                  strstr(buf, " ended before its VM ran\"}\n"),
+              "%s", buf);
+    /* And the server goes on. */
+    char req[300], uds[128];
+    snprintf(uds, sizeof(uds), "%s/after-kill.sock", dir);
+    snprintf(req, sizeof(req), "{\"vsock_uds_path\": \"%s\"}", uds);
+    char *a = ask_str(req);
+    pid_of(a);
+    free(a);
+    char *r = call(uds, "gen");
+    cr_assert_str_eq(r, "1");
+    free(r);
 }
