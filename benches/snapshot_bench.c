@@ -495,7 +495,10 @@ static bool parse_api_steps(const char *path, double steps[NSTEPS])
 
 /* V_API0: an API load into a process that built nothing ahead
  * (--prebuild-mem 0), in the same rotation, for the difference. */
-enum variant { V_COLD, V_RESTORE, V_API, V_API0, V_SERVER, V_COUNT };
+/* V_SERVER: a server with --timings (steps, first instruction); V_SERVER_PLAIN:
+ * one without, as deployed (its pool's parked vCPU thread has the plain
+ * filter: a --timings VM starts a thread of its own). */
+enum variant { V_COLD, V_RESTORE, V_API, V_API0, V_SERVER, V_SERVER_PLAIN, V_COUNT };
 
 /* "first instruction ran N us after the load request" from an API log; -1. */
 static double parse_api_first(const char *path)
@@ -541,6 +544,9 @@ static json_t *latency(void)
     double *steps[NSTEPS], *api_steps[NSTEPS];
     double *srv_req = calloc(n, sizeof(double)), *srv_first = calloc(n, sizeof(double));
     double *srv_resp = calloc(n, sizeof(double)), *srv_kvm = calloc(n, sizeof(double));
+    double *srvp_req = calloc(n, sizeof(double)), *srvp_resp = calloc(n, sizeof(double));
+    char srvp_sock[200];
+    pid_t server_plain = 0;
     enum variant vars[V_COUNT];
     int nvar = 0;
     char srv_sock[200];
@@ -554,8 +560,10 @@ static json_t *latency(void)
     if (has_api0)
         vars[nvar++] = V_API0;
     bool has_server = launch_wanted("server");
-    if (has_server)
+    if (has_server) {
         vars[nvar++] = V_SERVER;
+        vars[nvar++] = V_SERVER_PLAIN;
+    }
     unsigned hashed_runs = 0;
 
     for (int i = 0; i < NSTEPS; i++) {
@@ -571,6 +579,9 @@ static json_t *latency(void)
     snprintf(srv_sock, sizeof(srv_sock), "%s/lat-srv.sock", run_dir);
     if (has_server)
         server = server_spawn(srv_sock, snap, NULL, true);
+    snprintf(srvp_sock, sizeof(srvp_sock), "%s/lat-srvp.sock", run_dir);
+    if (has_server)
+        server_plain = server_spawn(srvp_sock, snap, NULL, false);
     for (unsigned r = 0; r < n; r++) {
         for (int k = 0; k < nvar; k++) {
             enum variant v = vars[(k + (int)r) % nvar]; /* the order rotates */
@@ -596,10 +607,11 @@ static json_t *latency(void)
                 t0 = now_us();
                 api_load(api_sock, snap, uds);
                 tl = now_us();
-            } else if (v == V_SERVER) {
+            } else if (v == V_SERVER || v == V_SERVER_PLAIN) {
+                const char *ss = v == V_SERVER ? srv_sock : srvp_sock;
                 unlink(errp);
                 t0 = now_us();
-                pid = server_done(server_send(srv_sock, uds, errp), srv_sock);
+                pid = server_done(server_send(ss, uds, errp), ss);
                 tl = now_us();
             } else {
                 t0 = now_us();
@@ -607,18 +619,20 @@ static json_t *latency(void)
             }
             ok = invoke_once(uds);
             t1 = now_us();
-            int st = v == V_SERVER ? wait_gone(pid) : reap(pid);
-            parsed = v == V_API || v == V_API0
+            int st = v == V_SERVER || v == V_SERVER_PLAIN ? wait_gone(pid) : reap(pid);
+            parsed = v == V_SERVER_PLAIN ? true
+                     : v == V_API || v == V_API0
                          ? parse_api_steps(errp, s)
                          : parse_timings(errp, &first, v == V_RESTORE || v == V_SERVER ? s : NULL,
                                          &hashed);
             if (!ok || st != 0 || !parsed)
                 die("%s run %u failed (%s, status %d)",
-                    v == V_COLD      ? "cold"
-                    : v == V_RESTORE ? "restore"
-                    : v == V_API     ? "API load"
-                    : v == V_SERVER  ? "restore-server"
-                                     : "API load (nothing built ahead)",
+                    v == V_COLD           ? "cold"
+                    : v == V_RESTORE      ? "restore"
+                    : v == V_API          ? "API load"
+                    : v == V_SERVER       ? "restore-server"
+                    : v == V_SERVER_PLAIN ? "restore-server (no --timings)"
+                                          : "API load (nothing built ahead)",
                     r, ok ? "invoke ok" : invoke_err, st);
             if (v == V_RESTORE) {
                 rest_first[r] = first;
@@ -626,6 +640,9 @@ static json_t *latency(void)
                 for (int i = 0; i < NSTEPS; i++)
                     steps[i][r] = s[i];
                 hashed_runs += hashed;
+            } else if (v == V_SERVER_PLAIN) {
+                srvp_req[r] = tl - t0;
+                srvp_resp[r] = t1 - t0;
             } else if (v == V_SERVER) {
                 srv_first[r] = first;
                 srv_req[r] = tl - t0;
@@ -695,12 +712,22 @@ static json_t *latency(void)
                             stats("restore-server: request -> first response", srv_resp, n, &m_sr));
         json_object_set_new(j, "server_step_kvm",
                             stats("  restore-server: step kvm", srv_kvm, n, NULL));
+        double m_pr;
+        json_object_set_new(
+            j, "server_plain_request",
+            stats("restore-server, no --timings: request -> answer", srvp_req, n, NULL));
+        json_object_set_new(
+            j, "server_plain_response",
+            stats("restore-server, no --timings: request -> first response", srvp_resp, n, &m_pr));
+        json_object_set_new(j, "ratio_api_load_over_server_plain_response", json_real(m_ar / m_pr));
         json_object_set_new(j, "ratio_restore_over_server_response", json_real(m_rr / m_sr));
         json_object_set_new(j, "ratio_api_load_over_server_response", json_real(m_ar / m_sr));
         fprintf(stderr, "  first response: run --restore / server %.2fx, api load / server %.2fx\n",
                 m_rr / m_sr, m_ar / m_sr);
         kill(server, SIGTERM);
         reap(server);
+        kill(server_plain, SIGTERM);
+        reap(server_plain);
     }
     if (has_api0) {
         double m_l0, m_l;
