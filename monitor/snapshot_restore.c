@@ -444,7 +444,7 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
         goto out;
     }
     STEP_AT(STEP_KVM);
-    if (devices_create(&vm->devices, &cfg, &vm->mem, vm->vm_fd, why, sizeof(why)) != 0) {
+    if (vm_create_devices(vm, &cfg, why, sizeof(why)) != 0) {
         rc = refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, ld->state_path, why);
         goto out;
     }
@@ -454,7 +454,6 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
             rc = refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, ld->state_path, why);
             goto out;
         }
-    vm_move_eventfds(vm);
     devices_coalesce(&vm->devices, vm->kvm_fd, vm->vm_fd, vm->run);
     STEP_AT(STEP_DEV);
     vm->image.kind = st->boot_kind;

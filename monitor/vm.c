@@ -229,16 +229,15 @@ int vm_setup_kvm(struct vm *vm, const struct vm_kvm_want *want, char *err, size_
     return 0;
 }
 
-void vm_move_eventfds(struct vm *vm)
+int vm_create_devices(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
-    if (!vm->ahead)
-        return;
-    for (unsigned i = 0; i < vm->devices.n; i++) {
-        struct virtio_mmio *t = vm->devices.transport[i];
-        t->irq_fd = vm_ahead_take_eventfd(vm->ahead, t->irq_fd);
-        for (unsigned q = 0; q < t->ops->nqueues; q++)
-            t->notify_fd[q] = vm_ahead_take_eventfd(vm->ahead, t->notify_fd[q]);
-    }
+    int rc;
+
+    if (vm->ahead)
+        virtio_mmio_set_eventfd_source(vm_ahead_take_eventfd, vm->ahead);
+    rc = devices_create(&vm->devices, cfg, &vm->mem, vm->vm_fd, err, errlen);
+    virtio_mmio_set_eventfd_source(NULL, NULL);
+    return rc;
 }
 
 void vm_finish(struct vm *vm, const struct vm_config *cfg)
@@ -283,11 +282,10 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
         rc = errmsg(EMBER_EXIT_BAD_CONFIG, err, errlen, "%s", why);
         goto err;
     }
-    if (devices_create(&vm->devices, cfg, &vm->mem, vm->vm_fd, why, sizeof(why)) != 0) {
+    if (vm_create_devices(vm, cfg, why, sizeof(why)) != 0) {
         rc = errmsg(EMBER_EXIT_BAD_CONFIG, err, errlen, "%s", why);
         goto err;
     }
-    vm_move_eventfds(vm);
     devices_coalesce(&vm->devices, vm->kvm_fd, vm->vm_fd, vm->run);
     rc = setup_regs(vm, cfg, err, errlen);
     if (rc != 0)

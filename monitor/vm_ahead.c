@@ -241,20 +241,19 @@ void vm_ahead_end(struct vm_ahead *a)
     ahead_free(a);
 }
 
-int vm_ahead_take_eventfd(struct vm_ahead *a, int fd)
+int vm_ahead_take_eventfd(void *arg)
 {
+    struct vm_ahead *a = arg;
+
     for (unsigned i = 0; i < VM_AHEAD_EVENTFDS; i++) {
-        int to = a->efd[i];
-        if (to < 0)
-            continue;
-        if (dup3(fd, to, O_CLOEXEC) != to)
-            break;
-        close(fd);
-        a->efd[i] = -1;
-        return to;
+        int fd = a->efd[i];
+        if (fd >= 0) {
+            a->efd[i] = -1;
+            return fd;
+        }
     }
     a->short_of_fds = true;
-    return fd;
+    return -1;
 }
 
 int vm_ahead_dup_mem_fd(struct vm_ahead *a, int fd)

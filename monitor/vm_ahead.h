@@ -12,9 +12,10 @@
  * shell's), the memory file of a restore (not open yet) and the eventfds
  * it may read and write 8 bytes at a time (the devices' interrupt and queue
  * eventfds, not created yet). So the thread reserves those numbers before
- * its filter goes on: VM_AHEAD_EVENTFDS idle eventfds and one descriptor
- * for the memory file, and the VM puts its real descriptors onto them with
- * dup3() (atomic: the number never refers to anything else), so the filter
+ * its filter goes on: VM_AHEAD_EVENTFDS idle eventfds, which the VM's
+ * devices then take as their own (virtio_mmio_set_eventfd_source), and one
+ * descriptor for the memory file, which the restore puts onto it with
+ * dup3() (atomic: the number never refers to anything else). So the filter
  * installed ahead names exactly the descriptors it would have named after
  * the load, and nothing the load opened besides them. Reserved eventfds a
  * VM does not use stay open and idle for the process's life: their numbers
@@ -73,10 +74,10 @@ void vm_ahead_abandon(struct vm_ahead *a, struct vm_shell *s);
  * runs a VM (vm_ahead_run), only after that thread has been joined. */
 void vm_ahead_end(struct vm_ahead *a);
 
-/* For vm.c: descriptor fd moved onto a reserved number (dup3, then fd is
- * closed); that number, or fd itself when none is left (the thread is then
- * unusable: vm_ahead_fits says no). */
-int vm_ahead_take_eventfd(struct vm_ahead *a, int fd);
+/* For vm.c: one of the reserved eventfds, the caller's from then on; -1
+ * when none is left (the thread is then unusable: vm_ahead_fits says no).
+ * Its argument is a (virtio_mmio_set_eventfd_source). */
+int vm_ahead_take_eventfd(void *a);
 /* The same for a restore's memory file: a reserved number holding a copy of
  * fd (fd stays open), or -1 with errno. */
 int vm_ahead_dup_mem_fd(struct vm_ahead *a, int fd);

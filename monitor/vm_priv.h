@@ -90,10 +90,10 @@ int vm_setup_kvm(struct vm *vm, const struct vm_kvm_want *want, char *err, size_
 int vm_shell_build_for(struct vm_shell *s, const struct vm_kvm_want *want, char *err,
                        size_t errlen);
 bool vm_shell_fits(const struct vm_shell *s, const struct vm_kvm_want *want);
-/* After devices_create(): the devices' interrupt and queue eventfds onto
- * the numbers the parked vCPU thread's filter names (vm_ahead.h); nothing
- * without one. */
-void vm_move_eventfds(struct vm *vm);
+/* devices_create() for vm, whose devices take their interrupt and queue
+ * eventfds from those the parked vCPU thread's filter names, if it has
+ * one (vm_ahead.h). */
+int vm_create_devices(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen);
 /* For a vCPU thread, before its filter: the kick signal's handler. */
 void vm_vcpu_thread_init(void);
 /* Whether a host access to guest RAM found its memory file truncated

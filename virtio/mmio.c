@@ -16,6 +16,22 @@
 #define MAGIC  0x74726976u /* "virt" */
 #define VENDOR 0x52424d45u /* "EMBR" */
 
+static int (*efd_take)(void *arg);
+static void *efd_take_arg;
+
+void virtio_mmio_set_eventfd_source(int (*take)(void *arg), void *arg)
+{
+    efd_take = take;
+    efd_take_arg = arg;
+}
+
+static int new_eventfd(void)
+{
+    int fd = efd_take ? efd_take(efd_take_arg) : -1;
+
+    return fd >= 0 ? fd : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
 int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, void *dev,
                      const char *label, const struct guest_mem *mem, uint64_t base, uint32_t gsi)
 {
@@ -32,11 +48,11 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, vo
     if (ops->nqueues > VIRTIO_MMIO_QUEUES_MAX)
         return -1;
     pthread_mutex_init(&t->lock, NULL);
-    t->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    t->irq_fd = new_eventfd();
     if (t->irq_fd < 0)
         return -1;
     for (unsigned q = 0; q < ops->nqueues; q++) {
-        t->notify_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        t->notify_fd[q] = new_eventfd();
         if (t->notify_fd[q] < 0)
             return -1;
     }

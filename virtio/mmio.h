@@ -88,6 +88,14 @@ struct virtio_mmio {
     uint64_t needs_reset_events; /* how often a driver broke the rules (once per reset) */
 };
 
+/* Where virtio_mmio_init() takes its interrupt and queue eventfds from:
+ * take(arg) returns one (EFD_CLOEXEC | EFD_NONBLOCK, counter 0, the
+ * transport's from then on) or -1, and then one is created. NULL (the
+ * default): always created. The monitor points it, while it builds a VM's
+ * devices on its main thread, at the eventfds a parked vCPU thread's
+ * seccomp filter names (monitor/vm_ahead.h). */
+void virtio_mmio_set_eventfd_source(int (*take)(void *arg), void *arg);
+
 int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, void *dev,
                      const char *label, const struct guest_mem *mem, uint64_t base, uint32_t gsi);
 void virtio_mmio_destroy(struct virtio_mmio *t);
