@@ -148,17 +148,6 @@ static void build_vcpu(struct role *r, bool timings, unsigned slots)
     /* The loop itself, on this VM's vCPU fd only. */
     allow(r, "ioctl", 2, SCMP_A0(SCMP_CMP_EQ, SECCOMP_PH_VCPU_FD),
           SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)KVM_RUN));
-    /* A restore's vCPU state, set by the vCPU thread built ahead while the
-     * main thread builds the devices (snapshot_restore.c): its own vCPU's
-     * state, on its own vCPU fd only; a thread that runs that guest gains
-     * nothing by it. KVM_SET_CPUID2 is not among them (the main thread's). */
-    static const unsigned long vcpu_sets[] = {
-        KVM_SET_SREGS, KVM_SET_MSRS,  KVM_SET_REGS,     KVM_SET_XCRS,        KVM_SET_XSAVE,
-        KVM_SET_FPU,   KVM_SET_LAPIC, KVM_SET_MP_STATE, KVM_SET_VCPU_EVENTS, KVM_SET_DEBUGREGS,
-    };
-    for (size_t i = 0; i < sizeof(vcpu_sets) / sizeof(vcpu_sets[0]); i++)
-        allow(r, "ioctl", 2, SCMP_A0(SCMP_CMP_EQ, SECCOMP_PH_VCPU_FD),
-              SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)vcpu_sets[i]));
     /* guest_failed() reports rip and rsp */
     allow(r, "ioctl", 2, SCMP_A0(SCMP_CMP_EQ, SECCOMP_PH_VCPU_FD),
           SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)KVM_GET_REGS));

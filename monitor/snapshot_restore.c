@@ -32,7 +32,6 @@
 #include "monitor/exit_codes.h"
 #include "monitor/snapshot_mem.h"
 #include "monitor/timings.h"
-#include "monitor/vm_ahead.h"
 #include "monitor/vm_priv.h"
 
 enum step {
@@ -225,62 +224,17 @@ static bool cpuid_in_place(const struct kvm_cpuid2 *set, const struct snapshot_v
            memcmp(set->entries, c->cpuid, c->ncpuid * sizeof(c->cpuid[0])) == 0;
 }
 
+static int set_state(struct vm *vm, const struct snapshot_state *st, char *why, size_t whylen)
+{
+    const struct snapshot_vcpu *c = &st->vcpu;
+    const char *what;
+
 #define TRY(call, name)                                                                            \
     do {                                                                                           \
         what = name;                                                                               \
         if ((call) < 0)                                                                            \
             goto fail;                                                                             \
     } while (0)
-
-/* The vCPU's own state, after its CPUID: only ioctls on its own vCPU fd,
- * which the vCPU filter allows (seccomp_gen.c), so the vCPU thread built
- * ahead can set them (vcpu_state_ahead). */
-static int set_vcpu_state(struct vm *vm, const struct snapshot_vcpu *c, char *why, size_t whylen)
-{
-    const char *what;
-
-    TRY(ioctl(vm->vcpu_fd, KVM_SET_SREGS, &c->sregs), "KVM_SET_SREGS");
-    TRY(set_msrs(vm, c), "KVM_SET_MSRS");
-    TRY(ioctl(vm->vcpu_fd, KVM_SET_REGS, &c->regs), "KVM_SET_REGS");
-    if (c->has_xcrs)
-        TRY(ioctl(vm->vcpu_fd, KVM_SET_XCRS, &c->xcrs), "KVM_SET_XCRS");
-    if (c->has_xsave)
-        TRY(ioctl(vm->vcpu_fd, KVM_SET_XSAVE, &c->xsave), "KVM_SET_XSAVE");
-    else
-        TRY(ioctl(vm->vcpu_fd, KVM_SET_FPU, &c->fpu), "KVM_SET_FPU");
-    if (c->has_lapic)
-        TRY(ioctl(vm->vcpu_fd, KVM_SET_LAPIC, &c->lapic), "KVM_SET_LAPIC");
-    TRY(ioctl(vm->vcpu_fd, KVM_SET_MP_STATE, &c->mp_state), "KVM_SET_MP_STATE");
-    TRY(ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &c->events), "KVM_SET_VCPU_EVENTS");
-    TRY(ioctl(vm->vcpu_fd, KVM_SET_DEBUGREGS, &c->debugregs), "KVM_SET_DEBUGREGS");
-    return 0;
-fail:
-    snprintf(why, whylen, "%s: %s (the state does not fit this host's KVM)", what, strerror(errno));
-    return -1;
-}
-
-/* The vCPU state set on the vCPU thread built ahead (vm_ahead.h) while
- * the main thread builds the devices: its arguments and its message. */
-struct vcpu_state_job {
-    struct vm *vm;
-    const struct snapshot_vcpu *c;
-    char why[256];
-};
-
-static int vcpu_state_job_run(void *arg)
-{
-    struct vcpu_state_job *j = arg;
-
-    return set_vcpu_state(j->vm, j->c, j->why, sizeof(j->why));
-}
-
-/* The VM's state and the vCPU's CPUID; then the vCPU's own state unless
- * the thread built ahead sets it (vcpu_ahead). */
-static int set_state(struct vm *vm, const struct snapshot_state *st, bool vcpu_ahead, char *why,
-                     size_t whylen)
-{
-    const struct snapshot_vcpu *c = &st->vcpu;
-    const char *what;
 
     if (st->vm.irqchip) {
         TRY(ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &st->vm.pic_master), "KVM_SET_IRQCHIP");
@@ -289,8 +243,6 @@ static int set_state(struct vm *vm, const struct snapshot_state *st, bool vcpu_a
     }
     struct kvm_clock_data clock = {.clock = st->vm.clock.clock};
     TRY(ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock), "KVM_SET_CLOCK");
-    if (vcpu_ahead)
-        return 0; /* the CPUID was in place (vcpu_state_ahead) */
     cpuid_kept = cpuid_in_place(vm->cpuid_set, c);
     if (!cpuid_kept) {
         /* On the heap: 10 KiB of stack would stay dirty, so private, in
@@ -309,26 +261,25 @@ static int set_state(struct vm *vm, const struct snapshot_state *st, bool vcpu_a
         }
         TRY(rc, "KVM_SET_CPUID2");
     }
-    return set_vcpu_state(vm, c, why, whylen);
+    TRY(ioctl(vm->vcpu_fd, KVM_SET_SREGS, &c->sregs), "KVM_SET_SREGS");
+    TRY(set_msrs(vm, c), "KVM_SET_MSRS");
+    TRY(ioctl(vm->vcpu_fd, KVM_SET_REGS, &c->regs), "KVM_SET_REGS");
+    if (c->has_xcrs)
+        TRY(ioctl(vm->vcpu_fd, KVM_SET_XCRS, &c->xcrs), "KVM_SET_XCRS");
+    if (c->has_xsave)
+        TRY(ioctl(vm->vcpu_fd, KVM_SET_XSAVE, &c->xsave), "KVM_SET_XSAVE");
+    else
+        TRY(ioctl(vm->vcpu_fd, KVM_SET_FPU, &c->fpu), "KVM_SET_FPU");
+    if (c->has_lapic)
+        TRY(ioctl(vm->vcpu_fd, KVM_SET_LAPIC, &c->lapic), "KVM_SET_LAPIC");
+    TRY(ioctl(vm->vcpu_fd, KVM_SET_MP_STATE, &c->mp_state), "KVM_SET_MP_STATE");
+    TRY(ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &c->events), "KVM_SET_VCPU_EVENTS");
+    TRY(ioctl(vm->vcpu_fd, KVM_SET_DEBUGREGS, &c->debugregs), "KVM_SET_DEBUGREGS");
+#undef TRY
+    return 0;
 fail:
     snprintf(why, whylen, "%s: %s (the state does not fit this host's KVM)", what, strerror(errno));
     return -1;
-}
-#undef TRY
-
-/* Hands the vCPU's own state to the thread built ahead, if the VM has one
- * that can take it and the shell's CPUID is the snapshot's (KVM_SET_CPUID2
- * comes before the rest, and stays on this thread): true if it took it. */
-static bool vcpu_state_ahead(struct vm *vm, const struct snapshot_state *st,
-                             struct vcpu_state_job *j)
-{
-    cpuid_kept = cpuid_in_place(vm->cpuid_set, &st->vcpu);
-    if (!vm->ahead || !cpuid_kept)
-        return false;
-    j->vm = vm;
-    j->c = &st->vcpu;
-    j->why[0] = '\0';
-    return vm_ahead_call_begin(vm->ahead, vcpu_state_job_run, j);
 }
 
 /* ember/abi.h: struct ember_restore_info, for SDK guests. */
@@ -454,8 +405,6 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
     struct vm *vm = NULL;
     char why[512];
     int mem_fd = -1, rc;
-    struct vcpu_state_job job;
-    bool ahead = false; /* job handed to the thread built ahead, not waited for */
 
     vm_config_init(&cfg);
     step_t = timings_now_ns();
@@ -495,8 +444,6 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
         goto out;
     }
     STEP_AT(STEP_KVM);
-    /* The vCPU thread built ahead sets its vCPU's state meanwhile. */
-    ahead = vcpu_state_ahead(vm, st, &job);
     if (vm_create_devices(vm, &cfg, why, sizeof(why)) != 0) {
         rc = refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, ld->state_path, why);
         goto out;
@@ -511,15 +458,7 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
     STEP_AT(STEP_DEV);
     vm->image.kind = st->boot_kind;
     vm->generation = st->generation + 1;
-    rc = set_state(vm, st, ahead, why, sizeof(why));
-    if (ahead) {
-        ahead = false; /* waited for */
-        if (vm_ahead_call_wait(vm->ahead) != 0 && rc == 0) {
-            snprintf(why, sizeof(why), "%s", job.why);
-            rc = -1;
-        }
-    }
-    if (rc != 0 || tell_guest(vm, st, why, sizeof(why)) != 0) {
+    if (set_state(vm, st, why, sizeof(why)) != 0 || tell_guest(vm, st, why, sizeof(why)) != 0) {
         rc = refuse(err, errlen, EMBER_EXIT_GENERIC, ld->state_path, why);
         goto out;
     }
@@ -531,8 +470,6 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
     vm = NULL;
     rc = 0;
 out:
-    if (ahead)
-        (void)vm_ahead_call_wait(vm->ahead);
     if (vm)
         vm_destroy(vm);
     vm_config_release(&cfg);

@@ -15,7 +15,6 @@
 
 enum ahead_state {
     AHEAD_PARKED,  /* waiting for a VM, or for its end */
-    AHEAD_CALL,    /* runs call_fn (vm_ahead_call_begin), then parks again */
     AHEAD_RUN,     /* runs vm */
     AHEAD_END,     /* end now; vm_ahead_end() joins and frees */
     AHEAD_ABANDON, /* release the shell and end; vm_ahead_end() joins and frees */
@@ -45,10 +44,6 @@ struct vm_ahead {
     struct vm *vm;
     void (*exit_hook)(void *, int);
     void *exit_arg;
-    /* AHEAD_CALL */
-    int (*call_fn)(void *);
-    void *call_arg;
-    int call_rc;
 };
 
 static void close_reserved(struct vm_ahead *a)
@@ -142,20 +137,8 @@ static void *ahead_main(void *arg)
         (void)a->idle();
     drop_stack_below(stack_low);
     pthread_mutex_lock(&a->lock);
-    for (;;) {
-        while (a->state == AHEAD_PARKED)
-            pthread_cond_wait(&a->cond, &a->lock);
-        if (a->state != AHEAD_CALL)
-            break;
-        int (*fn)(void *) = a->call_fn;
-        void *fn_arg = a->call_arg;
-        pthread_mutex_unlock(&a->lock);
-        int rc = fn(fn_arg);
-        pthread_mutex_lock(&a->lock);
-        a->call_rc = rc;
-        a->state = AHEAD_PARKED;
-        pthread_cond_broadcast(&a->cond);
-    }
+    while (a->state == AHEAD_PARKED)
+        pthread_cond_wait(&a->cond, &a->lock);
     enum ahead_state st = a->state;
     pthread_mutex_unlock(&a->lock);
     if (st == AHEAD_RUN) {
@@ -205,32 +188,6 @@ struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, void (*enter
         return NULL;
     }
     return a;
-}
-
-bool vm_ahead_call_begin(struct vm_ahead *a, int (*fn)(void *), void *arg)
-{
-    pthread_mutex_lock(&a->lock);
-    while (!a->built)
-        pthread_cond_wait(&a->cond, &a->lock);
-    bool ok = a->usable && a->state == AHEAD_PARKED;
-    if (ok) {
-        a->call_fn = fn;
-        a->call_arg = arg;
-        a->state = AHEAD_CALL;
-        pthread_cond_broadcast(&a->cond);
-    }
-    pthread_mutex_unlock(&a->lock);
-    return ok;
-}
-
-int vm_ahead_call_wait(struct vm_ahead *a)
-{
-    pthread_mutex_lock(&a->lock);
-    while (a->state == AHEAD_CALL)
-        pthread_cond_wait(&a->cond, &a->lock);
-    int rc = a->call_rc;
-    pthread_mutex_unlock(&a->lock);
-    return rc;
 }
 
 void vm_ahead_take_shell(struct vm_ahead *a, struct vm_shell *out)

@@ -58,15 +58,6 @@ struct vm_ahead *vm_ahead_start(uint64_t mem_size, bool no_seccomp, void (*enter
  * or ends with it. */
 void vm_ahead_take_shell(struct vm_ahead *a, struct vm_shell *out);
 
-/* Runs fn(arg) on the parked thread, under its vCPU filter, while the
- * caller goes on: a restore's vCPU state, set by the thread that will run
- * that vCPU (the filter allows KVM_SET_* of the vCPU's state on its own
- * vCPU fd, seccomp_gen.c). False if the thread cannot (not usable: the
- * caller then does the work itself). After true, vm_ahead_call_wait()
- * must come before any other call on a; it returns fn's result. */
-bool vm_ahead_call_begin(struct vm_ahead *a, int (*fn)(void *), void *arg);
-int vm_ahead_call_wait(struct vm_ahead *a);
-
 /* Whether a was handed a VM (vm_ahead_run). */
 bool vm_ahead_running(const struct vm_ahead *a);
 

@@ -124,20 +124,8 @@ int main(int argc, char **argv)
         rc = ioctl(vcpu, KVM_RUN, 0) < 0 && errno == ENOTTY ? 0 : -1; /* eventfd: ENOTTY */
     else if (strcmp(a, "kvm-run-other-fd") == 0)
         rc = ioctl(efd, KVM_RUN, 0);
-    else if (strcmp(a, "kvm-set-state-own-fd") == 0) {
-        /* a restore's vCPU state, every request the vCPU thread may set */
-        static const unsigned long sets[] = {
-            KVM_SET_SREGS, KVM_SET_MSRS,  KVM_SET_REGS,     KVM_SET_XCRS,        KVM_SET_XSAVE,
-            KVM_SET_FPU,   KVM_SET_LAPIC, KVM_SET_MP_STATE, KVM_SET_VCPU_EVENTS, KVM_SET_DEBUGREGS,
-        };
-        for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]) && rc == 0; i++)
-            rc = ioctl(vcpu, sets[i], 0) < 0 && errno == ENOTTY ? 0 : -1;
-    } else if (strcmp(a, "kvm-set-regs-other-fd") == 0)
-        rc = ioctl(efd, KVM_SET_REGS, 0);
-    else if (strcmp(a, "kvm-set-cpuid-own-fd") == 0)
-        rc = ioctl(vcpu, KVM_SET_CPUID2, 0);
-    else if (strcmp(a, "kvm-set-memory-own-fd") == 0)
-        rc = ioctl(vcpu, KVM_SET_USER_MEMORY_REGION, 0);
+    else if (strcmp(a, "kvm-set-regs") == 0)
+        rc = ioctl(vcpu, KVM_SET_REGS, 0);
     else if (strcmp(a, "eventfd-write") == 0)
         rc = write(efd, &one, 8) == 8 ? 0 : -1;
     else if (strcmp(a, "eventfd-write-4") == 0)

@@ -62,7 +62,6 @@ Test(seccomp, vcpu_filter_allows_what_the_vcpu_needs)
     NEED_FILTERS();
     allowed("vcpu", "nothing");
     allowed("vcpu", "kvm-run-own-fd");
-    allowed("vcpu", "kvm-set-state-own-fd"); /* a restore's vCPU state, snapshot_restore.c */
     allowed("vcpu", "eventfd-write");
     allowed("vcpu", "write-stdout");
     allowed("vcpu", "mmap-rw");
@@ -81,9 +80,7 @@ Test(seccomp, vcpu_filter_kills_everything_else)
     forbidden("vcpu", "mprotect-exec", "mprotect", 10);
     forbidden("vcpu", "mremap-fixed", "mremap", 25);
     forbidden("vcpu", "kvm-run-other-fd", "ioctl", 16);
-    forbidden("vcpu", "kvm-set-regs-other-fd", "ioctl", 16);
-    forbidden("vcpu", "kvm-set-cpuid-own-fd", "ioctl", 16);
-    forbidden("vcpu", "kvm-set-memory-own-fd", "ioctl", 16);
+    forbidden("vcpu", "kvm-set-regs", "ioctl", 16);
     forbidden("vcpu", "eventfd-write-4", "write", 1);
     forbidden("vcpu", "write-other-fd", "write", 1);
 }
