@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cmd/invoke.h"
+#include "monitor/snapshot_state.h"
 #include "tests/integration/proc.h"
 
 #define CAP_S   120
@@ -758,6 +759,63 @@ Test(snapshot, api_failed_load_into_vm_built_ahead_leaves_no_thread)
     free(r);
     cr_assert(!file_has(log[1], parked));
     threads_are(b.pid, 2, 2);
+}
+
+/* A vCPU state KVM refuses (snapshot_restore.c, set_state) fails an API
+ * load into the VM built ahead with the ioctl's name; the process ends the
+ * parked thread and serves a good load after it. */
+Test(snapshot, api_load_whose_vcpu_state_kvm_refuses_says_which_and_serves_on)
+{
+    struct api a;
+    struct fn f = {0};
+    struct snapshot_state *st = calloc(1, sizeof(*st));
+    char body[1024], uds[160], snap[160], bad[200], log[160], v[100], why[256], *out;
+    uint8_t *b, *enc;
+    size_t len, enc_len;
+
+    need_kvm();
+    cr_assert(st);
+    snprintf(uds, sizeof(uds), "%s/badcpu-orig.sock", dir);
+    make_snapshot("badcpu", uds, NULL, "serve", NULL);
+    snprintf(snap, sizeof(snap), "%s/badcpu", dir);
+    snprintf(bad, sizeof(bad), "%s/bad-state", snap);
+    snprintf(log, sizeof(log), "%s/badcpu.log", dir);
+    snprintf(v, sizeof(v), "%s/badcpu-v.sock", dir);
+    /* CR4 with a reserved bit (bit 40): KVM_SET_SREGS refuses it. */
+    snprintf(body, sizeof(body), "%s/state", snap);
+    b = slurp(body, &len);
+    cr_assert_eq(snapshot_state_decode(b, len, st, why, sizeof(why)), 0, "%s", why);
+    st->vcpu.sregs.cr4 |= 1ull << 40;
+    enc = snapshot_state_encode(st, &enc_len);
+    cr_assert(enc);
+    spit(bad, enc, enc_len);
+    free(enc);
+    free(b);
+    snapshot_state_release(st);
+    free(st);
+
+    api_start_with(&a, "badcpu", "16", log);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s/mem\"}, \"resume_vm\": true}",
+             bad, snap);
+    cr_assert_eq(api(&a, "PUT", "/snapshot/load", body, &out), 400);
+    cr_assert(
+        strstr(out, "KVM_SET_SREGS: Invalid argument (the state does not fit this host's KVM)"),
+        "%s", out);
+    free(out);
+    threads_are(a.pid, 1, 0);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s/mem\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
+             "\"resume_vm\": true}",
+             snap, snap, v);
+    api_ok(&a, "PUT", "/snapshot/load", body);
+    snprintf(f.uds, sizeof(f.uds), "%s", v);
+    char *r = call(&f, "served after a refused vCPU state");
+    cr_assert_str_eq(r, "served after a refused vCPU state");
+    free(r);
+    threads_are(a.pid, 2, 2);
 }
 
 Test(snapshot, ember_snapshot_of_a_running_vm_restores)
