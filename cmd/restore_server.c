@@ -163,25 +163,24 @@ static void child_fail(const char *what, const char *err, int code)
     exit(code);
 }
 
-/* Closes everything of the server's but what this child serves. The
- * server's tables (pool entries, connections, the children's pids) are left
- * as they are, not freed: this process never reads them again, and freeing
- * them would write the malloc headers and bins on several pages the child
- * shares with the server, each write a copy-on-write fault (~4 per child;
- * they stay reachable from sv, so no leak checker counts them). */
+/* Closes everything of the server's but what this child serves. */
 static void child_detach(struct conn *mine, int keep_fd)
 {
     for (unsigned i = 0; i < POOL_MAX; i++) {
-        const struct pool_child *p = sv.pool[i];
-        if (p && p->fd != keep_fd)
+        struct pool_child *p = sv.pool[i];
+        if (!p)
+            continue;
+        if (p->fd != keep_fd)
             close(p->fd);
+        free(p);
+        sv.pool[i] = NULL;
     }
     if (mine || keep_fd < 0)
         close(sv.listen_fd); /* a pool child accepts on it (pool_child_main) */
     close(sv.sig_fd);
     close(sv.ep_fd);
     for (unsigned i = 0; i < CONNS_MAX; i++) {
-        const struct conn *c = sv.conns[i];
+        struct conn *c = sv.conns[i];
         if (!c)
             continue;
         if (c == mine)
@@ -190,7 +189,10 @@ static void child_detach(struct conn *mine, int keep_fd)
             close(c->fd);
         if (c->status_fd >= 0)
             close(c->status_fd);
+        if (c != mine)
+            free(c);
     }
+    free(sv.children);
     sigprocmask(SIG_SETMASK, &sv.old_mask, NULL);
 }
 
@@ -278,7 +280,8 @@ static void child_main(struct conn *c, const struct restore_request *rq, int wr)
     timings_restart();
     snprintf(client_id, sizeof(client_id), "%s", rq->id);
     status_fd = wr;
-    child_detach(c, -1); /* c stays the server's (child_detach) */
+    child_detach(c, -1);
+    free(c);
     child_serve(rq, NULL);
 }
 
