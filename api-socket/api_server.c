@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -41,9 +42,12 @@ struct api_server {
     size_t pending_writes;
     void (*drained_fn)(void *);
     void *drained_arg;
-    /* Its own allocation, not part of the zeroed struct: only the pages a
-     * read reaches are ever touched (a zeroed 64 KiB would be private
-     * memory of every VM's process for good). */
+    /* A mapping of its own, not part of the zeroed struct nor of the heap:
+     * only the pages a read reaches are ever touched (a zeroed 64 KiB would
+     * be private memory of every VM's process for good), and they go back
+     * when the last connection closes (nothing is left in it after a read:
+     * the parser copies what it keeps), so that an idle API process keeps
+     * no page of its last request. */
     char *read_buf;
 };
 
@@ -59,6 +63,18 @@ static void check_drained(struct api_server *s)
         s->drained_fn = NULL;
         fn(s->drained_arg);
     }
+}
+
+static char *read_buf_map(void)
+{
+    void *p = mmap(NULL, READ_BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void read_buf_unmap(char *buf)
+{
+    if (buf)
+        munmap(buf, READ_BUF_SIZE);
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -81,6 +97,8 @@ static void conn_close(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (s->nconns == 0)
+        (void)madvise(s->read_buf, READ_BUF_SIZE, MADV_DONTNEED);
     uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
 
@@ -243,9 +261,11 @@ int api_server_start(uv_loop_t *loop, const char *path, size_t max_body, api_htt
         return api_errf(e, "API socket %.200s: path is longer than %zu bytes", path,
                         sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
     s = calloc(1, sizeof(*s));
-    if (!s || !(s->path = strdup(path)) || !(s->read_buf = malloc(READ_BUF_SIZE))) {
+    if (s)
+        s->read_buf = read_buf_map();
+    if (!s || !s->read_buf || !(s->path = strdup(path))) {
         if (s)
-            free(s->path);
+            read_buf_unmap(s->read_buf);
         free(s);
         return api_errf(e, "out of memory");
     }
@@ -284,7 +304,7 @@ int api_server_start(uv_loop_t *loop, const char *path, size_t max_body, api_htt
         /* The handle is freed by its close callback; s goes with it. */
         uv_close((uv_handle_t *)&s->listener, NULL);
         uv_run(loop, UV_RUN_NOWAIT);
-        free(s->read_buf);
+        read_buf_unmap(s->read_buf);
         free(s->path);
         free(s);
         return -1;
@@ -308,7 +328,7 @@ void api_server_on_drained(struct api_server *s, void (*fn)(void *), void *arg)
 static void on_listener_closed(uv_handle_t *h)
 {
     struct api_server *s = h->data;
-    free(s->read_buf);
+    read_buf_unmap(s->read_buf);
     free(s->path);
     free(s);
 }

@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "api-socket/api_main.h"
 #include "cmd/restore_request.h"
@@ -163,25 +164,24 @@ static void child_fail(const char *what, const char *err, int code)
     exit(code);
 }
 
-/* Closes everything of the server's but what this child serves. The
- * server's tables (pool entries, connections, the children's pids) are left
- * as they are, not freed: this process never reads them again, and freeing
- * them would write the malloc headers and bins on several pages the child
- * shares with the server, each write a copy-on-write fault (~4 per child;
- * they stay reachable from sv, so no leak checker counts them). */
+/* Closes everything of the server's but what this child serves. */
 static void child_detach(struct conn *mine, int keep_fd)
 {
     for (unsigned i = 0; i < POOL_MAX; i++) {
-        const struct pool_child *p = sv.pool[i];
-        if (p && p->fd != keep_fd)
+        struct pool_child *p = sv.pool[i];
+        if (!p)
+            continue;
+        if (p->fd != keep_fd)
             close(p->fd);
+        free(p);
+        sv.pool[i] = NULL;
     }
     if (mine || keep_fd < 0)
         close(sv.listen_fd); /* a pool child accepts on it (pool_child_main) */
     close(sv.sig_fd);
     close(sv.ep_fd);
     for (unsigned i = 0; i < CONNS_MAX; i++) {
-        const struct conn *c = sv.conns[i];
+        struct conn *c = sv.conns[i];
         if (!c)
             continue;
         if (c == mine)
@@ -190,7 +190,10 @@ static void child_detach(struct conn *mine, int keep_fd)
             close(c->fd);
         if (c->status_fd >= 0)
             close(c->status_fd);
+        if (c != mine)
+            free(c);
     }
+    free(sv.children);
     sigprocmask(SIG_SETMASK, &sv.old_mask, NULL);
 }
 
@@ -278,7 +281,8 @@ static void child_main(struct conn *c, const struct restore_request *rq, int wr)
     timings_restart();
     snprintf(client_id, sizeof(client_id), "%s", rq->id);
     status_fd = wr;
-    child_detach(c, -1); /* c stays the server's (child_detach) */
+    child_detach(c, -1);
+    free(c);
     child_serve(rq, NULL);
 }
 
@@ -903,6 +907,21 @@ static void stop(void)
             pool_remove(sv.pool[i]);
 }
 
+/* libuv's one-time set-up (its signal lock pipe and the fork handler that
+ * remakes it, the clock it reads), done once here by a loop made and closed:
+ * otherwise each child does it on its first loop, writing glibc's fork
+ * handler list and libuv's statics on pages it shares with the server
+ * (copy-on-write). Its children inherit the state, and the fork handler
+ * gives each its own pipe, as its first loop would have. Pss per VM ~4.5 KiB
+ * lower (benches/snapshot_results-20261204.md). */
+static void warm_libuv(void)
+{
+    uv_loop_t l;
+
+    if (uv_loop_init(&l) == 0)
+        uv_loop_close(&l);
+}
+
 int restore_server_main(int argc, char **argv)
 {
     const char *snapshot = NULL, *mem = NULL;
@@ -927,6 +946,7 @@ int restore_server_main(int argc, char **argv)
         fprintf(stderr, "ember: %s\n", err);
         return rc;
     }
+    warm_libuv();
     if (listen_on(sv.sock_path) != 0)
         return EMBER_EXIT_GENERIC;
     if (setup() != 0) {

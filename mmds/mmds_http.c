@@ -253,7 +253,8 @@ static void answer(struct mmds_http *h, struct mmds_store *s, uint64_t now_ns, b
             return;
         }
         if (mmds_store_token_new(s, ttl, now_ns, token) != 0) {
-            respond(500, plain, NULL, "No random bytes for a token.", close, resp, len);
+            respond(500, plain, NULL, "No token could be made (no random bytes or no memory).",
+                    close, resp, len);
             return;
         }
         respond(200, plain, NULL, token, close, resp, len);

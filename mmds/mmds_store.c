@@ -22,6 +22,8 @@ void mmds_store_release(struct mmds_store *s)
 {
     json_decref(s->data);
     s->data = NULL;
+    free(s->tokens);
+    s->tokens = NULL;
 }
 
 static size_t serialised(const json_t *j)
@@ -241,8 +243,12 @@ int mmds_store_token_new(struct mmds_store *s, uint32_t ttl, uint64_t now_ns,
                          char out[MMDS_TOKEN_LEN + 1])
 {
     uint8_t raw[MMDS_TOKEN_LEN / 2];
-    struct mmds_token *slot = &s->tokens[0];
 
+    if (!s->tokens)
+        s->tokens = calloc(MMDS_TOKENS_MAX, sizeof(*s->tokens));
+    if (!s->tokens)
+        return -1;
+    struct mmds_token *slot = &s->tokens[0];
     if (getrandom(raw, sizeof(raw), GRND_NONBLOCK) != (ssize_t)sizeof(raw))
         return -1;
     for (size_t i = 0; i < sizeof(raw); i++)
@@ -266,7 +272,7 @@ bool mmds_store_token_valid(const struct mmds_store *s, const char *token, uint6
 {
     bool ok = false;
 
-    if (strlen(token) != MMDS_TOKEN_LEN)
+    if (!s->tokens || strlen(token) != MMDS_TOKEN_LEN)
         return false;
     for (unsigned i = 0; i < MMDS_TOKENS_MAX; i++) {
         const struct mmds_token *t = &s->tokens[i];

@@ -9,7 +9,8 @@
  * are objects; a string as itself). Version V2 adds session tokens: PUT
  * /latest/api/token with a lifetime of 1 to 21600 s, then every GET carries
  * the token. Tokens are 32 random bytes (hex), kept in a bounded table with
- * their expiry. Main loop only; no locking.
+ * their expiry (allocated by the first token: an idle VM's monitor keeps no
+ * 20 KiB table it never used). Main loop only; no locking.
  */
 #ifndef EMBER_MMDS_STORE_H
 #define EMBER_MMDS_STORE_H
@@ -35,7 +36,7 @@ struct mmds_store {
     json_t *data; /* NULL until the first PUT */
     size_t limit; /* bytes of the compact serialisation */
     enum mmds_version version;
-    struct mmds_token tokens[MMDS_TOKENS_MAX];
+    struct mmds_token *tokens; /* MMDS_TOKENS_MAX of them, NULL until the first token */
 };
 
 void mmds_store_init(struct mmds_store *s, size_t limit);
@@ -52,7 +53,7 @@ json_t *mmds_store_get(const struct mmds_store *s);
  * body (the value, or Firecracker's error text). */
 int mmds_store_lookup(const struct mmds_store *s, const char *path, bool json, char **body);
 /* A new V2 token valid for ttl seconds from now_ns into out. 0, or -1 if
- * no random bytes could be had. */
+ * no random bytes could be had or no memory for the table. */
 int mmds_store_token_new(struct mmds_store *s, uint32_t ttl, uint64_t now_ns,
                          char out[MMDS_TOKEN_LEN + 1]);
 bool mmds_store_token_valid(const struct mmds_store *s, const char *token, uint64_t now_ns);

@@ -129,6 +129,9 @@ Test(mmds_store, tokens)
     uint64_t now = 1000000000000ull;
 
     mmds_store_init(&s, MMDS_SIZE_LIMIT_DEFAULT);
+    memset(t1, '0', MMDS_TOKEN_LEN);
+    t1[MMDS_TOKEN_LEN] = '\0';
+    cr_expect(!mmds_store_token_valid(&s, t1, now), "no token is valid before the first");
     cr_assert_eq(mmds_store_token_new(&s, 1, now, t1), 0);
     cr_assert_eq(mmds_store_token_new(&s, MMDS_TOKEN_TTL_MAX, now, t2), 0);
     cr_expect_eq(strlen(t1), MMDS_TOKEN_LEN);
