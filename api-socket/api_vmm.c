@@ -322,6 +322,7 @@ int api_vmm_init(struct api_vmm *v, uv_loop_t *loop, const char *instance_id, bo
     v->exit_async.data = v;
     if (uv_timer_init(loop, &v->drop_timer) != 0)
         return -1;
+    v->drop_timer.data = v;
     uv_unref((uv_handle_t *)&v->drop_timer);
     return uv_async_init(loop, &v->exit_async, on_exit_async);
 }
@@ -623,9 +624,14 @@ static int op_snapshot_create(void *ctx, const struct api_snapshot_create *sc, s
     return 0;
 }
 
+/* The loop's turn after a load's response went out: the guest starts (the
+ * parked vCPU thread gets its VM, vm_start_go), then the restore's set-up
+ * memory goes back. */
 static void on_drop_timer(uv_timer_t *t)
 {
-    (void)t;
+    struct api_vmm *v = t->data;
+
+    vm_start_go(v->vm);
     vm_drop_setup_memory();
 }
 
@@ -669,17 +675,21 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
      * instruction, and PATCH /vm Resumed lets it go. */
     if (!sl->resume_vm)
         vm_pause(v->vm);
-    const struct vm_start_hooks hooks = {
-        .arg = v, .vcpu_enter = on_vcpu_enter, .vcpu_exit = on_vcpu_exit, .fatal = on_start_fatal};
+    const struct vm_start_hooks hooks = {.arg = v,
+                                         .vcpu_enter = on_vcpu_enter,
+                                         .vcpu_exit = on_vcpu_exit,
+                                         .fatal = on_start_fatal,
+                                         .go_later = true};
     if (vm_start(v->vm, v->loop, &hooks, &v->vcpu_thread, err, sizeof(err)) != 0) {
         vm_destroy(v->vm);
         v->vm = NULL;
         return api_errf(e, "%s", err);
     }
     v->started = true;
-    /* The loop's thread (main) restored the VM below this frame: its pages
-     * and the restore's heap go back once the response is out (the loop's
-     * next turn), not on the request's time. */
+    /* The guest starts on the loop's next turn (on_drop_timer), once the
+     * response is written: both filters are on already. The loop's thread (main) restored the VM
+     * below this frame: its pages and the restore's heap go back once the response is out (the
+     * loop's next turn), not on the request's time. */
     uv_timer_start(&v->drop_timer, on_drop_timer, 0, 0);
     char steps[256];
     snapshot_format_timings(steps, sizeof(steps));

@@ -38,6 +38,7 @@ struct vm {
      * the VM to it or ends it; freed by vm_destroy(). */
     struct vm_ahead *ahead;
     struct vm_start_hooks start_hooks; /* vm_start()'s, for the vCPU thread */
+    pthread_t *go_thread;              /* a hand-over vm_start() left to vm_start_go(), or NULL */
 
     /* Pause/resume (vm_pause from another thread). */
     pthread_mutex_t lock;

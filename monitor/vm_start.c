@@ -40,6 +40,14 @@ static void main_filter(struct vm *vm, const struct vm_start_hooks *hooks)
     }
 }
 
+void vm_start_go(struct vm *vm)
+{
+    if (vm && vm->go_thread) {
+        vm_ahead_run(vm->ahead, vm, vm->start_hooks.vcpu_exit, vm->start_hooks.arg, vm->go_thread);
+        vm->go_thread = NULL;
+    }
+}
+
 int vm_start(struct vm *vm, struct uv_loop_s *loop, const struct vm_start_hooks *hooks,
              pthread_t *thread, char *err, size_t errlen)
 {
@@ -53,7 +61,9 @@ int vm_start(struct vm *vm, struct uv_loop_s *loop, const struct vm_start_hooks 
          * first, so the guest runs only once both are on; then the thread
          * enters KVM_RUN at once. Its vcpu_enter ran when it started. */
         main_filter(vm, hooks);
-        vm_ahead_run(vm->ahead, vm, hooks->vcpu_exit, hooks->arg, thread);
+        vm->go_thread = thread;
+        if (!hooks->go_later)
+            vm_start_go(vm);
         return 0;
     }
     vm_ahead_end(vm->ahead);

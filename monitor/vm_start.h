@@ -23,6 +23,7 @@
 #define EMBER_MONITOR_VM_START_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct vm;
@@ -40,6 +41,13 @@ struct vm_start_hooks {
     /* Optional, on the calling thread: the message, just before the process
      * ends because the main filter could not be installed. */
     void (*fatal)(void *arg, const char *msg);
+    /* Optional: a parked thread built ahead (vm_ahead.h) gets the VM only
+     * at vm_start_go(), with both filters on already, so that the caller
+     * can answer its client first: woken, the vCPU thread may take the
+     * caller's CPU for as long as the guest runs (seen here: the API's
+     * response to a load written ~0.6 ms late). A thread vm_start() starts
+     * itself starts at once. */
+    bool go_later;
 };
 
 /* Starts vm as above, with *thread the vCPU thread (join it once vcpu_exit
@@ -47,5 +55,10 @@ struct vm_start_hooks {
  * (nothing runs then; the caller still owns and destroys vm). */
 int vm_start(struct vm *vm, struct uv_loop_s *loop, const struct vm_start_hooks *hooks,
              pthread_t *thread, char *err, size_t errlen);
+
+/* After vm_start() with go_later: hands the parked thread its VM (and sets
+ * *thread) if that was left to do; otherwise nothing. On the caller's
+ * thread, before anything else is served for the guest. */
+void vm_start_go(struct vm *vm);
 
 #endif
