@@ -17,13 +17,14 @@
  *   load response -> vsock connection accepted, and load request -> whole
  *   response. Median and p99 of each, and the ratios.
  * density: --count VMs restored from one snapshot of an idle function (no
- *   --max), --concurrency restoring at once, each invoked once; with all
+ *   --max) by a sustained launcher: --concurrency workers, each launching
+ *   its next VM as soon as its last one answered, each VM invoked once; with all
  *   alive, the sum of their Pss (/proc/PID/smaps_rollup) and the drop of
  *   MemAvailable (which also counts the kernel's KVM structures), per VM.
  *   The launch rate is count / (first spawn -> last first response); the
- *   CPU per VM is what their processes used, start to teardown. Twice:
+ *   CPU per VM is what their processes used, start to teardown. Three ways:
  *   by `ember run --restore`, then by API loads into `ember --api-sock`
- *   processes started a wave ahead (a pool whose refill is in the window),
+ *   processes each worker starts one launch ahead (their start is in the window),
  *   then by requests to one `ember restore-server` (a fork per VM; the
  *   server's start is outside the window, its CPU and its children's in the
  *   CPU per VM). --launch run,api,server picks which; with server the
@@ -47,6 +48,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -155,31 +157,38 @@ static int reap(pid_t pid)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-/* Connects (retrying while the VM comes up) and invokes once. */
+/* Connects (retrying while the VM comes up) and invokes once; why gets the
+ * reason it failed, *connected now_us() when the connection had its OK.
+ * Thread-safe (the density launcher's workers call it at once). */
+static bool invoke_once_r(const char *uds, char *why, size_t cap, double *connected)
+{
+    char err[256];
+    void *resp = NULL;
+    size_t len = 0, rcap = 0;
+    int fd = ember_invoke_connect_wait(uds, EMBER_FAAS_PORT, 20000, err, sizeof(err));
+
+    *connected = now_us();
+    if (fd < 0) {
+        snprintf(why, cap, "connect: %s", err);
+        return false;
+    }
+    int rc = ember_invoke(fd, "ping", 4, &resp, &len, &rcap, 0, 20000, err, sizeof(err));
+    close(fd);
+    bool ok = rc == EMBER_INVOKE_OK && len == 4 && memcmp(resp, "ping", 4) == 0;
+    if (!ok)
+        snprintf(why, cap, "invoke: %s %s (%zu bytes back)", ember_invoke_strerror(rc),
+                 rc < 0 ? err : "", len);
+    free(resp);
+    return ok;
+}
+
 static char invoke_err[300];
 
 static double connected_at; /* now_us() when the last invoke_once() had its OK */
 
 static bool invoke_once(const char *uds)
 {
-    char err[256];
-    void *resp = NULL;
-    size_t len = 0, cap = 0;
-    int fd = ember_invoke_connect_wait(uds, EMBER_FAAS_PORT, 20000, err, sizeof(err));
-
-    connected_at = now_us();
-    if (fd < 0) {
-        snprintf(invoke_err, sizeof(invoke_err), "connect: %s", err);
-        return false;
-    }
-    int rc = ember_invoke(fd, "ping", 4, &resp, &len, &cap, 0, 20000, err, sizeof(err));
-    close(fd);
-    bool ok = rc == EMBER_INVOKE_OK && len == 4 && memcmp(resp, "ping", 4) == 0;
-    if (!ok)
-        snprintf(invoke_err, sizeof(invoke_err), "invoke: %s %s (%zu bytes back)",
-                 ember_invoke_strerror(rc), rc < 0 ? err : "", len);
-    free(resp);
-    return ok;
+    return invoke_once_r(uds, invoke_err, sizeof(invoke_err), &connected_at);
 }
 
 /* --- ember --api-sock: an already-running process given PUT /snapshot/load,
@@ -799,11 +808,59 @@ static double children_cpu_s(void)
            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* api: each VM is an `ember --api-sock` process given PUT /snapshot/load,
- * from a pool refilled a wave ahead (the next wave's processes start, build
- * their KVM VM and listen while this wave loads): the rate then counts the
- * processes' start too, as a sustained launcher pays it. */
 enum launch { L_RUN, L_API, L_SERVER };
+
+/* The density launcher: --concurrency workers, each launching the next VM
+ * as soon as its last one answered (a sustained launcher, not waves: no
+ * worker waits for the slowest of a wave). */
+static struct {
+    enum launch mode;
+    unsigned n;
+    const char *snap, *srv_sock;
+    pid_t *pids;
+    char (*socks)[120], (*apis)[120];
+    unsigned next; /* the next VM to launch (atomic) */
+} den;
+
+static unsigned den_claim(void)
+{
+    return __atomic_fetch_add(&den.next, 1, __ATOMIC_RELAXED);
+}
+
+/* api: each VM is an `ember --api-sock` process given PUT /snapshot/load;
+ * a worker starts the process of its next VM before it loads this one (so
+ * the process's start, its KVM VM built ahead and its listen overlap this
+ * load), and the rate counts the processes' start too, as a sustained
+ * launcher pays it. */
+static void *den_worker(void *arg)
+{
+    char why[300];
+    double connected;
+    unsigned k = den_claim();
+
+    (void)arg;
+    if (den.mode == L_API && k < den.n)
+        den.pids[k] = api_spawn_nowait(den.apis[k], NULL);
+    while (k < den.n) {
+        unsigned next = den_claim();
+        if (den.mode == L_API) {
+            if (next < den.n) /* the next one's process, one launch ahead */
+                den.pids[next] = api_spawn_nowait(den.apis[next], NULL);
+            api_wait_ready(den.apis[k]);
+            api_load(den.apis[k], den.snap, den.socks[k]);
+        } else if (den.mode == L_SERVER) {
+            den.pids[k] = server_done(server_send(den.srv_sock, den.socks[k], NULL), den.srv_sock);
+        } else {
+            char *argv[] = {(char *)opt.ember, "run",        "--restore", (char *)den.snap,
+                            "--vsock",         den.socks[k], NULL};
+            den.pids[k] = spawn(argv, NULL);
+        }
+        if (!invoke_once_r(den.socks[k], why, sizeof(why), &connected))
+            die("restored VM %u did not answer (%s)", k, why);
+        k = next;
+    }
+    return NULL;
+}
 
 static json_t *density(enum launch mode)
 {
@@ -815,6 +872,7 @@ static json_t *density(enum launch mode)
     pid_t *pids = calloc(n, sizeof(pid_t));
     char(*socks)[120] = calloc(n, sizeof(*socks));
     char(*apis)[120] = calloc(n, sizeof(*apis));
+    pthread_t th[64];
     long avail0, avail1, pss = 0;
 
     snprintf(snap, sizeof(snap), "%s/idle", run_dir);
@@ -832,40 +890,20 @@ static json_t *density(enum launch mode)
     snprintf(srv_sock, sizeof(srv_sock), "%s/srv.sock", run_dir);
     if (mode == L_SERVER)
         server = server_spawn(srv_sock, snap, NULL, false);
+    den.mode = mode;
+    den.n = n;
+    den.snap = snap;
+    den.srv_sock = srv_sock;
+    den.pids = pids;
+    den.socks = socks;
+    den.apis = apis;
+    den.next = 0;
     double t0 = now_us();
-    if (api)
-        for (unsigned k = 0; k < c && k < n; k++)
-            pids[k] = api_spawn_nowait(apis[k], NULL);
-    /* Waves of --concurrency: each VM restored, then invoked once. */
-    for (unsigned i = 0; i < n; i += c) {
-        unsigned end = i + c < n ? i + c : n;
-        if (api) {
-            for (unsigned k = end; k < end + c && k < n; k++) /* the pool, a wave ahead */
-                pids[k] = api_spawn_nowait(apis[k], NULL);
-            int fds[64];
-            for (unsigned k = i; k < end; k++) { /* the wave's loads at once */
-                api_wait_ready(apis[k]);
-                fds[k - i] = api_load_send(apis[k], snap, socks[k]);
-            }
-            for (unsigned k = i; k < end; k++)
-                api_load_done(fds[k - i], apis[k]);
-        } else if (mode == L_SERVER) {
-            int fds[64];
-            for (unsigned k = i; k < end; k++) /* the wave's requests at once */
-                fds[k - i] = server_send(srv_sock, socks[k], NULL);
-            for (unsigned k = i; k < end; k++)
-                pids[k] = server_done(fds[k - i], srv_sock);
-        } else {
-            for (unsigned k = i; k < end; k++) {
-                char *argv[] = {(char *)opt.ember, "run",    "--restore", snap,
-                                "--vsock",         socks[k], NULL};
-                pids[k] = spawn(argv, NULL);
-            }
-        }
-        for (unsigned k = i; k < end; k++)
-            if (!invoke_once(socks[k]))
-                die("restored VM %u did not answer (%s)", k, invoke_err);
-    }
+    for (unsigned w = 0; w < c; w++)
+        if (pthread_create(&th[w], NULL, den_worker, NULL) != 0)
+            die("pthread_create: %s", strerror(errno));
+    for (unsigned w = 0; w < c; w++)
+        pthread_join(th[w], NULL);
     double t1 = now_us();
     sleep(1); /* let the page cache and the kernel settle */
     avail1 = meminfo_kib("MemAvailable:");
@@ -879,10 +917,12 @@ static json_t *density(enum launch mode)
     const char *how = api                ? "ember --api-sock + PUT /snapshot/load"
                       : mode == L_SERVER ? "ember restore-server (a fork per VM)"
                                          : "ember run --restore";
-    fprintf(stderr, "density, %u restored idle VMs (%s, %u restoring at once):\n", n, how, c);
+    fprintf(stderr, "density, %u restored idle VMs (%s, %u launches under way at once):\n", n, how,
+            c);
     fprintf(stderr, "  Pss per VM %.0f KiB, MemAvailable drop per VM %.0f KiB\n", (double)pss / n,
             (double)(avail0 - avail1) / n);
-    fprintf(stderr, "  launch rate by restore: %.0f VMs/s (restore + first response)\n", rate);
+    fprintf(stderr, "  launch rate by restore, sustained: %.0f VMs/s (restore + first response)\n",
+            rate);
     for (unsigned k = 0; k < n; k++)
         kill(pids[k], SIGKILL);
     if (mode == L_SERVER) {
