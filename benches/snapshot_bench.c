@@ -799,6 +799,20 @@ static long pss_kib(pid_t pid)
     return v;
 }
 
+/* The host's CPU time so far, in clock ticks (/proc/stat's first line):
+ * t[0] user (which includes guest code), t[1] nice, t[2] system, t[3]
+ * idle, ..., t[8] guest. */
+static void host_cpu(unsigned long long t[10])
+{
+    FILE *f = fopen("/proc/stat", "r");
+
+    memset(t, 0, 10 * sizeof(t[0]));
+    if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &t[0], &t[1],
+                     &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8], &t[9]) != 10)
+        die("/proc/stat: cannot read the host's CPU time");
+    fclose(f);
+}
+
 static double children_cpu_s(void)
 {
     struct rusage ru;
@@ -898,6 +912,8 @@ static json_t *density(enum launch mode)
     den.socks = socks;
     den.apis = apis;
     den.next = 0;
+    unsigned long long h0[10], h1[10];
+    host_cpu(h0);
     double t0 = now_us();
     for (unsigned w = 0; w < c; w++)
         if (pthread_create(&th[w], NULL, den_worker, NULL) != 0)
@@ -905,6 +921,7 @@ static json_t *density(enum launch mode)
     for (unsigned w = 0; w < c; w++)
         pthread_join(th[w], NULL);
     double t1 = now_us();
+    host_cpu(h1);
     sleep(1); /* let the page cache and the kernel settle */
     avail1 = meminfo_kib("MemAvailable:");
     for (unsigned k = 0; k < n; k++) {
@@ -914,6 +931,14 @@ static json_t *density(enum launch mode)
         pss += p;
     }
     double rate = n / ((t1 - t0) / 1e6);
+    /* Where the host's CPU went in the window (all of it: the VMs, the
+     * server, this driver, the kernel's threads): guest code is what the
+     * monitor cannot save. Per VM, in ms. */
+    double tick = (double)sysconf(_SC_CLK_TCK), per = 1e3 / tick / n;
+    double guest_ms = (double)(h1[8] - h0[8]) * per;
+    double user_ms = (double)(h1[0] + h1[1] - h0[0] - h0[1]) * per - guest_ms;
+    double sys_ms = (double)(h1[2] + h1[5] + h1[6] - h0[2] - h0[5] - h0[6]) * per;
+    double idle_ms = (double)(h1[3] + h1[4] - h0[3] - h0[4]) * per;
     const char *how = api                ? "ember --api-sock + PUT /snapshot/load"
                       : mode == L_SERVER ? "ember restore-server (a fork per VM)"
                                          : "ember run --restore";
@@ -937,10 +962,18 @@ static json_t *density(enum launch mode)
     /* Everything the VMs' processes used, teardown included. */
     double cpu = (children_cpu_s() - cpu0) / n * 1e3;
     fprintf(stderr, "  CPU per VM (its process, start to teardown): %.2f ms\n", cpu);
+    fprintf(stderr,
+            "  host CPU in the window per VM: guest code %.2f ms, user %.2f ms, kernel %.2f ms, "
+            "idle %.2f ms\n",
+            guest_ms, user_ms, sys_ms, idle_ms);
     json_t *j = json_pack("{s:s, s:i, s:i, s:f, s:f, s:f, s:f}", "launch", how, "count", (int)n,
                           "concurrency", (int)c, "pss_per_vm_kib", (double)pss / n,
                           "memavailable_drop_per_vm_kib", (double)(avail0 - avail1) / n,
                           "launch_rate_per_s", rate, "cpu_ms_per_vm", cpu);
+    json_object_set_new(j, "window_guest_cpu_ms_per_vm", json_real(guest_ms));
+    json_object_set_new(j, "window_user_cpu_ms_per_vm", json_real(user_ms));
+    json_object_set_new(j, "window_kernel_cpu_ms_per_vm", json_real(sys_ms));
+    json_object_set_new(j, "window_idle_cpu_ms_per_vm", json_real(idle_ms));
     for (unsigned k = 0; k < n; k++) {
         unlink(socks[k]);
         unlink(apis[k]);

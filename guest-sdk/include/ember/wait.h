@@ -6,7 +6,10 @@
  * tests again after every wake-up. The spin budget trades host CPU for
  * latency: on our kvm_pvm machines a wake-up from `hlt` through irqfd, IOAPIC
  * and LAPIC takes ~170-190 us, a spinning waiter sees a completion within a
- * few microseconds of the device writing it.
+ * few microseconds of the device writing it. The budget adapts between 0
+ * and a ceiling, as KVM's halt polling does: waits that a longer spin would
+ * have caught raise it, waits longer than the ceiling (an idle function
+ * waiting for its next request) bring it back to 0.
  */
 #ifndef EMBER_WAIT_H
 #define EMBER_WAIT_H
@@ -20,8 +23,9 @@
  * was false at the last test). ready() runs at CPL3, possibly many times. */
 void ember_wait(bool (*ready)(void *), void *arg, uint64_t timeout_ns);
 
-/* The spin budget in nanoseconds (default EMBER_WAIT_SPIN_DEFAULT_NS);
- * 0 sleeps at once. Returns the previous budget. */
+/* The ceiling of the spin budget in nanoseconds (default
+ * EMBER_WAIT_SPIN_DEFAULT_NS); 0 sleeps at once, always. Returns the
+ * previous ceiling. */
 #define EMBER_WAIT_SPIN_DEFAULT_NS 200000u
 uint64_t ember_wait_set_spin_ns(uint64_t ns);
 
@@ -32,6 +36,7 @@ struct ember_wait_stats {
     uint64_t hlts;      /* hlt instructions executed (wake-ups) */
     uint64_t timeouts;  /* calls that returned on the timeout */
     uint64_t irqs;      /* interrupts taken */
+    uint64_t spin_ns;   /* the spin budget now (0 to the ceiling) */
 };
 void ember_wait_stats(struct ember_wait_stats *s);
 

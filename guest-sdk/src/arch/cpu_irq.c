@@ -37,10 +37,18 @@
  * request; a wake-up from hlt (irqfd -> IOAPIC -> LAPIC -> vector into a
  * halted vCPU) takes ~170-190 us on kvm_pvm, and an interrupt taken at all
  * costs an emulated CPL0 entry. So the waiter spins at CPL3 on ready() for
- * a budget (default EMBER_WAIT_SPIN_DEFAULT_NS, about the price of one
- * hlt wake-up: never more than twice the best possible wait), with the
- * device's interrupts suppressed, and only then arms them and sleeps.
- * Measurements: benches/blk_bench.c, guest-sdk/README.md.
+ * a budget, with the device's interrupts suppressed, and only then arms
+ * them and sleeps. Measurements: benches/blk_bench.c, guest-sdk/README.md.
+ *
+ * The budget adapts, as KVM's halt polling does: it starts at 0; a wait
+ * that slept but ended within the ceiling (EMBER_WAIT_SPIN_DEFAULT_NS, about
+ * the price of one hlt wake-up, or ember_wait_set_spin_ns) doubles it (from
+ * SPIN_GROW_START_NS), a wait that outlasted the ceiling halves it (to 0
+ * below SPIN_GROW_START_NS), a wait the spin caught leaves it. Completions
+ * of the guest's own requests (a disk read) keep it spinning; waits for what
+ * the outside world sends (a function's next request) bring it to 0. A
+ * restored idle function used to spin away ~0.4 ms of a shared host's CPU
+ * per restore in two such waits (benches/snapshot_bench.c).
  *
  * Timeouts: the sleep is bounded with the TSC-deadline timer. Without one
  * (CPUID.1:ECX[24] clear), a finite timeout is waited out by spinning.
@@ -71,6 +79,7 @@
 #define IDT_GATES     256u
 _Static_assert(IDT_GATES * 16 == 4096, "the IDT is one page");
 #define CPUID1_ECX_TSC_DEADLINE (1u << 24)
+#define SPIN_GROW_START_NS      10000u
 #define GATE_INTR               0x8e /* present, DPL 0, 64-bit interrupt gate */
 #define IST_IRQ                 2
 
@@ -84,7 +93,8 @@ volatile uint32_t ember_irq_count;
 struct irq_state {
     bool idt_loaded;
     bool have_deadline;
-    uint64_t spin_ns;
+    uint64_t spin_max_ns; /* the ceiling (ember_wait_set_spin_ns) */
+    uint64_t spin_ns;     /* the budget now: 0 to spin_max_ns */
     struct ember_wait_stats stats;
 };
 static struct irq_state st_store;
@@ -105,7 +115,7 @@ static struct irq_state *state(void)
             return NULL;
         idt = (struct ember_idt_gate *)p;
         st = &st_store;
-        st->spin_ns = EMBER_WAIT_SPIN_DEFAULT_NS;
+        st->spin_max_ns = EMBER_WAIT_SPIN_DEFAULT_NS;
     }
     return st;
 }
@@ -189,8 +199,10 @@ uint64_t ember_wait_set_spin_ns(uint64_t ns)
 {
     if (!state())
         return EMBER_WAIT_SPIN_DEFAULT_NS;
-    uint64_t old = st->spin_ns;
-    st->spin_ns = ns;
+    uint64_t old = st->spin_max_ns;
+    st->spin_max_ns = ns;
+    if (st->spin_ns > ns)
+        st->spin_ns = ns;
     return old;
 }
 
@@ -200,6 +212,7 @@ void ember_wait_stats(struct ember_wait_stats *s)
         *s = st->stats;
     else
         sdk_memset(s, 0, sizeof(*s));
+    s->spin_ns = st ? st->spin_ns : 0;
     s->irqs = ember_irq_count;
 }
 
@@ -210,6 +223,20 @@ static uint64_t ns_to_tsc(uint64_t ns)
 }
 
 ember_wait_timer_fn ember_wait_timer_hook;
+
+/* A wait that slept is over (it lasted `waited` TSC ticks): the budget
+ * grows if a longer spin would have caught it, shrinks if none would. */
+static void spin_adapt(uint64_t waited)
+{
+    if (waited <= ns_to_tsc(st->spin_max_ns)) {
+        uint64_t next = st->spin_ns ? st->spin_ns * 2 : SPIN_GROW_START_NS;
+        st->spin_ns = next < st->spin_max_ns ? next : st->spin_max_ns;
+    } else {
+        st->spin_ns /= 2;
+        if (st->spin_ns < SPIN_GROW_START_NS)
+            st->spin_ns = 0;
+    }
+}
 
 void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uint64_t timeout_ns)
 {
@@ -236,11 +263,14 @@ void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uin
     for (;;) {
         uint32_t seen = ember_irq_count;
         __asm__ volatile("" ::: "memory");
-        if (ready(arg))
+        if (ready(arg)) {
+            spin_adapt(rdtsc() - t0);
             return;
+        }
         uint64_t now = rdtsc();
         if (now >= deadline) {
             st->stats.timeouts++;
+            spin_adapt(now - t0);
             return;
         }
         uint64_t wake = deadline;
