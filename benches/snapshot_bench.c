@@ -22,7 +22,9 @@
  *   alive, the sum of their Pss (/proc/PID/smaps_rollup) and the drop of
  *   MemAvailable (which also counts the kernel's KVM structures), per VM.
  *   The launch rate is count / (first spawn -> last first response); the
- *   CPU per VM is what their processes used, start to teardown. Three ways:
+ *   CPU per VM is what their processes used, start to teardown; the host's
+ *   CPU in the window (/proc/stat: guest code, user, kernel, idle) per VM
+ *   says where it went. Three ways:
  *   by `ember run --restore`, then by API loads into `ember --api-sock`
  *   processes each worker starts one launch ahead (their start is in the window),
  *   then by requests to one `ember restore-server` (a fork per VM; the
@@ -30,7 +32,10 @@
  *   CPU per VM). --launch run,api,server picks which; with server the
  *   latency rounds have a fifth way: request -> answer (the VM runs),
  *   request -> first instruction (the child's --timings, from its fork) and
- *   request -> whole response.
+ *   request -> whole response. Then the api and server launchers again
+ *   with the VMs not invoked: restores alone (the load's 204, the
+ *   server's answer: the VM runs), as Firecracker counts a load (--invoke
+ *   yes|no|both, default both).
  * --prebuild-mem MIB|none: what the API processes are given (default --mem,
  *   the snapshot's size; 0 builds nothing ahead; none passes no flag, for an
  *   ember from before the flag).
@@ -78,6 +83,8 @@ static struct {
     const char *ember, *guest, *out, *dir;
     const char *prebuild; /* --prebuild-mem for `ember --api-sock`: NULL: --mem; "none": no flag */
     const char *pool;     /* --pool N for the restore server; NULL: its default */
+    const char *invoke;   /* --invoke yes|no|both: the density runs with, without the first
+                           * request (no: restores alone; run mode always invokes) */
     const char *launch;   /* --launch: a comma list of run, api, server (the density runs; server
                            * adds a restore-server variant to the latency rounds too) */
     unsigned runs, count, concurrency, mem_mib, settle_ms;
@@ -87,7 +94,8 @@ static struct {
          .mem_mib = 16,
          .dir = "/tmp",
          .settle_ms = 2,
-         .launch = "run,api,server"};
+         .launch = "run,api,server",
+         .invoke = "both"};
 
 static char run_dir[64];
 
@@ -833,6 +841,7 @@ static struct {
     const char *snap, *srv_sock;
     pid_t *pids;
     char (*socks)[120], (*apis)[120];
+    bool invoke;   /* each VM invoked once (else: restored, running, not asked) */
     unsigned next; /* the next VM to launch (atomic) */
 } den;
 
@@ -869,14 +878,14 @@ static void *den_worker(void *arg)
                             "--vsock",         den.socks[k], NULL};
             den.pids[k] = spawn(argv, NULL);
         }
-        if (!invoke_once_r(den.socks[k], why, sizeof(why), &connected))
+        if (den.invoke && !invoke_once_r(den.socks[k], why, sizeof(why), &connected))
             die("restored VM %u did not answer (%s)", k, why);
         k = next;
     }
     return NULL;
 }
 
-static json_t *density(enum launch mode)
+static json_t *density(enum launch mode, bool invoke)
 {
     bool api = mode == L_API;
     char srv_sock[200];
@@ -911,6 +920,7 @@ static json_t *density(enum launch mode)
     den.pids = pids;
     den.socks = socks;
     den.apis = apis;
+    den.invoke = invoke;
     den.next = 0;
     unsigned long long h0[10], h1[10];
     host_cpu(h0);
@@ -942,12 +952,13 @@ static json_t *density(enum launch mode)
     const char *how = api                ? "ember --api-sock + PUT /snapshot/load"
                       : mode == L_SERVER ? "ember restore-server (a fork per VM)"
                                          : "ember run --restore";
-    fprintf(stderr, "density, %u restored idle VMs (%s, %u launches under way at once):\n", n, how,
-            c);
+    fprintf(stderr, "density, %u restored idle VMs (%s, %u launches under way at once%s):\n", n,
+            how, c, invoke ? "" : ", not invoked");
     fprintf(stderr, "  Pss per VM %.0f KiB, MemAvailable drop per VM %.0f KiB\n", (double)pss / n,
             (double)(avail0 - avail1) / n);
-    fprintf(stderr, "  launch rate by restore, sustained: %.0f VMs/s (restore + first response)\n",
-            rate);
+    fprintf(stderr, "  launch rate by restore, sustained: %.0f VMs/s (%s)\n", rate,
+            invoke ? "restore + first response"
+                   : "restored and running: the load's or the server's answer");
     for (unsigned k = 0; k < n; k++)
         kill(pids[k], SIGKILL);
     if (mode == L_SERVER) {
@@ -970,6 +981,7 @@ static json_t *density(enum launch mode)
                           "concurrency", (int)c, "pss_per_vm_kib", (double)pss / n,
                           "memavailable_drop_per_vm_kib", (double)(avail0 - avail1) / n,
                           "launch_rate_per_s", rate, "cpu_ms_per_vm", cpu);
+    json_object_set_new(j, "invoked", json_boolean(invoke));
     json_object_set_new(j, "window_guest_cpu_ms_per_vm", json_real(guest_ms));
     json_object_set_new(j, "window_user_cpu_ms_per_vm", json_real(user_ms));
     json_object_set_new(j, "window_kernel_cpu_ms_per_vm", json_real(sys_ms));
@@ -1008,19 +1020,13 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"ember", required_argument, 0, 'e'},
-        {"guest", required_argument, 0, 'g'},
-        {"runs", required_argument, 0, 'r'},
-        {"count", required_argument, 0, 'n'},
-        {"concurrency", required_argument, 0, 'c'},
-        {"mem", required_argument, 0, 'M'},
-        {"out", required_argument, 0, 'o'},
-        {"dir", required_argument, 0, 'd'},
-        {"prebuild-mem", required_argument, 0, 'p'},
-        {"settle-ms", required_argument, 0, 's'},
-        {"launch", required_argument, 0, 'l'},
-        {"pool", required_argument, 0, 'P'},
-        {0, 0, 0, 0},
+        {"ember", required_argument, 0, 'e'},        {"guest", required_argument, 0, 'g'},
+        {"runs", required_argument, 0, 'r'},         {"count", required_argument, 0, 'n'},
+        {"concurrency", required_argument, 0, 'c'},  {"mem", required_argument, 0, 'M'},
+        {"out", required_argument, 0, 'o'},          {"dir", required_argument, 0, 'd'},
+        {"prebuild-mem", required_argument, 0, 'p'}, {"settle-ms", required_argument, 0, 's'},
+        {"launch", required_argument, 0, 'l'},       {"pool", required_argument, 0, 'P'},
+        {"invoke", required_argument, 0, 'I'},       {0, 0, 0, 0},
     };
     int ch;
 
@@ -1059,6 +1065,9 @@ int main(int argc, char **argv)
         case 'P':
             opt.pool = optarg;
             break;
+        case 'I':
+            opt.invoke = optarg;
+            break;
         case 'd':
             opt.dir = optarg;
             if (strlen(opt.dir) > 32) {
@@ -1071,9 +1080,13 @@ int main(int argc, char **argv)
                     "usage: ember-bench-snapshot --ember EMBER --guest faas-echo [--runs N] "
                     "[--count N] [--concurrency N] [--mem MIB] [--out FILE] [--dir DIR] "
                     "[--prebuild-mem MIB|none] [--settle-ms MS] [--launch run,api,server] [--pool "
-                    "N]\n");
+                    "N] [--invoke yes|no|both]\n");
             return 2;
         }
+    }
+    if (strcmp(opt.invoke, "yes") && strcmp(opt.invoke, "no") && strcmp(opt.invoke, "both")) {
+        fprintf(stderr, "snapshot_bench: --invoke: yes, no or both, not '%s'\n", opt.invoke);
+        return 2;
     }
     if (!opt.ember || !opt.guest || opt.concurrency == 0 || opt.concurrency > 64) {
         fprintf(stderr,
@@ -1098,14 +1111,21 @@ int main(int argc, char **argv)
     json_object_set_new(root, "prebuild_mem", json_string(opt.prebuild ? opt.prebuild : "mem"));
     if (opt.runs)
         json_object_set_new(root, "latency", latency());
-    if (opt.count) {
+    bool inv_yes = strcmp(opt.invoke, "no") != 0, inv_no = strcmp(opt.invoke, "yes") != 0;
+    if (opt.count && inv_yes) {
         if (launch_wanted("run"))
-            json_object_set_new(root, "density", density(L_RUN));
+            json_object_set_new(root, "density", density(L_RUN, true));
         if (launch_wanted("api"))
-            json_object_set_new(root, "density_api", density(L_API));
+            json_object_set_new(root, "density_api", density(L_API, true));
         if (launch_wanted("server"))
-            json_object_set_new(root, "density_server", density(L_SERVER));
+            json_object_set_new(root, "density_server", density(L_SERVER, true));
     }
+    /* Restores alone: the same launchers, the VMs not invoked (a restore
+     * by `ember run` has no answer to wait for). */
+    if (opt.count && inv_no && launch_wanted("api"))
+        json_object_set_new(root, "density_api_restore_only", density(L_API, false));
+    if (opt.count && inv_no && launch_wanted("server"))
+        json_object_set_new(root, "density_server_restore_only", density(L_SERVER, false));
     char *s = json_dumps(root, JSON_INDENT(2));
     FILE *out = opt.out ? fopen(opt.out, "w") : stdout;
     if (!out || !s)
