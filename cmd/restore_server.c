@@ -164,17 +164,17 @@ static void child_fail(const char *what, const char *err, int code)
     exit(code);
 }
 
-/* Closes everything of the server's but what this child serves. */
+/* Closes everything of the server's but what this child serves. Its memory
+ * is left as it is: the child's copy of the server's heap is shared with
+ * the server until written, and freeing it would write malloc's bookkeeping
+ * into page after page (a copy each: ~10 of a child's ~90 page faults).
+ * The pointers stay, so that nothing of it counts as leaked. */
 static void child_detach(struct conn *mine, int keep_fd)
 {
     for (unsigned i = 0; i < POOL_MAX; i++) {
         struct pool_child *p = sv.pool[i];
-        if (!p)
-            continue;
-        if (p->fd != keep_fd)
+        if (p && p->fd != keep_fd)
             close(p->fd);
-        free(p);
-        sv.pool[i] = NULL;
     }
     if (mine || keep_fd < 0)
         close(sv.listen_fd); /* a pool child accepts on it (pool_child_main) */
@@ -190,10 +190,7 @@ static void child_detach(struct conn *mine, int keep_fd)
             close(c->fd);
         if (c->status_fd >= 0)
             close(c->status_fd);
-        if (c != mine)
-            free(c);
     }
-    free(sv.children);
     sigprocmask(SIG_SETMASK, &sv.old_mask, NULL);
 }
 
@@ -282,7 +279,6 @@ static void child_main(struct conn *c, const struct restore_request *rq, int wr)
     snprintf(client_id, sizeof(client_id), "%s", rq->id);
     status_fd = wr;
     child_detach(c, -1);
-    free(c);
     child_serve(rq, NULL);
 }
 
