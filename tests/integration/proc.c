@@ -106,3 +106,30 @@ const char *spawn_kvm_unusable(void)
     close(fd);
     return NULL;
 }
+
+int proc_wait(pid_t pid, int cap_s)
+{
+    int st = 0;
+
+    for (int i = 0; i < cap_s * 100; i++) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+char *proc_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = calloc(1, 1 << 20);
+    size_t n = f && buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+
+    if (buf)
+        buf[n] = '\0';
+    if (f)
+        fclose(f);
+    return buf;
+}

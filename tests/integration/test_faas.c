@@ -93,35 +93,14 @@ static void vm_start(struct vm *vm, const char *name, const char *mem, char *con
         started[nstarted++] = vm->pid;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = calloc(1, 1 << 20);
-    size_t n = f ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-
-    buf[n] = '\0';
-    if (f)
-        fclose(f);
-    return buf;
-}
-
 /* Waits for ember to end (killing it after cap_s); returns its status, -1
  * if it had to be killed. */
 static int vm_wait(struct vm *vm, int cap_s)
 {
-    int st = 0;
+    int rc = proc_wait(vm->pid, cap_s);
 
-    for (int i = 0; i < cap_s * 100; i++) {
-        if (waitpid(vm->pid, &st, WNOHANG) == vm->pid) {
-            forget(vm->pid);
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        usleep(10000);
-    }
-    kill(vm->pid, SIGKILL);
-    waitpid(vm->pid, &st, 0);
     forget(vm->pid);
-    return -1;
+    return rc;
 }
 
 static void vm_stop(struct vm *vm)
@@ -139,7 +118,8 @@ static int conn(struct vm *vm)
     char err[256];
     int fd = ember_invoke_connect_wait(vm->uds, EMBER_FAAS_PORT, TIMEOUT, err, sizeof(err));
 
-    cr_assert(fd >= 0, "connect: %s\nguest: %s\nember: %s", err, slurp(vm->out), slurp(vm->err));
+    cr_assert(fd >= 0, "connect: %s\nguest: %s\nember: %s", err, proc_slurp(vm->out),
+              proc_slurp(vm->err));
     return fd;
 }
 
@@ -411,9 +391,9 @@ Test(faas, socket_calls_follow_linux)
         if ((p[0].revents & POLLIN) && nc < 8)
             cfd[nc++] = accept(lfd, NULL, NULL);
     }
-    char *out = slurp(vm.out);
+    char *out = proc_slurp(vm.out);
     cr_expect(strstr(out, " checks, 0 failed\n") != NULL, "vsock_api:\n%s\nember:\n%s", out,
-              slurp(vm.err));
+              proc_slurp(vm.err));
     for (int i = 0; i < nc; i++)
         close(cfd[i]);
     close(lfd);

@@ -97,18 +97,6 @@ struct vm {
     char out[128], err[128];
 };
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = calloc(1, 1 << 20);
-    size_t n = f ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-
-    buf[n] = '\0';
-    if (f)
-        fclose(f);
-    return buf;
-}
-
 static void vm_start(struct vm *vm, const char *netspec, char *const guest_argv[])
 {
     posix_spawn_file_actions_t fa;
@@ -132,14 +120,14 @@ static void vm_start(struct vm *vm, const char *netspec, char *const guest_argv[
 static void vm_wait_output(struct vm *vm, const char *token)
 {
     for (int i = 0; i < CAP_S * 100; i++) {
-        char *out = slurp(vm->out);
+        char *out = proc_slurp(vm->out);
         bool hit = strstr(out, token) != NULL;
         free(out);
         if (hit)
             return;
         int st;
         if (waitpid(vm->pid, &st, WNOHANG) == vm->pid) {
-            char *e = slurp(vm->err), *o = slurp(vm->out);
+            char *e = proc_slurp(vm->err), *o = proc_slurp(vm->out);
             cr_assert_fail("ember ended (status 0x%x) before \"%s\": %s%s", st, token, o, e);
         }
         usleep(10000);
@@ -149,16 +137,7 @@ static void vm_wait_output(struct vm *vm, const char *token)
 
 static int vm_wait(struct vm *vm, int cap_s)
 {
-    int st = 0;
-
-    for (int i = 0; i < cap_s * 100; i++) {
-        if (waitpid(vm->pid, &st, WNOHANG) == vm->pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        usleep(10000);
-    }
-    kill(vm->pid, SIGKILL);
-    waitpid(vm->pid, &st, 0);
-    return -1;
+    return proc_wait(vm->pid, cap_s);
 }
 
 static void vm_cleanup(struct vm *vm)
@@ -233,7 +212,7 @@ static void quit(struct vm *vm, const char *counts)
     cr_assert_eq(udp_echo("quit", 4, ans, sizeof(ans)), 3);
     cr_assert_str_eq(ans, "bye");
     int st = vm_wait(vm, CAP_S);
-    char *out = slurp(vm->out), *err = slurp(vm->err);
+    char *out = proc_slurp(vm->out), *err = proc_slurp(vm->err);
     cr_expect_eq(st, 0, "status %d: %s%s", st, out, err);
     if (counts)
         cr_expect(strstr(out, counts) != NULL, "want \"%s\" in: %s", counts, out);
@@ -303,7 +282,7 @@ Test(net, receive_checksum_offload)
     vm_wait_output(&vm, "net-echo: up");
     udp_roundtrips(1472);
     quit(&vm, NULL);
-    char *out = slurp(vm.out);
+    char *out = proc_slurp(vm.out);
     const char *p = strstr(out, " partial ");
     cr_assert(p, "%s", out);
     cr_expect(strtoul(p + 9, NULL, 10) >= 10, "frames with NEEDS_CSUM: %s", out);
@@ -347,7 +326,7 @@ Test(net, tap_goes_away)
     snprintf(want, sizeof(want), "ember: virtio-net \"net0\": tap %s: read: ", tap);
     bool seen = false;
     for (int i = 0; i < CAP_S * 100 && !seen; i++) {
-        char *err = slurp(vm.err);
+        char *err = proc_slurp(vm.err);
         seen = strstr(err, want) && strstr(err, "; link down, frames dropped\n");
         free(err);
         if (!seen)
@@ -403,7 +382,7 @@ Test(net, hostile_guest_needs_reset)
     int st = vm_wait(&vm, CAP_S);
     sending = 0;
     pthread_join(th, NULL);
-    char *out = slurp(vm.out), *err = slurp(vm.err);
+    char *out = proc_slurp(vm.out), *err = proc_slurp(vm.err);
     cr_expect_eq(st, 0, "status %d: %s%s", st, out, err);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char want[160];
@@ -739,7 +718,7 @@ Test(net, tx_flood_rate_limited_after_patch)
     close(fd);
     cr_expect_eq(got, N, "%d of %d datagrams arrived", got, N);
     quit(&vm, NULL);
-    char *m = slurp(metrics);
+    char *m = proc_slurp(metrics);
     cr_expect(metric_sum(m, "net_eth0", "tx_rate_limiter_throttled") > 0, "%s", m);
     cr_expect(metric_sum(m, "net_eth0", "tx_packets_count") >= N + 1, "%s", m);
     cr_expect_eq(metric_sum(m, "net", "tx_packets_count"),
@@ -865,7 +844,7 @@ Test(net, reset_mid_traffic)
 
     udp_roundtrips(1472);
     quit(&vm, "net-echo: arp");
-    char *m = slurp(metrics), *err = slurp(vm.err);
+    char *m = proc_slurp(metrics), *err = proc_slurp(vm.err);
     cr_expect(metric_sum(m, "net_eth0", "tx_rate_limiter_throttled") > 0, "%s", m);
     cr_expect(strstr(err, "NEEDS_RESET") == NULL && strstr(err, "needs reset") == NULL, "%s", err);
     free(m);

@@ -33,18 +33,6 @@ struct vm {
     char uds[108], out[128], err[128];
 };
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = calloc(1, 1 << 20);
-    size_t n = f ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-
-    buf[n] = '\0';
-    if (f)
-        fclose(f);
-    return buf;
-}
-
 static void vm_start(struct vm *vm, const char *name, char *const guest_argv[])
 {
     posix_spawn_file_actions_t fa;
@@ -79,16 +67,7 @@ static void vm_start(struct vm *vm, const char *name, char *const guest_argv[])
 /* Waits for ember to end (killing it after cap_s); returns its status. */
 static int vm_wait(struct vm *vm, int cap_s)
 {
-    int st = 0;
-
-    for (int i = 0; i < cap_s * 100; i++) {
-        if (waitpid(vm->pid, &st, WNOHANG) == vm->pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        usleep(10000);
-    }
-    kill(vm->pid, SIGKILL);
-    waitpid(vm->pid, &st, 0);
-    return -1;
+    return proc_wait(vm->pid, cap_s);
 }
 
 static void vm_cleanup(struct vm *vm)
@@ -192,7 +171,7 @@ Test(vsock, invoke_cli_and_handshake)
     close(fd);
 
     int ember_rc = vm_wait(&vm, CAP_S);
-    char *out = slurp(vm.out), *errs = slurp(vm.err);
+    char *out = proc_slurp(vm.out), *errs = proc_slurp(vm.err);
     cr_expect_eq(ember_rc, 0, "ember: %d\nout: %s\nerr: %s", ember_rc, out, errs);
     cr_expect(strstr(out, "vsock-echo: served 2 connections") != NULL, "%s", out);
     free(out);
@@ -307,7 +286,7 @@ Test(vsock, concurrent_connections)
         cr_expect(w[i].ok, "worker %d: %s", i, w[i].err);
     }
     int ember_rc = vm_wait(&vm, CAP_S);
-    char *out = slurp(vm.out);
+    char *out = proc_slurp(vm.out);
     cr_expect_eq(ember_rc, 0, "%s", out);
     free(out);
     vm_cleanup(&vm);
@@ -395,7 +374,7 @@ Test(vsock, bad_vsock_options_are_named)
 static bool wait_for_output(const char *path, const char *needle, int cap_s)
 {
     for (int i = 0; i < cap_s * 100; i++) {
-        char *out = slurp(path);
+        char *out = proc_slurp(path);
         bool found = strstr(out, needle) != NULL;
         free(out);
         if (found)
@@ -435,7 +414,7 @@ Test(vsock, hostile_guest_is_contained)
     cr_expect_leq(got, 256 * 1024 + 16, "host got %zu bytes", got);
 
     int ember_rc = vm_wait(&vm, CAP_S);
-    char *out = slurp(vm.out), *err = slurp(vm.err);
+    char *out = proc_slurp(vm.out), *err = proc_slurp(vm.err);
     cr_expect_eq(ember_rc, 0, "ember: %d\nout: %s\nerr: %s", ember_rc, out, err);
     static const char *lines[] = {
         "hostile: credit lie: reset\n",
@@ -474,7 +453,7 @@ static size_t count(const char *hay, const char *needle)
 static bool wait_for_nth(const char *path, const char *needle, size_t n, int cap_s)
 {
     for (int i = 0; i < cap_s * 100; i++) {
-        char *out = slurp(path);
+        char *out = proc_slurp(path);
         bool found = count(out, needle) >= n;
         free(out);
         if (found)
@@ -517,7 +496,7 @@ Test(vsock, rx_queue_pulled_while_a_chain_is_held)
     int ember_rc = vm_wait(&vm, CAP_S);
     close(fds[0]);
     close(fds[1]);
-    char *out = slurp(vm.out), *err = slurp(vm.err);
+    char *out = proc_slurp(vm.out), *err = proc_slurp(vm.err);
     cr_expect_eq(ember_rc, 0, "ember: %d\nout: %s\nerr: %s", ember_rc, out, err);
     static const char *lines[] = {
         "queue reset: live: needs reset\n",
@@ -538,7 +517,7 @@ Test(vsock, rx_queue_pulled_while_a_chain_is_held)
 /* The last value of "key":N in the file's last line, or -1. */
 static long long metric(const char *path, const char *key)
 {
-    char *all = slurp(path), *last = all, *p;
+    char *all = proc_slurp(path), *last = all, *p;
     long long v = -1;
 
     for (p = all; (p = strchr(p, '\n')) && p[1]; p++)
@@ -600,7 +579,7 @@ Test(vsock, connection_flood_stays_within_the_budget)
     cr_assert(wait_for_output(vm.out, "flood: ", 60), "the guest never finished its flood");
     char status[128], *st = NULL, hwm[64] = "?";
     snprintf(status, sizeof(status), "/proc/%d/status", vm.pid);
-    st = slurp(status);
+    st = proc_slurp(status);
     char *p = strstr(st, "VmHWM:");
     if (p)
         sscanf(p, "VmHWM: %63[^\n]", hwm);
@@ -612,7 +591,7 @@ Test(vsock, connection_flood_stays_within_the_budget)
     int rc = vm_wait(&vm, CAP_S);
     close(fd);
     close(l);
-    char *out = slurp(vm.out), *err = slurp(vm.err);
+    char *out = proc_slurp(vm.out), *err = proc_slurp(vm.err);
     cr_expect_eq(rc, 0, "ember: %d\nout: %s\nerr: %s", rc, out, err);
     cr_expect(strstr(out, "flood: 1022 conns open") != NULL, "%s", out);
     long long peak = metric(metrics, "\"vsock_tx_buffered_bytes_peak\":");
