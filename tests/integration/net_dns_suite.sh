@@ -37,7 +37,7 @@ cleanup() {
     [ -n "${DNSMASQ_PID:-}" ] && kill "$DNSMASQ_PID" 2>/dev/null
     [ -n "${TCPD:-}" ] && kill "$TCPD" 2>/dev/null
     wait 2>/dev/null
-    ip netns del "$NS" 2>/dev/null
+    net_ns_down 2>/dev/null || ip netns del "$NS" 2>/dev/null
     rm -rf "$TMP"
 }
 trap cleanup EXIT

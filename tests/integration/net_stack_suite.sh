@@ -49,7 +49,7 @@ cleanup() {
     [ -n "$VM" ] && kill "$VM" 2>/dev/null
     [ -n "${HTTPD:-}" ] && kill "$HTTPD" 2>/dev/null
     wait 2>/dev/null
-    ip netns del "$NS" 2>/dev/null
+    net_ns_down 2>/dev/null || ip netns del "$NS" 2>/dev/null
     rm -rf "$TMP"
 }
 trap cleanup EXIT
