@@ -389,9 +389,7 @@ static int put_snapshot_load(struct ctx *c)
             api_json_string(backend, "mem_backend", "backend_path", true, &sl.mem_file_path,
                             &c->e) < 0)
             return -1;
-        if (kind == 1)
-            return api_errf(&c->e, "Load snapshot error: ember does not offer the Uffd memory "
-                                   "backend; use backend_type File");
+        sl.mem_uffd = kind == 1;
     }
     if (vs &&
         (api_json_only_fields(vs, "vsock_override", vs_fields, &c->e) < 0 ||

@@ -47,6 +47,7 @@ struct api_snapshot_create {
 #define API_NET_OVERRIDES_MAX 8
 struct api_snapshot_load {
     const char *snapshot_path, *mem_file_path;
+    bool mem_uffd; /* mem_backend Uffd: mem_file_path is the page-fault handler's socket */
     bool track_dirty_pages, resume_vm;
     const char *vsock_uds_path; /* vsock_override, or NULL */
     unsigned nnet_overrides;

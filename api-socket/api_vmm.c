@@ -650,7 +650,8 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
                                                 sl->net_overrides[i].host_dev_name};
     struct snapshot_load ld = {
         .state_path = sl->snapshot_path,
-        .mem_path = sl->mem_file_path,
+        .mem_path = sl->mem_uffd ? NULL : sl->mem_file_path,
+        .mem_uffd_path = sl->mem_uffd ? sl->mem_file_path : NULL,
         .vsock_uds_path = sl->vsock_uds_path,
         .nnet_overrides = sl->nnet_overrides,
         .net_overrides = ovs,

@@ -43,6 +43,9 @@ struct snapshot_net_override {
 struct snapshot_load {
     const char *state_path;
     const char *mem_path;
+    /* The Uffd backend (snapshot_uffd.h): the page-fault handler's socket,
+     * and mem_path is not used; NULL: the File backend. */
+    const char *mem_uffd_path;
     const char *vsock_uds_path; /* NULL: the snapshot's own */
     unsigned nnet_overrides;
     const struct snapshot_net_override *net_overrides;

@@ -31,6 +31,7 @@
 #include <ember/abi.h>
 #include "monitor/exit_codes.h"
 #include "monitor/snapshot_mem.h"
+#include "monitor/snapshot_uffd.h"
 #include "monitor/timings.h"
 #include "monitor/vm_priv.h"
 
@@ -343,6 +344,10 @@ static int check_snapshot(const char *state_path, const char *mem_path, struct s
     if (rc != 0 || check_layout(st, why, sizeof(why)) != 0)
         return refuse(err, errlen, EMBER_EXIT_BAD_CONFIG, state_path, why);
     STEP_AT(STEP_STATE);
+    if (!mem_path) { /* the Uffd backend: the handler has the memory */
+        STEP_AT(STEP_MEMCHK);
+        return 0;
+    }
     *mem_fd = open(mem_path, O_RDONLY | O_CLOEXEC);
     if (*mem_fd < 0 || fstat(*mem_fd, &ms) != 0) {
         snprintf(why, sizeof(why), "memory file %s: %s", mem_path, strerror(errno));
@@ -408,7 +413,7 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
 
     vm_config_init(&cfg);
     step_t = timings_now_ns();
-    if (ld->prepared) {
+    if (ld->prepared && !ld->mem_uffd_path) {
         st = ld->prepared->st;
         mem_fd = ld->prepared->mem_fd;
         step_ns[STEP_STATE] = step_ns[STEP_MEMCHK] = 0;
@@ -416,7 +421,8 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
         own = calloc(1, sizeof(*own));
         if (!own)
             return refuse(err, errlen, EMBER_EXIT_GENERIC, ld->state_path, "out of memory");
-        rc = check_snapshot(ld->state_path, ld->mem_path, own, &mem_fd, err, errlen);
+        rc = check_snapshot(ld->state_path, ld->mem_uffd_path ? NULL : ld->mem_path, own, &mem_fd,
+                            err, errlen);
         if (rc != 0)
             goto out;
         st = own;
@@ -441,6 +447,12 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
     rc = vm_setup_kvm(vm, &want, why, sizeof(why));
     if (rc != 0) {
         rc = refuse(err, errlen, rc, ld->state_path, why);
+        goto out;
+    }
+    /* Before anything reads or writes guest memory (the devices' rings,
+     * the restore page): every first touch from here on is the handler's. */
+    if (ld->mem_uffd_path && snapshot_uffd_attach(vm, ld->mem_uffd_path, why, sizeof(why)) != 0) {
+        rc = refuse(err, errlen, EMBER_EXIT_GENERIC, ld->state_path, why);
         goto out;
     }
     STEP_AT(STEP_KVM);

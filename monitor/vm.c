@@ -170,6 +170,7 @@ struct vm *vm_alloc(const struct vm_config *cfg)
         return NULL;
     vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
     vm->mem_file_fd = -1;
+    vm->uffd_fd = vm->uffd_sock = -1;
     vm->timings = cfg->timings;
     vm->no_seccomp = cfg->no_seccomp;
     vm->boot_timer = cfg->boot_timer;
@@ -319,6 +320,10 @@ void vm_destroy(struct vm *vm)
         close(vm->mem_file_fd);
     free(vm->mem_path);
     guest_mem_unmap(&vm->mem);
+    if (vm->uffd_sock >= 0)
+        close(vm->uffd_sock);
+    if (vm->uffd_fd >= 0)
+        close(vm->uffd_fd);
     pthread_mutex_destroy(&vm->lock);
     pthread_cond_destroy(&vm->cond);
     free(vm);

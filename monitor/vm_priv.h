@@ -67,6 +67,12 @@ struct vm {
     uv_async_t fault_async;
     bool fault_async_on; /* fault_async is initialised on the loop */
     bool mem_reported;   /* vm_run() has said so (vCPU thread) */
+
+    /* A VM loaded with the Uffd memory backend (snapshot_uffd.h): its
+     * userfaultfd and the connection to the page-fault handler, both kept
+     * open for the VM's life (closed, the range would silently turn into
+     * zero-filled memory if the handler went away). -1 without. */
+    int uffd_fd, uffd_sock;
 };
 
 /* The steps of building a VM, shared by vm_create() (boot) and

@@ -231,7 +231,8 @@ no PUT /entropy "the entropy device"
 echo "== snapshots before boot (tests/integration/test_snapshot.c boots and restores)"
 fault PUT /snapshot/create '{"snapshot_path":"/nonexistent/s","mem_file_path":"/nonexistent/m"}' 'The requested operation is not supported before starting the microVM.'
 fault PUT /snapshot/create '{"snapshot_path":"/s","mem_file_path":"/m","snapshot_type":"Half"}' 'An error occurred when deserializing the json body of a request: unknown variant `Half`, expected one of `Full`, `Diff` (field "snapshot_type").'
-fault PUT /snapshot/load '{"snapshot_path":"/s","mem_backend":{"backend_type":"Uffd","backend_path":"/u"}}' 'Load snapshot error: ember does not offer the Uffd memory backend; use backend_type File'
+fault PUT /snapshot/load '{"snapshot_path":"/s","mem_backend":{"backend_type":"Uffd","backend_path":"/u"}}' 'Loading a microVM snapshot not allowed after configuring boot-specific resources.'
+fault PUT /snapshot/load '{"snapshot_path":"/s","mem_backend":{"backend_type":"Mmap","backend_path":"/u"}}' 'An error occurred when deserializing the json body of a request: unknown variant `Mmap`, expected one of `File`, `Uffd` (field "mem_backend.backend_type").'
 fault PUT /snapshot/load '{"snapshot_path":"/s","mem_file_path":"/m","mem_backend":{"backend_type":"File","backend_path":"/m"}}' 'Load snapshot error: exactly one of mem_file_path and mem_backend must be given'
 fault PUT /snapshot/load '{"snapshot_path":"/s"}' 'Load snapshot error: exactly one of mem_file_path and mem_backend must be given'
 

@@ -526,13 +526,19 @@ Test(snapshot, api_full_diff_load_and_rules)
 
     /* A second ember restores B, on a vsock of its own. */
     api_start(&b, "b");
+    /* The Uffd backend with no page-fault handler listening: refused, and
+     * the process takes a File load after it. */
+    char nohandler[160], want[700];
+    snprintf(nohandler, sizeof(nohandler), "%s/no-handler.sock", dir);
     snprintf(body, sizeof(body),
              "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
              "\"backend_path\": \"%s\"}}",
-             s[2], m[2]);
-    api_fault(&b, "PUT", "/snapshot/load", body,
-              "Load snapshot error: ember does not offer the Uffd memory backend; use "
-              "backend_type File");
+             s[2], nohandler);
+    snprintf(want, sizeof(want),
+             "Load snapshot error: snapshot \\\"%s\\\": the page-fault handler at %s: No such "
+             "file or directory",
+             s[2], nohandler);
+    api_fault(&b, "PUT", "/snapshot/load", body, want);
     snprintf(body, sizeof(body),
              "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
              "\"backend_path\": \"%s\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
@@ -1331,4 +1337,71 @@ Test(snapshot, snapshot_on_ready_makes_its_directory_or_says_why_not)
              "ember: --snapshot-on-ready %s: cannot create it: No such file or directory\n", deep);
     cr_assert_str_eq(r.err, want);
     spawn_free(&r);
+}
+
+/* PUT /snapshot/load with the Uffd memory backend (monitor/snapshot_uffd.h):
+ * a page-fault handler of our own (tests/integration/uffd_handler.c, as
+ * Firecracker's users write theirs) gets the regions and the userfaultfd,
+ * serves every page the restored function touches from the memory file,
+ * and the function answers; the handler ends when the VM's process does. */
+Test(snapshot, api_load_with_the_uffd_backend)
+{
+    struct api a;
+    struct fn f = {0};
+    char snap[256], uds[256], hsock[160], body[1024];
+
+    need_kvm();
+    snprintf(uds, sizeof(uds), "%s/uffd-orig.sock", dir);
+    make_snapshot("uffd", uds, NULL, "serve", NULL);
+    snprintf(snap, sizeof(snap), "%s/uffd", dir);
+    snprintf(hsock, sizeof(hsock), "%s/uffd-handler.sock", dir);
+    snprintf(f.uds, sizeof(f.uds), "%s/uffd-v.sock", dir);
+
+    /* The handler, in the background, its output to a file. */
+    char hout[200], mem[300];
+    snprintf(hout, sizeof(hout), "%s/uffd-handler.out", dir);
+    snprintf(mem, sizeof(mem), "%s/mem", snap);
+    posix_spawn_file_actions_t fa;
+    pid_t hpid;
+    char *hargv[] = {UFFD_HANDLER, hsock, mem, NULL};
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, hout, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    cr_assert_eq(posix_spawn(&hpid, UFFD_HANDLER, &fa, NULL, hargv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    started[nstarted++] = hpid;
+    for (int i = 0; i < 1000 && access(hsock, F_OK) != 0; i++)
+        usleep(5000);
+
+    api_start(&a, "uffd");
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
+             "\"backend_path\": \"%s\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
+             "\"resume_vm\": true}",
+             snap, hsock, f.uds);
+    api_ok(&a, "PUT", "/snapshot/load", body);
+    char *r = call(&f, "echo through the handler");
+    cr_assert_str_eq(r, "echo through the handler");
+    free(r);
+    r = call(&f, "gen");
+    cr_assert_str_eq(r, "1");
+    free(r);
+    r = call(&f, "rand");
+    cr_assert_eq(strlen(r), 64, "%s", r);
+    free(r);
+
+    /* The VM's process ends: the handler sees its connection close. */
+    kill(a.pid, SIGKILL);
+    waitpid(a.pid, NULL, 0);
+    int st = proc_wait(hpid, CAP_S);
+    char *out = proc_slurp(hout);
+    cr_assert_eq(st, 0, "handler: status %d\n%s", st, out);
+    cr_assert(strstr(out, "uffd_handler: one region of 16777216 bytes, page size 4096"), "%s", out);
+    const char *served = strstr(out, "uffd_handler: served ");
+    cr_assert(served, "%s", out);
+    unsigned long long pages = strtoull(served + strlen("uffd_handler: served "), NULL, 10);
+    /* Every page the guest and the devices touched came from the handler:
+     * some, and far from all 4096. */
+    cr_assert(pages > 0 && pages < 4096, "%llu pages served\n%s", pages, out);
+    free(out);
 }
