@@ -36,6 +36,9 @@
  *   with the VMs not invoked: restores alone (the load's 204, the
  *   server's answer: the VM runs), as Firecracker counts a load (--invoke
  *   yes|no|both, default both).
+ * --uffd-handler PATH: the rounds also load by PUT /snapshot/load with the
+ *   Uffd memory backend, each from a fresh `PATH SOCK MEMFILE` page-fault
+ *   handler (build/tests/ember-test-uffd-handler) started untimed.
  * --prebuild-mem MIB|none: what the API processes are given (default --mem,
  *   the snapshot's size; 0 builds nothing ahead; none passes no flag, for an
  *   ember from before the flag).
@@ -83,6 +86,8 @@ static struct {
     const char *ember, *guest, *out, *dir;
     const char *prebuild; /* --prebuild-mem for `ember --api-sock`: NULL: --mem; "none": no flag */
     const char *pool;     /* --pool N for the restore server; NULL: its default */
+    const char *uffd;     /* --uffd-handler PATH: the latency rounds load by the Uffd backend too,
+                           * served by `PATH SOCK MEMFILE` (tests/integration/uffd_handler.c) */
     const char *invoke;   /* --invoke yes|no|both: the density runs with, without the first
                            * request (no: restores alone; run mode always invokes) */
     const char *launch;   /* --launch: a comma list of run, api, server (the density runs; server
@@ -332,6 +337,20 @@ static int api_load_send(const char *sock, const char *snap, const char *uds)
     return api_put_send(sock, "/snapshot/load", body);
 }
 
+/* The same with mem_backend Uffd, the handler listening at hsock. */
+static int api_load_uffd_send(const char *sock, const char *snap, const char *uds,
+                              const char *hsock)
+{
+    char body[1024];
+
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
+             "\"backend_path\": \"%s\"}, \"resume_vm\": true, \"vsock_override\": "
+             "{\"uds_path\": \"%s\"}}",
+             snap, hsock, uds);
+    return api_put_send(sock, "/snapshot/load", body);
+}
+
 static void api_load_done(int fd, const char *sock)
 {
     char resp[1024] = "";
@@ -515,7 +534,7 @@ static bool parse_api_steps(const char *path, double steps[NSTEPS])
 /* V_SERVER: a server with --timings (steps, first instruction); V_SERVER_PLAIN:
  * one without, as deployed (its pool's parked vCPU thread has the plain
  * filter: a --timings VM starts a thread of its own). */
-enum variant { V_COLD, V_RESTORE, V_API, V_API0, V_SERVER, V_SERVER_PLAIN, V_COUNT };
+enum variant { V_COLD, V_RESTORE, V_API, V_API0, V_SERVER, V_SERVER_PLAIN, V_UFFD, V_COUNT };
 
 /* "first instruction ran N us after the load request" from an API log; -1. */
 static double parse_api_first(const char *path)
@@ -562,7 +581,8 @@ static json_t *latency(void)
     double *srv_req = calloc(n, sizeof(double)), *srv_first = calloc(n, sizeof(double));
     double *srv_resp = calloc(n, sizeof(double)), *srv_kvm = calloc(n, sizeof(double));
     double *srvp_req = calloc(n, sizeof(double)), *srvp_resp = calloc(n, sizeof(double));
-    char srvp_sock[200];
+    double *uffd_req = calloc(n, sizeof(double)), *uffd_resp = calloc(n, sizeof(double));
+    char srvp_sock[200], hsock[200], hmem[220];
     pid_t server_plain = 0;
     enum variant vars[V_COUNT];
     int nvar = 0;
@@ -581,6 +601,8 @@ static json_t *latency(void)
         vars[nvar++] = V_SERVER;
         vars[nvar++] = V_SERVER_PLAIN;
     }
+    if (opt.uffd)
+        vars[nvar++] = V_UFFD;
     unsigned hashed_runs = 0;
 
     for (int i = 0; i < NSTEPS; i++) {
@@ -593,6 +615,8 @@ static json_t *latency(void)
     snprintf(api_sock, sizeof(api_sock), "%s/api.sock", run_dir);
     snprintf(mem, sizeof(mem), "%u", opt.mem_mib);
     make_snapshot(snap, true);
+    snprintf(hsock, sizeof(hsock), "%s/uffd.sock", run_dir);
+    snprintf(hmem, sizeof(hmem), "%s/mem", snap);
     snprintf(srv_sock, sizeof(srv_sock), "%s/lat-srv.sock", run_dir);
     if (has_server)
         server = server_spawn(srv_sock, snap, NULL, true);
@@ -608,7 +632,7 @@ static json_t *latency(void)
                             "--vsock",         uds,   NULL};
             double first = 0, s[NSTEPS], t0, t1, tl = 0;
             bool hashed = false, ok, parsed;
-            pid_t pid;
+            pid_t pid, handler = 0;
 
             unlink(uds);
             if (v == V_API || v == V_API0) {
@@ -624,6 +648,25 @@ static json_t *latency(void)
                 t0 = now_us();
                 api_load(api_sock, snap, uds);
                 tl = now_us();
+            } else if (v == V_UFFD) {
+                /* Untimed, as for V_API: the handler listening, the API
+                 * process running with its VM built ahead. */
+                char *hargv[] = {(char *)opt.uffd, hsock, hmem, NULL};
+                unlink(hsock);
+                handler = spawn(hargv, NULL);
+                double ts = now_us();
+                while (access(hsock, F_OK) != 0) {
+                    if (now_us() - ts > 5e6)
+                        die("%s: its socket did not come up", opt.uffd);
+                    struct timespec pause = {0, 50000};
+                    nanosleep(&pause, NULL);
+                }
+                pid = api_spawn(api_sock, errp, opt.prebuild);
+                struct timespec settle = {0, (long)opt.settle_ms * 1000000};
+                nanosleep(&settle, NULL);
+                t0 = now_us();
+                api_load_done(api_load_uffd_send(api_sock, snap, uds, hsock), api_sock);
+                tl = now_us();
             } else if (v == V_SERVER || v == V_SERVER_PLAIN) {
                 const char *ss = v == V_SERVER ? srv_sock : srvp_sock;
                 unlink(errp);
@@ -637,7 +680,9 @@ static json_t *latency(void)
             ok = invoke_once(uds);
             t1 = now_us();
             int st = v == V_SERVER || v == V_SERVER_PLAIN ? wait_gone(pid) : reap(pid);
-            parsed = v == V_SERVER_PLAIN ? true
+            if (handler && reap(handler) != 0) /* it ends with the VM's process */
+                die("%s failed in round %u", opt.uffd, r);
+            parsed = v == V_SERVER_PLAIN || v == V_UFFD ? true
                      : v == V_API || v == V_API0
                          ? parse_api_steps(errp, s)
                          : parse_timings(errp, &first, v == V_RESTORE || v == V_SERVER ? s : NULL,
@@ -649,6 +694,7 @@ static json_t *latency(void)
                     : v == V_API          ? "API load"
                     : v == V_SERVER       ? "restore-server"
                     : v == V_SERVER_PLAIN ? "restore-server (no --timings)"
+                    : v == V_UFFD         ? "API load (Uffd backend)"
                                           : "API load (nothing built ahead)",
                     r, ok ? "invoke ok" : invoke_err, st);
             if (v == V_RESTORE) {
@@ -660,6 +706,9 @@ static json_t *latency(void)
             } else if (v == V_SERVER_PLAIN) {
                 srvp_req[r] = tl - t0;
                 srvp_resp[r] = t1 - t0;
+            } else if (v == V_UFFD) {
+                uffd_req[r] = tl - t0;
+                uffd_resp[r] = t1 - t0;
             } else if (v == V_SERVER) {
                 srv_first[r] = first;
                 srv_req[r] = tl - t0;
@@ -766,6 +815,16 @@ static json_t *latency(void)
                             json_real(m_l0 / m_l));
         fprintf(stderr, "  PUT /snapshot/load: nothing built ahead / built ahead %.2fx\n",
                 m_l0 / m_l);
+    }
+    if (opt.uffd) {
+        double m_ul, m_ur;
+        json_object_set_new(j, "uffd_load_request",
+                            stats("api, Uffd backend: PUT /snapshot/load", uffd_req, n, &m_ul));
+        json_object_set_new(
+            j, "uffd_load_response",
+            stats("api, Uffd backend: load -> first response", uffd_resp, n, &m_ur));
+        json_object_set_new(j, "ratio_uffd_over_file_load_response", json_real(m_ur / m_ar));
+        fprintf(stderr, "  load -> first response: Uffd / File %.2fx\n", m_ur / m_ar);
     }
     json_object_set_new(j, "restores_that_hashed_memory", json_integer(hashed_runs));
     json_object_set_new(j, "ratio_cold_over_restore_first_instruction", json_real(m_cf / m_rf));
@@ -1020,13 +1079,21 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"ember", required_argument, 0, 'e'},        {"guest", required_argument, 0, 'g'},
-        {"runs", required_argument, 0, 'r'},         {"count", required_argument, 0, 'n'},
-        {"concurrency", required_argument, 0, 'c'},  {"mem", required_argument, 0, 'M'},
-        {"out", required_argument, 0, 'o'},          {"dir", required_argument, 0, 'd'},
-        {"prebuild-mem", required_argument, 0, 'p'}, {"settle-ms", required_argument, 0, 's'},
-        {"launch", required_argument, 0, 'l'},       {"pool", required_argument, 0, 'P'},
-        {"invoke", required_argument, 0, 'I'},       {0, 0, 0, 0},
+        {"ember", required_argument, 0, 'e'},
+        {"guest", required_argument, 0, 'g'},
+        {"runs", required_argument, 0, 'r'},
+        {"count", required_argument, 0, 'n'},
+        {"concurrency", required_argument, 0, 'c'},
+        {"mem", required_argument, 0, 'M'},
+        {"out", required_argument, 0, 'o'},
+        {"dir", required_argument, 0, 'd'},
+        {"prebuild-mem", required_argument, 0, 'p'},
+        {"settle-ms", required_argument, 0, 's'},
+        {"launch", required_argument, 0, 'l'},
+        {"pool", required_argument, 0, 'P'},
+        {"invoke", required_argument, 0, 'I'},
+        {"uffd-handler", required_argument, 0, 'U'},
+        {0, 0, 0, 0},
     };
     int ch;
 
@@ -1068,6 +1135,9 @@ int main(int argc, char **argv)
         case 'I':
             opt.invoke = optarg;
             break;
+        case 'U':
+            opt.uffd = optarg;
+            break;
         case 'd':
             opt.dir = optarg;
             if (strlen(opt.dir) > 32) {
@@ -1080,7 +1150,7 @@ int main(int argc, char **argv)
                     "usage: ember-bench-snapshot --ember EMBER --guest faas-echo [--runs N] "
                     "[--count N] [--concurrency N] [--mem MIB] [--out FILE] [--dir DIR] "
                     "[--prebuild-mem MIB|none] [--settle-ms MS] [--launch run,api,server] [--pool "
-                    "N] [--invoke yes|no|both]\n");
+                    "N] [--invoke yes|no|both] [--uffd-handler PATH]\n");
             return 2;
         }
     }
