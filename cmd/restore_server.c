@@ -34,6 +34,7 @@
 #include <uv.h>
 
 #include "api-socket/api_main.h"
+#include "common/fd_pass.h"
 #include "cmd/restore_request.h"
 #include "cmd/run_loop.h"
 #include "monitor/exit_codes.h"
@@ -285,20 +286,7 @@ static void child_main(struct conn *c, const struct restore_request *rq, int wr)
 /* Sends line on fd with fd_to_pass attached (SCM_RIGHTS). */
 static int send_with_fd(int fd, const char *line, int fd_to_pass)
 {
-    struct iovec iov = {.iov_base = (void *)line, .iov_len = strlen(line)};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl)};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd_to_pass, sizeof(int));
-    return sendmsg(fd, &msg, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
+    return fd_pass_send(fd, line, strlen(line), fd_to_pass);
 }
 
 /* Reads one request from the client a pool child accepted (as on_readable

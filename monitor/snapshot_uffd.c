@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/fd_pass.h"
 #include "monitor/vm_priv.h"
 
 #define UFFD_PAGE_SIZE 4096u /* guest RAM is 4 KiB pages (guest_mem.c: no THP, no hugetlbfs) */
@@ -51,25 +52,7 @@ static int send_handshake(int sock, const struct vm *vm, int uffd)
                      "\"page_size_kib\":%u}]",
                      (unsigned long long)(uintptr_t)vm->mem.host, (unsigned long long)vm->mem.size,
                      UFFD_PAGE_SIZE, UFFD_PAGE_SIZE);
-    struct iovec iov = {.iov_base = body, .iov_len = (size_t)n};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl)};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-
-    memset(&ctl, 0, sizeof(ctl));
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &uffd, sizeof(int));
-    ssize_t w;
-    do
-        w = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    while (w < 0 && errno == EINTR);
-    return w == n ? 0 : -1;
+    return fd_pass_send(sock, body, (size_t)n, uffd);
 }
 
 int snapshot_uffd_attach(struct vm *vm, const char *uds_path, char *why, size_t whylen)
