@@ -2,7 +2,9 @@
  *
  * Major and minor numbers are Linux's fixed assignments
  * (Documentation/admin-guide/devices.txt): misc 10/232 kvm, misc 10/200
- * net/tun, mem 1/9 urandom.
+ * net/tun, mem 1/9 urandom. /dev/userfaultfd (Linux 6.1+, for a snapshot
+ * load's Uffd memory backend) has a dynamic minor: the host's node says
+ * which, read before the pivot.
  */
 #include "jailer/jailer_jail.h"
 
@@ -65,13 +67,15 @@ static void make_node(const char *path, unsigned major, unsigned minor, uid_t ui
         jail_fail(path, errno);
 }
 
-void jail_make_devices(uid_t uid, gid_t gid)
+void jail_make_devices(uid_t uid, gid_t gid, dev_t userfaultfd)
 {
     make_dir("/dev");
     make_dir("/dev/net");
     make_node("/dev/kvm", 10, 232, uid, gid);
     make_node("/dev/net/tun", 10, 200, uid, gid);
     make_node("/dev/urandom", 1, 9, uid, gid);
+    if (userfaultfd)
+        make_node("/dev/userfaultfd", major(userfaultfd), minor(userfaultfd), uid, gid);
     /* The root itself is the monitor's, so it can create its API socket. */
     if (chown("/", uid, gid) != 0)
         jail_fail("/", errno);

@@ -12,7 +12,7 @@
  * root. */
 void jail_pivot(const char *root);
 /* /dev/kvm, /dev/net/tun, /dev/urandom (only these), owned by uid:gid. */
-void jail_make_devices(uid_t uid, gid_t gid);
+void jail_make_devices(uid_t uid, gid_t gid, dev_t userfaultfd);
 /* setns() into the network namespace open as fd (path for messages). */
 void jail_join_netns(int fd, const char *path);
 /* With new_pid_ns, unshare(CLONE_NEWPID); with either flag, fork. The parent

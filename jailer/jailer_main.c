@@ -305,13 +305,16 @@ int main(int argc, char **argv)
     jail_step_enter(JAIL_STEP_CGROUPS);
     jail_cgroups_join(&a);
 
-    /* 8. The root becomes "/". */
+    /* 8. The root becomes "/" (the host's /dev/userfaultfd looked at
+     * first: its minor is dynamic). */
+    struct stat ufd;
+    dev_t ufd_dev = stat("/dev/userfaultfd", &ufd) == 0 && S_ISCHR(ufd.st_mode) ? ufd.st_rdev : 0;
     jail_step_enter(JAIL_STEP_MOUNT_NS);
     jail_pivot(root);
 
     /* 9. The only devices the monitor may open. */
     jail_step_enter(JAIL_STEP_DEVICES);
-    jail_make_devices(a.uid, a.gid);
+    jail_make_devices(a.uid, a.gid, ufd_dev);
 
     /* 10. The network namespace (its file was opened before the pivot). */
     jail_step_enter(JAIL_STEP_NETNS);

@@ -55,6 +55,27 @@ static int send_handshake(int sock, const struct vm *vm, int uffd)
     return fd_pass_send(sock, body, (size_t)n, uffd);
 }
 
+/* A userfaultfd that also sees the kernel's faults (KVM's, the monitor's
+ * system calls on guest memory): the system call needs CAP_SYS_PTRACE (or
+ * vm.unprivileged_userfaultfd = 1); /dev/userfaultfd (Linux 6.1+) only
+ * access to the node, which the jailer gives the monitor's uid. */
+static int new_uffd(void)
+{
+    int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    if (uffd >= 0 || errno != EPERM)
+        return uffd;
+    int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+    if (dev < 0) {
+        errno = EPERM;
+        return -1;
+    }
+    uffd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+    int e = errno;
+    close(dev);
+    errno = e;
+    return uffd;
+}
+
 int snapshot_uffd_attach(struct vm *vm, const char *uds_path, char *why, size_t whylen)
 {
     struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_EVENT_REMOVE};
@@ -68,11 +89,12 @@ int snapshot_uffd_attach(struct vm *vm, const char *uds_path, char *why, size_t 
         snprintf(why, whylen, "guest memory: %s", strerror(errno));
         return -1;
     }
-    int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    int uffd = new_uffd();
     if (uffd < 0) {
         int e = errno;
         snprintf(why, whylen, "userfaultfd: %s%s", strerror(e),
-                 e == EPERM ? " (it needs CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd = 1)"
+                 e == EPERM ? " (it needs read-write access to /dev/userfaultfd, "
+                              "CAP_SYS_PTRACE or vm.unprivileged_userfaultfd = 1)"
                             : "");
         return -1;
     }

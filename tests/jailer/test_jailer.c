@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -278,7 +279,9 @@ Test(jailer, probe_sees_only_its_jail)
     expect_line(out, "rlimit-fsize=1048576,1048576");
     /* The root: the probe, its pid file, three devices owned by uid:gid, and
      * the CPUID answer sealed for ember, read-only and root's. */
-    cr_expect_eq(count(out, "\nentry="), 10, "root contents:\n%s", out);
+    struct stat ufd;
+    bool has_ufd = stat("/dev/userfaultfd", &ufd) == 0 && S_ISCHR(ufd.st_mode);
+    cr_expect_eq(count(out, "\nentry="), has_ufd ? 11 : 10, "root contents:\n%s", out);
     expect_line(out, "entry=/run dir 0755 0:0");
     expect_line(out, "entry=/run/ember dir 0755 0:0");
     expect_line(out, "entry=/run/ember/kvm-cpuid file 0444 0:0");
@@ -289,6 +292,12 @@ Test(jailer, probe_sees_only_its_jail)
     expect_line(out, "entry=/dev/kvm chr 0600 " UID ":" GID " 10:232");
     expect_line(out, "entry=/dev/net/tun chr 0600 " UID ":" GID " 10:200");
     expect_line(out, "entry=/dev/urandom chr 0600 " UID ":" GID " 1:9");
+    if (has_ufd) { /* its minor is the host's (dynamic) */
+        char want[100];
+        snprintf(want, sizeof(want), "entry=/dev/userfaultfd chr 0600 " UID ":" GID " %u:%u",
+                 major(ufd.st_rdev), minor(ufd.st_rdev));
+        expect_line(out, want);
+    }
     expect_line(out, "kvm-open=yes");
 
     /* From outside, through /proc/<pid>: the jailer exec'd in place. */
@@ -948,4 +957,91 @@ Test(jailer, jailed_snapshot_restores_jailed)
     kill(j.pid, SIGTERM);
     cr_expect_eq(jail_finish(&j), 128 + SIGTERM, "output: %s", j.buf);
     cleanup_jail("snap-2", EMBER_BIN);
+}
+
+/* The Uffd memory backend in a jail: the jailer gives the monitor's uid the
+ * host's /dev/userfaultfd, the jailed ember (not root, no CAP_SYS_PTRACE)
+ * opens it, and a handler outside the jail (its socket inside the jail's
+ * root) serves the restored function's pages. */
+Test(jailer, jailed_uffd_load_is_served_from_outside)
+{
+    struct spawn_result r;
+    struct jail_run j;
+    struct stat ufd;
+    char root1[300], root2[300], cmd[1400], path[600], hsock[600], hout[600], api[600];
+    const char *why = spawn_kvm_unusable();
+
+    if (why) {
+        fprintf(stderr, "SKIPPED: needs KVM: %s\n", why);
+        cr_skip_test("needs KVM: %s", why);
+    }
+    if (stat("/dev/userfaultfd", &ufd) != 0 || !S_ISCHR(ufd.st_mode)) {
+        fprintf(stderr, "SKIPPED: the host has no /dev/userfaultfd (Linux 6.1+)\n");
+        cr_skip_test("no /dev/userfaultfd");
+    }
+    need_plain_ember();
+    jail_root_with("uffd-1", FAAS_BIN, "faas-echo", root1, sizeof(root1));
+    char *argv[] = {
+        JAILER_BIN, "--id",       "uffd-1", "--exec-file",       EMBER_BIN,  "--uid",
+        UID,        "--gid",      GID,      "--chroot-base-dir", base,       "--",
+        "run",      "--mem",      "16",     "--vsock",           "/fn.sock", "--snapshot-on-ready",
+        "/snap",    "/faas-echo", NULL};
+    cr_assert_eq(spawn_run(argv, CAP_S, &r), 0);
+    cr_assert_eq(r.status, 0, "status %d, stderr: %s", r.status, r.err);
+    spawn_free(&r);
+
+    /* Jail 2: the state only; the memory stays with the handler. */
+    jail_root_with("uffd-2", NULL, NULL, root2, sizeof(root2));
+    snprintf(cmd, sizeof(cmd), "cp %s/snap/state %s/state && chown %s:%s %s/state", root1, root2,
+             UID, GID, root2);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(path, sizeof(path), "%s/snap/mem", root1);
+    snprintf(hsock, sizeof(hsock), "%s/handler.sock", root2);
+    snprintf(hout, sizeof(hout), "%s/../handler.out", root2);
+    snprintf(api, sizeof(api), "%s/api.sock", root2);
+    pid_t h = fork();
+    cr_assert(h >= 0);
+    if (h == 0) {
+        int fd = open(hout, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(UFFD_HANDLER, UFFD_HANDLER, hsock, path, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 1000 && access(hsock, F_OK) != 0; i++)
+        usleep(5000);
+    cr_assert_eq(chmod(hsock, 0777), 0); /* the jailed uid connects to it */
+    jail_start(&j, ARGS("--id", "uffd-2", "--exec-file", EMBER_BIN, "--uid", UID, "--gid", GID,
+                        "--chroot-base-dir", base, "--", "--api-sock", "/api.sock"));
+    for (int i = 0; i < 1000 && access(api, F_OK) != 0; i++)
+        usleep(5000);
+    cr_expect_eq(api_request(api, "PUT", "/snapshot/load",
+                             "{\"snapshot_path\": \"/state\", \"mem_backend\": {\"backend_type\": "
+                             "\"Uffd\", \"backend_path\": \"/handler.sock\"}, \"resume_vm\": true, "
+                             "\"vsock_override\": {\"uds_path\": \"/fn.sock\"}}"),
+                 204, "output: %s", j.buf);
+    char in[] = "/tmp/ember-jail-uffd-XXXXXX";
+    int fd = mkstemp(in);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, "served from outside", 19), 19);
+    close(fd);
+    snprintf(path, sizeof(path), "%s/fn.sock", root2);
+    char *inv[] = {EMBER_BIN, "invoke", "--uds", path, "--wait", "--timeout", "10000", in, NULL};
+    cr_assert_eq(spawn_run(inv, CAP_S, &r), 0);
+    cr_expect_eq(r.status, 0, "invoke failed: %s", r.err);
+    cr_expect_str_eq(r.out, "served from outside");
+    spawn_free(&r);
+    unlink(in);
+    kill(j.pid, SIGTERM);
+    cr_expect_eq(jail_finish(&j), 128 + SIGTERM, "output: %s", j.buf);
+    int st = proc_wait(h, CAP_S);
+    char *out = proc_slurp(hout);
+    cr_expect_eq(st, 0, "handler: %s", out);
+    cr_expect(strstr(out, "uffd_handler: served ") != NULL &&
+                  strstr(out, "uffd_handler: served 0 pages") == NULL,
+              "handler: %s", out);
+    free(out);
+    unlink(hout);
+    cleanup_jail("uffd-1", EMBER_BIN);
+    cleanup_jail("uffd-2", EMBER_BIN);
 }
