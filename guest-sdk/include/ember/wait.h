@@ -6,10 +6,12 @@
  * tests again after every wake-up. The spin budget trades host CPU for
  * latency: on our kvm_pvm machines a wake-up from `hlt` through irqfd, IOAPIC
  * and LAPIC takes ~170-190 us, a spinning waiter sees a completion within a
- * few microseconds of the device writing it. The budget adapts between 0
- * and a ceiling, as KVM's halt polling does: waits that a longer spin would
- * have caught raise it, waits longer than the ceiling (an idle function
- * waiting for its next request) bring it back to 0.
+ * few microseconds of the device writing it. In a function restored from a
+ * snapshot (the FaaS runtime's ember_faas_ready) the budget adapts between 0
+ * and the ceiling, as KVM's halt polling does: waits that a longer spin
+ * would have caught raise it, waits longer than the ceiling (an idle
+ * function waiting for its next request) bring it back to 0. Elsewhere it
+ * is the ceiling.
  */
 #ifndef EMBER_WAIT_H
 #define EMBER_WAIT_H
@@ -36,7 +38,7 @@ struct ember_wait_stats {
     uint64_t hlts;      /* hlt instructions executed (wake-ups) */
     uint64_t timeouts;  /* calls that returned on the timeout */
     uint64_t irqs;      /* interrupts taken */
-    uint64_t spin_ns;   /* the spin budget now (0 to the ceiling) */
+    uint64_t spin_ns;   /* the spin budget now (the ceiling, or adaptive: 0 to it) */
 };
 void ember_wait_stats(struct ember_wait_stats *s);
 

@@ -40,15 +40,17 @@
  * a budget, with the device's interrupts suppressed, and only then arms
  * them and sleeps. Measurements: benches/blk_bench.c, guest-sdk/README.md.
  *
- * The budget adapts, as KVM's halt polling does: it starts at 0; a wait
- * that slept but ended within the ceiling (EMBER_WAIT_SPIN_DEFAULT_NS, about
- * the price of one hlt wake-up, or ember_wait_set_spin_ns) doubles it (from
- * SPIN_GROW_START_NS), a wait that outlasted the ceiling halves it (to 0
- * below SPIN_GROW_START_NS), a wait the spin caught leaves it. Completions
- * of the guest's own requests (a disk read) keep it spinning; waits for what
- * the outside world sends (a function's next request) bring it to 0. A
- * restored idle function used to spin away ~0.4 ms of a shared host's CPU
- * per restore in two such waits (benches/snapshot_bench.c).
+ * The budget is the ceiling (EMBER_WAIT_SPIN_DEFAULT_NS, about the price of
+ * one hlt wake-up, or ember_wait_set_spin_ns), or, once ember_wait_adaptive()
+ * turned it on, it adapts as KVM's halt polling does: from 0, a wait that
+ * slept but ended within the ceiling doubles it (from SPIN_GROW_START_NS), a
+ * wait that outlasted the ceiling halves it (to 0 below SPIN_GROW_START_NS),
+ * a wait the spin caught leaves it. Completions of the guest's own requests
+ * (a disk read) keep it spinning; waits for what the outside world sends (a
+ * function's next request) bring it to 0. The FaaS runtime turns it on in a
+ * VM restored from a snapshot (the fleet case): a restored idle function
+ * spun away ~0.6 ms of a shared host's CPU per restore in its waits
+ * (benches/snapshot_bench.c).
  *
  * Timeouts: the sleep is bounded with the TSC-deadline timer. Without one
  * (CPUID.1:ECX[24] clear), a finite timeout is waited out by spinning.
@@ -94,7 +96,8 @@ struct irq_state {
     bool idt_loaded;
     bool have_deadline;
     uint64_t spin_max_ns; /* the ceiling (ember_wait_set_spin_ns) */
-    uint64_t spin_ns;     /* the budget now: 0 to spin_max_ns */
+    uint64_t spin_ns;     /* adaptive: the budget now, 0 to spin_max_ns */
+    bool adaptive;        /* ember_wait_adaptive(): else the budget is the ceiling */
     struct ember_wait_stats stats;
 };
 static struct irq_state st_store;
@@ -212,7 +215,7 @@ void ember_wait_stats(struct ember_wait_stats *s)
         *s = st->stats;
     else
         sdk_memset(s, 0, sizeof(*s));
-    s->spin_ns = st ? st->spin_ns : 0;
+    s->spin_ns = !st ? 0 : st->adaptive ? st->spin_ns : st->spin_max_ns;
     s->irqs = ember_irq_count;
 }
 
@@ -224,10 +227,20 @@ static uint64_t ns_to_tsc(uint64_t ns)
 
 ember_wait_timer_fn ember_wait_timer_hook;
 
+void ember_wait_adaptive(bool on)
+{
+    if (!state() || st->adaptive == on)
+        return;
+    st->adaptive = on;
+    st->spin_ns = 0;
+}
+
 /* A wait that slept is over (it lasted `waited` TSC ticks): the budget
  * grows if a longer spin would have caught it, shrinks if none would. */
 static void spin_adapt(uint64_t waited)
 {
+    if (!st->adaptive)
+        return;
     if (waited <= ns_to_tsc(st->spin_max_ns)) {
         uint64_t next = st->spin_ns ? st->spin_ns * 2 : SPIN_GROW_START_NS;
         st->spin_ns = next < st->spin_max_ns ? next : st->spin_max_ns;
@@ -247,7 +260,7 @@ void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uin
     st->stats.waits++;
     uint64_t t0 = rdtsc();
     uint64_t deadline = timeout_ns == EMBER_WAIT_FOREVER ? UINT64_MAX : t0 + ns_to_tsc(timeout_ns);
-    uint64_t spin_end = t0 + ns_to_tsc(st->spin_ns);
+    uint64_t spin_end = t0 + ns_to_tsc(st->adaptive ? st->spin_ns : st->spin_max_ns);
     if (spin_end > deadline)
         spin_end = deadline;
     while (rdtsc() < spin_end) {

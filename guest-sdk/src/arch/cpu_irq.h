@@ -28,6 +28,10 @@ bool ember_irq_take(uint32_t gsi);
  * is tested again after it). */
 void ember_wait_armed(bool (*ready)(void *), void (*arm)(void *), void *arg, uint64_t timeout_ns);
 
+/* Turns the adaptive spin budget on (from 0) or off (the ceiling again):
+ * cpu_irq.c. The FaaS runtime turns it on in a restored VM. */
+void ember_wait_adaptive(bool on);
+
 /* Set by a driver with timers of its own (the network stack): called in
  * every wait before the guest sleeps, runs what is due and returns the
  * monotonic time (ns) of its next timer, UINT64_MAX for none; the sleep

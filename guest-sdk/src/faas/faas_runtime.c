@@ -37,6 +37,7 @@
 #include <ember/faas_runtime.h>
 #include <ember/vsock.h>
 
+#include "arch/cpu_irq.h"
 #include "sdk.h"
 
 #define IN_CAP_MIN  (4u * 1024u)
@@ -458,8 +459,12 @@ int ember_faas_ready(void)
      * page of its own per VM). */
     vsock_dev_route_irq();
     outl(EMBER_PORT_READY, 0);
-    /* Restored here, maybe: catch up before the function's next move. */
+    /* Restored here, maybe: catch up before the function's next move. A
+     * restored function is one of many on a shared host: its waits spin
+     * only as long as spinning pays (cpu_irq.c). */
     ember_restore_poll();
+    if (ember_restore_generation() != 0)
+        ember_wait_adaptive(true);
     return (int)ember_restore_generation();
 }
 
