@@ -324,30 +324,18 @@ static int api_put_recv(int fd, char *resp, size_t cap)
 }
 
 /* PUT /snapshot/load with resume_vm, sent; api_load_done() reads the
- * answer, so that several loads can be under way at once. */
-static int api_load_send(const char *sock, const char *snap, const char *uds)
+ * answer, so that several loads can be under way at once. hsock: the Uffd
+ * backend, its page-fault handler listening there; NULL: File. */
+static int api_load_send(const char *sock, const char *snap, const char *uds, const char *hsock)
 {
-    char body[1024];
+    char body[1024], mem[300];
 
+    snprintf(mem, sizeof(mem), "%s/mem", snap);
     snprintf(body, sizeof(body),
-             "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"File\", "
-             "\"backend_path\": \"%s/mem\"}, \"resume_vm\": true, \"vsock_override\": "
-             "{\"uds_path\": \"%s\"}}",
-             snap, snap, uds);
-    return api_put_send(sock, "/snapshot/load", body);
-}
-
-/* The same with mem_backend Uffd, the handler listening at hsock. */
-static int api_load_uffd_send(const char *sock, const char *snap, const char *uds,
-                              const char *hsock)
-{
-    char body[1024];
-
-    snprintf(body, sizeof(body),
-             "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
+             "{\"snapshot_path\": \"%s/state\", \"mem_backend\": {\"backend_type\": \"%s\", "
              "\"backend_path\": \"%s\"}, \"resume_vm\": true, \"vsock_override\": "
              "{\"uds_path\": \"%s\"}}",
-             snap, hsock, uds);
+             snap, hsock ? "Uffd" : "File", hsock ? hsock : mem, uds);
     return api_put_send(sock, "/snapshot/load", body);
 }
 
@@ -362,7 +350,7 @@ static void api_load_done(int fd, const char *sock)
 
 static void api_load(const char *sock, const char *snap, const char *uds)
 {
-    api_load_done(api_load_send(sock, snap, uds), sock);
+    api_load_done(api_load_send(sock, snap, uds, NULL), sock);
 }
 
 /* --- ember restore-server: one process that checked the snapshot once,
@@ -665,7 +653,7 @@ static json_t *latency(void)
                 struct timespec settle = {0, (long)opt.settle_ms * 1000000};
                 nanosleep(&settle, NULL);
                 t0 = now_us();
-                api_load_done(api_load_uffd_send(api_sock, snap, uds, hsock), api_sock);
+                api_load_done(api_load_send(api_sock, snap, uds, hsock), api_sock);
                 tl = now_us();
             } else if (v == V_SERVER || v == V_SERVER_PLAIN) {
                 const char *ss = v == V_SERVER ? srv_sock : srvp_sock;

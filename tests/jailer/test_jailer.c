@@ -907,6 +907,30 @@ static void jail_root_with(const char *id, const char *file, const char *as, cha
     }
 }
 
+/* Jail ID boots faas-echo and snapshots it once it is ready, in
+ * ROOT/snap (ROOT: the jail's root, returned). */
+static void jailed_snapshot(const char *id, char *root, size_t len)
+{
+    struct spawn_result r;
+
+    jail_root_with(id, FAAS_BIN, "faas-echo", root, len);
+    char *argv[] = {JAILER_BIN, "--id",
+                    (char *)id, "--exec-file",
+                    EMBER_BIN,  "--uid",
+                    UID,        "--gid",
+                    GID,        "--chroot-base-dir",
+                    base,       "--",
+                    "run",      "--mem",
+                    "16",       "--vsock",
+                    "/fn.sock", "--snapshot-on-ready",
+                    "/snap",    "/faas-echo",
+                    NULL};
+    cr_assert_eq(spawn_run(argv, CAP_S, &r), 0);
+    cr_assert_eq(r.status, 0, "status %d, stderr: %s", r.status, r.err);
+    cr_assert(strstr(r.err, "ember: snapshot of the ready guest in /snap"), "%s", r.err);
+    spawn_free(&r);
+}
+
 Test(jailer, jailed_snapshot_restores_jailed)
 {
     struct spawn_result r;
@@ -920,16 +944,7 @@ Test(jailer, jailed_snapshot_restores_jailed)
     }
     need_plain_ember();
     /* Jail 1 boots the function and snapshots it once it is ready. */
-    jail_root_with("snap-1", FAAS_BIN, "faas-echo", root1, sizeof(root1));
-    char *argv[] = {
-        JAILER_BIN, "--id",       "snap-1", "--exec-file",       EMBER_BIN,  "--uid",
-        UID,        "--gid",      GID,      "--chroot-base-dir", base,       "--",
-        "run",      "--mem",      "16",     "--vsock",           "/fn.sock", "--snapshot-on-ready",
-        "/snap",    "/faas-echo", NULL};
-    cr_assert_eq(spawn_run(argv, CAP_S, &r), 0);
-    cr_assert_eq(r.status, 0, "status %d, stderr: %s", r.status, r.err);
-    cr_assert(strstr(r.err, "ember: snapshot of the ready guest in /snap"), "%s", r.err);
-    spawn_free(&r);
+    jailed_snapshot("snap-1", root1, sizeof(root1));
 
     /* Jail 2 gets a copy of the snapshot and restores it, confined the same
      * way (seccomp included: the release build's filters are on). */
@@ -980,15 +995,7 @@ Test(jailer, jailed_uffd_load_is_served_from_outside)
         cr_skip_test("no /dev/userfaultfd");
     }
     need_plain_ember();
-    jail_root_with("uffd-1", FAAS_BIN, "faas-echo", root1, sizeof(root1));
-    char *argv[] = {
-        JAILER_BIN, "--id",       "uffd-1", "--exec-file",       EMBER_BIN,  "--uid",
-        UID,        "--gid",      GID,      "--chroot-base-dir", base,       "--",
-        "run",      "--mem",      "16",     "--vsock",           "/fn.sock", "--snapshot-on-ready",
-        "/snap",    "/faas-echo", NULL};
-    cr_assert_eq(spawn_run(argv, CAP_S, &r), 0);
-    cr_assert_eq(r.status, 0, "status %d, stderr: %s", r.status, r.err);
-    spawn_free(&r);
+    jailed_snapshot("uffd-1", root1, sizeof(root1));
 
     /* Jail 2: the state only; the memory stays with the handler. */
     jail_root_with("uffd-2", NULL, NULL, root2, sizeof(root2));
