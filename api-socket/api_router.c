@@ -355,19 +355,29 @@ static int put_snapshot_create(struct ctx *c)
 
 static int put_snapshot_load(struct ctx *c)
 {
-    static const char *const fields[] = {
-        "snapshot_path",         "mem_file_path",     "mem_backend",
-        "enable_diff_snapshots", "track_dirty_pages", "resume_vm",
-        "network_overrides",     "vsock_override",    NULL};
+    static const char *const fields[] = {"snapshot_path",
+                                         "mem_file_path",
+                                         "mem_backend",
+                                         "enable_diff_snapshots",
+                                         "track_dirty_pages",
+                                         "resume_vm",
+                                         "network_overrides",
+                                         "vsock_override",
+                                         "clock_realtime",
+                                         "huge_pages",
+                                         NULL};
     static const char *const backend_fields[] = {"backend_type", "backend_path", NULL};
     static const char *const backends[] = {"File", "Uffd", NULL};
     static const char *const ov_fields[] = {"iface_id", "host_dev_name", NULL};
     static const char *const vs_fields[] = {"uds_path", NULL};
+    /* Firecracker's: Snapshot (the default) takes the snapshot's own, which
+     * for ember is always None. */
+    static const char *const huge_pages[] = {"Snapshot", "None", "Transparent", "2M", NULL};
     struct api_snapshot_load sl = {0};
     struct api_resources *res = &c->r->res;
     json_t *backend = NULL, *vs = NULL;
     bool diff = false;
-    int r, kind = 0;
+    int r, kind = 0, huge = 0;
 
     if (api_json_only_fields(c->body, "", fields, &c->e) < 0 ||
         api_json_string(c->body, "", "snapshot_path", true, &sl.snapshot_path, &c->e) < 0 ||
@@ -376,8 +386,13 @@ static int put_snapshot_load(struct ctx *c)
         api_json_bool(c->body, "", "enable_diff_snapshots", false, &diff, &c->e) < 0 ||
         api_json_bool(c->body, "", "track_dirty_pages", false, &sl.track_dirty_pages, &c->e) < 0 ||
         api_json_bool(c->body, "", "resume_vm", false, &sl.resume_vm, &c->e) < 0 ||
+        api_json_bool(c->body, "", "clock_realtime", false, &sl.clock_realtime, &c->e) < 0 ||
+        api_json_enum(c->body, "", "huge_pages", false, huge_pages, &huge, &c->e) < 0 ||
         api_json_object(c->body, "", "vsock_override", false, &vs, &c->e) < 0)
         return -1;
+    if (huge > 1)
+        return api_errf(&c->e, "Load snapshot error: field \"huge_pages\": ember does not offer "
+                               "huge pages (guest memory is mapped in 4 KiB pages)");
     sl.track_dirty_pages |= diff;
     if ((r > 0) == (backend != NULL))
         return api_errf(&c->e, "Load snapshot error: exactly one of mem_file_path and "

@@ -49,6 +49,7 @@ struct api_snapshot_load {
     const char *snapshot_path, *mem_file_path;
     bool mem_uffd; /* mem_backend Uffd: mem_file_path is the page-fault handler's socket */
     bool track_dirty_pages, resume_vm;
+    bool clock_realtime;        /* KVM_CLOCK_REALTIME on KVM_SET_CLOCK (Firecracker's) */
     const char *vsock_uds_path; /* vsock_override, or NULL */
     unsigned nnet_overrides;
     struct {

@@ -656,6 +656,7 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
         .nnet_overrides = sl->nnet_overrides,
         .net_overrides = ovs,
         .track_dirty_pages = sl->track_dirty_pages,
+        .clock_realtime = sl->clock_realtime,
         .boot_timer = v->boot_timer,
         .no_seccomp = v->no_seccomp,
         .shell = NULL,

@@ -21,7 +21,7 @@ void cli_usage(FILE *out)
                  "                 [--track-dirty-pages] [--snapshot-on-ready DIR]\n"
                  "                 GUEST.elf [ARGS...]\n"
                  "       ember run --restore DIR|STATE [--mem-file MEM] [--vsock UDS_PATH]\n"
-                 "                 [--timings] [--track-dirty-pages]\n"
+                 "                 [--timings] [--track-dirty-pages] [--clock-realtime]\n"
                  "       ember restore-server --sock PATH --snapshot DIR|STATE [--mem-file MEM]\n"
                  "                 [--no-seccomp] [--timings]\n"
                  "       ember snapshot --api-sock PATH [--diff] [--resume] DIR\n"
@@ -399,6 +399,8 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
                 FAIL(err, errlen, "out of memory");
         } else if (strcmp(a, "--track-dirty-pages") == 0) {
             cfg->track_dirty_pages = true;
+        } else if (strcmp(a, "--clock-realtime") == 0) {
+            cfg->clock_realtime = true;
         } else if (strcmp(a, "--no-seccomp") == 0) {
             cfg->no_seccomp = true;
             fprintf(stderr, "ember: warning: --no-seccomp: the monitor runs without its "
@@ -436,8 +438,9 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
         rc = 0;
         goto out;
     }
-    if (cfg->restore_mem_path)
-        FAIL(err, errlen, "--mem-file goes with --restore");
+    if (cfg->restore_mem_path || cfg->clock_realtime)
+        FAIL(err, errlen, "%s goes with --restore",
+             cfg->restore_mem_path ? "--mem-file" : "--clock-realtime");
     if (i >= argc)
         FAIL(err, errlen, "no guest given");
     cfg->kernel_path = strdup(argv[i]);

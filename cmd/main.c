@@ -54,6 +54,7 @@ static int restore(const struct vm_config *cfg, struct vm **vm, char *err, size_
         .mem_path = mem,
         .vsock_uds_path = cfg->has_vsock ? cfg->vsock.uds_path : NULL,
         .track_dirty_pages = cfg->track_dirty_pages,
+        .clock_realtime = cfg->clock_realtime,
         .timings = cfg->timings,
         .boot_timer = cfg->boot_timer,
         .no_seccomp = cfg->no_seccomp,

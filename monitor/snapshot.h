@@ -50,6 +50,12 @@ struct snapshot_load {
     unsigned nnet_overrides;
     const struct snapshot_net_override *net_overrides;
     bool track_dirty_pages;
+    /* Firecracker's clock_realtime: kvmclock advances by the wall-clock time
+     * since the snapshot (KVM_CLOCK_REALTIME); the snapshot must have
+     * recorded it (KVM_GET_CLOCK gives it on hosts whose clocksource is the
+     * TSC, Linux >= 5.16). SDK guests keep their own clock right either way
+     * (ember/abi.h: struct ember_restore_info). */
+    bool clock_realtime;
     bool timings;
     bool boot_timer;
     bool no_seccomp;

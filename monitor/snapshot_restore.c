@@ -151,6 +151,13 @@ static int build_config(const struct snapshot_state *st, const struct snapshot_l
     cfg->boot_timer = ld->boot_timer;
     cfg->no_seccomp = ld->no_seccomp;
     cfg->track_dirty_pages = ld->track_dirty_pages;
+    if (ld->clock_realtime && !(st->vm.clock.flags & KVM_CLOCK_REALTIME)) {
+        snprintf(why, whylen,
+                 "clock_realtime requested but not present in the snapshot state (the "
+                 "snapshot's host gave kvmclock no real time: its clocksource was not the TSC, "
+                 "or its Linux was older than 5.16)");
+        return -1;
+    }
     for (uint32_t i = 0; i < st->ndrives; i++) {
         struct blk_config d;
         memset(&d, 0, sizeof(d));
@@ -225,7 +232,8 @@ static bool cpuid_in_place(const struct kvm_cpuid2 *set, const struct snapshot_v
            memcmp(set->entries, c->cpuid, c->ncpuid * sizeof(c->cpuid[0])) == 0;
 }
 
-static int set_state(struct vm *vm, const struct snapshot_state *st, char *why, size_t whylen)
+static int set_state(struct vm *vm, const struct snapshot_state *st, bool clock_realtime, char *why,
+                     size_t whylen)
 {
     const struct snapshot_vcpu *c = &st->vcpu;
     const char *what;
@@ -242,7 +250,14 @@ static int set_state(struct vm *vm, const struct snapshot_state *st, char *why, 
         TRY(ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &st->vm.pic_slave), "KVM_SET_IRQCHIP");
         TRY(ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &st->vm.ioapic), "KVM_SET_IRQCHIP");
     }
+    /* kvmclock goes on from where it was, or (clock_realtime, checked in
+     * build_config) from where it would be now: KVM adds the wall-clock
+     * time since the snapshot's KVM_GET_CLOCK. */
     struct kvm_clock_data clock = {.clock = st->vm.clock.clock};
+    if (clock_realtime) {
+        clock.flags = KVM_CLOCK_REALTIME;
+        clock.realtime = st->vm.clock.realtime;
+    }
     TRY(ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock), "KVM_SET_CLOCK");
     cpuid_kept = cpuid_in_place(vm->cpuid_set, c);
     if (!cpuid_kept) {
@@ -470,7 +485,8 @@ int snapshot_restore(const struct snapshot_load *ld, struct vm **out, char *err,
     STEP_AT(STEP_DEV);
     vm->image.kind = st->boot_kind;
     vm->generation = st->generation + 1;
-    if (set_state(vm, st, why, sizeof(why)) != 0 || tell_guest(vm, st, why, sizeof(why)) != 0) {
+    if (set_state(vm, st, ld->clock_realtime, why, sizeof(why)) != 0 ||
+        tell_guest(vm, st, why, sizeof(why)) != 0) {
         rc = refuse(err, errlen, EMBER_EXIT_GENERIC, ld->state_path, why);
         goto out;
     }

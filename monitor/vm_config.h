@@ -50,6 +50,7 @@ struct vm_config {
     /* `ember run` only: */
     char *restore_path;      /* --restore: a snapshot directory or state file */
     char *restore_mem_path;  /* --mem-file: its memory file (default DIR/mem) */
+    bool clock_realtime;     /* --clock-realtime (snapshot.h: struct snapshot_load) */
     char *snapshot_on_ready; /* --snapshot-on-ready DIR: snapshot when the guest is ready */
     /* Not owned: a KVM VM built ahead (vm_shell.h) that vm_create() takes
      * over if it fits; NULL: build one. */

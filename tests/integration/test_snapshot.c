@@ -1405,3 +1405,123 @@ Test(snapshot, api_load_with_the_uffd_backend)
     cr_assert(pages > 0 && pages < 4096, "%llu pages served\n%s", pages, out);
     free(out);
 }
+
+/* kvmclock of the snapshot at path, and whether it holds the real time. */
+static uint64_t state_clock(const char *path, bool *has_realtime)
+{
+    struct snapshot_state *st = calloc(1, sizeof(*st));
+    char why[256];
+    size_t len;
+    uint8_t *b = slurp(path, &len);
+
+    cr_assert(st);
+    cr_assert_eq(snapshot_state_decode(b, len, st, why, sizeof(why)), 0, "%s: %s", path, why);
+    uint64_t c = st->vm.clock.clock;
+    if (has_realtime)
+        *has_realtime = (st->vm.clock.flags & KVM_CLOCK_REALTIME) != 0;
+    free(b);
+    snapshot_state_release(st);
+    free(st);
+    return c;
+}
+
+/* A VM loaded paused from state, then snapshotted again at once: the
+ * kvmclock it was given (the load's options in extra). */
+static uint64_t reloaded_clock(const char *name, const char *state, const char *mem,
+                               const char *extra)
+{
+    struct api a;
+    char body[1024], s2[200], m2[200], v[200];
+
+    snprintf(s2, sizeof(s2), "%s/%s-state", dir, name);
+    snprintf(m2, sizeof(m2), "%s/%s-mem", dir, name);
+    snprintf(v, sizeof(v), "%s/%s.sock", dir, name);
+    api_start(&a, name);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s\"}, \"vsock_override\": {\"uds_path\": \"%s\"}%s}",
+             state, mem, v, extra);
+    api_ok(&a, "PUT", "/snapshot/load", body);
+    snprintf(body, sizeof(body), "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\"}", s2, m2);
+    api_ok(&a, "PUT", "/snapshot/create", body);
+    return state_clock(s2, NULL);
+}
+
+/* Firecracker's clock_realtime: kvmclock advances by the wall-clock time
+ * the snapshot waited, or, without it, goes on from where it was; a state
+ * without the real time is refused; huge_pages takes Firecracker's values
+ * and refuses the huge ones. */
+Test(snapshot, api_load_clock_realtime_and_huge_pages)
+{
+    char uds[200], state[200], mem[200], body[1024], want[700], *out;
+    struct api a;
+    bool has_rt;
+
+    need_kvm();
+    snprintf(uds, sizeof(uds), "%s/rt-orig.sock", dir);
+    make_snapshot("rt", uds, NULL, "serve", NULL);
+    snprintf(state, sizeof(state), "%s/rt/state", dir);
+    snprintf(mem, sizeof(mem), "%s/rt/mem", dir);
+    uint64_t c0 = state_clock(state, &has_rt);
+
+    api_start(&a, "rt-bad");
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", \"huge_pages\": \"2M\"}",
+             state, mem);
+    api_fault(&a, "PUT", "/snapshot/load", body,
+              "Load snapshot error: field \\\"huge_pages\\\": ember does not offer huge pages "
+              "(guest memory is mapped in 4 KiB pages)");
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", \"clock_realtime\": 1}", state,
+             mem);
+    cr_assert_eq(api(&a, "PUT", "/snapshot/load", body, &out), 400);
+    cr_assert(strstr(out, "clock_realtime"), "%s", out);
+    free(out);
+
+    /* A state whose clock has no real time (a host without a TSC
+     * clocksource, or Linux < 5.16, made it): refused before any VM. */
+    struct snapshot_state *st = calloc(1, sizeof(*st));
+    char why[256], nort[200];
+    size_t len, enc_len;
+    uint8_t *b = slurp(state, &len), *enc;
+    cr_assert(st);
+    cr_assert_eq(snapshot_state_decode(b, len, st, why, sizeof(why)), 0, "%s", why);
+    st->vm.clock.flags &= ~(uint32_t)KVM_CLOCK_REALTIME;
+    enc = snapshot_state_encode(st, &enc_len);
+    cr_assert(enc);
+    snprintf(nort, sizeof(nort), "%s/rt/state-no-realtime", dir);
+    spit(nort, enc, enc_len);
+    free(enc);
+    free(b);
+    snapshot_state_release(st);
+    free(st);
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", \"clock_realtime\": true}",
+             nort, mem);
+    snprintf(want, sizeof(want),
+             "Load snapshot error: snapshot \\\"%s\\\": clock_realtime requested but not present "
+             "in the snapshot state (the snapshot's host gave kvmclock no real time: its "
+             "clocksource was not the TSC, or its Linux was older than 5.16)",
+             nort);
+    api_fault(&a, "PUT", "/snapshot/load", body, want);
+
+    if (!has_rt) {
+        cr_log_warn("SKIPPED (part): this host's KVM_GET_CLOCK gives no real time (clocksource "
+                    "not the TSC?): clock_realtime cannot advance kvmclock here");
+        return;
+    }
+    /* The snapshot waits 2 s; two VMs are loaded from it, one with
+     * clock_realtime, and snapshotted again at once. */
+    sleep(2);
+    uint64_t plain = reloaded_clock("rt-plain", state, mem, ", \"huge_pages\": \"None\"") - c0;
+    uint64_t real = reloaded_clock("rt-real", state, mem,
+                                   ", \"clock_realtime\": true, \"huge_pages\": \"Snapshot\"") -
+                    c0;
+    cr_log_info("kvmclock advanced %llu ns with clock_realtime, %llu ns without",
+                (unsigned long long)real, (unsigned long long)plain);
+    cr_assert(real >= 2000000000ull, "kvmclock advanced %llu ns with clock_realtime",
+              (unsigned long long)real);
+    cr_assert(real > plain + 1500000000ull,
+              "kvmclock advanced %llu ns with clock_realtime, %llu ns without",
+              (unsigned long long)real, (unsigned long long)plain);
+}
