@@ -42,11 +42,14 @@ struct vm_start_hooks {
      * ends because the main filter could not be installed. */
     void (*fatal)(void *arg, const char *msg);
     /* Optional: a parked thread built ahead (vm_ahead.h) gets the VM only
-     * at vm_start_go(), with both filters on already, so that the caller
-     * can answer its client first: woken, the vCPU thread may take the
-     * caller's CPU for as long as the guest runs (seen here: the API's
-     * response to a load written ~0.6 ms late). A thread vm_start() starts
-     * itself starts at once. */
+     * at vm_start_go(), which installs the main filter first (step 3), so
+     * that the caller can answer its client first: woken, the vCPU thread
+     * may take the caller's CPU for as long as the guest runs (seen here:
+     * the API's response to a load written ~0.6 ms late), and the main
+     * filter takes 0.1-0.3 ms to install. The caller must call
+     * vm_start_go() before its loop serves anything else (the API does on
+     * the loop's next turn, whose timers run before any I/O). A thread
+     * vm_start() starts itself starts at once. */
     bool go_later;
 };
 
@@ -56,9 +59,11 @@ struct vm_start_hooks {
 int vm_start(struct vm *vm, struct uv_loop_s *loop, const struct vm_start_hooks *hooks,
              pthread_t *thread, char *err, size_t errlen);
 
-/* After vm_start() with go_later: hands the parked thread its VM (and sets
- * *thread) if that was left to do; otherwise nothing. On the caller's
- * thread, before anything else is served for the guest. */
+/* After vm_start() with go_later: installs the main filter and hands the
+ * parked thread its VM (and sets *thread) if that was left to do;
+ * otherwise nothing. On the caller's (main) thread, before anything else
+ * is served. A failure to install the filter ends the process, as in
+ * vm_start(). */
 void vm_start_go(struct vm *vm);
 
 #endif
