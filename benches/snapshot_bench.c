@@ -667,6 +667,8 @@ static json_t *latency(void)
             }
             ok = invoke_once(uds);
             t1 = now_us();
+            if (!ok)
+                kill(pid, SIGKILL); /* it would wait for its invocation for ever */
             int st = v == V_SERVER || v == V_SERVER_PLAIN ? wait_gone(pid) : reap(pid);
             if (handler && reap(handler) != 0) /* it ends with the VM's process */
                 die("%s failed in round %u", opt.uffd, r);

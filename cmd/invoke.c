@@ -147,6 +147,13 @@ static int connect_once(const char *uds, uint32_t port, int64_t deadline, char *
     }
     struct iovec iov = {cmd, (size_t)snprintf(cmd, sizeof(cmd), "CONNECT %u\n", port)};
     rc = send_all(fd, &iov, 1, deadline, err, errlen);
+    /* Closed before the line went out: the monitor dropped the connection
+     * before the guest answered it (a booting guest resets its vsock device,
+     * which drops every connection), as a close before OK says. A refusal,
+     * which ember_invoke_connect_wait tries again, not an I/O error. */
+    if (rc == EMBER_INVOKE_ECLOSED)
+        rc = errmsg(EMBER_INVOKE_ECONNECT, err, errlen,
+                    "port %u: connection refused by the VM (nothing listening?)", port);
     if (rc == 0)
         rc = read_ok_line(fd, port, deadline, err, errlen);
     if (rc != 0) {
