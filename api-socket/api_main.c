@@ -528,7 +528,7 @@ static int load_restored(const struct api_restored *r)
     struct api_err e;
 
     rt.vmm.prepared = r->prepared;
-    if (api_vmm_ops.snapshot_load(&rt.vmm, &sl, &e) < 0) {
+    if (api_vmm_ops.snapshot_load(&rt.vmm, &sl, &rt.router.res, &e) < 0) {
         API_ERROR("Load snapshot from the restore server: %s", e.msg);
         snprintf(r->err, r->errlen, "%s", e.msg);
         return rt.vmm.create_status ? rt.vmm.create_status : EMBER_EXIT_BAD_CONFIG;

@@ -440,7 +440,7 @@ static int put_snapshot_load(struct ctx *c)
         return api_errf(&c->e, "Loading a microVM snapshot not allowed after configuring "
                                "boot-specific resources.");
     uint64_t t0 = now_us();
-    if (c->r->ops->snapshot_load(c->r->ctx, &sl, &c->e) < 0)
+    if (c->r->ops->snapshot_load(c->r->ctx, &sl, res, &c->e) < 0)
         return -1;
     c->r->state = sl.resume_vm ? API_VM_RUNNING : API_VM_PAUSED;
     API_INFO("'load snapshot' API request took %llu us.", (unsigned long long)(now_us() - t0));

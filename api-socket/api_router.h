@@ -77,7 +77,11 @@ struct api_vmm_ops {
      * (the VM then exists, paused unless resume_vm). Optional: without
      * them the endpoints answer that ember does not offer snapshots. */
     int (*snapshot_create)(void *ctx, const struct api_snapshot_create *sc, struct api_err *e);
-    int (*snapshot_load)(void *ctx, const struct api_snapshot_load *sl, struct api_err *e);
+    /* On success res describes the restored VM (Firecracker's GET /vm/config
+     * after a load), and PATCH /drives and /network-interfaces find its
+     * devices there. */
+    int (*snapshot_load)(void *ctx, const struct api_snapshot_load *sl, struct api_resources *res,
+                         struct api_err *e);
 };
 
 struct api_router {

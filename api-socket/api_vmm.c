@@ -25,6 +25,7 @@
 #include "monitor/snapshot_state.h"
 #include "monitor/vm_start.h"
 #include "virtio/blk_device.h"
+#include "virtio/net_device.h"
 #include "virtio/vsock_device.h"
 
 static uint64_t now_us(void)
@@ -39,6 +40,74 @@ static void bucket_to(const struct api_token_bucket *b, struct token_bucket_conf
     out->size = b->set ? b->size : 0;
     out->refill_time_ms = b->set ? b->refill_time : 0;
     out->one_time_burst = b->set && b->has_one_time_burst ? b->one_time_burst : 0;
+}
+
+static void bucket_from(const struct token_bucket_config *b, struct api_token_bucket *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->set = b->size != 0 || b->refill_time_ms != 0;
+    out->size = b->size;
+    out->refill_time = b->refill_time_ms;
+    out->has_one_time_burst = b->one_time_burst != 0;
+    out->one_time_burst = b->one_time_burst;
+}
+
+static void limiter_from(const struct rate_limiter_config *c, struct api_rate_limiter *out)
+{
+    bucket_from(&c->bandwidth, &out->bandwidth);
+    bucket_from(&c->ops, &out->ops);
+    out->set = out->bandwidth.set || out->ops.set;
+}
+
+/* What a restored VM is, in the API's terms (Firecracker's GET /vm/config
+ * after a load gives the snapshot's machine configuration): its memory, and
+ * the drives, interfaces and vsock it was restored with (overrides applied),
+ * so that PATCH /drives and /network-interfaces find them. */
+static int describe_restored(struct vm *vm, bool track_dirty, struct api_resources *res,
+                             struct api_err *e)
+{
+    struct devices *d = vm_devices(vm);
+
+    res->machine.vcpu_count = 1;
+    res->machine.mem_size_mib = vm_mem_size(vm) >> 20;
+    res->machine.track_dirty_pages = track_dirty;
+    for (unsigned i = 0; i < d->nblk && res->ndrives < API_MAX_DEVICES; i++) {
+        const struct blk_config *b = blk_get_config(d->blk[i]);
+        struct api_drive *a = &res->drives[res->ndrives];
+        memset(a, 0, sizeof(*a));
+        snprintf(a->id, sizeof(a->id), "%s", b->id);
+        a->path_on_host = strdup(b->path);
+        if (!a->path_on_host)
+            return api_errf(e, "out of memory");
+        a->is_read_only = b->read_only;
+        a->is_root_device = b->root;
+        a->cache_type = b->writeback ? API_CACHE_WRITEBACK : API_CACHE_UNSAFE;
+        a->io_engine = b->async ? API_IO_ASYNC : API_IO_SYNC;
+        limiter_from(&b->rate_limiter, &a->rate_limiter);
+        res->ndrives++;
+    }
+    for (unsigned i = 0; i < d->nnet && res->nnets < API_MAX_DEVICES; i++) {
+        const struct net_config *n = net_get_config(d->net[i]);
+        struct api_net *a = &res->nets[res->nnets++];
+        memset(a, 0, sizeof(*a));
+        snprintf(a->id, sizeof(a->id), "%s", n->id);
+        snprintf(a->host_dev_name, sizeof(a->host_dev_name), "%s", n->host_dev_name);
+        if (n->has_mac)
+            snprintf(a->guest_mac, sizeof(a->guest_mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0],
+                     n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+        a->mtu = n->mtu;
+        limiter_from(&n->rx_rate_limiter, &a->rx_rate_limiter);
+        limiter_from(&n->tx_rate_limiter, &a->tx_rate_limiter);
+    }
+    if (d->vsock) {
+        const struct vsock_config *v = vsock_get_config(d->vsock);
+        res->vsock.set = true;
+        res->vsock.guest_cid = (uint32_t)v->guest_cid;
+        res->vsock.uds_path = strdup(v->uds_path);
+        if (!res->vsock.uds_path)
+            return api_errf(e, "out of memory");
+    }
+    return 0;
 }
 
 static void limiter_to(const struct api_rate_limiter *l, struct rate_limiter_config *out)
@@ -635,7 +704,8 @@ static void on_drop_timer(uv_timer_t *t)
     vm_drop_setup_memory();
 }
 
-static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struct api_err *e)
+static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl,
+                            struct api_resources *res, struct api_err *e)
 {
     struct api_vmm *v = ctx;
     struct snapshot_net_override ovs[API_NET_OVERRIDES_MAX];
@@ -688,6 +758,10 @@ static int op_snapshot_load(void *ctx, const struct api_snapshot_load *sl, struc
         return api_errf(e, "%s", err);
     }
     v->started = true;
+    /* The VM runs either way: a description short of memory is logged. */
+    struct api_err de;
+    if (res && describe_restored(v->vm, sl->track_dirty_pages, res, &de) < 0)
+        API_ERROR("microVM restored, its configuration not recorded for the API: %s", de.msg);
     /* The guest starts on the loop's next turn (on_drop_timer), once the
      * response is written: both filters are on already. The loop's thread (main) restored the VM
      * below this frame: its pages and the restore's heap go back once the response is out (the

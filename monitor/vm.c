@@ -519,6 +519,11 @@ static void count_exit(struct vm *vm, const struct kvm_run *run)
     }
 }
 
+uint64_t vm_mem_size(const struct vm *vm)
+{
+    return vm->mem.size;
+}
+
 void vm_get_stats(const struct vm *vm, struct vm_stats *out)
 {
     const uint64_t *src = (const uint64_t *)&vm->stats;

@@ -81,6 +81,8 @@ bool vm_vcpu_thread_was_ahead(const struct vm *vm);
 int vm_attach_loop(struct vm *vm, struct uv_loop_s *loop);
 /* The device set, for the control plane (PATCH /drives, metrics). */
 struct devices *vm_devices(struct vm *vm);
+/* The guest's RAM in bytes. */
+uint64_t vm_mem_size(const struct vm *vm);
 /* The memory file of a restored VM that lost pages while it ran (it was
  * truncated: vm_run() has ended with EMBER_EXIT_SIGBUS and said so on
  * stderr), or NULL. For the control plane's log and metrics. */

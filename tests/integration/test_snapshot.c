@@ -1525,3 +1525,80 @@ Test(snapshot, api_load_clock_realtime_and_huge_pages)
               "kvmclock advanced %llu ns with clock_realtime, %llu ns without",
               (unsigned long long)real, (unsigned long long)plain);
 }
+
+/* The 4-byte counter the test guest's "blk" writes at 4096 of its drive. */
+static unsigned drive_counter(const char *path)
+{
+    unsigned v = 0;
+    int fd = open(path, O_RDONLY);
+
+    cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
+    cr_assert_eq(pread(fd, &v, sizeof(v), 4096), (ssize_t)sizeof(v));
+    close(fd);
+    return v;
+}
+
+/* After a load, GET /vm/config describes the restored VM (Firecracker's:
+ * the snapshot's machine configuration) with its drive and vsock, and
+ * PATCH /drives finds the restored drive: the clone writes to a file of
+ * its own from then on. */
+Test(snapshot, api_load_describes_the_vm_and_its_drive_takes_a_patch)
+{
+    char disk[200], clone[200], uds[200], v[100], state[200], mem[200], body[1024], want[400];
+    struct api a;
+    struct fn f = {0};
+    char *out;
+
+    need_kvm();
+    snprintf(disk, sizeof(disk), "%s/cfg-disk.img", dir);
+    snprintf(clone, sizeof(clone), "%s/cfg-clone.img", dir);
+    int fd = open(disk, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    cr_assert(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+    close(fd);
+    snprintf(uds, sizeof(uds), "%s/cfg-orig.sock", dir);
+    make_snapshot("cfg", uds, disk, "serve", "blk");
+    copy_file(disk, clone);
+    unsigned before = drive_counter(disk);
+    snprintf(state, sizeof(state), "%s/cfg/state", dir);
+    snprintf(mem, sizeof(mem), "%s/cfg/mem", dir);
+    snprintf(v, sizeof(v), "%s/cfg.sock", dir);
+
+    api_start(&a, "cfg");
+    snprintf(body, sizeof(body),
+             "{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"File\", "
+             "\"backend_path\": \"%s\"}, \"vsock_override\": {\"uds_path\": \"%s\"}, "
+             "\"resume_vm\": true}",
+             state, mem, v);
+    api_ok(&a, "PUT", "/snapshot/load", body);
+    cr_assert_eq(api(&a, "GET", "/vm/config", "", &out), 200);
+    cr_assert(strstr(out, "\"machine-config\":{\"vcpu_count\":1,\"mem_size_mib\":16,"), "%s", out);
+    snprintf(want, sizeof(want), "\"vsock\":{\"guest_cid\":3,\"uds_path\":\"%s\"}", v);
+    cr_assert(strstr(out, want), "%s", out);
+    snprintf(want, sizeof(want), "\"path_on_host\":\"%s\"", disk);
+    cr_assert(strstr(out, want), "%s", out);
+    const char *id = strstr(out, "\"drive_id\":\"");
+    cr_assert(id, "%s", out);
+    char drive_id[65] = {0};
+    sscanf(id + strlen("\"drive_id\":\""), "%64[A-Za-z0-9_]", drive_id);
+    free(out);
+
+    char path[120];
+    snprintf(path, sizeof(path), "/drives/%s", drive_id);
+    snprintf(body, sizeof(body), "{\"drive_id\": \"%s\", \"path_on_host\": \"%s\"}", drive_id,
+             clone);
+    api_ok(&a, "PATCH", path, body);
+    snprintf(f.uds, sizeof(f.uds), "%s", v);
+    char *r = call(&f, "blk");
+    unsigned n = 0;
+    cr_assert_eq(sscanf(r, "blk %u", &n), 1, "%s", r);
+    free(r);
+    cr_assert_eq(drive_counter(clone), n, "the clone's file holds %u, the guest wrote %u",
+                 drive_counter(clone), n);
+    cr_log_info("drive %s: guest wrote %u, the snapshot drive holds %u (was %u)", drive_id, n,
+                drive_counter(disk), before);
+    cr_assert_eq(drive_counter(disk), before, "the snapshot's drive was written after the PATCH");
+    cr_assert_eq(api(&a, "GET", "/vm/config", "", &out), 200);
+    snprintf(want, sizeof(want), "\"path_on_host\":\"%s\"", clone);
+    cr_assert(strstr(out, want), "%s", out);
+    free(out);
+}
