@@ -349,17 +349,35 @@ Test(snapshot, many_restores_serve_with_their_own_random_bytes_and_clock)
             cr_assert_str_neq(rands[i], rands[j], "VMs %d and %d drew the same bytes", i, j);
 }
 
+/* A zero-filled 1 MiB drive at path. */
+static void blank_disk(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+    cr_assert(fd >= 0 && ftruncate(fd, 1 << 20) == 0, "%s: %s", path, strerror(errno));
+    close(fd);
+}
+
+/* The 4-byte counter the test guest's "blk" writes at 4096 of its drive. */
+static unsigned drive_counter(const char *path)
+{
+    unsigned v = 0;
+    int fd = open(path, O_RDONLY);
+
+    cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
+    cr_assert_eq(pread(fd, &v, sizeof(v), 4096), (ssize_t)sizeof(v));
+    close(fd);
+    return v;
+}
+
 Test(snapshot, blk_keeps_working_after_restore)
 {
     struct fn f;
     char snap[256], uds[256], disk[256], spec[300];
-    unsigned v = 0;
 
     need_kvm();
     snprintf(disk, sizeof(disk), "%s/disk.img", dir);
-    int fd = open(disk, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    cr_assert(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
-    close(fd);
+    blank_disk(disk);
     snprintf(spec, sizeof(spec), "%s", disk);
     snprintf(uds, sizeof(uds), "%s/orig.sock", dir);
     make_snapshot("blk", uds, spec, "serve", "blk");
@@ -371,9 +389,7 @@ Test(snapshot, blk_keeps_working_after_restore)
     r = call(&f, "blk");
     cr_assert_str_eq(r, "blk 2");
     free(r);
-    fd = open(disk, O_RDONLY);
-    cr_assert_eq(pread(fd, &v, sizeof(v), 4096), (ssize_t)sizeof(v));
-    close(fd);
+    unsigned v = drive_counter(disk);
     cr_assert_eq(v, 2u, "the drive holds %u", v);
 }
 
@@ -767,6 +783,33 @@ Test(snapshot, api_failed_load_into_vm_built_ahead_leaves_no_thread)
     threads_are(b.pid, 2, 2);
 }
 
+/* The state at from, decoded, changed by edit and encoded again (with a
+ * good checksum) at to. */
+static void state_reencoded(const char *from, const char *to, void (*edit)(struct snapshot_state *))
+{
+    struct snapshot_state *st = calloc(1, sizeof(*st));
+    char why[256];
+    size_t len, enc_len;
+    uint8_t *b = slurp(from, &len), *enc;
+
+    cr_assert(st);
+    cr_assert_eq(snapshot_state_decode(b, len, st, why, sizeof(why)), 0, "%s: %s", from, why);
+    edit(st);
+    enc = snapshot_state_encode(st, &enc_len);
+    cr_assert(enc);
+    spit(to, enc, enc_len);
+    free(enc);
+    free(b);
+    snapshot_state_release(st);
+    free(st);
+}
+
+/* CR4 with a reserved bit (bit 40): KVM_SET_SREGS refuses it. */
+static void cr4_reserved(struct snapshot_state *st)
+{
+    st->vcpu.sregs.cr4 |= 1ull << 40;
+}
+
 /* A vCPU state KVM refuses (snapshot_restore.c, set_state) fails an API
  * load into the VM built ahead with the ioctl's name; the process ends the
  * parked thread and serves a good load after it. */
@@ -774,31 +817,17 @@ Test(snapshot, api_load_whose_vcpu_state_kvm_refuses_says_which_and_serves_on)
 {
     struct api a;
     struct fn f = {0};
-    struct snapshot_state *st = calloc(1, sizeof(*st));
-    char body[1024], uds[160], snap[160], bad[200], log[160], v[100], why[256], *out;
-    uint8_t *b, *enc;
-    size_t len, enc_len;
+    char body[1024], uds[160], snap[160], bad[200], log[160], v[100], *out;
 
     need_kvm();
-    cr_assert(st);
     snprintf(uds, sizeof(uds), "%s/badcpu-orig.sock", dir);
     make_snapshot("badcpu", uds, NULL, "serve", NULL);
     snprintf(snap, sizeof(snap), "%s/badcpu", dir);
     snprintf(bad, sizeof(bad), "%s/bad-state", snap);
     snprintf(log, sizeof(log), "%s/badcpu.log", dir);
     snprintf(v, sizeof(v), "%s/badcpu-v.sock", dir);
-    /* CR4 with a reserved bit (bit 40): KVM_SET_SREGS refuses it. */
     snprintf(body, sizeof(body), "%s/state", snap);
-    b = slurp(body, &len);
-    cr_assert_eq(snapshot_state_decode(b, len, st, why, sizeof(why)), 0, "%s", why);
-    st->vcpu.sregs.cr4 |= 1ull << 40;
-    enc = snapshot_state_encode(st, &enc_len);
-    cr_assert(enc);
-    spit(bad, enc, enc_len);
-    free(enc);
-    free(b);
-    snapshot_state_release(st);
-    free(st);
+    state_reencoded(body, bad, cr4_reserved);
 
     api_start_with(&a, "badcpu", "16", log);
     snprintf(body, sizeof(body),
@@ -1022,9 +1051,7 @@ Test(snapshot, memory_file_shrunk_under_vsock_and_blk_io)
 
     need_kvm();
     snprintf(disk, sizeof(disk), "%s/cut-disk.img", dir);
-    int fd = open(disk, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    cr_assert(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
-    close(fd);
+    blank_disk(disk);
     snprintf(uds, sizeof(uds), "%s/cut-orig.sock", dir);
     make_snapshot("blk-cut-src", uds, disk, "serve", "blk");
     snap_copy("blk-cut-src", "blk-cut", mem, sizeof(mem));
@@ -1406,6 +1433,11 @@ Test(snapshot, api_load_with_the_uffd_backend)
     free(out);
 }
 
+static void no_realtime(struct snapshot_state *st)
+{
+    st->vm.clock.flags &= ~(uint32_t)KVM_CLOCK_REALTIME;
+}
+
 /* kvmclock of the snapshot at path, and whether it holds the real time. */
 static uint64_t state_clock(const char *path, bool *has_realtime)
 {
@@ -1480,21 +1512,9 @@ Test(snapshot, api_load_clock_realtime_and_huge_pages)
 
     /* A state whose clock has no real time (a host without a TSC
      * clocksource, or Linux < 5.16, made it): refused before any VM. */
-    struct snapshot_state *st = calloc(1, sizeof(*st));
-    char why[256], nort[200];
-    size_t len, enc_len;
-    uint8_t *b = slurp(state, &len), *enc;
-    cr_assert(st);
-    cr_assert_eq(snapshot_state_decode(b, len, st, why, sizeof(why)), 0, "%s", why);
-    st->vm.clock.flags &= ~(uint32_t)KVM_CLOCK_REALTIME;
-    enc = snapshot_state_encode(st, &enc_len);
-    cr_assert(enc);
+    char nort[200];
     snprintf(nort, sizeof(nort), "%s/rt/state-no-realtime", dir);
-    spit(nort, enc, enc_len);
-    free(enc);
-    free(b);
-    snapshot_state_release(st);
-    free(st);
+    state_reencoded(state, nort, no_realtime);
     snprintf(body, sizeof(body),
              "{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\", \"clock_realtime\": true}",
              nort, mem);
@@ -1526,18 +1546,6 @@ Test(snapshot, api_load_clock_realtime_and_huge_pages)
               (unsigned long long)real, (unsigned long long)plain);
 }
 
-/* The 4-byte counter the test guest's "blk" writes at 4096 of its drive. */
-static unsigned drive_counter(const char *path)
-{
-    unsigned v = 0;
-    int fd = open(path, O_RDONLY);
-
-    cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
-    cr_assert_eq(pread(fd, &v, sizeof(v), 4096), (ssize_t)sizeof(v));
-    close(fd);
-    return v;
-}
-
 /* After a load, GET /vm/config describes the restored VM (Firecracker's:
  * the snapshot's machine configuration) with its drive and vsock, and
  * PATCH /drives finds the restored drive: the clone writes to a file of
@@ -1552,9 +1560,7 @@ Test(snapshot, api_load_describes_the_vm_and_its_drive_takes_a_patch)
     need_kvm();
     snprintf(disk, sizeof(disk), "%s/cfg-disk.img", dir);
     snprintf(clone, sizeof(clone), "%s/cfg-clone.img", dir);
-    int fd = open(disk, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    cr_assert(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
-    close(fd);
+    blank_disk(disk);
     snprintf(uds, sizeof(uds), "%s/cfg-orig.sock", dir);
     make_snapshot("cfg", uds, disk, "serve", "blk");
     copy_file(disk, clone);
